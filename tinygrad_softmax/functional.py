@@ -1,0 +1,77 @@
+"""Softmax and cross-entropy, composed only from the primitive ops.
+
+Nothing here knows the answer ``p − y``: the gradient comes from the chain
+rule through ``sub``, ``exp``, ``sum``, ``log``, ``gather`` and ``mean``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .analytic import one_hot
+from .tensor import Tensor
+
+__all__ = ["softmax", "log_softmax", "cross_entropy", "one_hot"]
+
+
+def _shifted(x: Tensor, axis: int) -> Tensor:
+    """x − max(x) along ``axis``, the max detached.
+
+    softmax(x − c) = softmax(x) for any constant c, so subtracting the max
+    changes no value and no gradient, but keeps exp() from overflowing.
+    """
+    shift = x.detach().max(axis=axis, keepdims=True)
+    shift.name = "max (detached)"
+    return x - shift
+
+
+def softmax(x: Tensor, axis: int = -1) -> Tensor:
+    """p_i = exp(x_i) / Σ_j exp(x_j) along ``axis``."""
+    e = _shifted(x, axis).exp()
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
+    """log p_i = x_i − log Σ_j exp(x_j) along ``axis``."""
+    z = _shifted(x, axis)
+    return z - z.exp().sum(axis=axis, keepdims=True).log()
+
+
+def check_labels(labels: Any, shape: tuple[int, ...], axis: int, who: str) -> np.ndarray:
+    """``labels`` as an integer array of ``shape`` without ``axis``, values in [0, C)."""
+    labels = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
+    if len(shape) == 0:
+        raise ValueError(f"{who}: logits must have a class axis, got a 0-d tensor")
+    if not -len(shape) <= axis < len(shape):
+        raise ValueError(f"{who}: axis {axis} is out of range for logits of shape {shape}")
+    axis %= len(shape)
+    num_classes = shape[axis]
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise TypeError(f"{who}: labels must be integer class indices, got dtype {labels.dtype}")
+    expected = shape[:axis] + shape[axis + 1 :]
+    if labels.shape != expected:
+        raise ValueError(
+            f"{who}: labels of shape {labels.shape} do not match logits of shape {shape} "
+            f"with the classes on axis {axis} (expected labels of shape {expected})"
+        )
+    bad = (labels < 0) | (labels >= num_classes)
+    if bad.any():
+        raise IndexError(
+            f"{who}: labels must be in [0, {num_classes}) for {num_classes} classes; "
+            f"got {labels[bad][:5].tolist()} at positions {np.argwhere(bad)[:5].tolist()}"
+        )
+    return labels
+
+
+def cross_entropy(logits: Tensor, labels: Any, axis: int = -1) -> Tensor:
+    """L = −(1/N) Σ_i log softmax(z_i)[y_i]: the mean over samples.
+
+    ``axis`` is the class axis: 0 in the seed's column layout (C×N logits),
+    1 or -1 in the row layout (N×C).
+    """
+    labels = check_labels(labels, logits.shape, axis, "cross_entropy")
+    log_p = log_softmax(logits, axis)
+    picked = log_p.gather(axis, np.expand_dims(labels, axis))
+    return -picked.mean()
