@@ -1,7 +1,8 @@
 """tinygrad_softmax: a tiny reverse-mode autograd engine that derives dz = p − y by itself."""
 
 from . import analytic, functional, gradcheck
+from .anomaly import AnomalyError, detect_anomaly
 from .tensor import Tensor, no_grad
 
-__all__ = ["Tensor", "no_grad", "functional", "analytic", "gradcheck"]
+__all__ = ["Tensor", "no_grad", "detect_anomaly", "AnomalyError", "functional", "analytic", "gradcheck"]
 __version__ = "0.1.0"

@@ -6,10 +6,13 @@ Both steps are loops over an explicit stack, never recursion, so a chain of
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import anomaly
 from .ops import unbroadcast
 
 if TYPE_CHECKING:
@@ -41,34 +44,60 @@ def topological_order(root: Tensor) -> list[Tensor]:
     return order
 
 
-def backward(root: Tensor, grad: np.ndarray) -> None:
-    """Propagate ``grad`` (dL/droot) to every tensor in root's graph; add it to ``.grad``.
+@dataclass(frozen=True)
+class Step:
+    """One step of the backward walk: the chain rule applied at one node.
 
-    Gradients are collected in a dict local to this walk and written to
-    ``.grad`` only once the walk has finished, so an error half way leaves
-    every ``.grad`` as it was, and a second call sees none of the first's work.
+    ``grad`` is dL/d``node`` (complete when the step runs); ``parent_grads[i]``
+    is the contribution this node sends to ``node.parents[i]`` (summed back to
+    the parent's shape), or None when that parent needs no gradient.
+    """
+
+    node: Tensor
+    grad: np.ndarray
+    parent_grads: tuple[np.ndarray | None, ...]
+
+
+def walk(root: Tensor, grad: np.ndarray) -> Iterator[Step]:
+    """Apply the chain rule node by node, from ``root`` back to the leaves.
+
+    Gradients live in a dict local to this walk; nothing is written to any
+    tensor. ``backward`` below stores the result; the explainers watch the steps.
     """
     order = topological_order(root)
     grads: dict[int, np.ndarray] = {id(root): grad}
     for node in reversed(order):
-        fn = node.grad_fn
-        if fn is None:
-            continue
         # Every node in `order` lies on a path to root, so its gradient is complete
         # by the time the reversed walk reaches it.
-        parent_grads = fn.backward(grads[id(node)])
-        for parent, parent_grad in zip(node.parents, parent_grads):
+        node_grad = grads[id(node)]
+        fn = node.grad_fn
+        if fn is None:  # a leaf: nothing to pass on
+            yield Step(node, node_grad, ())
+            continue
+        parent_grads = list(fn.backward(node_grad))
+        for i, (parent, parent_grad) in enumerate(zip(node.parents, parent_grads)):
             if not parent.requires_grad or parent_grad is None:
+                parent_grads[i] = None
                 continue
             if parent_grad.shape != parent.shape:
-                parent_grad = unbroadcast(parent_grad, parent.shape)
+                parent_grad = parent_grads[i] = unbroadcast(parent_grad, parent.shape)
+            if anomaly.enabled:
+                anomaly.check_backward(node, parent, parent_grad)
             key = id(parent)
             # `+` makes a new array: a gradient may be shared by several nodes.
             grads[key] = grads[key] + parent_grad if key in grads else parent_grad
+        yield Step(node, node_grad, tuple(parent_grads))
 
+
+def backward(root: Tensor, grad: np.ndarray) -> None:
+    """Propagate ``grad`` (dL/droot) to every tensor in root's graph; add it to ``.grad``.
+
+    The walk finishes before any ``.grad`` is written, so an error half way
+    leaves every ``.grad`` as it was, and a second call sees none of the first's work.
+    """
+    results = [(step.node, step.grad) for step in walk(root, grad)]
     stored: set[int] = set()
-    for node in order:
-        g = grads[id(node)]
+    for node, g in results:
         if g.dtype != node.data.dtype:
             g = g.astype(node.data.dtype)
         # Give each .grad an array of its own, so that editing one in place

@@ -13,7 +13,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from . import engine, ops
+from . import anomaly, engine, ops
 
 _recording = True  # False inside `no_grad()`
 
@@ -94,6 +94,8 @@ class Tensor:
             out.op = ""
             out.parents = ()
             out.grad_fn = None
+        if anomaly.enabled:
+            anomaly.check_forward(fn, inputs, out)
         return out
 
     def _lift(self, other: Operand) -> Tensor:
