@@ -255,10 +255,10 @@ class MatMul(Op):
         # Treat vectors as 1-row / 1-column matrices so one rule serves all ranks.
         a = self.a[None, :] if self.a.ndim == 1 else self.a
         b = self.b[:, None] if self.b.ndim == 1 else self.b
+        if self.b.ndim == 1:  # first, so that vector · vector (a 0-d grad) works too
+            grad = grad[..., None]
         if self.a.ndim == 1:
             grad = np.expand_dims(grad, -2)
-        if self.b.ndim == 1:
-            grad = grad[..., None]
         da = grad @ np.swapaxes(b, -1, -2) if self.needs_grad[0] else None
         db = np.swapaxes(a, -1, -2) @ grad if self.needs_grad[1] else None
         if da is not None and self.a.ndim == 1:
