@@ -2,7 +2,9 @@
 
 from . import analytic, functional, gradcheck
 from .anomaly import AnomalyError, detect_anomaly
+from .lab import jacobian
 from .tensor import Tensor, no_grad
 
-__all__ = ["Tensor", "no_grad", "detect_anomaly", "AnomalyError", "functional", "analytic", "gradcheck"]
+__all__ = ["Tensor", "no_grad", "detect_anomaly", "AnomalyError", "jacobian"]
+__all__ += ["functional", "analytic", "gradcheck"]
 __version__ = "0.1.0"
