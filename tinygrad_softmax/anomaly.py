@@ -66,11 +66,16 @@ def _inputs_report(inputs: Sequence[Tensor]) -> str:
 def check_forward(fn: Op, inputs: Sequence[Tensor], out: Tensor) -> None:
     """Raise if ``fn``'s forward produced a NaN or Inf.
 
-    The error carries ``out`` (with its parents) so a viewer can draw the graph
-    up to the offending node; nothing downstream ever sees it.
+    The error carries ``out`` (with its parents, even when the op was not
+    recorded) so a viewer can draw the graph up to the offending node; nothing
+    downstream ever sees it.
     """
     if np.isfinite(out.data).all():
         return
+    if not out.parents:
+        # Not recorded (no input needs grad, or no_grad()): link it anyway, so the
+        # graph up to the offending node can still be drawn. `out` is never returned.
+        out.op, out.parents = fn.name, tuple(inputs)
     names = ", ".join(describe(t) for t in inputs)
     raise AnomalyError(
         f"{fn.name}: forward produced {_what(out.data)} in its output of shape {out.shape} "
