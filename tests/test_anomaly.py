@@ -56,7 +56,7 @@ def test_forward_anomaly_without_grad_still_carries_a_drawable_graph():
     with no_grad(), detect_anomaly(), pytest.raises(AnomalyError) as caught:
         x.exp()
     node = caught.value.node
-    assert node is not None and node.op == "exp" and node.parents == (x,)
+    assert node is not None and node.op == "exp" and node.parents == (x,) and node.grad_fn is not None
 
 
 def test_the_first_non_finite_op_is_reported_not_its_victims():
@@ -212,3 +212,4 @@ def test_anomaly_demo_draws_the_offending_node(tmp_path):
     assert demo.graph_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert demo.stable_graph_path is not None and demo.stable_graph_path.exists()
     assert str(demo.graph_path) in format_anomaly_demo(demo)
+    assert demo.error.node.name == "exp(Z)"  # the red node is labelled by what made it

@@ -75,7 +75,7 @@ def check_forward(fn: Op, inputs: Sequence[Tensor], out: Tensor) -> None:
     if not out.parents:
         # Not recorded (no input needs grad, or no_grad()): link it anyway, so the
         # graph up to the offending node can still be drawn. `out` is never returned.
-        out.op, out.parents = fn.name, tuple(inputs)
+        out.op, out.parents, out.grad_fn = fn.name, tuple(inputs), fn
     names = ", ".join(describe(t) for t in inputs)
     raise AnomalyError(
         f"{fn.name}: forward produced {_what(out.data)} in its output of shape {out.shape} "

@@ -265,8 +265,10 @@ def anomaly_demo(out_dir: str | Path | None = None, shift: float = 1000.0, seed:
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        assert error.node is not None
-        graph_path = viz.render(error.node, out / "anomaly_naive.png", highlight=[error.node])
+        node = error.node
+        assert node is not None
+        node.name = node.name or f"{error.op}({', '.join(t.name or '…' for t in error.inputs)})"
+        graph_path = viz.render(node, out / "anomaly_naive.png", highlight=[node], show_values=True)
         stable_graph_path = viz.render(loss, out / "anomaly_stable.png")
 
     return AnomalyDemo(
