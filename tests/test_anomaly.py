@@ -213,3 +213,13 @@ def test_anomaly_demo_draws_the_offending_node(tmp_path):
     assert demo.stable_graph_path is not None and demo.stable_graph_path.exists()
     assert str(demo.graph_path) in format_anomaly_demo(demo)
     assert demo.error.node.name == "exp(Z)"  # the red node is labelled by what made it
+
+
+def test_cli_anomaly_prints_the_error_and_where_the_graph_is(capsys, tmp_path):
+    from tinygrad_softmax.cli import main
+
+    assert main(["anomaly", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "AnomalyError: exp: forward produced Inf" in out
+    assert str(tmp_path / "anomaly_naive.png") in out
+    assert (tmp_path / "anomaly_naive.png").exists()

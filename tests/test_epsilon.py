@@ -83,3 +83,19 @@ def test_plot_is_written_as_a_png(rows, tmp_path):
     with Image.open(path) as image:
         assert image.format == "PNG"
         assert image.width > 400 and image.height > 300
+
+
+def test_plot_rejects_an_unknown_extension(rows, tmp_path):
+    with pytest.raises(ValueError, match=r"'sweep.gif'.*\.png, \.svg or \.pdf"):
+        plot_epsilon_sweep(rows, tmp_path / "sweep.gif")
+
+
+def test_cli_epsilon_prints_the_table_and_writes_the_plot(capsys, tmp_path):
+    from tinygrad_softmax.cli import main
+
+    path = tmp_path / "eps.svg"
+    assert main(["epsilon", "--plot", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "float32" in out and "float64" in out and "1e-10" in out
+    assert f"log-log plot written to {path}" in out
+    assert path.read_text().lstrip().startswith("<?xml")

@@ -167,3 +167,25 @@ def test_softmax_jacobian_demo_lands_on_p_minus_y(classes, seed):
 def test_softmax_jacobian_demo_rejects_one_class():
     with pytest.raises(ValueError, match="at least 2 classes, got 1"):
         softmax_jacobian_demo(1)
+
+
+# ---------------------------------------------------------------- command line
+
+
+def test_cli_jacobian_prints_the_comparison(capsys):
+    from tinygrad_softmax.cli import main
+
+    assert main(["jacobian", "--classes", "3", "--seed", "1"]) == 0
+    out = capsys.readouterr().out
+    demo = softmax_jacobian_demo(3, 1)
+    assert "Closed form diag(p) − p pᵀ" in out
+    assert f"true class y = {demo.label}" in out
+    assert "-0.0000" not in out  # ∂L/∂p is 0 off the true class, printed as 0
+    assert out.count("\n     [") == 2 * (3 - 1)  # two 3×3 matrices
+
+
+def test_cli_jacobian_rejects_one_class(capsys):
+    from tinygrad_softmax.cli import main
+
+    assert main(["jacobian", "--classes", "1"]) == 2
+    assert "at least 2 classes, got 1" in capsys.readouterr().err

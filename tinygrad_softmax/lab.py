@@ -144,8 +144,8 @@ def softmax_jacobian_demo(classes: int = 4, seed: int = 0) -> SoftmaxJacobianDem
     p = analytic.softmax(z)
     y = analytic.one_hot(np.array(label), classes)
     engine_jacobian = jacobian(F.softmax, Tensor(z, name="z"))
-    # L = −log p_y depends on p only through p_y:  ∂L/∂p_i = −y_i / p_i.
-    dL_dp = -y / p
+    # L = −log p_y depends on p only through p_y:  ∂L/∂p_i = −y_i / p_i (written so 0 prints as 0, not −0).
+    dL_dp = np.where(y > 0, -1.0 / p, 0.0)
     return SoftmaxJacobianDemo(
         z=z,
         label=label,
@@ -392,6 +392,10 @@ def plot_epsilon_sweep(rows: Sequence[SweepRow], path: str | Path) -> Path:
     import matplotlib.pyplot as plt
 
     path = Path(path)
+    if path.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise ValueError(
+            f"plot_epsilon_sweep: cannot write {path.name!r}: the extension must be .png, .svg or .pdf"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     eps = np.array([row.eps for row in rows])
     fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=120)
