@@ -60,6 +60,8 @@ bench: install
 docs-images: install
 	$(PY) -m tinygrad_softmax graph --out docs/images/softmax_graph.png
 	$(PY) -m tinygrad_softmax graph --out docs/images/softmax_graph_row.png --layout row --show-grads
+	$(PY) -m tinygrad_softmax anomaly --out docs/images
+	$(PY) -m tinygrad_softmax epsilon --plot docs/images/epsilon_sweep.png
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache .ruff_cache .hypothesis
