@@ -7,6 +7,7 @@ from PIL import Image
 from tinygrad_softmax.lab import (
     EPSILONS,
     best_epsilon,
+    epsilon_figure,
     epsilon_sweep,
     format_epsilon_sweep,
     plot_epsilon_sweep,
@@ -99,3 +100,12 @@ def test_cli_epsilon_prints_the_table_and_writes_the_plot(capsys, tmp_path):
     assert "float32" in out and "float64" in out and "1e-10" in out
     assert f"log-log plot written to {path}" in out
     assert path.read_text().lstrip().startswith("<?xml")
+
+
+def test_figure_draws_one_log_log_line_per_dtype_from_the_sweep(rows):
+    ax = epsilon_figure(rows).axes[0]
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    for dtype in ("float32", "float64"):
+        np.testing.assert_array_equal(lines[dtype].get_xdata(), [row.eps for row in rows])
+        np.testing.assert_array_equal(lines[dtype].get_ydata(), errors(rows, dtype))

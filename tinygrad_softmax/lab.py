@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,6 +29,9 @@ from .anomaly import AnomalyError, detect_anomaly
 from .gradcheck import numerical_gradient, rel_error
 from .lecture import Classifier, build_classifier
 from .tensor import Tensor, no_grad
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "jacobian",
@@ -45,6 +48,7 @@ __all__ = [
     "epsilon_sweep",
     "best_epsilon",
     "format_epsilon_sweep",
+    "epsilon_figure",
     "plot_epsilon_sweep",
 ]
 
@@ -384,21 +388,17 @@ def format_epsilon_sweep(rows: Sequence[SweepRow]) -> str:
     return "\n".join(lines)
 
 
-def plot_epsilon_sweep(rows: Sequence[SweepRow], path: str | Path) -> Path:
-    """Draw the sweep as a log-log plot (one line per dtype, the best step marked); returns the path."""
-    import matplotlib
+def epsilon_figure(rows: Sequence[SweepRow]) -> Figure:
+    """The sweep as a log-log plot: one line per dtype, the best step marked, ∛(machine epsilon) dotted.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    A plain ``matplotlib.figure.Figure`` (no pyplot, no backend chosen), so it
+    shows inline in a notebook and saves anywhere.
+    """
+    from matplotlib.figure import Figure
 
-    path = Path(path)
-    if path.suffix.lower() not in (".png", ".svg", ".pdf"):
-        raise ValueError(
-            f"plot_epsilon_sweep: cannot write {path.name!r}: the extension must be .png, .svg or .pdf"
-        )
-    path.parent.mkdir(parents=True, exist_ok=True)
     eps = np.array([row.eps for row in rows])
-    fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=120)
+    fig = Figure(figsize=(7.5, 4.8), dpi=120)
+    ax = fig.add_subplot()
     for name, color in zip(rows[0].errors, ("tab:red", "tab:blue", "tab:green", "tab:purple")):
         errors = np.array([row.errors[name] for row in rows])
         ax.loglog(eps, errors, "o-", color=color, label=name)
@@ -424,6 +424,16 @@ def plot_epsilon_sweep(rows: Sequence[SweepRow], path: str | Path) -> Path:
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(loc="lower right")
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    return fig
+
+
+def plot_epsilon_sweep(rows: Sequence[SweepRow], path: str | Path) -> Path:
+    """Save :func:`epsilon_figure` to ``path`` (.png, .svg or .pdf); returns the path."""
+    path = Path(path)
+    if path.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise ValueError(
+            f"plot_epsilon_sweep: cannot write {path.name!r}: the extension must be .png, .svg or .pdf"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    epsilon_figure(rows).savefig(path)
     return path
