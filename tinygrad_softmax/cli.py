@@ -8,11 +8,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-import numpy as np
-
-from . import analytic
-from .lecture import build_classifier
+from .bugs import BUGS
 
 
 def _add_layout(parser: argparse.ArgumentParser) -> None:
@@ -25,18 +23,44 @@ def _add_layout(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Forward, backward and the p − y check for the seed's classifier."""
-    for layout in ("column", "row"):
-        model = build_classifier(layout)
-        ref = analytic.linear_classifier(model.W.data, model.b.data, model.X.data, model.labels, layout)
-        print(f"{layout} layout: loss {model.loss.item():.6f} (closed form {ref.loss:.6f})")
-        for name, auto, closed in (
-            ("Z.grad vs (P − Y)/N", model.Z.grad, ref.dZ),
-            ("W.grad vs dW", model.W.grad, ref.dW),
-            ("b.grad vs db", model.b.grad, ref.db),
-        ):
-            assert auto is not None
-            print(f"  {name:22s} max |difference| = {np.max(np.abs(auto - closed)):.2e}")
+    """The whole lecture demo into one folder: graph, backward frames, comparison tables,
+    injected bugs, training on Iris and digits, and report.md tying them together."""
+    from .demo import run_demo
+
+    result = run_demo(args.out)
+    return 0 if result.passed else 1
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Autograd vs the closed form vs finite differences for the seed's classifier: dZ, dW, db (and dX).
+
+    Exit status 1 when a check fails, as it must with --inject-bug.
+    """
+    from .compare import compare
+
+    result = compare(args.layout, args.dtype, with_dx=args.with_dx, bug=args.inject_bug)
+    print(result.to_text(), end="")
+    if args.markdown:
+        Path(args.markdown).write_text(result.to_markdown(), encoding="utf-8")
+        print(f"Markdown written to {args.markdown}")
+    if args.json:
+        Path(args.json).write_text(result.to_json(), encoding="utf-8")
+        print(f"JSON written to {args.json}")
+    return 0 if result.passed else 1
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train the softmax classifier by plain gradient descent through the engine, on data shipped
+    in the package (fixed seed, standardised features, 25% of each class held out for testing)."""
+    from .train import save_pictures, train
+
+    result = train(args.dataset, epochs=args.epochs, lr=args.lr, seed=args.seed)
+    if args.out:
+        pictures = save_pictures(result, args.out)
+        if pictures:
+            print("pictures: " + ", ".join(str(p) for p in pictures))
+        else:
+            print("matplotlib is not installed, so no pictures: pip install 'tinygrad_softmax[demo]'")
     return 0
 
 
@@ -93,6 +117,38 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="the whole lecture demo", description=cmd_demo.__doc__)
     demo.add_argument("--out", default="demo-output", help="output folder (default: demo-output)")
     demo.set_defaults(run=cmd_demo)
+
+    compare = commands.add_parser(
+        "compare",
+        help="autograd vs closed form vs finite differences",
+        description=cmd_compare.__doc__,
+        epilog="bugs for --inject-bug:\n" + "\n".join(f"  {b.name:18} {b.summary}" for b in BUGS.values()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_layout(compare)
+    compare.add_argument(
+        "--dtype", choices=["float64", "float32"], default="float64", help="default: float64"
+    )
+    compare.add_argument("--with-dx", action="store_true", help="also compare dX, the gradient of the inputs")
+    compare.add_argument(
+        "--inject-bug",
+        metavar="NAME",
+        choices=list(BUGS),
+        help="build the graph with this wrong backward rule (listed below) to see the check fail",
+    )
+    compare.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")
+    compare.add_argument("--json", metavar="FILE", help="also write every number as JSON")
+    compare.set_defaults(run=cmd_compare)
+
+    train = commands.add_parser(
+        "train", help="train the classifier on Iris or the 8×8 digits", description=cmd_train.__doc__
+    )
+    train.add_argument("--dataset", choices=["iris", "digits"], default="digits", help="default: digits")
+    train.add_argument("--epochs", type=int, help="gradient steps (default: 200 for iris, 150 for digits)")
+    train.add_argument("--lr", type=float, help="learning rate (default: 0.5)")
+    train.add_argument("--seed", type=int, default=0, help="seed of the split and the initial weights")
+    train.add_argument("--out", metavar="DIR", help="write the loss curve (and for digits the W images) here")
+    train.set_defaults(run=cmd_train)
 
     jac = commands.add_parser(
         "jacobian", help="the softmax Jacobian and how it becomes p − y", description=cmd_jacobian.__doc__

@@ -394,7 +394,7 @@ def _sanity(
     sums = Sanity(
         "each sample's dZ sums to 0",
         f"max over samples of |Σ_classes dZ| = {_num(float(np.abs(column_sums).max()))} (allowed {tol:.0e}): "
-        "Σ_i (p_i − y_i) = 1 − 1",
+        "Σ_c (p_c − y_c) = 1 − 1",
         float(np.abs(column_sums).max()) < tol,
     )
 

@@ -214,7 +214,10 @@ def plot_weights(result: TrainResult, path: str | Path) -> Path:
         ax.set_xticks([])
         ax.set_yticks([])
     fig.colorbar(image, ax=axes, shrink=0.8, label="weight")
-    fig.suptitle("rows of W as 8×8 images: red pixels raise the class's logit, blue lower it")
+    fig.suptitle(
+        "rows of W as 8×8 images (weights on standardised pixels): "
+        "red pixels raise the class's logit, blue lower it"
+    )
     fig.savefig(path, dpi=110)
     return path
 
