@@ -107,6 +107,70 @@ def cmd_epsilon(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_graph(args: argparse.Namespace) -> int:
+    """Draw the seed classifier's computation graph, forward and backward already run, as PNG, SVG or PDF.
+
+    The ops of cross_entropy sit in a dashed box; --collapse draws them as one node instead.
+    """
+    from . import viz
+    from .lecture import build_classifier
+
+    model = build_classifier(args.layout)
+    out = Path(args.out).with_suffix("." + args.format) if args.format else Path(args.out)
+    try:
+        path = viz.render(
+            model.loss,
+            out,
+            dpi=args.dpi,
+            rankdir=args.rankdir,
+            show_values=args.show_values,
+            show_grads=args.show_grads,
+            show_rules=args.show_rules,
+            clusters={"cross_entropy": (model.loss, [model.Z])},
+            collapse=args.collapse,
+        )
+    except viz.GraphvizNotFoundError as missing:
+        print(f"tinygrad-softmax graph: {missing}", file=sys.stderr)
+        return 1
+    except ValueError as error:
+        print(f"tinygrad-softmax graph: {error}", file=sys.stderr)
+        return 2
+    print(f"graph of the {args.layout}-layout classifier written to {path}")
+    return 0
+
+
+def cmd_animate(args: argparse.Namespace) -> int:
+    """Watch backprop: one PNG per step of the seed classifier's backward walk, and with --gif an
+    animated frames.gif. The node being processed is orange with the gradient that just reached it."""
+    from . import viz
+    from .lecture import build_classifier
+
+    model = build_classifier(args.layout)
+    try:
+        frames = viz.backward_frames(
+            model.loss, args.out, gif=args.gif, delay_ms=args.delay_ms, dpi=args.dpi, rankdir=args.rankdir
+        )
+    except (viz.GraphvizNotFoundError, ImportError, ValueError) as error:
+        print(f"tinygrad-softmax animate: {error}", file=sys.stderr)
+        return 1
+    print(f"{len(frames)} frames, one per backward step: {frames[0]} … {frames[-1].name}")
+    if args.gif:
+        print(f"animation: {Path(args.out) / 'frames.gif'}")
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    """The chain-rule ledger of the seed classifier's backward walk: node, op, local rule and
+    gradient shapes at every step, ending in ∂loss/∂Z next to the seed's (P − Y)/N."""
+    from .lecture import build_classifier
+    from .ledger import explain
+
+    model = build_classifier(args.layout)
+    reference = (model.Z, model.labels, model.class_axis)
+    print(explain(model.loss, markdown=args.markdown, reference=reference), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tinygrad-softmax",
@@ -174,6 +238,38 @@ def build_parser() -> argparse.ArgumentParser:
         "--plot", metavar="FILE", help="also draw the log-log plot into FILE (.png, .svg, .pdf)"
     )
     epsilon.set_defaults(run=cmd_epsilon)
+
+    graph = commands.add_parser(
+        "graph", help="draw the classifier's computation graph (PNG, SVG, PDF)", description=cmd_graph.__doc__
+    )
+    graph.add_argument("--out", default="graph.png", help="output file; its extension picks the format")
+    _add_layout(graph)
+    graph.add_argument("--format", choices=["png", "svg", "pdf"], help="override the extension of --out")
+    graph.add_argument("--show-values", action="store_true", help="write each tensor's values on it")
+    graph.add_argument("--show-grads", action="store_true", help="write each tensor's .grad on it")
+    graph.add_argument("--show-rules", action="store_true", help="write each op's local derivative on it")
+    graph.add_argument("--collapse", action="store_true", help="draw cross_entropy as a single node")
+    graph.add_argument("--rankdir", choices=["LR", "TB"], default="LR", help="LR: left to right (default)")
+    graph.add_argument("--dpi", type=int, help="resolution of a PNG (150-300 for slides)")
+    graph.set_defaults(run=cmd_graph)
+
+    animate = commands.add_parser(
+        "animate", help="one picture per backward step, and an animated GIF", description=cmd_animate.__doc__
+    )
+    animate.add_argument("--out", default="frames", metavar="DIR", help="output folder (default: frames)")
+    _add_layout(animate)
+    animate.add_argument("--gif", action="store_true", help="also write DIR/frames.gif (needs Pillow)")
+    animate.add_argument("--delay-ms", type=int, default=900, help="time per GIF frame (default: 900)")
+    animate.add_argument("--dpi", type=int, default=96, help="resolution of the frames (default: 96)")
+    animate.add_argument("--rankdir", choices=["LR", "TB"], default="LR", help="LR: left to right (default)")
+    animate.set_defaults(run=cmd_animate)
+
+    explain = commands.add_parser(
+        "explain", help="the chain-rule ledger, step by step", description=cmd_explain.__doc__
+    )
+    _add_layout(explain)
+    explain.add_argument("--markdown", action="store_true", help="print a Markdown table for lecture notes")
+    explain.set_defaults(run=cmd_explain)
     return parser
 
 

@@ -654,6 +654,13 @@ def backward_frames(
         raise ValueError(f"backward_frames: the root must be a scalar loss, got shape {root.shape}")
     if delay_ms <= 0:
         raise ValueError(f"backward_frames: delay_ms must be positive, got {delay_ms}")
+    if gif:
+        try:
+            import PIL  # noqa: F401
+        except ImportError:
+            raise ImportError(
+                "backward_frames: gif=True needs Pillow: pip install 'tinygrad_softmax[demo]' (or pillow)"
+            ) from None
     steps = list(engine.walk(root, np.ones_like(root.data)))
     order = graph_order(root)
     labels = tensor_labels(root)
@@ -699,15 +706,24 @@ def _place_caption(layout: _Layout, captions: list[list[str]]) -> None:
     layout.height += 8 + height
 
 
+def png_size(path: Path) -> tuple[int, int]:
+    """Width and height of a PNG, read from its header (bytes 16–24), without Pillow."""
+    header = path.read_bytes()[:24]
+    return int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
+
+
 def _same_size(paths: list[Path]) -> None:
-    """Pad every frame onto a white canvas of the largest frame's size (a no-op when all agree)."""
+    """Pad every frame onto a white canvas of the largest frame's size.
+
+    The pinned layout already makes them agree; this guarantees it for the
+    animation, and needs Pillow only in the case it has work to do.
+    """
+    sizes = [png_size(path) for path in paths]
+    width, height = max(w for w, _ in sizes), max(h for _, h in sizes)
+    if all(size == (width, height) for size in sizes):
+        return
     from PIL import Image
 
-    sizes = []
-    for path in paths:
-        with Image.open(path) as image:
-            sizes.append(image.size)
-    width, height = max(w for w, _ in sizes), max(h for _, h in sizes)
     for path, size in zip(paths, sizes):
         if size != (width, height):
             with Image.open(path) as image:
