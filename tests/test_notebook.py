@@ -1,0 +1,75 @@
+"""docs/lecture.ipynb runs top to bottom, so the lecture can never rot."""
+
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from tinygrad_softmax import viz
+
+NOTEBOOK = Path(__file__).resolve().parent.parent / "docs" / "lecture.ipynb"
+
+
+def code_cells(notebook):
+    return [cell for cell in notebook.cells if cell.cell_type == "code"]
+
+
+def test_committed_without_outputs():
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    nbformat.validate(notebook)
+    for cell in code_cells(notebook):
+        assert cell.outputs == [], f"cell {cell.source[:40]!r} was committed with outputs"
+        assert cell.execution_count is None
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory):
+    """The notebook executed in a fresh kernel, in an empty folder; any cell error fails here."""
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    folder = tmp_path_factory.mktemp("lecture")
+    NotebookClient(
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": folder}}
+    ).execute()
+    return notebook
+
+
+def outputs_of(notebook, mime):
+    """Every output of type ``mime`` ('stream' for printed text), in cell order."""
+    found = []
+    for cell in code_cells(notebook):
+        for output in cell.outputs:
+            if mime == "stream" and output.output_type == "stream" and output.name == "stdout":
+                found.append(output.text)
+            elif output.output_type in ("display_data", "execute_result") and mime in output.data:
+                found.append(output.data[mime])
+    return found
+
+
+def test_every_code_cell_ran_without_errors_or_warnings(executed):
+    for cell in code_cells(executed):
+        assert cell.execution_count is not None
+        for output in cell.outputs:
+            assert output.output_type != "error"
+            assert not (output.output_type == "stream" and output.name == "stderr"), output.text
+
+
+def test_the_lecture_shows_its_pictures_and_tables(executed):
+    graphs = outputs_of(executed, "image/svg+xml")
+    assert len(graphs) == 3  # the forward graph, the graph with gradients, the red anomaly
+    red = [svg for svg in graphs if viz.RED in svg]
+    assert len(red) == 1 and "exp(Z + 1000)" in red[0]  # only the offending node is drawn in red
+    assert len(outputs_of(executed, "image/png")) == 1  # the epsilon sweep
+    markdown = "\n".join(outputs_of(executed, "text/markdown"))
+    assert "PASS" in markdown  # the comparison table
+    assert "Chain-rule ledger" in markdown
+
+
+def test_the_printed_numbers_agree_with_the_derivation(executed):
+    text = "\n".join(outputs_of(executed, "stream"))
+    for check in ("Z.grad vs (P − Y)/N", "W.grad vs dZ Xᵀ", "b.grad vs Σ_n dZ"):
+        line = next(line for line in text.splitlines() if line.startswith(check))
+        assert float(line.rsplit("=", 1)[1]) < 1e-14
+    assert "naive loss: nan" in text
+    assert "AnomalyError: exp: forward produced Inf" in text
+    assert "float64: best eps" in text
