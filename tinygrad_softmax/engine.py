@@ -1,13 +1,14 @@
 """Reverse mode: order the graph, then walk it backwards applying the chain rule.
 
-Both steps are loops over an explicit stack, never recursion, so a chain of
-100,000 ops is as easy as a chain of ten.
+Both steps are loops, never recursion, so a chain of 100,000 ops is as easy as
+a chain of ten.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,30 +19,26 @@ from .ops import unbroadcast
 if TYPE_CHECKING:
     from .tensor import Tensor
 
+_serial = attrgetter("serial")
+
 
 def topological_order(root: Tensor) -> list[Tensor]:
     """Every tensor that ``root`` depends on and that requires grad, inputs first.
 
-    Depth-first, iterative: a node is emitted after all of its parents, and the
-    order is the same on every run because ``parents`` is an ordered tuple.
-    A node reached twice (a diamond) is visited once.
+    First collect the graph with an explicit stack (a node reached twice, as in
+    a diamond, is kept once), then sort it by ``serial``, the number each tensor
+    got when it was made. A tensor is always made after its inputs, so in that
+    order every parent comes before its children, the same way on every run.
     """
-    order: list[Tensor] = []
-    visited: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    seen = {root}
+    stack = [root]
     while stack:
-        node, parents_done = stack.pop()
-        if parents_done:
-            order.append(node)
-            continue
-        if id(node) in visited:
-            continue
-        visited.add(id(node))
-        stack.append((node, True))
-        for parent in reversed(node.parents):
-            if parent.requires_grad and id(parent) not in visited:
-                stack.append((parent, False))
-    return order
+        node = stack.pop()
+        for parent in node.parents:
+            if parent.requires_grad and parent not in seen:
+                seen.add(parent)
+                stack.append(parent)
+    return sorted(seen, key=_serial)
 
 
 @dataclass(frozen=True)
@@ -58,35 +55,42 @@ class Step:
     parent_grads: tuple[np.ndarray | None, ...]
 
 
+def _chain_rule(
+    root: Tensor, grad: np.ndarray
+) -> Iterator[tuple[Tensor, np.ndarray, tuple[np.ndarray | None, ...]]]:
+    """The steps of :func:`walk` as plain tuples ``(node, grad, parent_grads)``."""
+    grads = {root: grad}  # dL/dt of each tensor t reached so far, local to this walk
+    for node in reversed(topological_order(root)):
+        # Every node in the order lies on a path to root, so its gradient is complete
+        # by the time the reversed walk reaches it.
+        node_grad = grads.pop(node)
+        fn = node.grad_fn
+        if fn is None:  # a leaf: nothing to pass on
+            yield node, node_grad, ()
+            continue
+        sent: list[np.ndarray | None] = []
+        for parent, parent_grad in zip(node.parents, fn.backward(node_grad)):
+            if parent_grad is None or not parent.requires_grad:
+                sent.append(None)
+                continue
+            if parent_grad.shape != parent.data.shape:
+                parent_grad = unbroadcast(parent_grad, parent.data.shape)
+            if anomaly.enabled:
+                anomaly.check_backward(node, parent, parent_grad)
+            # `+` makes a new array: the one already there may be shared with another node.
+            grads[parent] = grads[parent] + parent_grad if parent in grads else parent_grad
+            sent.append(parent_grad)
+        yield node, node_grad, tuple(sent)
+
+
 def walk(root: Tensor, grad: np.ndarray) -> Iterator[Step]:
     """Apply the chain rule node by node, from ``root`` back to the leaves.
 
     Gradients live in a dict local to this walk; nothing is written to any
     tensor. ``backward`` below stores the result; the explainers watch the steps.
     """
-    order = topological_order(root)
-    grads: dict[int, np.ndarray] = {id(root): grad}
-    for node in reversed(order):
-        # Every node in `order` lies on a path to root, so its gradient is complete
-        # by the time the reversed walk reaches it.
-        node_grad = grads[id(node)]
-        fn = node.grad_fn
-        if fn is None:  # a leaf: nothing to pass on
-            yield Step(node, node_grad, ())
-            continue
-        parent_grads = list(fn.backward(node_grad))
-        for i, (parent, parent_grad) in enumerate(zip(node.parents, parent_grads)):
-            if not parent.requires_grad or parent_grad is None:
-                parent_grads[i] = None
-                continue
-            if parent_grad.shape != parent.shape:
-                parent_grad = parent_grads[i] = unbroadcast(parent_grad, parent.shape)
-            if anomaly.enabled:
-                anomaly.check_backward(node, parent, parent_grad)
-            key = id(parent)
-            # `+` makes a new array: a gradient may be shared by several nodes.
-            grads[key] = grads[key] + parent_grad if key in grads else parent_grad
-        yield Step(node, node_grad, tuple(parent_grads))
+    for node, node_grad, parent_grads in _chain_rule(root, grad):
+        yield Step(node, node_grad, parent_grads)
 
 
 def backward(root: Tensor, grad: np.ndarray) -> None:
@@ -95,8 +99,8 @@ def backward(root: Tensor, grad: np.ndarray) -> None:
     The walk finishes before any ``.grad`` is written, so an error half way
     leaves every ``.grad`` as it was, and a second call sees none of the first's work.
     """
-    results = [(step.node, step.grad) for step in walk(root, grad)]
-    stored: set[int] = set()
+    results = [(node, node_grad) for node, node_grad, _ in _chain_rule(root, grad)]
+    stored: set[int] = set()  # ids of the arrays already handed to a .grad
     for node, g in results:
         if g.dtype != node.data.dtype:
             g = g.astype(node.data.dtype)

@@ -12,6 +12,7 @@ sums them back to each input's shape with :func:`unbroadcast`, in one place.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -37,20 +38,30 @@ def unbroadcast(grad: Array, shape: tuple[int, ...]) -> Array:
     return summed.reshape(shape)
 
 
+def spread(grad: Array, shape: tuple[int, ...]) -> Array:
+    """``grad`` copied along its size-1 axes until it has ``shape``: the adjoint of a sum.
+
+    A real array of its own (``np.broadcast_to`` would give a read-only view,
+    which the engine would have to copy before storing it as a ``.grad``).
+    """
+    out = np.empty(shape, dtype=grad.dtype)
+    out[...] = grad
+    return out
+
+
 class Op:
     """Base class of an operation recorded in the graph.
 
     ``name`` is what the graph shows, ``rule`` the local derivative in math.
     ``needs_grad[i]`` says whether input ``i`` wants a gradient, so a backward
-    rule can skip work nobody will use (``dX`` of the data, say).
+    rule can skip work nobody will use (``dX`` of the data, say); the tensor
+    sets it when it records the op.
     """
 
     __slots__ = ("needs_grad",)
     name = "op"
     rule = ""
-
-    def __init__(self) -> None:
-        self.needs_grad: tuple[bool, ...] = ()
+    needs_grad: tuple[bool, ...]
 
     def forward(self, *inputs: Array) -> Array:
         raise NotImplementedError
@@ -166,7 +177,6 @@ class Pow(Op):
     rule = "∂(x^p)/∂x = p·x^(p−1)"
 
     def __init__(self, exponent: float) -> None:
-        super().__init__()
         self.exponent = exponent
 
     def forward(self, *inputs: Array) -> Array:
@@ -229,6 +239,11 @@ class ReLU(Op):
 # ---------------------------------------------------------------- matmul
 
 
+def _matrix_transpose(a: Array) -> Array:
+    """Swap the last two axes (a view, no copy): Aᵀ for a matrix, each Aᵀ in a batch."""
+    return a.T if a.ndim == 2 else np.swapaxes(a, -1, -2)
+
+
 class MatMul(Op):
     """Z = A B;  dL/dA = dZ Bᵀ, dL/dB = Aᵀ dZ  (the seed's dW = dZ Xᵀ)."""
 
@@ -259,8 +274,8 @@ class MatMul(Op):
             grad = grad[..., None]
         if self.a.ndim == 1:
             grad = np.expand_dims(grad, -2)
-        da = grad @ np.swapaxes(b, -1, -2) if self.needs_grad[0] else None
-        db = np.swapaxes(a, -1, -2) @ grad if self.needs_grad[1] else None
+        da = grad @ _matrix_transpose(b) if self.needs_grad[0] else None
+        db = _matrix_transpose(a) @ grad if self.needs_grad[1] else None
         if da is not None and self.a.ndim == 1:
             da = da.reshape(da.shape[:-2] + da.shape[-1:])
         if db is not None and self.b.ndim == 1:
@@ -276,6 +291,8 @@ def _normalize_axis(name: str, axis: int | tuple[int, ...] | None, shape: tuple[
     ndim = len(shape)
     if axis is None:
         return tuple(range(ndim))
+    if type(axis) is int and -ndim <= axis < ndim:  # the usual case, answered quickly
+        return (axis % ndim,)
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     out = []
     for ax in axes:
@@ -293,7 +310,6 @@ class Reduce(Op):
     __slots__ = ("axis", "keepdims", "axes", "in_shape")
 
     def __init__(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> None:
-        super().__init__()
         self.axis = axis
         self.keepdims = keepdims
 
@@ -325,27 +341,27 @@ class Sum(Reduce):
     rule = "the adjoint of sum is broadcasting: ∂L/∂x = ∂L/∂z copied along the summed axes"
 
     def reduce(self, x: Array) -> Array:
-        return np.sum(x, axis=self.axes, keepdims=self.keepdims)
+        return x.sum(axis=self.axes, keepdims=self.keepdims)
 
     def backward(self, grad: Array) -> Grads:
-        return (np.broadcast_to(self.expand(grad), self.in_shape),)
+        return (spread(self.expand(grad), self.in_shape),)
 
 
 class Mean(Reduce):
     """z = (1/n) Σ x over axes;  dz/dx = 1/n."""
 
-    __slots__ = ()
+    __slots__ = ("count",)
     name = "mean"
     rule = "∂mean(x)/∂x = 1/n, copied along the averaged axes"
 
     def reduce(self, x: Array) -> Array:
         if x.size == 0:
             raise ValueError(f"mean: cannot average an empty tensor of shape {x.shape}")
-        return np.mean(x, axis=self.axes, keepdims=self.keepdims)
+        self.count = math.prod([x.shape[i] for i in self.axes])  # n, the entries averaged into each output
+        return x.sum(axis=self.axes, keepdims=self.keepdims) / self.count
 
     def backward(self, grad: Array) -> Grads:
-        count = int(np.prod([self.in_shape[i] for i in self.axes]))
-        return (np.broadcast_to(self.expand(grad) / count, self.in_shape),)
+        return (spread(self.expand(grad) / self.count, self.in_shape),)
 
 
 class Max(Reduce):
@@ -359,7 +375,7 @@ class Max(Reduce):
         if x.size == 0:
             raise ValueError(f"max: cannot take the max of an empty tensor of shape {x.shape}")
         self.x = x
-        self.out = np.max(x, axis=self.axes, keepdims=True)
+        self.out = x.max(axis=self.axes, keepdims=True)
         return (
             self.out
             if self.keepdims
@@ -375,19 +391,33 @@ class Max(Reduce):
 # ---------------------------------------------------------------- indexing and shape
 
 
+def _picked_positions(index: Array, axis: int) -> tuple[Array, ...]:
+    """NumPy fancy indices for ``x[..., index, ...]`` picked along ``axis``, PyTorch-gather style.
+
+    One integer array per axis, all broadcasting to ``index``'s shape: ``index``
+    itself along ``axis``, the running position 0, 1, 2, ... along every other axis.
+    """
+    ndim = index.ndim
+    return tuple(
+        index if d == axis else np.arange(n).reshape((n,) + (1,) * (ndim - d - 1))
+        for d, n in enumerate(index.shape)
+    )
+
+
 class Gather(Op):
     """out[i][j] = x[i][index[i][j]] (axis=1), PyTorch semantics.
 
     Backward scatters ``grad`` into zeros with ``np.add.at``, which *adds* when
-    the same position is picked twice (repeated labels).
+    the same position is picked twice. With one pick per line (``index`` of
+    size 1 along ``axis``, as in cross-entropy) no position can repeat, and a
+    plain assignment does the same, faster.
     """
 
-    __slots__ = ("axis", "index", "in_shape", "positions")
+    __slots__ = ("axis", "index", "in_shape", "positions", "one_pick_per_line")
     name = "gather"
     rule = "the adjoint of gather scatters ∂L/∂out into a zero array (adding where indices repeat)"
 
     def __init__(self, axis: int, index: Array) -> None:
-        super().__init__()
         self.axis = axis
         self.index = index
 
@@ -412,17 +442,17 @@ class Gather(Op):
                 f"gather: index values must be in [0, {x.shape[axis]}) along axis {axis} "
                 f"of input shape {x.shape}; got values from {index.min()} to {index.max()}"
             )
-        # One integer array per axis, broadcasting to index's shape: the chosen
-        # positions along `axis`, the running position along every other axis.
-        grids = list(np.ogrid[tuple(slice(n) for n in index.shape)])
-        grids[axis] = index
-        self.positions = tuple(grids)
+        self.positions = _picked_positions(index, axis)
         self.in_shape = x.shape
+        self.one_pick_per_line = index.shape[axis] == 1
         return x[self.positions]
 
     def backward(self, grad: Array) -> Grads:
         dx = np.zeros(self.in_shape, dtype=grad.dtype)
-        np.add.at(dx, self.positions, grad)
+        if self.one_pick_per_line:
+            dx[self.positions] = grad
+        else:
+            np.add.at(dx, self.positions, grad)
         return (dx,)
 
     def params(self) -> dict[str, Any]:
@@ -437,7 +467,6 @@ class Transpose(Op):
     rule = "∂L/∂x = (∂L/∂z)ᵀ, the inverse permutation"
 
     def __init__(self, axes: tuple[int, ...] | None = None) -> None:
-        super().__init__()
         self.axes = axes
 
     def forward(self, *inputs: Array) -> Array:
@@ -466,7 +495,6 @@ class Reshape(Op):
     rule = "∂L/∂x = ∂L/∂z reshaped to x's shape"
 
     def __init__(self, shape: tuple[int, ...]) -> None:
-        super().__init__()
         self.shape = shape
 
     def forward(self, *inputs: Array) -> Array:

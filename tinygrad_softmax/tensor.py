@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from itertools import count
 from typing import Any, Union
 
 import numpy as np
@@ -16,6 +17,9 @@ import numpy as np
 from . import anomaly, engine, ops
 
 _recording = True  # False inside `no_grad()`
+# Every tensor gets the next number when it is made. Its inputs already exist by
+# then, so they have smaller numbers: the engine orders the graph by these.
+_serials = count()
 
 Operand = Union["Tensor", np.ndarray, float, int, Sequence[Any]]
 
@@ -56,7 +60,8 @@ class Tensor:
     array([2., 4.])
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "name", "op", "parents", "grad_fn", "__weakref__")
+    # Slots: no per-tensor __dict__, so making a tensor is cheap (an op makes one each time).
+    __slots__ = ("data", "grad", "requires_grad", "name", "op", "parents", "grad_fn", "serial", "__weakref__")
     __array_ufunc__ = None  # make `ndarray + Tensor` call Tensor.__radd__
 
     def __init__(self, data: Any, requires_grad: bool = False, name: str | None = None) -> None:
@@ -69,31 +74,40 @@ class Tensor:
         self.op = ""
         self.parents: tuple[Tensor, ...] = ()
         self.grad_fn: ops.Op | None = None
+        self.serial = next(_serials)
 
     # ------------------------------------------------------------ recording
+
+    @staticmethod
+    def _wrap(data: np.ndarray) -> Tensor:
+        """A constant leaf around an array that is known to be fine: no checks, no copy."""
+        out = Tensor.__new__(Tensor)
+        out.data = data
+        out.grad = None
+        out.requires_grad = False
+        out.name = None
+        out.op = ""
+        out.parents = ()
+        out.grad_fn = None
+        out.serial = next(_serials)
+        return out
 
     @staticmethod
     def _apply(fn: ops.Op, *inputs: Tensor) -> Tensor:
         """Run ``fn`` forward on the inputs' data; record it if any input requires grad.
 
         The forward runs first, so an op that raises adds nothing to the graph.
+        Nothing is recorded when no input requires grad: the op, and what it
+        saved for its backward, are dropped as soon as the result is made.
         """
-        data = fn.forward(*[t.data for t in inputs])
-        out = Tensor.__new__(Tensor)
-        out.data = data
-        out.grad = None
-        out.name = None
-        if _recording and any(t.requires_grad for t in inputs):
-            fn.needs_grad = tuple(t.requires_grad for t in inputs)
+        out = Tensor._wrap(fn.forward(*[t.data for t in inputs]))
+        needs_grad = tuple([t.requires_grad for t in inputs])
+        if _recording and True in needs_grad:
+            fn.needs_grad = needs_grad
             out.requires_grad = True
             out.op = fn.name
             out.parents = inputs
             out.grad_fn = fn
-        else:
-            out.requires_grad = False
-            out.op = ""
-            out.parents = ()
-            out.grad_fn = None
         if anomaly.enabled:
             anomaly.check_forward(fn, inputs, out)
         return out
@@ -103,7 +117,7 @@ class Tensor:
         if isinstance(other, Tensor):
             return other
         if isinstance(other, (int, float)) and not isinstance(other, bool):
-            return Tensor(np.asarray(other, dtype=self.data.dtype))
+            return Tensor._wrap(np.asarray(other, dtype=self.data.dtype))
         return Tensor(other)
 
     # ------------------------------------------------------------ properties
@@ -240,7 +254,9 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """The same data as a new leaf that records nothing."""
-        return Tensor(self.data, requires_grad=False, name=self.name)
+        out = Tensor._wrap(self.data)
+        out.name = self.name
+        return out
 
     def numpy(self) -> np.ndarray:
         """The underlying array (shared, not copied)."""
