@@ -1,0 +1,116 @@
+"""`tinygrad-softmax demo`: the whole lecture demo into one folder, the same on every run."""
+
+import json
+import re
+
+import pytest
+from PIL import Image
+
+from tinygrad_softmax.bugs import BUGS
+from tinygrad_softmax.cli import main
+from tinygrad_softmax.demo import COMPARISONS, run_demo
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "demo-output"
+    lines = []
+    result = run_demo(out, log=lines.append)
+    return result, out, lines
+
+
+def test_demo_writes_every_part(demo):
+    result, out, _ = demo
+    assert result.problems == [] and result.passed
+    expected = [
+        "report.md",
+        "graph.png",
+        "graph-grads.png",
+        "frames/frames.gif",
+        "bugs.md",
+        "bugs.json",
+        "train-iris.json",
+        "train-digits.json",
+        "iris-loss.png",
+        "digits-loss.png",
+        "digits-weights.png",
+    ]
+    expected += [f"compare-{name}.{ext}" for name in COMPARISONS for ext in ("md", "json")]
+    for name in expected:
+        assert (out / name).is_file(), name
+    assert len(list((out / "frames").glob("*.png"))) >= 10
+
+
+def test_every_picture_opens_with_pillow(demo):
+    _, out, _ = demo
+    pictures = sorted(out.rglob("*.png")) + sorted(out.rglob("*.gif"))
+    assert len(pictures) >= 16
+    for path in pictures:
+        with Image.open(path) as image:
+            image.verify()
+    with Image.open(out / "frames" / "frames.gif") as gif:
+        assert gif.n_frames == len(list((out / "frames").glob("*.png")))
+
+
+def test_report_links_only_to_files_that_exist_and_shows_p_minus_y(demo):
+    result, out, _ = demo
+    report = (out / "report.md").read_text(encoding="utf-8")
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report)
+    assert {"graph.png", "frames/frames.gif", "digits-weights.png", "digits-loss.png"} <= set(links)
+    for link in links:
+        assert (out / link).is_file(), link
+    assert "(P − Y)/N, the closed form:" in report and "Z.grad, what the chain rule produced" in report
+    # The closed form and Z.grad print the same matrix.
+    blocks = re.findall(r"```\n(.*?)```", report, flags=re.S)
+    closed = report.split("(P − Y)/N, the closed form:")[1]
+    auto = report.split("Z.grad, what the chain rule produced")[1]
+    assert re.search(r"```\n(.*?)```", closed, re.S)[1] == re.search(r"```\n(.*?)```", auto, re.S)[1]
+    assert len(blocks) >= 6
+    for comparison in result.comparisons.values():
+        assert comparison.title() in report
+    digits = json.loads((out / "train-digits.json").read_text(encoding="utf-8"))
+    assert f"{100 * digits['final_test_accuracy']:.1f}%" in report
+    assert "Notes" not in report  # nothing went missing
+
+
+def test_comparison_files_agree_with_the_tables(demo):
+    result, out, _ = demo
+    for name, (layout, dtype) in COMPARISONS.items():
+        data = json.loads((out / f"compare-{name}.json").read_text(encoding="utf-8"))
+        markdown = (out / f"compare-{name}.md").read_text(encoding="utf-8")
+        assert data["layout"] == layout and data["dtype"] == dtype and data["passed"]
+        assert [row["name"] for row in data["rows"]] == ["dZ", "dW", "db", "dX"]
+        for row in data["rows"]:
+            line = next(line for line in markdown.splitlines() if line.startswith(f"| `{row['name']}`"))
+            for pair in row["pairs"].values():
+                assert f"{pair['max_abs']:.1e}" in line and f"{pair['rel']:.1e}" in line
+        assert data == result.comparisons[name].to_dict()
+
+
+def test_every_injected_bug_is_caught_in_the_bug_table(demo):
+    _, out, lines = demo
+    found = json.loads((out / "bugs.json").read_text(encoding="utf-8"))
+    assert list(found) == list(BUGS)
+    assert all(not entry["passed"] for entry in found.values())
+    table = (out / "bugs.md").read_text(encoding="utf-8")
+    for name in BUGS:
+        row = next(line for line in table.splitlines() if line.startswith(f"| `{name}`"))
+        assert row.endswith("| yes |")
+    assert f"injected backward bugs caught by the check: {len(BUGS)} of {len(BUGS)}" in lines
+
+
+def test_a_second_run_writes_the_same_files(demo, tmp_path):
+    _, out, _ = demo
+    run_demo(tmp_path, log=lambda line: None)
+    names = ["report.md", "bugs.md", "bugs.json", "train-digits.json"]
+    names += [f"compare-{name}.{ext}" for name in COMPARISONS for ext in ("md", "json")]
+    for name in names:
+        assert (tmp_path / name).read_bytes() == (out / name).read_bytes(), name
+    assert (tmp_path / "graph.png").read_bytes() == (out / "graph.png").read_bytes()
+
+
+def test_cli_demo_prints_the_summary(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "column layout, float64: PASS" in out and "row layout, float64: PASS" in out
+    assert "digits: train accuracy" in out and f"{tmp_path / 'out' / 'report.md'}" in out
