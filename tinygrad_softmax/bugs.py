@@ -34,7 +34,7 @@ class MeanWithoutOneOverN(ops.Mean):
     __slots__ = ()
 
     def backward(self, grad: Array) -> Grads:
-        return (np.broadcast_to(self.expand(grad), self.in_shape),)
+        return (ops.spread(self.expand(grad), self.in_shape),)  # Mean.backward without the / count
 
 
 class NegWithoutSign(ops.Neg):
