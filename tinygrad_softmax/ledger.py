@@ -177,7 +177,7 @@ def _ending(comparison: _Comparison, top: str) -> list[str]:
 
 
 HEADERS = ("step", "node", "op", "local rule", "∂{top}/∂node", "sends to parents")
-WRAP = (4, 16, 18, 40, 12, 40)  # column widths of the plain-text table
+WRAP = (4, 16, 22, 38, 12, 40)  # column widths of the plain-text table
 
 
 def _plain(rows: list[LedgerRow], top: str) -> list[str]:

@@ -72,8 +72,9 @@ class GraphvizNotFoundError(RuntimeError):
 def graph_order(root: Tensor) -> list[Tensor]:
     """Every tensor ``root`` depends on, inputs first, constants included.
 
-    The same iterative depth-first walk as ``engine.topological_order``, but it
-    also keeps the tensors that need no gradient (``X``, the detached max), since
+    An iterative depth-first walk over the ordered ``parents`` tuples, so the
+    order (and every ``t<k>`` name) is the same on every run. Unlike the engine's
+    order it keeps the tensors that need no gradient (``X``, the detached max):
     the picture shows the whole forward graph.
     """
     order: list[Tensor] = []
