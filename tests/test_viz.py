@@ -316,3 +316,10 @@ def test_cli_graph_without_dot_saves_the_dot_text(tmp_path, monkeypatch, capsys)
 def test_cli_graph_bad_extension(tmp_path, capsys):
     assert main(["graph", "--out", str(tmp_path / "g.gif")]) == 2
     assert "'.gif'" in capsys.readouterr().err
+
+
+def test_a_notebook_shows_the_digraph_inline():
+    dot = viz.to_dot(build_classifier().loss, title="Softmax classifier")
+    bundle = dot._repr_mimebundle_()
+    svg = bundle["image/svg+xml"]
+    assert svg.lstrip().startswith("<?xml") and "Softmax classifier" in svg and "matmul" in svg
