@@ -2,6 +2,7 @@
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -114,3 +115,31 @@ def test_cli_demo_prints_the_summary(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "column layout, float64: PASS" in out and "row layout, float64: PASS" in out
     assert "digits: train accuracy" in out and f"{tmp_path / 'out' / 'report.md'}" in out
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_derivation_doc_points_at_code_and_tests_that_exist():
+    """Every `module.name` link names a definition in the linked file (at the linked line, if any),
+    and every linked test function exists."""
+    doc = ROOT / "docs" / "derivation.md"
+    text = doc.read_text(encoding="utf-8")
+    links = re.findall(r"\[`([\w.]+)`\]\(([^)#]+)(?:#L(\d+))?\)", text)
+    assert len(links) > 30
+    for name, target, line in links:
+        if name.endswith(".py"):  # a link to a whole file
+            continue
+        source = (doc.parent / target).resolve()
+        assert source.is_file(), target
+        code = source.read_text(encoding="utf-8")
+        short = name.split(".")[-1]
+        definition = re.compile(rf"^(def|class) {re.escape(short)}\b", re.M)
+        assert definition.search(code), f"{name} is not defined in {target}"
+        if line:
+            assert definition.match(code.splitlines()[int(line) - 1]), f"{target}#L{line} is not {name}"
+    linked_tests = {name for name, target, _ in links if name.startswith("test_")}
+    assert {
+        "test_autograd_equals_the_seeds_formulas",
+        "test_elementwise_gradients_sum_back_to_each_input_shape",
+    } <= (linked_tests)

@@ -6,6 +6,7 @@ Each subcommand is a small function below; the work lives in the modules.
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -185,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare = commands.add_parser(
         "compare",
         help="autograd vs closed form vs finite differences",
-        description=cmd_compare.__doc__,
+        description=inspect.cleandoc(cmd_compare.__doc__ or ""),
         epilog="bugs for --inject-bug:\n" + "\n".join(f"  {b.name:18} {b.summary}" for b in BUGS.values()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
