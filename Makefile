@@ -65,6 +65,8 @@ docs-images: install
 	$(PY) -m tinygrad_softmax animate --out docs/images/backward --gif --rankdir TB --dpi 72
 	$(PY) -m tinygrad_softmax anomaly --out docs/images
 	$(PY) -m tinygrad_softmax epsilon --plot docs/images/epsilon_sweep.png
+	$(PY) -m tinygrad_softmax demo --out $(OUT)
+	cp $(OUT)/digits-loss.png $(OUT)/digits-weights.png $(OUT)/iris-loss.png docs/images/
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache .ruff_cache .hypothesis

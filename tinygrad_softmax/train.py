@@ -206,8 +206,12 @@ def plot_weights(result: TrainResult, path: str | Path) -> Path:
         raise ValueError(f"plot_weights: the {result.dataset.name} features are not an image")
     path = Path(path)
     limit = float(np.abs(result.W).max())
-    fig = Figure(figsize=(10, 2.6), layout="constrained")
-    axes = list(fig.subplots(1, result.W.shape[0], squeeze=False).flat)
+    columns = 5
+    rows = -(-result.W.shape[0] // columns)
+    fig = Figure(figsize=(8, 1.8 * rows + 0.6), layout="constrained")
+    axes = list(fig.subplots(rows, columns, squeeze=False).flat)
+    for ax in axes[result.W.shape[0] :]:
+        ax.set_visible(False)
     for row, ax, name in zip(result.W, axes, result.dataset.class_names):
         image = ax.imshow(row.reshape(shape), cmap="RdBu_r", vmin=-limit, vmax=limit)
         ax.set_title(f"W[{name}]")
@@ -215,8 +219,8 @@ def plot_weights(result: TrainResult, path: str | Path) -> Path:
         ax.set_yticks([])
     fig.colorbar(image, ax=axes, shrink=0.8, label="weight")
     fig.suptitle(
-        "rows of W as 8×8 images (weights on standardised pixels): "
-        "red pixels raise the class's logit, blue lower it"
+        "rows of W as 8×8 images (weights on standardised pixels)\n"
+        "red pixels raise the class's logit, blue pixels lower it"
     )
     fig.savefig(path, dpi=110)
     return path
