@@ -25,6 +25,7 @@ from .analytic import Layout
 from .compare import Comparison, compare
 from .engine import topological_order
 from .lecture import Classifier, build_classifier
+from .ledger import explain
 from .train import TrainResult, save_pictures, train
 
 __all__ = ["DemoResult", "run_demo", "COMPARISONS"]
@@ -240,6 +241,10 @@ The walk visits the graph in reverse topological order; each frame shows one app
 chain rule, the gradient just computed written on the highlighted node ({len(frames)} frames).
 
 {f"![backward, step by step](frames/{gif.name})" if gif.exists() else picture("frames/frames.gif", "frames")}
+
+The same walk as a table: every op's local rule, and what it sends back to its inputs.
+
+{explain(model.loss, markdown=True, reference=(model.Z, model.labels, model.class_axis))}
 
 ## 4. Three witnesses: autograd, closed form, finite differences
 
