@@ -143,3 +143,17 @@ def test_derivation_doc_points_at_code_and_tests_that_exist():
         "test_autograd_equals_the_seeds_formulas",
         "test_elementwise_gradients_sum_back_to_each_input_shape",
     } <= (linked_tests)
+
+
+def test_without_graphviz_the_demo_still_writes_the_rest_and_says_how_to_install_it(tmp_path, monkeypatch):
+    monkeypatch.setattr("shutil.which", lambda name: None)  # as if `dot` were not installed
+    lines = []
+    result = run_demo(tmp_path, log=lines.append)
+    assert result.passed  # the checks themselves need no pictures
+    assert not (tmp_path / "graph.png").exists() and (tmp_path / "graph.dot").is_file()
+    assert (tmp_path / "compare-column.md").is_file() and (tmp_path / "digits-weights.png").is_file()
+    assert len(result.problems) == 1 and "apt-get install graphviz" in result.problems[0]
+    report = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "## Notes" in report and "apt-get install graphviz" in report
+    assert "graph.png was not drawn" in report
+    assert any("apt-get install graphviz" in line for line in lines)

@@ -66,13 +66,22 @@ def _write(result: DemoResult, name: str, text: str) -> None:
 
 
 def _draw_graphs(model: Classifier, out: Path, result: DemoResult) -> None:
-    """The graph pictures and the backward frames; without Graphviz, say so and go on."""
+    """The graph pictures and the backward frames; without Graphviz or Pillow, say so and go on."""
     from . import viz
 
     try:
+        import PIL  # noqa: F401
+
+        gif = True
+    except ImportError:
+        gif = False
+        result.problems.append(
+            "Pillow is missing, so the frames have no animated GIF: pip install 'tinygrad_softmax[demo]'"
+        )
+    try:
         result.files.append(viz.render(model.loss, out / "graph.png"))
         result.files.append(viz.render(model.loss, out / "graph-grads.png", show_grads=True))
-        result.files += viz.backward_frames(model.loss, out / "frames", gif=True)
+        result.files += viz.backward_frames(model.loss, out / "frames", gif=gif)
     except viz.GraphvizNotFoundError as missing:
         result.problems.append(str(missing))
 
@@ -311,5 +320,5 @@ looks like the template. Drawn as 8×8 images (weights on standardised pixels):
     if frames:
         text += f"\n- `frames/`: {len(frames)} PNG frames, one per backward step"
     if result.problems:
-        text += "\n\n## Notes\n\n" + "\n".join(f"- {p}" for p in result.problems)
+        text += "\n\n## Notes\n\n" + "\n\n".join(f"```\n{p}\n```" for p in result.problems)
     return text + "\n"
