@@ -30,12 +30,18 @@ def unbroadcast(grad: Array, shape: tuple[int, ...]) -> Array:
     """
     if grad.shape == shape:
         return grad
-    extra = grad.ndim - len(shape)  # leading axes that broadcasting added
-    axes = tuple(range(extra)) + tuple(
-        extra + i for i, size in enumerate(shape) if size == 1 and grad.shape[extra + i] != 1
-    )
-    summed = grad.sum(axis=axes, keepdims=True) if axes else grad
-    return summed.reshape(shape)
+    given = grad.shape
+    extra = grad.ndim - len(shape)
+    if extra > 0:  # leading axes that broadcasting added
+        grad = grad.sum(axis=tuple(range(extra)))
+    elif extra < 0:  # fewer axes than the input: NumPy reads them as leading size-1 axes
+        grad = grad.reshape((1,) * -extra + grad.shape)
+    stretched = tuple([i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1])
+    if stretched:  # size-1 axes that broadcasting stretched
+        grad = grad.sum(axis=stretched, keepdims=True)
+    if grad.shape != shape:
+        raise ValueError(f"unbroadcast: a gradient of shape {given} does not sum down to shape {shape}")
+    return grad
 
 
 def spread(grad: Array, shape: tuple[int, ...]) -> Array:
@@ -327,7 +333,7 @@ class Reduce(Op):
         return grad if self.keepdims else grad.reshape(self._kept_shape())
 
     def _kept_shape(self) -> tuple[int, ...]:
-        return tuple(1 if i in self.axes else n for i, n in enumerate(self.in_shape))
+        return tuple([1 if i in self.axes else n for i, n in enumerate(self.in_shape)])
 
     def params(self) -> dict[str, Any]:
         return {"axis": self.axis, "keepdims": self.keepdims}
@@ -437,15 +443,19 @@ class Gather(Op):
                 raise ValueError(
                     f"gather: index shape {index.shape} is larger than input shape {x.shape} in dimension {d}"
                 )
-        if index.size and (index.min() < 0 or index.max() >= x.shape[axis]):
-            raise IndexError(
-                f"gather: index values must be in [0, {x.shape[axis]}) along axis {axis} "
-                f"of input shape {x.shape}; got values from {index.min()} to {index.max()}"
-            )
         self.positions = _picked_positions(index, axis)
         self.in_shape = x.shape
         self.one_pick_per_line = index.shape[axis] == 1
-        return x[self.positions]
+        try:
+            # NumPy rejects an index ≥ the size, but would wrap a negative one around.
+            if index.size and index.min() < 0:
+                raise IndexError
+            return x[self.positions]
+        except IndexError:
+            raise IndexError(
+                f"gather: index values must be in [0, {x.shape[axis]}) along axis {axis} "
+                f"of input shape {x.shape}; got values from {index.min()} to {index.max()}"
+            ) from None
 
     def backward(self, grad: Array) -> Grads:
         dx = np.zeros(self.in_shape, dtype=grad.dtype)
@@ -512,3 +522,48 @@ class Reshape(Op):
 
     def params(self) -> dict[str, Any]:
         return {"shape": self.shape}
+
+
+# ---------------------------------------------------------------- fused
+
+
+class SoftmaxCrossEntropy(Op):
+    """L = −(1/N) Σ_i log softmax(z_i)[y_i];  dL/dz = (P − Y)/N.
+
+    The fused form: the whole loss is one op, and its backward is the seed's
+    closed-form answer written in, instead of the chain rule through ``exp``,
+    ``sum``, ``log`` and ``gather``. The lecture builds the loss from those
+    primitives (``functional.cross_entropy``) so that ``p − y`` is seen to
+    fall out; this op is the shortcut a library takes once that is shown.
+    ``labels`` must already be checked (integers in [0, C), one per sample).
+    """
+
+    __slots__ = ("axis", "labels", "positions", "count", "probs")
+    name = "softmax_cross_entropy"
+    rule = "∂L/∂z = (p − y)/N, written in"
+
+    def __init__(self, axis: int, labels: Array) -> None:
+        self.axis = axis
+        self.labels = labels
+
+    def forward(self, *inputs: Array) -> Array:
+        z = inputs[0]
+        axis = _normalize_axis(self.name, self.axis, z.shape)[0]
+        self.positions = _picked_positions(np.expand_dims(self.labels, axis), axis)
+        self.count = self.labels.size  # N, the number of samples
+        shifted = z - z.max(axis=axis, keepdims=True)  # the max shift keeps exp() finite
+        probs = np.exp(shifted)
+        total = probs.sum(axis=axis, keepdims=True)
+        probs /= total  # in place: the array is this op's own
+        self.probs = probs
+        # −log p_y = log Σ_j exp(z_j) − z_y, both shifted by the same max
+        return (np.log(total) - shifted[self.positions]).sum() / self.count
+
+    def backward(self, grad: Array) -> Grads:
+        scale = grad / self.count
+        dz = self.probs * scale  # P/N ...
+        dz[self.positions] -= scale  # ... − Y/N, where Y is 1 only at each sample's label
+        return (dz,)
+
+    def params(self) -> dict[str, Any]:
+        return {"axis": self.axis, "labels": self.labels.shape}

@@ -1,0 +1,185 @@
+"""The fused softmax_cross_entropy op: the same loss and gradient as the primitive composition."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tinygrad_softmax import Tensor, analytic, no_grad
+from tinygrad_softmax import functional as F
+from tinygrad_softmax.engine import topological_order
+
+
+def both_losses(logits, labels, axis, dtype=np.float64, scale=1.0):
+    """(loss, grad) from the primitive composition and from the fused op, on separate leaves."""
+    results = []
+    for loss_fn in (F.cross_entropy, F.softmax_cross_entropy):
+        z = Tensor(np.asarray(logits, dtype=dtype), requires_grad=True)
+        loss = loss_fn(z, labels, axis=axis)
+        (loss * scale).backward()
+        results.append((loss, z.grad))
+    return results
+
+
+LAYOUTS = [
+    ((5, 3), 1),
+    ((5, 3), -1),
+    ((3, 5), 0),
+    ((2, 4, 3), -1),
+    ((2, 4, 3), 1),
+    ((4, 2, 3), 0),
+    ((7, 1), 1),
+]
+
+
+@pytest.mark.parametrize(("shape", "axis"), LAYOUTS)
+def test_fused_equals_the_primitive_composition(rng, shape, axis):
+    logits = rng.normal(size=shape) * 3
+    labels_shape = tuple(n for d, n in enumerate(shape) if d != axis % len(shape))
+    labels = rng.integers(0, shape[axis], size=labels_shape)
+    (loss_p, grad_p), (loss_f, grad_f) = both_losses(logits, labels, axis)
+    assert loss_f.shape == loss_p.shape == ()
+    np.testing.assert_allclose(loss_f.item(), loss_p.item(), rtol=1e-13)
+    np.testing.assert_allclose(grad_f, grad_p, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("layout", ["row", "column"])
+def test_fused_gradient_is_the_closed_form(rng, layout):
+    axis = analytic.CLASS_AXIS[layout]
+    N, C = 6, 4
+    logits = rng.normal(size=(N, C) if layout == "row" else (C, N))
+    labels = np.array([0, 3, 3, 1, 0, 3])  # repeats on purpose
+    (_, grad_p), (loss_f, grad_f) = both_losses(logits, labels, axis)
+    closed = analytic.logits_grad(logits, labels, axis)
+    np.testing.assert_allclose(grad_f, closed, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(grad_p, closed, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(loss_f.item(), analytic.cross_entropy(logits, labels, axis), rtol=1e-13)
+
+
+@pytest.mark.parametrize("layout", ["row", "column"])
+def test_fused_classifier_gives_the_seed_dw_and_db(rng, layout):
+    D, N, C = 5, 8, 3
+    labels = rng.integers(0, C, size=N)
+    if layout == "row":
+        X, W, b = rng.normal(size=(N, D)), rng.normal(size=(D, C)), rng.normal(size=C)
+    else:
+        X, W, b = rng.normal(size=(D, N)), rng.normal(size=(C, D)), rng.normal(size=(C, 1))
+    ref = analytic.linear_classifier(W, b, X, labels, layout)
+    Wt, bt = Tensor(W, requires_grad=True), Tensor(b, requires_grad=True)
+    Z = Wt @ Tensor(X) + bt if layout == "column" else Tensor(X) @ Wt + bt
+    loss = F.softmax_cross_entropy(Z, labels, axis=analytic.CLASS_AXIS[layout])
+    loss.backward()
+    np.testing.assert_allclose(loss.item(), ref.loss, rtol=1e-13)
+    np.testing.assert_allclose(Z.grad, ref.dZ, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(Wt.grad, ref.dW, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(bt.grad, ref.db, rtol=1e-12, atol=1e-15)
+
+
+@given(
+    n=st.integers(1, 6),
+    c=st.integers(1, 5),
+    axis=st.sampled_from([0, 1, -1]),
+    seed=st.integers(0, 2**31 - 1),
+    scale=st.sampled_from([1.0, -2.5, 0.5]),
+)
+def test_fused_and_primitives_agree_for_any_shape_and_upstream_gradient(n, c, axis, seed, scale):
+    rng = np.random.default_rng(seed)
+    shape = (c, n) if axis == 0 else (n, c)
+    logits = rng.normal(size=shape) * 4
+    labels = rng.integers(0, c, size=n)
+    (loss_p, grad_p), (loss_f, grad_f) = both_losses(logits, labels, axis, scale=scale)
+    np.testing.assert_allclose(loss_f.item(), loss_p.item(), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(grad_f, grad_p, rtol=1e-11, atol=1e-15)
+
+
+def test_float32_stays_float32_and_agrees(rng):
+    logits = rng.normal(size=(5, 4))
+    labels = rng.integers(0, 4, size=5)
+    (loss_p, grad_p), (loss_f, grad_f) = both_losses(logits, labels, 1, dtype=np.float32)
+    np.testing.assert_allclose(loss_f.item(), loss_p.item(), rtol=1e-6)
+    assert loss_f.dtype == np.float32 and grad_f.dtype == np.float32
+    np.testing.assert_allclose(grad_f, grad_p, rtol=1e-5, atol=1e-7)
+
+
+def test_huge_logits_give_a_finite_loss_and_the_exact_gradient():
+    logits = np.array([[1e4, 0.0, -1e4], [0.0, 1e4, 1e4]])
+    labels = np.array([0, 2])
+    (_, grad_p), (loss_f, grad_f) = both_losses(logits, labels, 1)
+    assert np.isfinite(loss_f.item())
+    np.testing.assert_allclose(loss_f.item(), np.log(2) / 2)
+    np.testing.assert_allclose(grad_f, [[0.0, 0.0, 0.0], [0.0, 0.25, -0.25]], atol=1e-15)
+    np.testing.assert_allclose(grad_f, grad_p, atol=1e-15)
+
+
+def test_the_graph_is_one_node_and_reusable(rng):
+    z = Tensor(rng.normal(size=(4, 3)), requires_grad=True, name="Z")
+    labels = np.array([2, 0, 1, 2])
+    loss = F.softmax_cross_entropy(z, labels)
+    assert loss.op == "softmax_cross_entropy" and loss.parents == (z,)
+    assert [t.op or t.name for t in topological_order(loss)] == ["Z", "softmax_cross_entropy"]
+    loss.backward()
+    first = z.grad.copy()
+    loss.backward()  # a second backward adds the same gradient again
+    np.testing.assert_allclose(z.grad, 2 * first)
+    np.testing.assert_allclose(first, analytic.logits_grad(z.data, labels, 1), atol=1e-15)
+
+
+def test_nothing_is_recorded_under_no_grad(rng):
+    z = Tensor(rng.normal(size=(4, 3)), requires_grad=True)
+    with no_grad():
+        loss = F.softmax_cross_entropy(z, [0, 1, 2, 0])
+    assert not loss.requires_grad and loss.parents == () and loss.op == ""
+
+
+def test_plain_arrays_are_accepted_as_logits(rng):
+    logits = rng.normal(size=(4, 3))
+    loss = F.softmax_cross_entropy(logits, [0, 1, 2, 0])
+    np.testing.assert_allclose(loss.item(), analytic.cross_entropy(logits, np.array([0, 1, 2, 0]), -1))
+
+
+# ---------------------------------------------------------------- bad input
+
+
+@pytest.fixture
+def z():
+    return Tensor(np.zeros((4, 3)), requires_grad=True, name="Z")
+
+
+def test_labels_out_of_range(z):
+    with pytest.raises(IndexError, match=r"softmax_cross_entropy: labels must be in \[0, 3\).*\[3\]"):
+        F.softmax_cross_entropy(z, [0, 1, 3, 2])
+    with pytest.raises(IndexError, match=r"softmax_cross_entropy: .*\[-1\]"):
+        F.softmax_cross_entropy(z, [0, -1, 1, 2])
+
+
+def test_float_labels(z):
+    with pytest.raises(TypeError, match=r"softmax_cross_entropy: labels must be integer .*float64"):
+        F.softmax_cross_entropy(z, [0.0, 1.0, 2.0, 0.0])
+
+
+def test_labels_of_the_wrong_shape(z):
+    with pytest.raises(ValueError, match=r"softmax_cross_entropy: labels of shape \(3,\) .*\(4, 3\)"):
+        F.softmax_cross_entropy(z, [0, 1, 2])
+    with pytest.raises(ValueError, match=r"softmax_cross_entropy: labels of shape \(4,\) .*axis 0"):
+        F.softmax_cross_entropy(z, [0, 1, 2, 0], axis=0)
+
+
+def test_axis_out_of_range_and_0d_logits(z):
+    with pytest.raises(ValueError, match=r"softmax_cross_entropy: axis 2 is out of range .*\(4, 3\)"):
+        F.softmax_cross_entropy(z, [0, 1, 2, 0], axis=2)
+    with pytest.raises(ValueError, match=r"softmax_cross_entropy: .*0-d"):
+        F.softmax_cross_entropy(Tensor(1.0, requires_grad=True), [])
+
+
+def test_an_empty_batch(rng):
+    with pytest.raises(ValueError, match=r"softmax_cross_entropy: no samples .*\(0, 3\)"):
+        F.softmax_cross_entropy(Tensor(np.zeros((0, 3)), requires_grad=True), np.zeros(0, dtype=int))
+
+
+def test_a_failed_call_adds_nothing_to_the_graph(z):
+    h = z * 2.0
+    with pytest.raises(IndexError):
+        F.softmax_cross_entropy(h, [0, 1, 5, 2])
+    assert len(topological_order(h)) == 2
+    h.sum().backward()
+    np.testing.assert_allclose(z.grad, 2.0)
