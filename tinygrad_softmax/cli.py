@@ -172,6 +172,15 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    """One training step of the softmax classifier, timed against the hand-written NumPy closed form,
+    PyTorch, HIPS autograd and micrograd (those installed); plus long chains and memory. Prints a
+    Markdown report; --write also saves it."""
+    from .bench import main as run_bench
+
+    return run_bench(quick=args.quick, write=args.write, threads=args.threads)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tinygrad-softmax",
@@ -271,6 +280,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_layout(explain)
     explain.add_argument("--markdown", action="store_true", help="print a Markdown table for lecture notes")
     explain.set_defaults(run=cmd_explain)
+
+    bench = commands.add_parser("bench", help="the benchmark (writes docs/benchmarks.md with --write)")
+    bench.description = inspect.cleandoc(cmd_bench.__doc__ or "")
+    bench.add_argument("--quick", action="store_true", help="tiny sizes, few repeats: only proves it runs")
+    bench.add_argument("--write", metavar="FILE", help="also write the Markdown report to FILE")
+    bench.add_argument("--threads", type=int, default=1, help="BLAS and PyTorch threads (default: 1)")
+    bench.set_defaults(run=cmd_bench)
     return parser
 
 
