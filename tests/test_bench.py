@@ -1,0 +1,191 @@
+"""The benchmark runs end to end, checks gradients before timing, and judges its targets right.
+
+No timing is asserted here: the figures depend on the machine.
+"""
+
+import numpy as np
+import pytest
+
+from tinygrad_softmax import analytic, bench, ops
+from tinygrad_softmax.cli import main
+
+
+@pytest.fixture(scope="module")
+def quick_report(tmp_path_factory):
+    path = tmp_path_factory.mktemp("bench") / "benchmarks.md"
+    assert main(["bench", "--quick", "--write", str(path)]) == 0
+    return path.read_text(encoding="utf-8")
+
+
+def test_quick_mode_writes_the_whole_report(quick_report):
+    for heading in ("## Machine", "## One training step", "## Long chains", "## Memory", "## Targets"):
+        assert heading in quick_report
+    assert "shared 2-core machine" in quick_report and "ratios" in quick_report
+    for name in (
+        bench.ENGINE,
+        bench.ENGINE_FUSED,
+        bench.TORCH,
+        bench.TORCH_FUSED,
+        bench.AUTOGRAD,
+        bench.MICROGRAD,
+    ):
+        assert f"| {name} |" in quick_report, name
+    for fact in ("| CPU |", "| BLAS |", "| threads |", "| NumPy |", "| PyTorch | 2.13.0"):
+        assert fact in quick_report
+    targets = quick_report.split("## Targets")[1]
+    assert targets.count("| met |") + targets.count("| **missed** |") >= 10
+    assert "not measured" not in targets  # every competitor is installed where the tests run
+
+
+def test_the_step_table_lists_every_size_and_layout(quick_report):
+    rows = [
+        line for line in quick_report.splitlines() if line.startswith("| tiny") or line.startswith("| small")
+    ]
+    for size in ("tiny (4, 3, 3)", "small (64, 32, 10)"):
+        for layout in ("row", "column"):
+            group = [row for row in rows if row.startswith(f"| {size} | {layout} |")]
+            assert any(f"**{bench.NUMPY_PREFIX}" in row and row.endswith("| 1.00 |") for row in group)
+            assert any(f"| {bench.ENGINE} |" in row for row in group)
+
+
+@pytest.mark.parametrize("layout", bench.LAYOUTS)
+@pytest.mark.parametrize("size", ["tiny", "small"])
+def test_every_implementation_passes_the_gradient_check(size, layout):
+    problem = bench.make_problem(size, layout)
+    for impl in bench.implementations():
+        if size in impl.sizes:
+            bench.check_gradients(impl, impl.make(problem), problem)
+
+
+def test_the_problem_carries_the_closed_form(rng):
+    p = bench.make_problem("small", "column")
+    assert p.X.shape == (32, 64) and p.W.shape == (10, 32) and p.b.shape == (10, 1) and p.axis == 0
+    ref = analytic.linear_classifier(p.W, p.b, p.X, p.labels, "column")
+    np.testing.assert_array_equal(p.dW, ref.dW)
+    np.testing.assert_array_equal(p.db, ref.db)
+
+
+def wrong_closed_form(problem):
+    """The seed's formulas, forgetting the 1/N of the mean."""
+    axis = problem.axis
+
+    def step():
+        Z = analytic.logits(problem.W, problem.b, problem.X, problem.layout)
+        dZ = analytic.softmax(Z, axis) - analytic.one_hot(problem.labels, problem.classes, axis)
+        return analytic.weights_grad(dZ, problem.X, problem.layout), analytic.bias_grad(dZ, problem.layout)
+
+    return step
+
+
+def test_a_wrong_implementation_is_refused_before_timing(monkeypatch):
+    timed = []
+    monkeypatch.setattr(bench, "interleaved_timings", lambda *args: timed.append(args))
+    impls = [
+        bench.Implementation("NumPy right", "numpy", bench._numpy_in_place),
+        bench.Implementation("forgot 1/N", "numpy", wrong_closed_form),
+    ]
+    with pytest.raises(bench.BenchmarkError, match=r"forgot 1/N gives the wrong dW \(tiny, row layout\)"):
+        bench.time_size("tiny", "row", impls, repeats=3, sample_seconds=1e-4)
+    assert timed == []
+
+
+def test_a_wrong_engine_rule_is_caught(monkeypatch):
+    monkeypatch.setattr(ops.Exp, "backward", lambda self, grad: (grad * self.out * 1.001,))
+    engine = next(i for i in bench.implementations() if i.name == bench.ENGINE)
+    fused = next(i for i in bench.implementations() if i.name == bench.ENGINE_FUSED)
+    problem = bench.make_problem("tiny", "column")
+    with pytest.raises(bench.BenchmarkError, match=r"engine \(primitives\) gives the wrong dW"):
+        bench.check_gradients(engine, engine.make(problem), problem)
+    bench.check_gradients(fused, fused.make(problem), problem)  # the fused op does not use exp's rule
+
+
+def test_a_wrong_shape_is_caught():
+    problem = bench.make_problem("tiny", "column")
+    impl = bench.Implementation("row-shaped db", "numpy", lambda p: lambda: (p.dW, p.db.ravel()))
+    with pytest.raises(
+        bench.BenchmarkError, match=r"row-shaped db gives db of shape \(3,\), the closed form \(3, 1\)"
+    ):
+        bench.check_gradients(impl, impl.make(problem), problem)
+
+
+def test_timings_interleave_the_implementations():
+    calls = []
+    steps = {name: (lambda name=name: calls.append(name)) for name in ("a", "b", "c")}
+    timings = bench.interleaved_timings(steps, repeats=4, sample_seconds=0.0)
+    assert set(timings) == {"a", "b", "c"}
+    for timing in timings.values():
+        assert timing.p25 <= timing.median <= timing.p75
+    measured = calls[6:]  # after two warm-up calls each
+    assert measured == ["a", "b", "c", "b", "c", "a", "c", "a", "b", "a", "b", "c"]
+
+
+def fake_report(ratios, chain_seconds, memory_kib, growth_kib, settings=None):
+    """A report whose numbers are given, to check how the targets are judged."""
+    settings = settings or bench.Settings()
+    sizes = []
+    for size, ratio in ratios.items():
+        timings = {
+            f"{bench.NUMPY_PREFIX}: a": bench.Timing(1.0, 1.0, 1.0),
+            f"{bench.NUMPY_PREFIX}: b": bench.Timing(2.0, 2.0, 2.0),
+            bench.ENGINE: bench.Timing(ratio, ratio, ratio),
+            bench.ENGINE_FUSED: bench.Timing(ratio / 2, ratio / 2, ratio / 2),
+            bench.TORCH: bench.Timing(5.0, 5.0, 5.0),
+            bench.TORCH_FUSED: bench.Timing(ratio / 3, ratio / 3, ratio / 3),
+        }
+        kinds = {name: ("numpy" if name.startswith(bench.NUMPY_PREFIX) else "other") for name in timings}
+        sizes.append(bench.SizeResult(size, "row", timings, kinds))
+    short, long = settings.chain_lengths
+    chains = [
+        bench.ChainResult("engine", short, chain_seconds[0]),
+        bench.ChainResult("engine", long, chain_seconds[1]),
+        bench.ChainResult("PyTorch", long, 2.0),
+    ]
+    memory = [
+        {
+            "name": f"{bench.NUMPY_PREFIX}: a",
+            "kind": "numpy",
+            "peak_rss_kib": 1000.0,
+            "growth_traced_kib": 0.0,
+        },
+        {
+            "name": f"{bench.NUMPY_PREFIX}: b",
+            "kind": "numpy",
+            "peak_rss_kib": 3000.0,
+            "growth_traced_kib": 0.0,
+        },
+        {"name": bench.ENGINE, "kind": "engine", "peak_rss_kib": memory_kib, "growth_traced_kib": growth_kib},
+        {"name": bench.ENGINE_FUSED, "kind": "engine", "peak_rss_kib": 1000.0, "growth_traced_kib": 0.0},
+    ]
+    for m in memory:
+        m.update(traced_peak_kib=None, growth_rss_kib=None)
+    return bench.Report(settings, {}, sizes, chains, memory)
+
+
+def verdicts(report):
+    return {t.claim: t.met for t in bench.targets(report)}
+
+
+def test_targets_are_judged_against_the_fastest_closed_form():
+    report = fake_report({"cifar-like": 1.04, "mnist-like": 1.06, "tiny": 2.9}, (0.001, 0.2), 1100.0, 0.5)
+    got = verdicts(report)
+    assert got[f"cifar-like, row: {bench.ENGINE} ≤ 1.05 × closed form"] is True
+    assert got[f"mnist-like, row: {bench.ENGINE} ≤ 1.05 × closed form"] is False
+    assert got[f"tiny, row: {bench.ENGINE} ≤ 3 × closed form"] is True
+    assert got[f"tiny, row: {bench.ENGINE} faster than {bench.TORCH}"] is True
+    assert got[f"tiny, row: {bench.ENGINE_FUSED} faster than {bench.TORCH_FUSED}"] is False
+    assert got[f"tiny, row: {bench.ENGINE} faster than {bench.AUTOGRAD}"] is None  # not in this run
+    assert got["chain of 100,000 ops: build + backward faster than PyTorch"] is True
+    assert got["time per node, 100,000-op chain ≤ 1.5 × 1,000-op chain"] is False  # 2 µs per node against 1
+    memory_claim = f"peak resident memory of a cifar-like step: {bench.ENGINE} ≤ 1.15 × closed form"
+    assert got[memory_claim] is True  # 1100 KiB against the smaller closed form's 1000 KiB
+    assert got[f"{bench.ENGINE}: no memory growth over 10,000 tiny steps"] is True
+
+
+def test_growth_and_memory_misses_are_reported():
+    report = fake_report({"small": 3.5}, (0.001, 0.1), 1200.0, 64.0)
+    assert verdicts(report)["time per node, 100,000-op chain ≤ 1.5 × 1,000-op chain"] is True
+    got = verdicts(report)
+    assert got[f"small, row: {bench.ENGINE} ≤ 3 × closed form"] is False
+    assert got[f"peak resident memory of a cifar-like step: {bench.ENGINE} ≤ 1.15 × closed form"] is False
+    assert got[f"{bench.ENGINE}: no memory growth over 10,000 tiny steps"] is False
+    assert "**missed**" in bench.render(report)
