@@ -6,6 +6,7 @@ a chain of ten.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from dataclasses import dataclass
 from operator import attrgetter
@@ -99,7 +100,16 @@ def backward(root: Tensor, grad: np.ndarray) -> None:
     The walk finishes before any ``.grad`` is written, so an error half way
     leaves every ``.grad`` as it was, and a second call sees none of the first's work.
     """
-    results = [(node, node_grad) for node, node_grad, _ in _chain_rule(root, grad)]
+    # The walk makes no reference cycles, so Python's cycle collector would find
+    # nothing in it; pausing it keeps it from scanning the whole graph again and
+    # again while the walk allocates (on a 100,000-op chain that is a third of the time).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        results = [(node, node_grad) for node, node_grad, _ in _chain_rule(root, grad)]
+    finally:
+        if collecting:
+            gc.enable()
     stored: set[int] = set()  # ids of the arrays already handed to a .grad
     for node, g in results:
         if g.dtype != node.data.dtype:

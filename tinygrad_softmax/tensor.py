@@ -134,7 +134,9 @@ class Tensor:
         """A non-tensor operand as a constant tensor; Python scalars take our dtype."""
         if isinstance(other, Tensor):
             return other
-        if isinstance(other, (int, float)) and not isinstance(other, bool):
+        if type(other) is float or type(other) is int:  # bool is not a number here
+            return Tensor._wrap(np.asarray(other, dtype=self.data.dtype))
+        if isinstance(other, (int, float)) and not isinstance(other, bool):  # subclasses, e.g. np.float64
             return Tensor._wrap(np.asarray(other, dtype=self.data.dtype))
         return Tensor(other)
 
