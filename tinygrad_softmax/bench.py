@@ -63,6 +63,7 @@ TORCH_FUSED = "PyTorch F.cross_entropy"
 AUTOGRAD = "HIPS autograd"
 MICROGRAD = "micrograd"
 NUMPY_PREFIX = "NumPy closed form"
+COLLECTOR_PAUSED = "engine, cycle collector paused (diagnostic)"
 
 
 class BenchmarkError(RuntimeError):
@@ -483,6 +484,15 @@ def _engine_chain(n: int) -> float:
     return seconds
 
 
+def _engine_chain_paused(n: int) -> float:
+    """The same, with Python's cycle collector paused: shows what the collector costs (not a target)."""
+    gc.disable()
+    try:
+        return _engine_chain(n)
+    finally:
+        gc.enable()
+
+
 def _torch_chain(n: int) -> float:
     import torch
 
@@ -523,7 +533,10 @@ class ChainResult:
 
 def time_chains(lengths: Sequence[int], repeats: dict[int, int]) -> list[ChainResult]:
     """The engine against PyTorch (and micrograd on the shortest chain), interleaved per length."""
-    runners: dict[str, Callable[[int], float]] = {"engine": _engine_chain}
+    runners: dict[str, Callable[[int], float]] = {
+        "engine": _engine_chain,
+        COLLECTOR_PAUSED: _engine_chain_paused,
+    }
     if _installed("torch"):
         runners["PyTorch"] = _torch_chain
     results = []
@@ -963,7 +976,93 @@ def render(report: Report) -> str:
     for target in targets(report):
         verdict = {True: "met", False: "**missed**", None: "not measured"}[target.met]
         lines.append(f"| {target.claim} | {target.measured} | {verdict} |")
+    why = explanations(report)
+    if why:
+        lines += ["", "## Why the missed targets are missed", "", *[f"- {note}" for note in why]]
     return "\n".join(lines) + "\n"
+
+
+def _graph_nodes() -> int:
+    """How many nodes the backward walk visits for one step of the composed loss."""
+    from .engine import topological_order
+    from .lecture import build_classifier
+
+    return len(topological_order(build_classifier("row", backward=False).loss))
+
+
+def explanations(report: Report) -> list[str]:
+    """For each kind of missed target, the reason, with this run's own figures."""
+    missed = [t.claim for t in targets(report) if t.met is False]
+    notes = []
+    first = report.sizes[0]
+    fixed = first.timings[ENGINE].median - first.timings[first.baseline].median
+    if any("× closed form" in claim and "memory" not in claim for claim in missed):
+        text = (
+            f"**Step time.** On top of the NumPy arithmetic, the engine does Python work for each of the "
+            f"{_graph_nodes()} nodes of the composed loss, forward and backward (make the op, record it, "
+            f"walk it, store each gradient): about {_us(fixed)} µs per step here (engine minus closed form "
+            f"at the {first.size} size). The closed form is a dozen NumPy calls in one function."
+        )
+        for result in report.sizes:
+            if result.size in ("mnist-like", "cifar-like") and result.ratio(ENGINE) > 1.05:
+                share = fixed / result.timings[result.baseline].median
+                text += (
+                    f" At {result.size} ({result.layout}) that fixed cost alone is {share:.0%} of the closed "
+                    f"form's step."
+                )
+                break
+        notes.append(text)
+        for result in report.sizes:
+            plain = f"{NUMPY_PREFIX}: in place"
+            if result.layout == "column" and result.baseline != plain and plain in result.timings:
+                notes.append(
+                    f"**Column layout, {result.size}.** The fastest closed form there ({result.baseline}) "
+                    f"multiplies Xᵀ Wᵀ instead of W X: the same numbers, but OpenBLAS is faster in that "
+                    f"orientation ({_us(result.timings[result.baseline].median)} µs against "
+                    f"{_us(result.timings[plain].median)} µs for the same code computing W X). The engine "
+                    "multiplies W @ X as the lecture writes it."
+                )
+                break
+    memory = {m["name"]: m for m in report.memory}
+    if any("memory of a" in claim for claim in missed) and ENGINE in memory:
+        closed = min((m for m in report.memory if m["kind"] == "numpy"), key=lambda m: m["peak_rss_kib"])
+        notes.append(
+            "**Peak memory.** The composed loss keeps every intermediate of the forward pass for "
+            "the backward (the matmul output, Z, Z − max, exp, log-softmax: five N×C arrays) and, "
+            "as the specification requires so that Z.grad can be shown next to P − Y, stores the "
+            "gradient of each one: about ten N×C arrays plus dW. The in-place closed form reuses one "
+            "N×C array for Z, P and dZ. The fused op keeps the matmul output, Z and P and two "
+            "gradients. Allocated at peak (tracemalloc): "
+            + ", ".join(
+                f"{name} {memory[name]['traced_peak_kib'] / 1024:.1f} MiB"
+                for name in (ENGINE, ENGINE_FUSED, closed["name"])
+                if name in memory and memory[name]["traced_peak_kib"] is not None
+            )
+            + "."
+        )
+    chains = {(c.name, c.length): c.seconds for c in report.chains}
+    short, long = report.settings.chain_lengths
+    if any("time per node" in claim for claim in missed):
+        paused_short, paused_long = (
+            chains.get((COLLECTOR_PAUSED, short)),
+            chains.get((COLLECTOR_PAUSED, long)),
+        )
+        if paused_short and paused_long:
+            notes.append(
+                "**Time per node on long chains.** Every op makes a few Python objects that Python's cycle "
+                "collector tracks; as the graph grows, the collector's full passes rescan all of it. With "
+                f"the collector paused (the diagnostic row), a node of the {long:,}-op chain costs "
+                f"{(paused_long / long) / (paused_short / short):.2f} × a node of the {short:,}-op chain. "
+                "The backward walk already pauses the collector (it makes no cycles); the graph is built by "
+                "the user's own code, where the engine does not switch it off."
+            )
+    ours, theirs = chains.get(("engine", long)), chains.get(("PyTorch", long))
+    if any("faster than PyTorch" in claim and "chain" in claim for claim in missed) and ours and theirs:
+        notes.append(
+            f"**Long chain against PyTorch.** PyTorch records its graph in C++; here each op is Python: "
+            f"{ours / long * 1e6:.2f} µs per op against PyTorch's {theirs / long * 1e6:.2f} µs."
+        )
+    return notes
 
 
 def main(quick: bool = False, write: str | None = None, threads: int = 1) -> int:

@@ -51,7 +51,7 @@ def check_labels(labels: Any, shape: tuple[int, ...], axis: int, who: str) -> np
         raise ValueError(f"{who}: axis {axis} is out of range for logits of shape {shape}")
     axis %= len(shape)
     num_classes = shape[axis]
-    if not np.issubdtype(labels.dtype, np.integer):
+    if labels.dtype.kind not in "iu":  # signed or unsigned integers
         raise TypeError(f"{who}: labels must be integer class indices, got dtype {labels.dtype}")
     expected = shape[:axis] + shape[axis + 1 :]
     if labels.shape != expected:

@@ -330,7 +330,9 @@ class Reduce(Op):
 
     def expand(self, grad: Array) -> Array:
         """Put the reduced axes back as size-1 axes, so ``grad`` broadcasts over the input."""
-        return grad if self.keepdims else grad.reshape(self._kept_shape())
+        if self.keepdims or grad.ndim == 0:  # already broadcasts (a 0-d grad broadcasts anywhere)
+            return grad
+        return grad.reshape(self._kept_shape())
 
     def _kept_shape(self) -> tuple[int, ...]:
         return tuple([1 if i in self.axes else n for i, n in enumerate(self.in_shape)])
@@ -430,7 +432,7 @@ class Gather(Op):
     def forward(self, *inputs: Array) -> Array:
         x = inputs[0]
         index = self.index
-        if not np.issubdtype(index.dtype, np.integer):
+        if index.dtype.kind not in "iu":  # signed or unsigned integers
             raise TypeError(f"gather: index must hold integers, got dtype {index.dtype}")
         if index.ndim != x.ndim:
             raise ValueError(
@@ -549,15 +551,19 @@ class SoftmaxCrossEntropy(Op):
     def forward(self, *inputs: Array) -> Array:
         z = inputs[0]
         axis = _normalize_axis(self.name, self.axis, z.shape)[0]
-        self.positions = _picked_positions(np.expand_dims(self.labels, axis), axis)
-        self.count = self.labels.size  # N, the number of samples
-        shifted = z - z.max(axis=axis, keepdims=True)  # the max shift keeps exp() finite
-        probs = np.exp(shifted)
+        labels = self.labels
+        picks = labels.reshape((*labels.shape[:axis], 1, *labels.shape[axis:]))  # one per sample
+        self.positions = _picked_positions(picks, axis)
+        self.count = labels.size  # N, the number of samples
+        # In place from here on: the array is this op's own, so no temporaries.
+        probs = z - z.max(axis=axis, keepdims=True)  # shifted by the max, so exp() stays finite
+        picked = probs[self.positions]  # z_y, shifted, kept before exp overwrites it
+        np.exp(probs, out=probs)
         total = probs.sum(axis=axis, keepdims=True)
-        probs /= total  # in place: the array is this op's own
+        probs /= total
         self.probs = probs
         # −log p_y = log Σ_j exp(z_j) − z_y, both shifted by the same max
-        return (np.log(total) - shifted[self.positions]).sum() / self.count
+        return (np.log(total) - picked).sum() / self.count
 
     def backward(self, grad: Array) -> Grads:
         scale = grad / self.count
