@@ -157,7 +157,7 @@ def fake_report(ratios, chain_seconds, memory_kib, growth_kib, settings=None):
         {"name": bench.ENGINE_FUSED, "kind": "engine", "peak_rss_kib": 1000.0, "growth_traced_kib": 0.0},
     ]
     for m in memory:
-        m.update(traced_peak_kib=None, growth_rss_kib=None)
+        m.update(traced_peak_kib=None, warmup_traced_kib=None, growth_rss_kib=None)
     return bench.Report(settings, {}, sizes, chains, memory)
 
 
