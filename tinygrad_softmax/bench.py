@@ -532,30 +532,68 @@ class ChainResult:
     failure: str = ""
 
 
-def time_chains(lengths: Sequence[int], repeats: dict[int, int]) -> list[ChainResult]:
-    """The engine against PyTorch (and micrograd on the shortest chain), interleaved per length."""
+def chain_child(
+    name: str, lengths: Sequence[int], repeats: dict[int, int], threads: int
+) -> list[dict[str, Any]]:
+    """Run in a fresh interpreter: the median seconds of ``name``'s chains of each length.
+
+    A process of its own for each implementation, because Python's cycle
+    collector scans every object in the process: PyTorch's own Python objects,
+    once imported, would slow down the engine's graph build, and the other way round.
+    """
+    limit_threads(threads, with_torch=name == "PyTorch")
     runners: dict[str, Callable[[int], float]] = {
         "engine": _engine_chain,
         COLLECTOR_PAUSED: _engine_chain_paused,
+        "PyTorch": _torch_chain,
+        "micrograd": _micrograd_chain,
     }
-    if _installed("torch"):
-        runners["PyTorch"] = _torch_chain
+    run = runners[name]
     results = []
     for length in lengths:
-        samples: dict[str, list[float]] = {name: [] for name in runners}
-        for _ in range(repeats[length]):
-            for name, run in runners.items():
-                samples[name].append(run(length))
-                gc.collect()  # free the last graph now, outside the next measurement
-        for name, values in samples.items():
-            results.append(ChainResult(name, length, float(np.median(values))))
-    if _installed("micrograd"):
-        length = min(lengths)
+        samples = []
         try:
-            results.append(ChainResult("micrograd", length, _micrograd_chain(length)))
+            for _ in range(repeats[length]):
+                samples.append(run(length))
+                gc.collect()  # free the last graph now, outside the next measurement
         except RecursionError as error:
-            results.append(ChainResult("micrograd", length, None, f"RecursionError: {error}"))
+            results.append(
+                {"name": name, "length": length, "seconds": None, "failure": f"RecursionError: {error}"}
+            )
+            break
+        results.append({"name": name, "length": length, "seconds": float(np.median(samples)), "failure": ""})
     return results
+
+
+def time_chains(lengths: Sequence[int], repeats: dict[int, int], threads: int = 1) -> list[ChainResult]:
+    """The engine against PyTorch, and micrograd on the shortest chain; each in its own process."""
+    jobs: list[tuple[str, Sequence[int], dict[int, int]]] = [
+        ("engine", lengths, repeats),
+        (COLLECTOR_PAUSED, lengths, repeats),
+    ]
+    if _installed("torch"):
+        jobs.append(("PyTorch", lengths, repeats))
+    if _installed("micrograd"):
+        shortest = min(lengths)
+        jobs.append(("micrograd", [shortest], {shortest: 1}))
+    results = []
+    for name, job_lengths, job_repeats in jobs:
+        for found in _in_subprocess("chain_child", threads, name, list(job_lengths), job_repeats, threads):
+            results.append(ChainResult(found["name"], found["length"], found["seconds"], found["failure"]))
+    return sorted(results, key=lambda c: c.length)
+
+
+def _in_subprocess(function: str, threads: int, *args: Any) -> Any:
+    """``function(*args)`` from this module, run in a fresh interpreter; its result comes back as JSON."""
+    env = {**os.environ, **_thread_env(threads)}
+    code = (
+        f"import json; from tinygrad_softmax.bench import {function}; "
+        f"print(json.dumps({function}(*{args!r})))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        raise BenchmarkError(f"bench: {function}{args!r} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 # ---------------------------------------------------------------- memory
@@ -604,8 +642,8 @@ def memory_child(name: str, size: str, layout: Layout, steps: int, threads: int)
     allocated during a second step. Growth: the live bytes tracemalloc sees
     appear over ``steps`` tiny steps, after ``steps`` more have filled the caches.
     """
-    limit_threads(threads)
     impl = next(i for i in implementations() if i.name == name)
+    limit_threads(threads, with_torch=impl.kind == "torch")
     impl.make(make_problem("tiny", layout))()
     problem = make_problem(size, layout)
     step = impl.make(problem)
@@ -655,24 +693,14 @@ def measure_memory(
     impls: Sequence[Implementation], size: str, layout: Layout, steps: int, threads: int
 ) -> list[dict[str, Any]]:
     """:func:`memory_child` for each implementation, each in its own subprocess."""
-    env = {**os.environ, **_thread_env(threads)}
-    results = []
-    for impl in impls:
-        if size not in impl.sizes:
-            continue
-        code = (
-            "import json; from tinygrad_softmax.bench import memory_child; "
-            f"print(json.dumps(memory_child({impl.name!r}, {size!r}, {layout!r}, {steps}, {threads})))"
-        )
-        done = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
-        )
-        if done.returncode != 0:
-            raise BenchmarkError(
-                f"bench: the memory measurement of {impl.name} failed:\n{done.stderr[-2000:]}"
-            )
-        results.append({**json.loads(done.stdout.strip().splitlines()[-1]), "kind": impl.kind})
-    return results
+    return [
+        {
+            **_in_subprocess("memory_child", threads, impl.name, size, layout, steps, threads),
+            "kind": impl.kind,
+        }
+        for impl in impls
+        if size in impl.sizes
+    ]
 
 
 # ---------------------------------------------------------------- the machine
@@ -685,9 +713,9 @@ def _thread_env(threads: int) -> dict[str, str]:
 _thread_limits: list[Any] = []  # keeps threadpoolctl's limit in force for the whole run
 
 
-def limit_threads(threads: int) -> str:
-    """Make NumPy's BLAS (and PyTorch) use ``threads`` threads; say how that was done."""
-    if _installed("torch"):
+def limit_threads(threads: int, with_torch: bool = True) -> str:
+    """Make NumPy's BLAS (and PyTorch, if ``with_torch``) use ``threads`` threads; say how that was done."""
+    if with_torch and _installed("torch"):
         import torch
 
         torch.set_num_threads(threads)
@@ -806,7 +834,7 @@ def run(
             log(f"bench: {size} {SIZES[size]}, {layout} layout")
             sizes.append(time_size(size, layout, impls, settings.repeats, settings.sample_seconds))
     log(f"bench: chains of {settings.chain_lengths[0]:,} and {settings.chain_lengths[1]:,} ops")
-    chains = time_chains(settings.chain_lengths, settings.chain_repeats)
+    chains = time_chains(settings.chain_lengths, settings.chain_repeats, settings.threads)
     log(
         f"bench: memory, {settings.memory_size} step and {settings.memory_steps:,} tiny steps, "
         "each implementation in its own process"
@@ -948,7 +976,10 @@ def render(report: Report) -> str:
         "## Long chains of elementwise ops",
         "",
         "Graph build + backward of `y = y * 1.0001` and `y = y + 0.001` in turn, on a vector of 8, "
-        "seeded with ones; median over the repeats.",
+        f"seeded with ones; median of {s.chain_repeats[s.chain_lengths[0]]} runs of the shorter chain "
+        f"and {s.chain_repeats[s.chain_lengths[1]]} of the longer. Each implementation runs in a fresh "
+        "process of its own: Python's cycle collector scans every object in a process, so one "
+        "library's objects would slow down another's graph build.",
         "",
         "| implementation | ops | median s | µs per op |",
         "|---|---:|---:|---:|",
@@ -966,8 +997,9 @@ def render(report: Report) -> str:
         f"## Memory ({s.memory_size}, row layout)",
         "",
         "Each implementation in a fresh subprocess. *Peak RSS*: the process's peak resident set "
-        "(`ru_maxrss`) after one step minus its resident set before it, measured after the imports, "
-        "the data, a tiny warm-up step, `malloc_trim` and a reset of the peak (`/proc/self/clear_refs`). "
+        "(`VmHWM`; `ru_maxrss` where there is no /proc) after one step minus its resident set before "
+        "it, measured after the imports, the data, a tiny warm-up step, `malloc_trim` and a reset of "
+        "the peak (`/proc/self/clear_refs`). "
         "*Peak allocated*: tracemalloc's peak of the bytes allocated during a second step (exact for "
         "NumPy arrays and Python objects; not available for PyTorch). The peak-memory targets are "
         "judged on peak RSS against the smallest closed form. "
@@ -977,7 +1009,7 @@ def render(report: Report) -> str:
         "",
         "| implementation | peak RSS MiB | peak allocated MiB | live KiB, first round | "
         "live KiB, second round | RSS KiB, second round |",
-        "|---|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for m in sorted(report.memory, key=lambda m: m["peak_rss_kib"]):
 
