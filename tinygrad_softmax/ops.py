@@ -412,6 +412,13 @@ def _picked_positions(index: Array, axis: int) -> tuple[Array, ...]:
     )
 
 
+def _out_of_range(index: Array, shape: tuple[int, ...], axis: int) -> IndexError:
+    return IndexError(
+        f"gather: index values must be in [0, {shape[axis]}) along axis {axis} "
+        f"of input shape {shape}; got values from {index.min()} to {index.max()}"
+    )
+
+
 class Gather(Op):
     """out[i][j] = x[i][index[i][j]] (axis=1), PyTorch semantics.
 
@@ -448,16 +455,13 @@ class Gather(Op):
         self.positions = _picked_positions(index, axis)
         self.in_shape = x.shape
         self.one_pick_per_line = index.shape[axis] == 1
+        # NumPy itself rejects an index ≥ the size, but would wrap a negative one around.
+        if index.size and index.min() < 0:
+            raise _out_of_range(index, x.shape, axis)
         try:
-            # NumPy rejects an index ≥ the size, but would wrap a negative one around.
-            if index.size and index.min() < 0:
-                raise IndexError
             return x[self.positions]
         except IndexError:
-            raise IndexError(
-                f"gather: index values must be in [0, {x.shape[axis]}) along axis {axis} "
-                f"of input shape {x.shape}; got values from {index.min()} to {index.max()}"
-            ) from None
+            raise _out_of_range(index, x.shape, axis) from None
 
     def backward(self, grad: Array) -> Grads:
         dx = np.zeros(self.in_shape, dtype=grad.dtype)
