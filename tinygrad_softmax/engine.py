@@ -59,7 +59,11 @@ class Step:
 def _chain_rule(
     root: Tensor, grad: np.ndarray
 ) -> Iterator[tuple[Tensor, np.ndarray, tuple[np.ndarray | None, ...]]]:
-    """The steps of :func:`walk` as plain tuples ``(node, grad, parent_grads)``."""
+    """The steps of :func:`walk` as plain tuples ``(node, grad, parent_grads)``.
+
+    ``backward`` reads these directly: a ``Step`` object per node would cost
+    about as much as a small op.
+    """
     grads = {root: grad}  # dL/dt of each tensor t reached so far, local to this walk
     for node in reversed(topological_order(root)):
         # Every node in the order lies on a path to root, so its gradient is complete
