@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -84,23 +83,30 @@ def test_function_that_ignores_x_has_a_zero_jacobian():
 
 # ---------------------------------------------------------------- finite differences and PyTorch
 
-FUNCTIONS = {
-    "softmax": (F.softmax, lambda t: torch.softmax(t, -1)),
-    "softmax over axis 0": (lambda t: F.softmax(t, axis=0), lambda t: torch.softmax(t, 0)),
+FUNCTIONS = {  # ours, and the same function in PyTorch (t.softmax, t.relu: no module needed)
+    "softmax": (F.softmax, lambda t: t.softmax(-1)),
+    "softmax over axis 0": (lambda t: F.softmax(t, axis=0), lambda t: t.softmax(0)),
     "x·x / sum": (lambda t: t * t / t.sum(), lambda t: t * t / t.sum()),
     "max fan-out": (lambda t: t.max(axis=-1, keepdims=True) * t, lambda t: t.amax(-1, keepdim=True) * t),
     "transpose and matmul": (lambda t: t.T @ t, lambda t: t.T @ t),
-    "log of relu + 1": (lambda t: (t.relu() + 1.0).log(), lambda t: (torch.relu(t) + 1.0).log()),
+    "log of relu + 1": (lambda t: (t.relu() + 1.0).log(), lambda t: (t.relu() + 1.0).log()),
 }
 
 
 @pytest.mark.parametrize("name", list(FUNCTIONS))
-def test_matches_finite_differences_and_pytorch(name, rng):
-    ours, theirs = FUNCTIONS[name]
+def test_matches_finite_differences(name, rng):
+    ours, _ = FUNCTIONS[name]
     x = rng.normal(size=(3, 4)) + 0.1  # away from relu's kink at 0
     J = jacobian(ours, x)
     numeric = finite_differences(ours, x)
     np.testing.assert_allclose(J.reshape(numeric.shape), numeric, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", list(FUNCTIONS))
+def test_matches_pytorch(name, rng, torch):
+    ours, theirs = FUNCTIONS[name]
+    x = rng.normal(size=(3, 4)) + 0.1
+    J = jacobian(ours, x)
     expected = torch.autograd.functional.jacobian(theirs, torch.tensor(x)).numpy()
     np.testing.assert_allclose(J, expected, rtol=1e-12, atol=1e-14)
 

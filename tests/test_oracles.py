@@ -4,14 +4,13 @@ Random programs are drawn from the engine's ops and run three times, once per
 backend, through the same small interpreter; loss and gradients must agree.
 """
 
+import autograd.numpy as anp
 import numpy as np
 import pytest
+from autograd import grad as autograd_grad
 
 from tinygrad_softmax import Tensor
 from tinygrad_softmax import functional as F
-
-anp = pytest.importorskip("autograd.numpy")
-from autograd import grad as autograd_grad  # noqa: E402
 
 # Inputs a random program does not use get a zero gradient; autograd warns about them.
 pytestmark = pytest.mark.filterwarnings("ignore:Output seems independent of input")
@@ -186,13 +185,8 @@ def test_softmax_cross_entropy_agrees_with_hips_autograd():
 # ---------------------------------------------------------------- PyTorch, where installed
 
 
-def torch_or_skip():
-    return pytest.importorskip("torch")
-
-
 @pytest.mark.parametrize("layout", ["column", "row"])
-def test_classifier_agrees_with_pytorch(layout):
-    torch = torch_or_skip()
+def test_classifier_agrees_with_pytorch(layout, torch):
     rng = np.random.default_rng(3)
     D, N, C = 6, 9, 4
     y = rng.integers(0, C, size=N)
@@ -218,8 +212,7 @@ def test_classifier_agrees_with_pytorch(layout):
 
 
 @pytest.mark.parametrize("axis", [None, 0, 1, (0, 1)])
-def test_reductions_and_gather_agree_with_pytorch(axis):
-    torch = torch_or_skip()
+def test_reductions_and_gather_agree_with_pytorch(axis, torch):
     rng = np.random.default_rng(1)
     x = rng.normal(size=(3, 4))
     x[0, 1] = x[0, 2] = x.max() + 1  # a tie: both engines share the gradient equally for max()
