@@ -864,7 +864,7 @@ def _faster(result: SizeResult, ours: str, theirs: str) -> Target:
     if theirs not in result.timings:
         return Target(claim, f"{theirs} not installed", None)
     ratio = result.timings[ours].median / result.timings[theirs].median
-    return Target(claim, f"{ratio:.2f}× its time", ratio < 1)
+    return Target(claim, f"{ratio:.3f}× its time", ratio < 1)
 
 
 def targets(report: Report) -> list[Target]:
@@ -896,7 +896,11 @@ def targets(report: Report) -> list[Target]:
         found.append(Target(claim, "PyTorch not installed", None))
     else:
         ratio = ours_long.seconds / torch_long.seconds
-        found.append(Target(claim, f"{ours_long.seconds:.2f} s vs {torch_long.seconds:.2f} s", ratio < 1))
+        found.append(
+            Target(
+                claim, f"{ours_long.seconds:.3f} s vs {torch_long.seconds:.3f} s ({ratio:.3f}×)", ratio < 1
+            )
+        )
     per_node = (ours_long.seconds / long) / (ours_short.seconds / short)
     found.append(
         Target(
