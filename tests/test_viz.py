@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tinygrad_softmax import Tensor, viz
+from tinygrad_softmax import Tensor, ledger, viz
 from tinygrad_softmax.cli import main
 from tinygrad_softmax.lecture import build_classifier
 
@@ -284,6 +284,132 @@ def test_rankdir_is_checked():
         viz.to_dot(build_classifier().loss, rankdir="XY")
 
 
+# ---------------------------------------------------------------- compact drawing
+
+FOLDED = re.compile(r"(t\d+) · ([^<]+)</FONT>")
+
+
+def unnamed_intermediates(root: Tensor) -> list[Tensor]:
+    """The test's own pick of what compact folds: made by an op, no name, not the root."""
+    return [t for t in viz.graph_order(root) if t.parents and not t.name and t is not root]
+
+
+def node_lines(source: str) -> dict[str, str]:
+    return {m.group(1): line for line in source.splitlines() if (m := NODE.match(line))}
+
+
+def test_compact_folds_each_unnamed_intermediate_into_its_op(model):
+    full_nodes, full_edges = parse(viz.to_dot(model.loss).source)
+    source = viz.to_dot(model.loss, compact=True).source
+    nodes, edges = parse(source)
+    folded = unnamed_intermediates(model.loss)
+    assert len(folded) >= 8
+    assert len(nodes) == len(full_nodes) - len(folded)
+    # Every op still appears, as often as in the full drawing.
+    ops = Counter(title for key, title in nodes.items() if key.startswith("op"))
+    assert ops == Counter(title for key, title in full_nodes.items() if key.startswith("op"))
+    for name in ("W", "X", "b", "Z", "loss", "max (detached)"):
+        node_id(nodes, name)
+    # No unnamed record is left; each op node names the tensor it made, with the full drawing's id.
+    assert not [title for key, title in nodes.items() if key.startswith("t") and re.fullmatch(r"t\d+", title)]
+    labels = viz.tensor_labels(model.loss)
+    lines = node_lines(source)
+    for t in folded:
+        tid = labels[id(t)]
+        (op,) = predecessors(full_edges, tid)
+        assert full_nodes[tid] == tid and nodes[op] == t.op
+        assert FOLDED.findall(lines[op]) == [(tid, viz.shape_text(t.shape))]
+    # The arrows are the full drawing's, with each folded record merged into its op.
+    merge = {labels[id(t)]: predecessors(full_edges, labels[id(t)])[0] for t in folded}
+    contracted = [(merge.get(a, a), merge.get(b, b)) for a, b in full_edges]
+    assert edges == [(a, b) for a, b in contracted if a != b]
+
+
+def test_compact_ids_are_the_ledgers_ids():
+    model = build_classifier()
+    lines = node_lines(viz.to_dot(model.loss, compact=True).source)
+    drawn = {tid: key for key, line in lines.items() for tid, _ in FOLDED.findall(line)}
+    rows = {row.node: row for row in ledger.ledger_rows(model.loss)}
+    assert drawn and set(drawn) <= set(rows)
+    nodes, _ = parse(viz.to_dot(model.loss, compact=True).source)
+    for tid, key in drawn.items():
+        assert rows[tid].op.startswith(nodes[key] + "(")
+
+
+def test_compact_png_is_markedly_less_wide(tmp_path):
+    model = build_classifier("column")
+    clusters = {"cross_entropy": (model.loss, [model.Z])}
+    full = viz.render(model.loss, tmp_path / "full.png", clusters=clusters)
+    compact = viz.render(model.loss, tmp_path / "compact.png", clusters=clusters, compact=True)
+    with Image.open(full) as a, Image.open(compact) as b:
+        assert (a.size, b.size) == (viz.png_size(full), viz.png_size(compact))
+        (full_w, full_h), (compact_w, compact_h) = a.size, b.size
+    assert compact_w < 0.75 * full_w
+    assert compact_h < 1.5 * full_h
+    assert compact_w / compact_h < full_w / full_h
+
+
+def test_compact_dot_text_is_deterministic():
+    options = dict(show_values=True, show_grads=True, show_rules=True, compact=True)
+    first, second = build_classifier(), build_classifier()
+    a = viz.to_dot(first.loss, **options, clusters={"cross_entropy": (first.loss, [first.Z])}).source
+    b = viz.to_dot(second.loss, **options, clusters={"cross_entropy": (second.loss, [second.Z])}).source
+    assert a == b
+    assert a != viz.to_dot(first.loss, show_values=True, show_grads=True, show_rules=True).source
+
+
+def test_compact_op_node_carries_the_outputs_values_grad_and_rule():
+    model = build_classifier()
+    exp = next(t for t in viz.graph_order(model.loss) if t.op == "exp")
+    assert exp.grad is not None and exp.name is None
+    source = viz.to_dot(model.loss, compact=True, show_values=True, show_grads=True, show_rules=True).source
+    nodes, _ = parse(source)
+    line = node_lines(source)[node_id(nodes, "exp")]
+    for text in (f"{exp.data[0, 0]:.3f}", f"{exp.grad[1, 2]:.3f}", "data", "grad"):
+        assert text in line
+    assert html.escape(exp.grad_fn.rule.split(", ")[0].split(" ")[0]) in line
+    plain = node_lines(viz.to_dot(model.loss, compact=True).source)[node_id(nodes, "exp")]
+    assert f"{exp.data[0, 0]:.3f}" not in plain and "grad" not in plain
+
+
+def test_compact_highlight_turns_the_op_of_a_folded_tensor_red():
+    model = build_classifier()
+    exp = next(t for t in viz.graph_order(model.loss) if t.op == "exp")
+    source = viz.to_dot(model.loss, compact=True, highlight=[exp]).source
+    red = [line for line in source.splitlines() if viz.RED in line]
+    assert len(red) == 1 and "<B>exp</B>" in red[0]
+    named = viz.to_dot(model.loss, compact=True, highlight=[model.Z]).source
+    red = [line for line in named.splitlines() if viz.RED in line]
+    assert len(red) == 1 and "<B>Z</B>" in red[0]
+    assert viz.RED not in viz.to_dot(model.loss, compact=True).source
+
+
+def test_compact_keeps_clusters_and_collapse():
+    model = build_classifier()
+    clusters = {"cross_entropy": (model.loss, [model.Z])}
+    source = viz.to_dot(model.loss, clusters=clusters, compact=True).source
+    block = source[source.index("subgraph cluster_0") :]
+    inside, _ = parse(block[: block.index("}")])
+    ce_ops = {"sub", "exp", "sum", "log", "gather", "mean", "neg"}
+    assert set(inside.values()) == {"max (detached)", *ce_ops, "loss"}
+    collapsed = viz.to_dot(model.loss, clusters=clusters, collapse=True, compact=True).source
+    nodes, edges = parse(collapsed)
+    assert set(nodes.values()) == {"W", "X", "b", "Z", "matmul", "add", "cross_entropy", "loss"}
+    fn = node_id(nodes, "cross_entropy")
+    assert predecessors(edges, fn) == [node_id(nodes, "Z")]
+    assert successors(edges, node_id(nodes, "matmul")) == [node_id(nodes, "add")]
+
+
+def test_compact_keeps_an_unnamed_root_and_both_arrows_of_x_times_x():
+    x = Tensor([1.0, 2.0], requires_grad=True, name="x")
+    loss = (x * x).sum()
+    nodes, edges = parse(viz.to_dot(loss, compact=True).source)
+    assert set(nodes.values()) == {"x", "mul", "sum", viz.tensor_labels(loss)[id(loss)]}
+    mul, total = node_id(nodes, "mul"), node_id(nodes, "sum")
+    assert predecessors(edges, mul) == [node_id(nodes, "x")] * 2
+    assert successors(edges, mul) == [total]
+
+
 # ---------------------------------------------------------------- the command line
 
 
@@ -323,3 +449,12 @@ def test_a_notebook_shows_the_digraph_inline():
     bundle = dot._repr_mimebundle_()
     svg = bundle["image/svg+xml"]
     assert svg.lstrip().startswith("<?xml") and "Softmax classifier" in svg and "matmul" in svg
+
+
+def test_cli_graph_compact(tmp_path, capsys):
+    full, compact = tmp_path / "full.svg", tmp_path / "compact.svg"
+    assert main(["graph", "--out", str(full)]) == 0
+    assert main(["graph", "--out", str(compact), "--compact"]) == 0
+    assert str(compact) in capsys.readouterr().out
+    assert "t7 · 3×5" in compact.read_text(encoding="utf-8")
+    assert "t7 · 3×5" not in full.read_text(encoding="utf-8")

@@ -112,6 +112,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
     """Draw the seed classifier's computation graph, forward and backward already run, as PNG, SVG or PDF.
 
     The ops of cross_entropy sit in a dashed box; --collapse draws them as one node instead.
+    --compact draws each unnamed intermediate inside the op that made it, for a slide.
     """
     from . import viz
     from .lecture import build_classifier
@@ -129,6 +130,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
             show_rules=args.show_rules,
             clusters={"cross_entropy": (model.loss, [model.Z])},
             collapse=args.collapse,
+            compact=args.compact,
         )
     except viz.GraphvizNotFoundError as missing:
         print(f"tinygrad-softmax graph: {missing}", file=sys.stderr)
@@ -259,6 +261,11 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument("--show-grads", action="store_true", help="write each tensor's .grad on it")
     graph.add_argument("--show-rules", action="store_true", help="write each op's local derivative on it")
     graph.add_argument("--collapse", action="store_true", help="draw cross_entropy as a single node")
+    graph.add_argument(
+        "--compact",
+        action="store_true",
+        help="draw each unnamed intermediate (t6, t7, ...) inside the op that made it: about half as wide",
+    )
     graph.add_argument("--rankdir", choices=["LR", "TB"], default="LR", help="LR: left to right (default)")
     graph.add_argument("--dpi", type=int, help="resolution of a PNG (150-300 for slides)")
     graph.set_defaults(run=cmd_graph)

@@ -45,6 +45,7 @@ INK = "#222222"
 FAINT = "#b8b8b8"  # greyed-out nodes and edges in the backward frames
 FILL = {"root": "#f9d9d9", "parameter": "#d5ecd5", "input": "#ececec", "constant": "#ececec", "": "#ffffff"}
 OP_FILL = "#fff1c1"
+OP_LINE = "#8a6d00"  # border of an op node
 RED = "#d62728"
 CURRENT = "#f28e2b"  # the node being processed in a backward frame
 CURRENT_FILL = "#fde3c8"
@@ -193,17 +194,38 @@ def _rule_lines(rule: str, width: int = 36) -> list[str]:
     return [line for clause in rule.split(", ") for line in textwrap.wrap(clause, width)]
 
 
-def _op_label(name: str, detail: str, rule: str | None, ink: str = INK) -> str:
-    """An op node's label: the op's name in bold, its settings, optionally its local rule."""
+def _op_label(
+    name: str,
+    detail: str,
+    rule: str | None,
+    ink: str = INK,
+    *,
+    output: str = "",
+    sections: Sequence[Section] = (),
+) -> str:
+    """An op node's label: the op's name in bold, its settings, optionally its local rule.
+
+    A compact drawing folds the op's output into it: ``output`` (``t7 · 3×5``)
+    goes under the settings, and the output's values and gradient at the bottom.
+    """
     rows = [f'<FONT POINT-SIZE="14" COLOR="{ink}"><B>{html.escape(name)}</B></FONT>']
     if detail:
         rows.append(f'<FONT POINT-SIZE="10" COLOR="{ink}">{html.escape(detail)}</FONT>')
+    if output:
+        rows.append(f'<FONT POINT-SIZE="11" COLOR="{ink}">{html.escape(output)}</FONT>')
     if rule:
         lines = "<BR/>".join(html.escape(line) for line in _rule_lines(rule))
         rows.append(f'<FONT POINT-SIZE="10" COLOR="{ink}"><I>{lines}</I></FONT>')
     # One table cell per part keeps an underscore in the name clear of the line below.
     cells = "".join(f"<TR><TD>{row}</TD></TR>" for row in rows)
-    return f'<<TABLE BORDER="0" CELLSPACING="0" CELLPADDING="1">{cells}</TABLE>>'
+    for section in sections:
+        body = "<BR/>".join(html.escape(line) for line in [section.heading, *section.lines])
+        cells += (
+            f'<HR/><TR><TD ALIGN="LEFT" BALIGN="LEFT"><FONT FACE="{MONO}" POINT-SIZE="10" '
+            f'COLOR="{section.color}">{body}</FONT></TD></TR>'
+        )
+    rule_color = f' COLOR="{OP_LINE}"' if sections else ""  # the lines above the numbers
+    return f'<<TABLE BORDER="0" CELLSPACING="0" CELLPADDING="1"{rule_color}>{cells}</TABLE>>'
 
 
 def _new_digraph(rankdir: str, title: str | None = None) -> graphviz.Digraph:
@@ -292,6 +314,7 @@ def to_dot(
     clusters: Mapping[str, tuple[Tensor, Sequence[Tensor]]] | None = None,
     collapse: bool = False,
     title: str | None = None,
+    compact: bool = False,
 ) -> graphviz.Digraph:
     """The graph that made ``root``, as a ``graphviz.Digraph``.
 
@@ -303,6 +326,12 @@ def to_dot(
     the given tensors in red; ``clusters={"cross_entropy": (loss, [Z])}`` boxes
     the nodes between ``Z`` (excluded) and ``loss`` (included), and with
     ``collapse=True`` each cluster becomes one node, its output still shown.
+
+    ``compact=True`` draws every unnamed tensor made by an op (not the root)
+    inside the op that made it: ``exp`` over ``t7 · 3×5``, with its values and
+    gradient on request. Named tensors and leaves keep their records, and every
+    ``t<k>`` is the same as in the full drawing. A chain of ops needs half as many
+    ranks, so a left-to-right picture is much narrower.
     """
     order = graph_order(root)
     ids = {id(t): f"t{k}" for k, t in enumerate(order)}
@@ -322,11 +351,33 @@ def to_dot(
         """In a collapsed cluster, everything but the output is hidden."""
         return collapse and id(t) in home and t is not found[home[id(t)]].output
 
+    def folded(t: Tensor) -> bool:
+        """In a compact drawing, an unnamed intermediate is drawn inside the op that made it.
+
+        A collapsed cluster already hides its insides, so compact leaves it alone.
+        """
+        if not compact or t.name or not t.parents or t is root:
+            return False
+        return not (collapse and id(t) in home)
+
     def op_node(t: Tensor) -> str:
         return f"fn{home[id(t)]}" if collapse and id(t) in home else f"op{ids[id(t)][1:]}"
 
     def tensor_node(t: Tensor) -> str:
+        if folded(t):
+            return op_node(t)
         return f"fn{home[id(t)]}" if hidden(t) else ids[id(t)]
+
+    def sections_of(t: Tensor) -> list[Section]:
+        sections = []
+        if show_values:
+            sections.append(Section("data", summarize(t.data)))
+        if show_grads:
+            if t.grad is not None:
+                sections.append(Section("grad", summarize(t.grad)))
+            else:
+                sections.append(Section("grad", ["None" if t.requires_grad else "None (no grad needed)"]))
+        return sections
 
     if collapse:
         for c, cl in enumerate(found):
@@ -342,24 +393,16 @@ def to_dot(
     edges: list[tuple[str, str]] = []
     for t in order:
         target = subgraphs[home[id(t)]] if id(t) in home and not collapse else dot
-        if not hidden(t):
+        is_red = id(t) in red
+        if not hidden(t) and not folded(t):
             kind = _kind(t, root)
-            sections = []
-            if show_values:
-                sections.append(Section("data", summarize(t.data)))
-            if show_grads:
-                if t.grad is not None:
-                    sections.append(Section("grad", summarize(t.grad)))
-                else:
-                    sections.append(Section("grad", ["None" if t.requires_grad else "None (no grad needed)"]))
-            is_red = id(t) in red
             target.node(
                 ids[id(t)],
                 _record(
                     t.name or ids[id(t)],
                     kind,
                     f"{shape_text(t.shape)}  {t.dtype}",
-                    sections,
+                    sections_of(t),
                     fill=FILL[kind],
                     border=RED if is_red else (INK if kind != "input" and kind != "constant" else "#888888"),
                     border_width=3 if is_red else (2 if kind == "root" else 1),
@@ -369,14 +412,33 @@ def to_dot(
         if not t.parents:
             continue
         assert t.grad_fn is not None
-        if not (collapse and id(t) in home):
+        if folded(t):
+            # A rounded box, not an oval: it holds a tensor too, and a box is narrower.
+            target.node(
+                op_node(t),
+                _op_label(
+                    t.op,
+                    _op_text(t),
+                    t.grad_fn.rule if show_rules else None,
+                    RED if is_red else INK,
+                    output=f"{ids[id(t)]} · {shape_text(t.shape)}",
+                    sections=sections_of(t),
+                ),
+                shape="box",
+                style="rounded,filled",
+                fillcolor=OP_FILL,
+                color=RED if is_red else OP_LINE,
+                penwidth="3" if is_red else "1",
+                margin="0.12,0.05",
+            )
+        elif not (collapse and id(t) in home):
             target.node(
                 op_node(t),
                 _op_label(t.op, _op_text(t), t.grad_fn.rule if show_rules else None),
                 shape="box" if show_rules else "ellipse",
                 style="rounded,filled" if show_rules else "filled",
                 fillcolor=OP_FILL,
-                color="#8a6d00",
+                color=OP_LINE,
                 margin="0.12,0.05" if show_rules else "0.05,0.03",
             )
         for edge in [*((tensor_node(p), op_node(t)) for p in t.parents), (op_node(t), tensor_node(t))]:
