@@ -62,6 +62,7 @@ docs-images: install
 	$(PY) -m tinygrad_softmax graph --out docs/images/softmax_graph_row.png --layout row --show-grads
 	$(PY) -m tinygrad_softmax graph --out docs/images/softmax_graph_rules.png --show-rules --rankdir TB
 	$(PY) -m tinygrad_softmax graph --out docs/images/softmax_graph_collapsed.png --collapse --show-values --show-grads
+	$(PY) -m tinygrad_softmax graph --out docs/images/softmax_graph_compact.png --compact
 	$(PY) -m tinygrad_softmax animate --out docs/images/backward --gif --rankdir TB --dpi 72
 	$(PY) -m tinygrad_softmax anomaly --out docs/images
 	$(PY) -m tinygrad_softmax epsilon --plot docs/images/epsilon_sweep.png
