@@ -264,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument(
         "--compact",
         action="store_true",
-        help="draw each unnamed intermediate (t6, t7, ...) inside the op that made it: about half as wide",
+        help="draw each unnamed intermediate (t6, t7, ...) inside the op that made it: half the ranks",
     )
     graph.add_argument("--rankdir", choices=["LR", "TB"], default="LR", help="LR: left to right (default)")
     graph.add_argument("--dpi", type=int, help="resolution of a PNG (150-300 for slides)")
