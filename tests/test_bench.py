@@ -188,4 +188,16 @@ def test_growth_and_memory_misses_are_reported():
     assert got[f"small, row: {bench.ENGINE} ≤ 3 × closed form"] is False
     assert got[f"peak resident memory of a cifar-like step: {bench.ENGINE} ≤ 1.15 × closed form"] is False
     assert got[f"{bench.ENGINE}: no memory growth over 10,000 tiny steps"] is False
-    assert "**missed**" in bench.render(report)
+    text = bench.render(report)
+    assert "**missed**" in text and "## Why the missed targets are missed" in text
+    notes = bench.explanations(report)
+    assert any(note.startswith("**Step time.**") for note in notes)
+    assert any(note.startswith("**Peak memory.**") for note in notes)
+
+
+def test_nothing_to_explain_when_every_target_is_met():
+    report = fake_report({"cifar-like": 1.01}, (0.001, 0.1), 1000.0, 0.0)
+    report.sizes[0].timings[bench.AUTOGRAD] = bench.Timing(9.0, 9.0, 9.0)
+    assert all(t.met for t in bench.targets(report))
+    assert bench.explanations(report) == []
+    assert "## Why" not in bench.render(report)

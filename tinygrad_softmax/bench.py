@@ -1082,6 +1082,23 @@ def explanations(report: Report) -> list[str]:
                     "multiplies W @ X as the lecture writes it."
                 )
                 break
+    rows = {(r.size, r.layout): r for r in report.sizes}
+    for result in report.sizes:
+        row = rows.get((result.size, "row"))
+        if (
+            result.layout == "column"
+            and row is not None
+            and TORCH in result.timings
+            and TORCH in row.timings
+            and f"{result.size}, column: {ENGINE} faster than {TORCH}" in missed
+        ):
+            notes.append(
+                f"**Against PyTorch in the column layout, {result.size}.** The step is mostly the two "
+                "matrix products, and PyTorch's BLAS has the opposite preference to NumPy's OpenBLAS: "
+                f"{TORCH} takes {_us(result.timings[TORCH].median)} µs in the column layout against "
+                f"{_us(row.timings[TORCH].median)} µs in the row layout, while the engine takes "
+                f"{_us(result.timings[ENGINE].median)} µs against {_us(row.timings[ENGINE].median)} µs."
+            )
     memory = {m["name"]: m for m in report.memory}
     if any("memory of a" in claim for claim in missed) and ENGINE in memory:
         closed = min((m for m in report.memory if m["kind"] == "numpy"), key=lambda m: m["peak_rss_kib"])
