@@ -207,3 +207,15 @@ def test_graph_memory_is_freed_by_refcount():
         assert ref() is None  # no reference cycle keeps the graph alive
     finally:
         gc.enable()
+
+
+def test_is_grad_enabled_follows_no_grad():
+    from tinygrad_softmax import is_grad_enabled
+
+    assert is_grad_enabled()
+    with no_grad():
+        assert not is_grad_enabled()
+        with no_grad():
+            assert not is_grad_enabled()
+        assert not is_grad_enabled()
+    assert is_grad_enabled()

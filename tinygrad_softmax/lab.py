@@ -24,11 +24,10 @@ import numpy as np
 
 from . import analytic, engine
 from . import functional as F
-from . import tensor as tensor_module
 from .anomaly import AnomalyError, detect_anomaly
 from .gradcheck import numerical_gradient, rel_error
 from .lecture import Classifier, build_classifier
-from .tensor import Tensor, no_grad
+from .tensor import Tensor, is_grad_enabled, no_grad
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -69,7 +68,7 @@ def jacobian(f: Callable[[Tensor], Tensor], x: Tensor | Any) -> np.ndarray:
     ``f`` gets a fresh leaf holding ``x``'s data, and ``engine.walk`` writes no
     ``.grad``, so neither ``x`` nor any tensor ``f`` uses gains a gradient.
     """
-    if not tensor_module._recording:
+    if not is_grad_enabled():
         raise RuntimeError("jacobian: called inside no_grad(), where no graph is recorded to walk back")
     data = x.data if isinstance(x, Tensor) else x
     leaf = Tensor(data, requires_grad=True, name=x.name if isinstance(x, Tensor) else "x")

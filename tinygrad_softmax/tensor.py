@@ -36,6 +36,11 @@ def no_grad() -> Iterator[None]:
         _recording = before
 
 
+def is_grad_enabled() -> bool:
+    """False inside ``no_grad()``: ops made now record no graph."""
+    return _recording
+
+
 def _as_float_array(data: Any, who: str = "Tensor") -> np.ndarray:
     """``data`` as an ndarray: float32/float64 kept, integers and booleans as float64."""
     try:
