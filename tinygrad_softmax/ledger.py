@@ -19,7 +19,7 @@ import numpy as np
 from . import analytic, engine
 from .functional import check_labels
 from .tensor import Tensor
-from .viz import shape_text, tensor_labels
+from .viz import loss_steps, shape_text, tensor_labels
 
 __all__ = ["LogitsReference", "LedgerRow", "ledger_rows", "explain"]
 
@@ -84,16 +84,6 @@ def _sent(step: engine.Step, labels: dict[int, str]) -> str:
     return ", ".join(parts)
 
 
-def _walk(root: Tensor, who: str) -> list[engine.Step]:
-    if not root.requires_grad:
-        raise ValueError(
-            f"{who}: the root {shape_text(root.shape)} does not require grad, so no gradient flows"
-        )
-    if root.data.size != 1:
-        raise ValueError(f"{who}: the root must be a scalar loss, got shape {root.shape}")
-    return list(engine.walk(root, np.ones_like(root.data)))
-
-
 def _compare(
     steps: list[engine.Step], labels: dict[int, str], reference: LogitsReference | tuple[Any, Any, int] | None
 ) -> _Comparison | None:
@@ -116,7 +106,7 @@ def _build(
     root: Tensor, reference: LogitsReference | tuple[Any, Any, int] | None
 ) -> tuple[list[LedgerRow], _Comparison | None, str]:
     """The rows, the comparison at the logits (if asked for), and the root's label."""
-    steps = _walk(root, "explain")
+    steps = loss_steps(root, "explain")
     labels = tensor_labels(root)
     comparison = _compare(steps, labels, reference)
     top = labels[id(root)]

@@ -690,6 +690,17 @@ def _dot_programs_missing(source: str, path: Path) -> GraphvizNotFoundError | No
     return _missing_dot(source, path)
 
 
+def loss_steps(root: Tensor, who: str) -> list[engine.Step]:
+    """The steps of ``engine.walk`` from a scalar loss (seed 1); ``who`` names the caller in errors."""
+    if not root.requires_grad:
+        raise ValueError(
+            f"{who}: the root {shape_text(root.shape)} does not require grad, so no gradient flows"
+        )
+    if root.data.size != 1:
+        raise ValueError(f"{who}: the root must be a scalar loss, got shape {root.shape}")
+    return list(engine.walk(root, np.ones_like(root.data)))
+
+
 def backward_frames(
     root: Tensor,
     out_dir: str | Path,
@@ -709,12 +720,7 @@ def backward_frames(
     last held three times as long). The walk is ``engine.walk``: no ``.grad``
     changes. Earlier ``frame_*.png`` files in ``out_dir`` are replaced.
     """
-    if not root.requires_grad:
-        raise ValueError(
-            f"backward_frames: the root {shape_text(root.shape)} does not require grad, so no gradient flows"
-        )
-    if root.data.size != 1:
-        raise ValueError(f"backward_frames: the root must be a scalar loss, got shape {root.shape}")
+    steps = loss_steps(root, "backward_frames")
     if delay_ms <= 0:
         raise ValueError(f"backward_frames: delay_ms must be positive, got {delay_ms}")
     if gif:
@@ -724,7 +730,6 @@ def backward_frames(
             raise ImportError(
                 "backward_frames: gif=True needs Pillow: pip install 'tinygrad_softmax[demo]' (or pillow)"
             ) from None
-    steps = list(engine.walk(root, np.ones_like(root.data)))
     order = graph_order(root)
     labels = tensor_labels(root)
     out_dir = Path(out_dir)
