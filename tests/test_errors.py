@@ -168,3 +168,10 @@ def test_a_backward_with_a_bad_seed_changes_no_grad(w):
     with pytest.raises(ValueError):
         y.backward(np.ones((5, 5)))
     np.testing.assert_array_equal(w.grad, before)
+
+
+@pytest.mark.parametrize("loss", [F.cross_entropy, F.softmax_cross_entropy])
+def test_an_empty_batch_is_an_error_not_nan(loss):
+    z = Tensor(np.zeros((0, 3)), requires_grad=True)
+    with pytest.raises(ValueError, match=rf"{loss.__name__}: no samples to average over .*\(0, 3\)"):
+        loss(z, np.zeros(0, dtype=int))

@@ -59,6 +59,8 @@ def check_labels(labels: Any, shape: tuple[int, ...], axis: int, who: str) -> np
             f"{who}: labels of shape {labels.shape} do not match logits of shape {shape} "
             f"with the classes on axis {axis} (expected labels of shape {expected})"
         )
+    if labels.size == 0:  # the mean over samples would be 0/0
+        raise ValueError(f"{who}: no samples to average over (logits of shape {shape})")
     bad = (labels < 0) | (labels >= num_classes)
     if bad.any():
         raise IndexError(
@@ -90,8 +92,4 @@ def softmax_cross_entropy(logits: Tensor, labels: Any, axis: int = -1) -> Tensor
     if not isinstance(logits, Tensor):
         logits = Tensor(logits)
     labels = check_labels(labels, logits.shape, axis, "softmax_cross_entropy")
-    if labels.size == 0:
-        raise ValueError(
-            f"softmax_cross_entropy: no samples to average over (logits of shape {logits.shape})"
-        )
     return Tensor._apply(ops.SoftmaxCrossEntropy(axis % logits.ndim, labels), logits)
