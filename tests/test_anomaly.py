@@ -5,7 +5,7 @@ import pytest
 
 from tinygrad_softmax import AnomalyError, Tensor, anomaly, detect_anomaly, no_grad
 from tinygrad_softmax import functional as F
-from tinygrad_softmax.lab import anomaly_demo, format_anomaly_demo, naive_cross_entropy
+from tinygrad_softmax.lecture.lab import anomaly_demo, format_anomaly_demo, naive_cross_entropy
 
 
 @pytest.fixture(autouse=True)

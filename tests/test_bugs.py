@@ -5,11 +5,11 @@ import pytest
 
 from tinygrad_softmax import Tensor, analytic
 from tinygrad_softmax import functional as F
-from tinygrad_softmax.bugs import BUGS, classifier_loss
 from tinygrad_softmax.cli import main
-from tinygrad_softmax.compare import compare
 from tinygrad_softmax.engine import topological_order
 from tinygrad_softmax.lecture import build_classifier
+from tinygrad_softmax.lecture.bugs import BUGS, classifier_loss
+from tinygrad_softmax.lecture.compare import compare
 
 
 def _leaves(layout, seed=3):

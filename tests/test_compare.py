@@ -7,9 +7,9 @@ import pytest
 
 from tinygrad_softmax import analytic
 from tinygrad_softmax.cli import main
-from tinygrad_softmax.compare import BANDS, PAIRS, Bands, compare
 from tinygrad_softmax.gradcheck import numerical_gradient, rel_error
 from tinygrad_softmax.lecture import build_classifier
+from tinygrad_softmax.lecture.compare import BANDS, PAIRS, Bands, compare
 
 
 @pytest.mark.parametrize("layout", ["column", "row"])

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tinygrad_softmax.bugs import BUGS
 from tinygrad_softmax.cli import main
-from tinygrad_softmax.demo import COMPARISONS, run_demo
+from tinygrad_softmax.lecture.bugs import BUGS
+from tinygrad_softmax.lecture.demo import COMPARISONS, run_demo
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tinygrad_softmax.lab import (
+from tinygrad_softmax.lecture.lab import (
     EPSILONS,
     best_epsilon,
     epsilon_figure,

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from tinygrad_softmax import Tensor, jacobian, no_grad
 from tinygrad_softmax import functional as F
-from tinygrad_softmax.lab import format_softmax_jacobian, numerical_jacobian, softmax_jacobian_demo
+from tinygrad_softmax.lecture.lab import format_softmax_jacobian, numerical_jacobian, softmax_jacobian_demo
 
 
 def finite_differences(f, x, eps=1e-6):

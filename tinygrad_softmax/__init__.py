@@ -1,11 +1,48 @@
-"""tinygrad_softmax: a tiny reverse-mode autograd engine that derives dz = p − y by itself."""
+"""tinygrad_softmax: a tiny reverse-mode autograd engine that derives dz = p − y by itself.
 
-from . import analytic, functional, gradcheck, viz
+``import tinygrad_softmax`` loads the engine only (NumPy and nothing else). The
+lecture tools (``viz``, ``explain``, ``datasets``, ...) live in
+``tinygrad_softmax.lecture`` and the benchmark in ``tinygrad_softmax.bench``;
+both stay reachable from here under their usual names, imported on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from . import analytic, functional, gradcheck
 from .anomaly import AnomalyError, detect_anomaly
-from .lab import jacobian
-from .ledger import explain
+from .derivatives import jacobian
 from .tensor import Tensor, is_grad_enabled, no_grad
 
 __all__ = ["Tensor", "no_grad", "is_grad_enabled", "detect_anomaly", "AnomalyError", "jacobian"]
-__all__ += ["explain", "functional", "analytic", "gradcheck", "viz"]
+__all__ += ["functional", "analytic", "gradcheck", "explain", "viz"]
 __version__ = "0.1.0"
+
+# Names that live outside the core, imported only when first used, so that the
+# engine never loads Graphviz or matplotlib on its own.
+_LAZY = {
+    "viz": ".lecture.viz",
+    "ledger": ".lecture.ledger",
+    "compare": ".lecture.compare",
+    "bugs": ".lecture.bugs",
+    "lab": ".lecture.lab",
+    "train": ".lecture.train",
+    "datasets": ".lecture.datasets",
+    "demo": ".lecture.demo",
+    "lecture": ".lecture",
+    "bench": ".bench",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "explain":
+        return importlib.import_module(".lecture.ledger", __name__).explain
+    if name in _LAZY:
+        return importlib.import_module(_LAZY[name], __name__)
+    raise AttributeError(f"module 'tinygrad_softmax' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY, "explain"])

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .bugs import BUGS
+from .lecture.bugs import BUGS
 
 
 def _add_layout(parser: argparse.ArgumentParser) -> None:
@@ -26,7 +26,7 @@ def _add_layout(parser: argparse.ArgumentParser) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     """The whole lecture demo into one folder: graph, backward frames, comparison tables,
     injected bugs, training on Iris and digits, and report.md tying them together."""
-    from .demo import run_demo
+    from .lecture.demo import run_demo
 
     result = run_demo(args.out)
     return 0 if result.passed else 1
@@ -37,7 +37,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     Exit status 1 when a check fails, as it must with --inject-bug.
     """
-    from .compare import compare
+    from .lecture.compare import compare
 
     result = compare(args.layout, args.dtype, with_dx=args.with_dx, bug=args.inject_bug)
     print(result.to_text(), end="")
@@ -53,7 +53,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     """Train the softmax classifier by plain gradient descent through the engine, on data shipped
     in the package (fixed seed, standardised features, 25% of each class held out for testing)."""
-    from .train import save_pictures, train
+    from .lecture.train import save_pictures, train
 
     result = train(args.dataset, epochs=args.epochs, lr=args.lr, seed=args.seed)
     if args.out:
@@ -67,7 +67,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_jacobian(args: argparse.Namespace) -> int:
     """The engine's Jacobian of softmax(z) equals diag(p) − p pᵀ, and times ∂L/∂p = −y/p it gives p − y."""
-    from . import lab
+    from .lecture import lab
 
     try:
         demo = lab.softmax_jacobian_demo(args.classes, args.seed)
@@ -81,7 +81,7 @@ def cmd_jacobian(args: argparse.Namespace) -> int:
 
 def cmd_anomaly(args: argparse.Namespace) -> int:
     """Why softmax subtracts the max: a naive softmax at logits of 1000, caught by detect_anomaly()."""
-    from . import lab, viz
+    from .lecture import lab, viz
 
     try:
         demo = lab.anomaly_demo(args.out)
@@ -95,7 +95,7 @@ def cmd_anomaly(args: argparse.Namespace) -> int:
 
 def cmd_epsilon(args: argparse.Namespace) -> int:
     """The float32 lesson: numerical-gradient error vs step eps (1e-1 … 1e-10) in float32 and float64."""
-    from . import lab
+    from .lecture import lab
 
     rows = lab.epsilon_sweep()
     print(lab.format_epsilon_sweep(rows))
@@ -114,8 +114,8 @@ def cmd_graph(args: argparse.Namespace) -> int:
     The ops of cross_entropy sit in a dashed box; --collapse draws them as one node instead.
     --compact draws each unnamed intermediate inside the op that made it, for a slide.
     """
-    from . import viz
-    from .lecture import build_classifier
+    from .lecture import viz
+    from .lecture.classifier import build_classifier
 
     model = build_classifier(args.layout)
     out = Path(args.out).with_suffix("." + args.format) if args.format else Path(args.out)
@@ -145,8 +145,8 @@ def cmd_graph(args: argparse.Namespace) -> int:
 def cmd_animate(args: argparse.Namespace) -> int:
     """Watch backprop: one PNG per step of the seed classifier's backward walk, and with --gif an
     animated frames.gif. The node being processed is orange with the gradient that just reached it."""
-    from . import viz
-    from .lecture import build_classifier
+    from .lecture import viz
+    from .lecture.classifier import build_classifier
 
     model = build_classifier(args.layout)
     try:
@@ -165,8 +165,8 @@ def cmd_animate(args: argparse.Namespace) -> int:
 def cmd_explain(args: argparse.Namespace) -> int:
     """The chain-rule ledger of the seed classifier's backward walk: node, op, local rule and
     gradient shapes at every step, ending in ∂loss/∂Z next to the seed's (P − Y)/N."""
-    from .lecture import build_classifier
-    from .ledger import explain
+    from .lecture.classifier import build_classifier
+    from .lecture.ledger import explain
 
     model = build_classifier(args.layout)
     reference = (model.Z, model.labels, model.class_axis)

@@ -16,9 +16,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import analytic, engine
-from .functional import check_labels
-from .tensor import Tensor
+from .. import analytic, engine
+from ..functional import check_labels
+from ..tensor import Tensor
 from .viz import loss_steps, shape_text, tensor_labels
 
 __all__ = ["LogitsReference", "LedgerRow", "ledger_rows", "explain"]

@@ -1,6 +1,6 @@
 """Two small real datasets shipped inside the package: Iris and the 8×8 handwritten digits.
 
-No download at run time: the files live in ``tinygrad_softmax/data/`` (source
+No download at run time: the files live in ``tinygrad_softmax/lecture/data/`` (source
 and licence in ``data/README.md``). Samples come one per *row* (N×D), the way
 the files store them; the trainer transposes them into the seed's column
 layout.
@@ -38,7 +38,7 @@ class Dataset:
 
 
 def _read_text(filename: str) -> str:
-    raw = (resources.files("tinygrad_softmax") / "data" / filename).read_bytes()
+    raw = (resources.files("tinygrad_softmax.lecture") / "data" / filename).read_bytes()
     if filename.endswith(".gz"):
         raw = gzip.decompress(raw)
     return raw.decode("ascii")

@@ -43,10 +43,10 @@ from typing import Any
 
 import numpy as np
 
-from . import analytic
-from . import functional as F
-from .analytic import CLASS_AXIS, Layout
-from .tensor import Tensor
+from .. import analytic
+from .. import functional as F
+from ..analytic import CLASS_AXIS, Layout
+from ..tensor import Tensor
 
 SIZES: dict[str, tuple[int, int, int]] = {
     "tiny": (4, 3, 3),
@@ -1037,8 +1037,8 @@ def render(report: Report) -> str:
 
 def _graph_nodes() -> int:
     """How many nodes the backward walk visits for one step of the composed loss."""
-    from .engine import topological_order
-    from .lecture import build_classifier
+    from ..engine import topological_order
+    from ..lecture.classifier import build_classifier
 
     return len(topological_order(build_classifier("row", backward=False).loss))
 

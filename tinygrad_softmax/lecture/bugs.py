@@ -20,10 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import ops
-from .analytic import CLASS_AXIS, Layout
-from .ops import Array, Grads
-from .tensor import Tensor
+from .. import ops
+from ..analytic import CLASS_AXIS, Layout
+from ..ops import Array, Grads
+from ..tensor import Tensor
 
 __all__ = ["Bug", "BUGS", "classifier_loss", "get"]
 

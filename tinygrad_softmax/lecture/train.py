@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import functional as F
+from .. import functional as F
+from ..tensor import Tensor, no_grad
 from .datasets import Dataset, load, standardise, train_test_split
-from .tensor import Tensor, no_grad
 
 __all__ = ["TrainResult", "DEFAULTS", "train", "accuracy", "plot_loss", "plot_weights", "save_pictures"]
 

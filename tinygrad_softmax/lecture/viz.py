@@ -23,8 +23,8 @@ from typing import Any
 import graphviz
 import numpy as np
 
-from . import engine
-from .tensor import Tensor
+from .. import engine
+from ..tensor import Tensor
 
 __all__ = [
     "GraphvizNotFoundError",

@@ -20,11 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import analytic, bugs
-from .analytic import Layout
+from .. import analytic
+from ..analytic import Layout
+from ..engine import topological_order
+from . import bugs
+from .classifier import Classifier, build_classifier
 from .compare import Comparison, compare
-from .engine import topological_order
-from .lecture import Classifier, build_classifier
 from .ledger import explain
 from .train import TrainResult, save_pictures, train
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import functional as F
-from .analytic import CLASS_AXIS, Layout
-from .tensor import Tensor
+from .. import functional as F
+from ..analytic import CLASS_AXIS, Layout
+from ..tensor import Tensor
 
 
 @dataclass

@@ -22,12 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from . import analytic, bugs
-from . import functional as F
-from .analytic import CLASS_AXIS, Layout
-from .gradcheck import numerical_gradient, rel_error
-from .lecture import build_classifier
-from .tensor import Tensor, no_grad
+from .. import analytic
+from .. import functional as F
+from ..analytic import CLASS_AXIS, Layout
+from ..gradcheck import numerical_gradient, rel_error
+from ..tensor import Tensor, no_grad
+from . import bugs
+from .classifier import build_classifier
 
 __all__ = ["Bands", "BANDS", "EPS", "PAIRS", "PairDiff", "Row", "Sanity", "Comparison", "compare"]
 
