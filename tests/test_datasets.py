@@ -88,12 +88,8 @@ def test_the_data_files_and_their_licence_are_in_the_built_wheel(tmp_path):
         for name in ("iris.csv", "digits.csv.gz", "README.md"):
             member = f"tinygrad_softmax/lecture/data/{name}"
             assert member in names
-            assert (
-                archive.read(member) == (DATA / name).read_bytes()
-            )
-    assert "CC BY 4.0" in (DATA / "README.md").read_text(
-        encoding="utf-8"
-    )
+            assert archive.read(member) == (DATA / name).read_bytes()
+    assert "CC BY 4.0" in (DATA / "README.md").read_text(encoding="utf-8")
 
     # Loaded from the wheel itself (a zip on sys.path), not from this checkout.
     probe = (
