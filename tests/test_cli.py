@@ -47,3 +47,54 @@ def test_python_dash_m_works():
         [sys.executable, "-m", "tinygrad_softmax", "--help"], capture_output=True, text=True, check=True
     )
     assert "tinygrad-softmax" in result.stdout and "demo" in result.stdout
+
+
+def _lecture_modules_loaded_by(code: str) -> list[str]:
+    import subprocess
+    import sys
+
+    loaded = "sorted(m for m in sys.modules if m.startswith('tinygrad_softmax.lecture'))"
+    probe = f"{code}\nimport sys\nprint({loaded})"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return eval(result.stdout.strip().splitlines()[-1])
+
+
+def test_building_the_command_line_imports_no_room():
+    # Each subcommand imports its room when it runs; its arguments are added when it is parsed.
+    code = "from tinygrad_softmax.cli import build_parser\nbuild_parser().format_help()"
+    assert _lecture_modules_loaded_by(code) == []
+
+
+def test_a_subcommand_imports_only_its_own_room():
+    parse = "from tinygrad_softmax.cli import build_parser\nbuild_parser().parse_args"
+    assert "tinygrad_softmax.lecture.bugs" not in _lecture_modules_loaded_by(f"{parse}(['train'])")
+    code = f"{parse}(['compare'])"
+    assert "tinygrad_softmax.lecture.bugs" in _lecture_modules_loaded_by(code)
+
+
+def test_the_bug_names_are_listed_in_compare_help(capsys):
+    from tinygrad_softmax.lecture.bugs import BUGS
+
+    with pytest.raises(SystemExit):
+        main(["compare", "--help"])
+    out = capsys.readouterr().out
+    assert all(name in out for name in BUGS)
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["train", "--epochs", "-3"], ["epochs", "-3"]),
+        (["train", "--lr", "0"], ["learning rate", "0"]),
+        (["jacobian", "--classes", "1"], ["classes", "1"]),
+        (["animate", "--delay-ms", "0"], ["delay_ms", "0"]),
+        (["graph", "--out", "g.gif"], ["'.gif'"]),
+        (["epsilon", "--plot", "sweep.gif"], ["sweep.gif"]),
+    ],
+)
+def test_every_bad_value_is_status_2_and_one_line(argv, words, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"tinygrad-softmax {argv[0]}: error: ")
+    assert err.count("\n") == 1 and all(word in err for word in words)

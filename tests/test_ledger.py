@@ -12,8 +12,8 @@ import tinygrad_softmax
 from tinygrad_softmax import Tensor, analytic, engine, ops
 from tinygrad_softmax.cli import main
 from tinygrad_softmax.lecture import build_classifier
+from tinygrad_softmax.lecture.graph import shape_text, tensor_labels
 from tinygrad_softmax.lecture.ledger import LogitsReference, explain, ledger_rows
-from tinygrad_softmax.lecture.viz import shape_text, tensor_labels
 
 ROW = re.compile(r"^\s*(\d+)  (\S+)\s")
 
@@ -37,7 +37,7 @@ def test_steps_match_the_engine_walk(model):
     labels = tensor_labels(model.loss)
     steps = walk_steps(model.loss)
     assert [step for step, _ in rows] == list(range(1, len(steps) + 1))
-    assert [name for _, name in rows] == [labels[id(s.node)] for s in steps]
+    assert [name for _, name in rows] == [labels[s.node] for s in steps]
 
 
 def test_rows_carry_op_rule_and_shapes(model):
@@ -54,10 +54,7 @@ def test_rows_carry_op_rule_and_shapes(model):
         assert row.rule == step.node.grad_fn.rule
         for parent, grad in zip(step.node.parents, step.parent_grads):
             expected = "needs no grad" if grad is None else shape_text(grad.shape)
-            assert (
-                f"{labels[id(parent)]} {expected}" in row.sent
-                or f"{labels[id(parent)]} ({expected})" in row.sent
-            )
+            assert f"{labels[parent]} {expected}" in row.sent or f"{labels[parent]} ({expected})" in row.sent
 
 
 def test_the_bias_row_shows_the_adjoint_of_broadcasting():

@@ -1,6 +1,19 @@
 """The ``tinygrad-softmax`` command line (also ``python -m tinygrad_softmax``).
 
-Each subcommand is a small function below; the work lives in the modules.
+Each subcommand is two small functions and one row of :data:`SUBCOMMANDS`:
+``cmd_x(args)`` does the work (importing its room, the lecture or the bench,
+only when it runs) and ``_x_arguments(parser)`` declares its options, added
+only when that subcommand is parsed or its help is shown. So
+``tinygrad-softmax train`` never imports the injected bugs, and the top-level
+``--help`` imports no room at all.
+
+Exit status, the same for every subcommand:
+
+- 0: done, and every check passed;
+- 1: a check failed (a comparison, an injected bug caught) or an optional
+  program is missing (Graphviz's ``dot``, Pillow);
+- 2: a bad value: argparse's own errors, and any ``ValueError`` a subcommand
+  raises, printed by :func:`main` as one line ``tinygrad-softmax X: error: ...``.
 """
 
 from __future__ import annotations
@@ -8,10 +21,10 @@ from __future__ import annotations
 import argparse
 import inspect
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-
-from .lecture.bugs import BUGS
+from typing import Any
 
 
 def _add_layout(parser: argparse.ArgumentParser) -> None:
@@ -19,7 +32,7 @@ def _add_layout(parser: argparse.ArgumentParser) -> None:
         "--layout",
         choices=["column", "row"],
         default="column",
-        help="column: the seed's X D×N, W C×D (default); row: X N×D, W D×C",
+        help="column: the derivation's X D×N, W C×D (default); row: X N×D, W D×C",
     )
 
 
@@ -33,7 +46,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    """Autograd vs the closed form vs finite differences for the seed's classifier: dZ, dW, db (and dX).
+    """Autograd vs the closed form vs finite differences for the linear softmax classifier: dZ, dW, db.
 
     Exit status 1 when a check fails, as it must with --inject-bug.
     """
@@ -69,11 +82,7 @@ def cmd_jacobian(args: argparse.Namespace) -> int:
     """The engine's Jacobian of softmax(z) equals diag(p) − p pᵀ, and times ∂L/∂p = −y/p it gives p − y."""
     from .lecture import lab
 
-    try:
-        demo = lab.softmax_jacobian_demo(args.classes, args.seed)
-    except ValueError as error:
-        print(f"tinygrad-softmax {error}", file=sys.stderr)
-        return 2
+    demo = lab.softmax_jacobian_demo(args.classes, args.seed)
     print(lab.format_softmax_jacobian(demo))
     ok = demo.closed_form_error < 1e-12 and demo.finite_difference_error < 1e-6 and demo.chain_error < 1e-12
     return 0 if ok else 1
@@ -100,16 +109,12 @@ def cmd_epsilon(args: argparse.Namespace) -> int:
     rows = lab.epsilon_sweep()
     print(lab.format_epsilon_sweep(rows))
     if args.plot:
-        try:
-            print(f"log-log plot written to {lab.plot_epsilon_sweep(rows, args.plot)}")
-        except ValueError as error:
-            print(f"tinygrad-softmax epsilon: {error}", file=sys.stderr)
-            return 2
+        print(f"log-log plot written to {lab.plot_epsilon_sweep(rows, args.plot)}")
     return 0
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
-    """Draw the seed classifier's computation graph, forward and backward already run, as PNG, SVG or PDF.
+    """Draw the classifier's computation graph, forward and backward already run, as PNG, SVG or PDF.
 
     The ops of cross_entropy sit in a dashed box; --collapse draws them as one node instead.
     --compact draws each unnamed intermediate inside the op that made it, for a slide.
@@ -135,15 +140,12 @@ def cmd_graph(args: argparse.Namespace) -> int:
     except viz.GraphvizNotFoundError as missing:
         print(f"tinygrad-softmax graph: {missing}", file=sys.stderr)
         return 1
-    except ValueError as error:
-        print(f"tinygrad-softmax graph: {error}", file=sys.stderr)
-        return 2
     print(f"graph of the {args.layout}-layout classifier written to {path}")
     return 0
 
 
 def cmd_animate(args: argparse.Namespace) -> int:
-    """Watch backprop: one PNG per step of the seed classifier's backward walk, and with --gif an
+    """Watch backprop: one PNG per step of the classifier's backward walk, and with --gif an
     animated frames.gif. The node being processed is orange with the gradient that just reached it."""
     from .lecture import viz
     from .lecture.classifier import build_classifier
@@ -153,8 +155,8 @@ def cmd_animate(args: argparse.Namespace) -> int:
         frames = viz.backward_frames(
             model.loss, args.out, gif=args.gif, delay_ms=args.delay_ms, dpi=args.dpi, rankdir=args.rankdir
         )
-    except (viz.GraphvizNotFoundError, ImportError, ValueError) as error:
-        print(f"tinygrad-softmax animate: {error}", file=sys.stderr)
+    except (viz.GraphvizNotFoundError, ImportError) as missing:  # dot, or Pillow for the GIF
+        print(f"tinygrad-softmax animate: {missing}", file=sys.stderr)
         return 1
     print(f"{len(frames)} frames, one per backward step: {frames[0]} … {frames[-1].name}")
     if args.gif:
@@ -163,8 +165,8 @@ def cmd_animate(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    """The chain-rule ledger of the seed classifier's backward walk: node, op, local rule and
-    gradient shapes at every step, ending in ∂loss/∂Z next to the seed's (P − Y)/N."""
+    """The chain-rule ledger of the classifier's backward walk: node, op, local rule and
+    gradient shapes at every step, ending in ∂loss/∂Z next to the closed form (P − Y)/N."""
     from .lecture.classifier import build_classifier
     from .lecture.ledger import explain
 
@@ -183,117 +185,187 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return run_bench(quick=args.quick, write=args.write, threads=args.threads)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="tinygrad-softmax",
-        description="A tiny autograd engine that derives the softmax cross-entropy gradient dz = p − y.",
-    )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+# ---------------------------------------------------------------- the arguments of each subcommand
 
-    demo = commands.add_parser("demo", help="the whole lecture demo", description=cmd_demo.__doc__)
-    demo.add_argument("--out", default="demo-output", help="output folder (default: demo-output)")
-    demo.set_defaults(run=cmd_demo)
 
-    compare = commands.add_parser(
-        "compare",
-        help="autograd vs closed form vs finite differences",
-        description=inspect.cleandoc(cmd_compare.__doc__ or ""),
-        epilog="bugs for --inject-bug:\n" + "\n".join(f"  {b.name:18} {b.summary}" for b in BUGS.values()),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+def _demo_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", default="demo-output", help="output folder (default: demo-output)")
+
+
+def _compare_arguments(parser: argparse.ArgumentParser) -> None:
+    from .lecture.bugs import BUGS
+
+    parser.epilog = "bugs for --inject-bug:\n" + "\n".join(
+        f"  {b.name:18} {b.summary}" for b in BUGS.values()
     )
-    _add_layout(compare)
-    compare.add_argument(
-        "--dtype", choices=["float64", "float32"], default="float64", help="default: float64"
-    )
-    compare.add_argument("--with-dx", action="store_true", help="also compare dX, the gradient of the inputs")
-    compare.add_argument(
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    _add_layout(parser)
+    parser.add_argument("--dtype", choices=["float64", "float32"], default="float64", help="default: float64")
+    parser.add_argument("--with-dx", action="store_true", help="also compare dX, the gradient of the inputs")
+    parser.add_argument(
         "--inject-bug",
         metavar="NAME",
         choices=list(BUGS),
         help="build the graph with this wrong backward rule (listed below) to see the check fail",
     )
-    compare.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")
-    compare.add_argument("--json", metavar="FILE", help="also write every number as JSON")
-    compare.set_defaults(run=cmd_compare)
+    parser.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")
+    parser.add_argument("--json", metavar="FILE", help="also write every number as JSON")
 
-    train = commands.add_parser(
-        "train", help="train the classifier on Iris or the 8×8 digits", description=cmd_train.__doc__
-    )
-    train.add_argument("--dataset", choices=["iris", "digits"], default="digits", help="default: digits")
-    train.add_argument("--epochs", type=int, help="gradient steps (default: 200 for iris, 150 for digits)")
-    train.add_argument("--lr", type=float, help="learning rate (default: 0.5)")
-    train.add_argument("--seed", type=int, default=0, help="seed of the split and the initial weights")
-    train.add_argument("--out", metavar="DIR", help="write the loss curve (and for digits the W images) here")
-    train.set_defaults(run=cmd_train)
 
-    jac = commands.add_parser(
-        "jacobian", help="the softmax Jacobian and how it becomes p − y", description=cmd_jacobian.__doc__
+def _train_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", choices=["iris", "digits"], default="digits", help="default: digits")
+    parser.add_argument("--epochs", type=int, help="gradient steps (default: 200 for iris, 150 for digits)")
+    parser.add_argument("--lr", type=float, help="learning rate (default: 0.5)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the split and the initial weights")
+    parser.add_argument(
+        "--out", metavar="DIR", help="write the loss curve (and for digits the W images) here"
     )
-    jac.add_argument("--classes", type=int, default=4, help="number of classes C (default: 4)")
-    jac.add_argument("--seed", type=int, default=0, help="random seed for the logits (default: 0)")
-    jac.set_defaults(run=cmd_jacobian)
 
-    anomaly = commands.add_parser(
-        "anomaly",
-        help="the naive softmax overflows; detect_anomaly() finds where",
-        description=cmd_anomaly.__doc__,
-    )
-    anomaly.add_argument("--out", default="demo-output", help="folder for the graphs (default: demo-output)")
-    anomaly.set_defaults(run=cmd_anomaly)
 
-    epsilon = commands.add_parser(
-        "epsilon",
-        help="finite-difference error vs step size, float32 and float64",
-        description=cmd_epsilon.__doc__,
-    )
-    epsilon.add_argument(
+def _jacobian_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--classes", type=int, default=4, help="number of classes C (default: 4)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed for the logits (default: 0)")
+
+
+def _anomaly_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", default="demo-output", help="folder for the graphs (default: demo-output)")
+
+
+def _epsilon_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "--plot", metavar="FILE", help="also draw the log-log plot into FILE (.png, .svg, .pdf)"
     )
-    epsilon.set_defaults(run=cmd_epsilon)
 
-    graph = commands.add_parser(
-        "graph", help="draw the classifier's computation graph (PNG, SVG, PDF)", description=cmd_graph.__doc__
-    )
-    graph.add_argument("--out", default="graph.png", help="output file; its extension picks the format")
-    _add_layout(graph)
-    graph.add_argument("--format", choices=["png", "svg", "pdf"], help="override the extension of --out")
-    graph.add_argument("--show-values", action="store_true", help="write each tensor's values on it")
-    graph.add_argument("--show-grads", action="store_true", help="write each tensor's .grad on it")
-    graph.add_argument("--show-rules", action="store_true", help="write each op's local derivative on it")
-    graph.add_argument("--collapse", action="store_true", help="draw cross_entropy as a single node")
-    graph.add_argument(
+
+def _graph_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", default="graph.png", help="output file; its extension picks the format")
+    _add_layout(parser)
+    parser.add_argument("--format", choices=["png", "svg", "pdf"], help="override the extension of --out")
+    parser.add_argument("--show-values", action="store_true", help="write each tensor's values on it")
+    parser.add_argument("--show-grads", action="store_true", help="write each tensor's .grad on it")
+    parser.add_argument("--show-rules", action="store_true", help="write each op's local derivative on it")
+    parser.add_argument("--collapse", action="store_true", help="draw cross_entropy as a single node")
+    parser.add_argument(
         "--compact",
         action="store_true",
         help="draw each unnamed intermediate (t6, t7, ...) inside the op that made it: half the ranks",
     )
-    graph.add_argument("--rankdir", choices=["LR", "TB"], default="LR", help="LR: left to right (default)")
-    graph.add_argument("--dpi", type=int, help="resolution of a PNG (150-300 for slides)")
-    graph.set_defaults(run=cmd_graph)
+    parser.add_argument("--rankdir", choices=["LR", "TB"], default="LR", help="LR: left to right (default)")
+    parser.add_argument("--dpi", type=int, help="resolution of a PNG (150-300 for slides)")
 
-    animate = commands.add_parser(
-        "animate", help="one picture per backward step, and an animated GIF", description=cmd_animate.__doc__
+
+def _animate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", default="frames", metavar="DIR", help="output folder (default: frames)")
+    _add_layout(parser)
+    parser.add_argument("--gif", action="store_true", help="also write DIR/frames.gif (needs Pillow)")
+    parser.add_argument("--delay-ms", type=int, default=900, help="time per GIF frame (default: 900)")
+    parser.add_argument("--dpi", type=int, default=96, help="resolution of the frames (default: 96)")
+    parser.add_argument("--rankdir", choices=["LR", "TB"], default="LR", help="LR: left to right (default)")
+
+
+def _explain_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_layout(parser)
+    parser.add_argument("--markdown", action="store_true", help="print a Markdown table for lecture notes")
+
+
+def _bench_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, few repeats: only proves it runs")
+    parser.add_argument("--write", metavar="FILE", help="also write the Markdown report to FILE")
+    parser.add_argument("--threads", type=int, default=1, help="BLAS and PyTorch threads (default: 1)")
+
+
+# ---------------------------------------------------------------- the table of subcommands
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    """One row of the command line: its name, one line for the overview, what it takes and runs."""
+
+    name: str
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+SUBCOMMANDS: list[Subcommand] = [
+    Subcommand("demo", "the whole lecture demo", _demo_arguments, cmd_demo),
+    Subcommand("compare", "autograd vs closed form vs finite differences", _compare_arguments, cmd_compare),
+    Subcommand("train", "train the classifier on Iris or the 8×8 digits", _train_arguments, cmd_train),
+    Subcommand(
+        "jacobian", "the softmax Jacobian and how it becomes p − y", _jacobian_arguments, cmd_jacobian
+    ),
+    Subcommand(
+        "anomaly",
+        "the naive softmax overflows; detect_anomaly() finds where",
+        _anomaly_arguments,
+        cmd_anomaly,
+    ),
+    Subcommand(
+        "epsilon",
+        "finite-difference error vs step size, float32 and float64",
+        _epsilon_arguments,
+        cmd_epsilon,
+    ),
+    Subcommand(
+        "graph", "draw the classifier's computation graph (PNG, SVG, PDF)", _graph_arguments, cmd_graph
+    ),
+    Subcommand(
+        "animate", "one picture per backward step, and an animated GIF", _animate_arguments, cmd_animate
+    ),
+    Subcommand("explain", "the chain-rule ledger, step by step", _explain_arguments, cmd_explain),
+    Subcommand(
+        "bench", "the benchmark (writes docs/benchmarks.md with --write)", _bench_arguments, cmd_bench
+    ),
+]
+
+
+class _SubcommandParser(argparse.ArgumentParser):
+    """A subcommand's parser that adds its arguments the first time it is used.
+
+    Building the whole command line then imports nothing: a subcommand's room
+    (the bug list of ``compare``, say) is imported by its arguments function
+    only when that subcommand is parsed or its help is printed.
+    """
+
+    def __init__(self, *args: Any, arguments: Callable[[argparse.ArgumentParser], None], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._add_arguments: Callable[[argparse.ArgumentParser], None] | None = arguments
+
+    def _ready(self) -> None:
+        if self._add_arguments is not None:
+            add, self._add_arguments = self._add_arguments, None
+            add(self)
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self._ready()
+        return super().parse_known_args(args, namespace)
+
+    def format_usage(self) -> str:
+        self._ready()
+        return super().format_usage()
+
+    def format_help(self) -> str:
+        self._ready()
+        return super().format_help()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every subcommand in :data:`SUBCOMMANDS`, in that order."""
+    parser = argparse.ArgumentParser(
+        prog="tinygrad-softmax",
+        description="A tiny autograd engine that derives the softmax cross-entropy gradient dz = p − y.",
     )
-    animate.add_argument("--out", default="frames", metavar="DIR", help="output folder (default: frames)")
-    _add_layout(animate)
-    animate.add_argument("--gif", action="store_true", help="also write DIR/frames.gif (needs Pillow)")
-    animate.add_argument("--delay-ms", type=int, default=900, help="time per GIF frame (default: 900)")
-    animate.add_argument("--dpi", type=int, default=96, help="resolution of the frames (default: 96)")
-    animate.add_argument("--rankdir", choices=["LR", "TB"], default="LR", help="LR: left to right (default)")
-    animate.set_defaults(run=cmd_animate)
-
-    explain = commands.add_parser(
-        "explain", help="the chain-rule ledger, step by step", description=cmd_explain.__doc__
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, parser_class=_SubcommandParser
     )
-    _add_layout(explain)
-    explain.add_argument("--markdown", action="store_true", help="print a Markdown table for lecture notes")
-    explain.set_defaults(run=cmd_explain)
-
-    bench = commands.add_parser("bench", help="the benchmark (writes docs/benchmarks.md with --write)")
-    bench.description = inspect.cleandoc(cmd_bench.__doc__ or "")
-    bench.add_argument("--quick", action="store_true", help="tiny sizes, few repeats: only proves it runs")
-    bench.add_argument("--write", metavar="FILE", help="also write the Markdown report to FILE")
-    bench.add_argument("--threads", type=int, default=1, help="BLAS and PyTorch threads (default: 1)")
-    bench.set_defaults(run=cmd_bench)
+    for sub in SUBCOMMANDS:
+        command = commands.add_parser(
+            sub.name,
+            help=sub.help,
+            description=inspect.cleandoc(sub.run.__doc__ or ""),
+            arguments=sub.arguments,
+        )
+        command.set_defaults(run=sub.run)
     return parser
 
 
@@ -301,7 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))
-    except ValueError as error:  # a bad value the parser could not see (epochs, sizes, ...)
+    except ValueError as error:  # a bad value the parser could not see (epochs, sizes, a file name, ...)
         print(f"tinygrad-softmax {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -46,6 +46,7 @@ import numpy as np
 from .. import analytic
 from .. import functional as F
 from ..analytic import CLASS_AXIS, Layout
+from ..lecture.classifier import logits
 from ..tensor import Tensor
 
 SIZES: dict[str, tuple[int, int, int]] = {
@@ -136,11 +137,11 @@ def _engine(loss_fn: Callable[..., Tensor]) -> Callable[[Problem], StepFn]:
         X = Tensor(p.X, name="X")
         W = Tensor(p.W, requires_grad=True, name="W")
         b = Tensor(p.b, requires_grad=True, name="b")
-        labels, axis, column = p.labels, p.axis, p.layout == "column"
+        labels, axis, layout = p.labels, p.axis, p.layout
 
         def step() -> tuple[Any, Any]:
             W.grad = b.grad = None
-            Z = W @ X + b if column else X @ W + b
+            Z = logits(W, b, X, layout)
             loss_fn(Z, labels, axis=axis).backward()
             return W.grad, b.grad
 
@@ -156,10 +157,11 @@ def _numpy_one_hot(p: Problem) -> StepFn:
     """The seed's formulas as written: P − Y with a one-hot Y (made once, like the data)."""
     X, W, b, axis, N = p.X, p.W, p.b, p.axis, p.samples
     Y = analytic.one_hot(p.labels, p.classes, axis)
-    column = p.layout == "column"
+    layout = p.layout
+    column = layout == "column"
 
     def step() -> tuple[Any, Any]:
-        Z = W @ X + b if column else X @ W + b
+        Z = logits(W, b, X, layout)
         Z = Z - Z.max(axis=axis, keepdims=True)
         E = np.exp(Z)
         total = E.sum(axis=axis, keepdims=True)
@@ -253,11 +255,12 @@ def _torch(fused: bool) -> Callable[[Problem], StepFn]:
         b = torch.from_numpy(p.b.copy()).requires_grad_()
         labels = torch.from_numpy(p.labels)
         index = labels.unsqueeze(p.axis)
-        axis, column = p.axis, p.layout == "column"
+        axis, layout = p.axis, p.layout
+        column = layout == "column"
 
         def step() -> tuple[Any, Any]:
             W.grad = b.grad = None
-            Z = W @ X + b if column else X @ W + b
+            Z = logits(W, b, X, layout)
             if fused:
                 loss = TF.cross_entropy(Z.T if column else Z, labels)
             else:

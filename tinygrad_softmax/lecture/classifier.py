@@ -1,18 +1,36 @@
-"""The seed's softmax classifier, built on the engine with fixed seeds.
+"""The linear softmax classifier of the derivation, built on the engine with fixed seeds.
 
 Shared by the command line, the demo, the pictures and the benchmark, so
-every one of them shows the same graph.
+every one of them shows the same graph. :func:`logits` is its forward pass,
+written once for both layouts.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
 from .. import functional as F
 from ..analytic import CLASS_AXIS, Layout
 from ..tensor import Tensor
+
+Operand = TypeVar("Operand")  # a Tensor, a NumPy array, or any array with @ and +
+
+
+def logits(W: Operand, b: Operand, X: Operand, layout: Layout) -> Operand:
+    """The classifier's forward pass: Z = W X + b (column layout) or Z = X W + b (row layout).
+
+    Column: X is D×N (one sample per column), W is C×D, b is C×1. Row: X is
+    N×D, W is D×C, b has C entries. Works on Tensors (recording the graph) and
+    on plain arrays alike.
+    """
+    if layout == "column":
+        return W @ X + b  # type: ignore[operator]
+    if layout == "row":
+        return X @ W + b  # type: ignore[operator]
+    raise ValueError(f"logits: layout must be 'column' or 'row', got {layout!r}")
 
 
 @dataclass
@@ -44,8 +62,10 @@ def build_classifier(
 ) -> Classifier:
     """Z = W X + b (column) or Z = X W + b (row), then the mean cross-entropy.
 
-    The labels always include a repeat when N > C, so the gather's scatter-add
-    is exercised.
+    With N > C some class is the label of several samples. Each sample still
+    picks one entry of its own column (or row), so gather's backward adds into
+    each position once; repeated indices within one pick are tested in
+    ``tests/test_ops.py``.
     """
     if layout not in CLASS_AXIS:
         raise ValueError(f"layout must be 'column' or 'row', got {layout!r}")
@@ -55,12 +75,11 @@ def build_classifier(
         X = Tensor(rng.normal(size=(D, N)).astype(dtype), name="X")
         W = Tensor((weight_scale * rng.normal(size=(C, D))).astype(dtype), requires_grad=True, name="W")
         b = Tensor(np.zeros((C, 1), dtype=dtype), requires_grad=True, name="b")
-        Z = W @ X + b
     else:
         X = Tensor(rng.normal(size=(N, D)).astype(dtype), name="X")
         W = Tensor((weight_scale * rng.normal(size=(D, C))).astype(dtype), requires_grad=True, name="W")
         b = Tensor(np.zeros(C, dtype=dtype), requires_grad=True, name="b")
-        Z = X @ W + b
+    Z = logits(W, b, X, layout)
     Z.name = "Z"
     loss = F.cross_entropy(Z, labels, axis=CLASS_AXIS[layout])
     loss.name = "loss"

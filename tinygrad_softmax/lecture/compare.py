@@ -28,7 +28,7 @@ from ..analytic import CLASS_AXIS, Layout
 from ..gradcheck import numerical_gradient, rel_error
 from ..tensor import Tensor, no_grad
 from . import bugs
-from .classifier import build_classifier
+from .classifier import build_classifier, logits
 
 __all__ = ["Bands", "BANDS", "EPS", "PAIRS", "PairDiff", "Row", "Sanity", "Comparison", "compare"]
 
@@ -260,14 +260,10 @@ def _num(x: float) -> str:
 # ---------------------------------------------------------------- the three witnesses
 
 
-def _logits(W: Tensor, b: Tensor, X: Tensor, layout: Layout) -> Tensor:
-    return W @ X + b if layout == "column" else X @ W + b
-
-
 def _forward_loss(w: np.ndarray, b: np.ndarray, x: np.ndarray, labels: np.ndarray, layout: Layout) -> float:
     """The engine's loss for plain arrays, recording nothing: what finite differences perturb."""
     with no_grad():
-        z = _logits(Tensor(w), Tensor(b), Tensor(x), layout)
+        z = logits(Tensor(w), Tensor(b), Tensor(x), layout)
         return F.cross_entropy(z, labels, axis=CLASS_AXIS[layout]).item()
 
 
@@ -323,7 +319,7 @@ def compare(
     B = Tensor(b.copy(), requires_grad=True, name="b")
     X = Tensor(x.copy(), requires_grad=with_dx, name="X")
     if bug is None:
-        Z = _logits(W, B, X, layout)
+        Z = logits(W, B, X, layout)
         loss = F.cross_entropy(Z, labels, axis=axis)
     else:
         Z, loss = bugs.classifier_loss(W, B, X, labels, layout, bug)

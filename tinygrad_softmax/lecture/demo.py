@@ -14,8 +14,10 @@
 from __future__ import annotations
 
 import json
+import string
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -171,158 +173,136 @@ def _bugs_markdown(found: dict[str, Comparison]) -> str:
     return "\n".join(lines) + "\n"
 
 
+REPORT_TEMPLATE = "report.md"  # in this package: Markdown with ${name} for every value below
+
+
 def _report(model: Classifier, result: DemoResult) -> str:
-    out = result.out
+    """``report.md``: the template filled with the values of every section.
+
+    To add a section, write its Markdown into the template, with ``${name}``
+    where a value goes, and return those names from a ``_..._values`` function
+    called here. A name missing from the values is an error, not a blank.
+    """
+    template = string.Template(resources.files(__package__).joinpath(REPORT_TEMPLATE).read_text("utf-8"))
+    values = {
+        **_classifier_values(model, result.out),
+        **_gradient_values(model, result.out),
+        **_walk_values(model, result.out),
+        **_witness_values(result),
+        **_bug_values(result),
+        **_training_values(result),
+        "files": _files_section(result),
+    }
+    return template.substitute(values)
+
+
+def _picture(out: Path, name: str, alt: str) -> str:
+    """A Markdown image, or a note that the picture could not be drawn."""
+    return (
+        f"![{alt}]({name})"
+        if (out / name).exists()
+        else f"*({name} was not drawn: see the notes at the end.)*"
+    )
+
+
+def _classifier_values(model: Classifier, out: Path) -> dict[str, object]:
+    """Section 1: the classifier's sizes, its ops, its graph."""
     C, N = model.Z.shape
-    D = model.X.shape[0]
+    return {
+        "D": model.X.shape[0],
+        "N": N,
+        "C": C,
+        "ops": ", ".join(f"`{t.op}`" for t in topological_order(model.loss) if t.op),
+        "graph_picture": _picture(out, "graph.png", "computation graph of the classifier"),
+        "labels": model.labels.tolist(),
+        "loss": f"{model.loss.item():.6f}",
+    }
+
+
+def _gradient_values(model: Classifier, out: Path) -> dict[str, object]:
+    """Section 2: Z.grad next to the closed form (P − Y)/N, and b.grad = Σᵢ dZ[:, i]."""
+    assert model.Z.grad is not None and model.b.grad is not None
+    C, N = model.Z.shape
     P = analytic.softmax(model.Z.data, axis=0)
     Y = analytic.one_hot(model.labels, C, axis=0)
-    assert model.Z.grad is not None and model.W.grad is not None and model.b.grad is not None
+    return {
+        "P": _matrix(P),
+        "Y": np.array2string(Y.astype(int)),
+        "closed_form": _matrix((P - Y) / N),
+        "Z_grad": _matrix(model.Z.grad),
+        "b_grad": _matrix(model.b.grad.ravel()),
+        "Z_grad_sum": _matrix(model.Z.grad.sum(axis=1)),
+        "grads_picture": _picture(
+            out, "graph-grads.png", "the graph with every gradient written on its tensor"
+        ),
+    }
+
+
+def _walk_values(model: Classifier, out: Path) -> dict[str, object]:
+    """Section 3: the backward frames and the chain-rule ledger."""
     frames = sorted((out / "frames").glob("*.png")) if (out / "frames").is_dir() else []
     gif = out / "frames" / "frames.gif"
-    iris, digits = result.trainings["iris"], result.trainings["digits"]
-    ops = ", ".join(f"`{t.op}`" for t in topological_order(model.loss) if t.op)
+    animation = (
+        f"![backward, step by step](frames/{gif.name})"
+        if gif.exists()
+        else _picture(out, "frames/frames.gif", "frames")
+    )
+    reference = (model.Z, model.labels, model.class_axis)
+    return {
+        "frame_count": len(frames),
+        "frames_picture": animation,
+        "ledger": explain(model.loss, markdown=True, reference=reference),
+    }
+
+
+def _witness_values(result: DemoResult) -> dict[str, object]:
+    """Section 4: the comparison tables, one per layout and dtype."""
+    return {"comparisons": "\n".join(c.to_markdown() for c in result.comparisons.values())}
+
+
+def _bug_values(result: DemoResult) -> dict[str, object]:
+    """Section 5: every injected bug, which check caught it, and one failing table in full."""
     sanity_blind = [name for name, c in result.bug_comparisons.items() if all(s.passed for s in c.sanity)]
+    return {
+        "bugs_table": _bugs_markdown(result.bug_comparisons),
+        "sanity_blind": _and(f"`{b}`" for b in sanity_blind) or "none of them",
+        "shown_bug": SHOWN_BUG,
+        "shown_symptom": bugs.get(SHOWN_BUG).symptom,
+        "shown_table": result.bug_comparisons[SHOWN_BUG].to_markdown(),
+    }
 
-    def picture(name: str, alt: str) -> str:
-        return (
-            f"![{alt}]({name})"
-            if (out / name).exists()
-            else f"*({name} was not drawn: see the notes at the end.)*"
-        )
 
-    text = f"""# Reverse-mode autodiff rediscovers dz = p − y
-
-This folder is written by `tinygrad-softmax demo` and nothing in it is written by hand:
-run the command again and every file comes back the same (fixed seeds).
-The derivation it checks is the one in `docs/derivation.md`.
-
-## 1. The classifier and its graph
-
-The seed's softmax linear classifier in the **column layout**, with D = {D} features,
-N = {N} samples and C = {C} classes (`lecture.build_classifier`, seed 0):
-
-| symbol | shape | meaning |
-|---|---|---|
-| X | {D}×{N} | one sample per column |
-| W | {C}×{D} | weights |
-| b | {C}×1 | bias, broadcast over the {N} columns |
-| Z = W X + b | {C}×{N} | logits |
-| P = softmax(Z) over axis 0 | {C}×{N} | probabilities |
-| L = −(1/N) Σᵢ log P[yᵢ, i] | scalar | mean cross-entropy |
-
-The engine builds L only from primitive ops, in this order: {ops}.
-Nobody wrote `p − y` anywhere.
-
-{picture("graph.png", "computation graph of the classifier")}
-
-Labels y = {model.labels.tolist()}; loss L = {model.loss.item():.6f}.
-
-## 2. What backward found
-
-After `loss.backward()` the engine has a gradient on every tensor, the logits included.
-The seed's derivation says it must be dZ = (P − Y)/N:
-
-P = softmax(Z):
-```
-{_matrix(P)}
-```
-Y = one-hot labels:
-```
-{np.array2string(Y.astype(int))}
-```
-(P − Y)/N, the closed form:
-```
-{_matrix((P - Y) / N)}
-```
-Z.grad, what the chain rule produced through exp, sum, log and gather:
-```
-{_matrix(model.Z.grad)}
-```
-Each column sums to 0 (Σ_c p_c = 1 and Σ_c y_c = 1 over the classes c). Then the matmul's backward gives
-W.grad = dZ Xᵀ, and the adjoint of broadcasting b over the N columns sums them, b.grad = Σᵢ dZ[:, i]:
-```
-b.grad          = {_matrix(model.b.grad.ravel())}
-Σ_i Z.grad[:, i] = {_matrix(model.Z.grad.sum(axis=1))}
-```
-
-{picture("graph-grads.png", "the graph with every gradient written on its tensor")}
-
-## 3. Backward, one step at a time
-
-The walk visits the graph in reverse topological order; each frame shows one application of the
-chain rule, the gradient just computed written on the highlighted node ({len(frames)} frames).
-
-{f"![backward, step by step](frames/{gif.name})" if gif.exists() else picture("frames/frames.gif", "frames")}
-
-The same walk as a table: every op's local rule, and what it sends back to its inputs.
-
-{explain(model.loss, markdown=True, reference=(model.Z, model.labels, model.class_axis))}
-
-## 4. Three witnesses: autograd, closed form, finite differences
-
-Every gradient is computed three ways: the engine's backward, the seed's formulas in
-`analytic` (dZ = (P − Y)/N, dW = dZ Xᵀ, db = Σᵢ dZ[:, i], dX = Wᵀ dZ), and central differences
-of the forward loss. Relative error = max|a − b| / max(|a| + |b|). Files: `compare-*.md`, `compare-*.json`.
-
-"""
-    for comparison in result.comparisons.values():
-        text += comparison.to_markdown() + "\n"
-
-    shown = result.bug_comparisons[SHOWN_BUG]
-    text += f"""## 5. What a failing check looks like
-
-`tinygrad-softmax compare --inject-bug NAME` builds the same graph with one op's backward rule
-replaced by a wrong one (`tinygrad_softmax/bugs.py`; the engine is never changed). The forward
-pass, and so the loss and the numerical gradient, stay right; autograd goes wrong, and the check says where.
-
-{_bugs_markdown(result.bug_comparisons)}
-The sanity lines alone miss {_and(f"`{b}`" for b in sanity_blind) or "none of them"}: a gradient can be
-wrong and still sum to 0 over the classes. Only the comparison with independent witnesses catches every bug.
-
-The whole table for `{SHOWN_BUG}` ({bugs.get(SHOWN_BUG).symptom}):
-
-{shown.to_markdown()}
-## 6. Training on real data
-
-The same forward and backward, repeated: full-batch gradient descent W ← W − lr·dW, b ← b − lr·db
-on standardised features, 75% of each class for training and 25% held out (seed 0).
-The loss starts at ln C, because small random weights give every class p ≈ 1/C.
-
-| dataset | train / test | D | C | epochs | lr | loss: first → last (ln C) | train acc. | test acc. |
-|---|---|---|---|---|---|---|---|---|
-"""
-    for run in (iris, digits):
+def _training_values(result: DemoResult) -> dict[str, object]:
+    """Section 6: one table row per dataset, the digits log, the pictures."""
+    rows = []
+    for run in (result.trainings["iris"], result.trainings["digits"]):
         s = run.summary()
-        text += (
+        rows.append(
             f"| {run.dataset.name} | {run.train_size} / {run.test_size} | {s['features']} | {s['classes']} "
             f"| {run.epochs} | {run.lr} | {run.initial_loss:.4f} → {run.train_loss[-1]:.4f} "
             f"({s['ln_C']:.4f}) | {100 * run.train_accuracy[-1]:.1f}% "
-            f"| {100 * run.test_accuracy[-1]:.1f}% |\n"
+            f"| {100 * run.test_accuracy[-1]:.1f}% |"
         )
-    text += f"""
-Digits, as the command printed it:
-```
-{chr(10).join(result.training_logs["digits"])}
-```
+    out = result.out
+    return {
+        "training_rows": "\n".join(rows),
+        "digits_log": "\n".join(result.training_logs["digits"]),
+        "iris_picture": _picture(out, "iris-loss.png", "iris: loss and accuracy"),
+        "digits_loss_picture": _picture(out, "digits-loss.png", "digits: loss and accuracy"),
+        "digits_weights_picture": _picture(out, "digits-weights.png", "rows of W as images"),
+    }
 
-{picture("iris-loss.png", "iris: loss and accuracy")}
 
-{picture("digits-loss.png", "digits: loss and accuracy")}
-
-Each row of W is one class's template: the logit z_c = W[c] · x + b_c is large when the image
-looks like the template. Drawn as 8×8 images (weights on standardised pixels):
-
-{picture("digits-weights.png", "rows of W as images")}
-
-## Files
-
-"""
+def _files_section(result: DemoResult) -> str:
+    """Every file written (the frames counted, not listed), then any notes on what was skipped."""
+    out = result.out
+    gif = out / "frames" / "frames.gif"
+    frames = sorted((out / "frames").glob("*.png")) if (out / "frames").is_dir() else []
     files = sorted({p.relative_to(out).as_posix() for p in result.files} | {"report.md"})
     files += ["frames/frames.gif"] if gif.exists() and "frames/frames.gif" not in files else []
-    text += "\n".join(f"- `{f}`" for f in files if not (f.startswith("frames/") and f.endswith(".png")))
+    text = "\n".join(f"- `{f}`" for f in files if not (f.startswith("frames/") and f.endswith(".png")))
     if frames:
         text += f"\n- `frames/`: {len(frames)} PNG frames, one per backward step"
     if result.problems:
         text += "\n\n## Notes\n\n" + "\n\n".join(f"```\n{p}\n```" for p in result.problems)
-    return text + "\n"
+    return text

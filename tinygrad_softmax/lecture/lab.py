@@ -28,7 +28,7 @@ from ..anomaly import AnomalyError, detect_anomaly
 from ..derivatives import jacobian
 from ..gradcheck import numerical_gradient, rel_error
 from ..tensor import Tensor, no_grad
-from .classifier import Classifier, build_classifier
+from .classifier import Classifier, build_classifier, logits
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -56,26 +56,23 @@ __all__ = [
 
 
 def numerical_jacobian(f: Callable[[Tensor], Tensor], x: Tensor | Any, eps: float = 1e-6) -> np.ndarray:
-    """J by central differences, one column per input element: (f(x + eps e_j) − f(x − eps e_j)) / 2 eps.
+    """J by central differences: row i is ``gradcheck.numerical_gradient`` of output element i.
 
-    Same shape convention as :func:`jacobian`; use float64 inputs.
+    J[i, j] = (f_i(x + eps e_j) − f_i(x − eps e_j)) / 2 eps. Same shape convention
+    as :func:`jacobian`; use float64 inputs.
     """
     base = np.array(x.data if isinstance(x, Tensor) else x, dtype=np.float64)
-    with no_grad():
-        out_shape = f(Tensor(base)).shape
-    columns = np.zeros((int(np.prod(out_shape)), base.size))
-    flat = base.reshape(-1)
-    for j in range(base.size):
-        saved = flat[j]
-        flat[j] = saved + eps
+
+    def output(a: np.ndarray) -> np.ndarray:
         with no_grad():
-            up = f(Tensor(base)).data.reshape(-1)
-        flat[j] = saved - eps
-        with no_grad():
-            down = f(Tensor(base)).data.reshape(-1)
-        flat[j] = saved
-        columns[:, j] = (up - down) / (2 * eps)
-    return columns.reshape(out_shape + base.shape)
+            return f(Tensor(a)).data
+
+    def element(i: int) -> Callable[[np.ndarray], float]:
+        return lambda a: float(output(a).reshape(-1)[i])
+
+    out_shape = output(base).shape
+    rows = [numerical_gradient(element(i), base, eps) for i in range(int(np.prod(out_shape)))]
+    return np.array(rows).reshape(out_shape + base.shape)
 
 
 @dataclass
@@ -206,25 +203,25 @@ def anomaly_demo(out_dir: str | Path | None = None, shift: float = 1000.0, seed:
     X, W, labels = model.X, model.W, model.labels
     b = Tensor(np.full(model.b.shape, shift), requires_grad=True, name="b")
 
-    def logits() -> Tensor:
-        Z = W @ X + b
+    def shifted_logits() -> Tensor:
+        Z = logits(W, b, X, "column")
         Z.name = "Z"
         return Z
 
     with np.errstate(over="ignore", invalid="ignore"):
-        silent_loss = naive_cross_entropy(logits(), labels, axis=0).item()
+        silent_loss = naive_cross_entropy(shifted_logits(), labels, axis=0).item()
 
     error: AnomalyError | None = None
     try:
         with detect_anomaly(), np.errstate(over="ignore"):
-            naive_cross_entropy(logits(), labels, axis=0)
+            naive_cross_entropy(shifted_logits(), labels, axis=0)
     except AnomalyError as caught:
         error = caught
     if error is None:
         raise RuntimeError(f"anomaly demo: the naive softmax did not overflow at a shift of {shift}")
 
     with detect_anomaly():
-        Z = logits()
+        Z = shifted_logits()
         loss = F.cross_entropy(Z, labels, axis=0)
         loss.name = "loss"
         loss.backward()
@@ -300,7 +297,7 @@ def _numerical_dW(model: Classifier, dtype: type, eps: float) -> np.ndarray:
 
     def loss(W: np.ndarray) -> float:
         with no_grad():
-            return F.cross_entropy(Tensor(W) @ X + b, model.labels, axis=0).item()
+            return F.cross_entropy(logits(Tensor(W), b, X, "column"), model.labels, axis=0).item()
 
     # astype copies, so the in-place perturbation never touches the model's W.
     return numerical_gradient(loss, model.W.data.astype(dtype), eps)

@@ -19,11 +19,9 @@ import numpy as np
 from .. import analytic, engine
 from ..functional import check_labels
 from ..tensor import Tensor
-from .viz import loss_steps, shape_text, tensor_labels
+from .graph import BROADCASTING_OPS, loss_steps, shape_text, tensor_labels
 
 __all__ = ["LogitsReference", "LedgerRow", "ledger_rows", "explain"]
-
-BROADCASTING_OPS = ("add", "sub", "mul", "div")  # elementwise ops whose inputs may be broadcast
 
 
 class LogitsReference(NamedTuple):
@@ -68,10 +66,10 @@ def _summed_axes(parent: tuple[int, ...], out: tuple[int, ...]) -> tuple[int, ..
     )
 
 
-def _sent(step: engine.Step, labels: dict[int, str]) -> str:
+def _sent(step: engine.Step, labels: dict[Tensor, str]) -> str:
     parts = []
     for parent, grad in zip(step.node.parents, step.parent_grads):
-        name = labels[id(parent)]
+        name = labels[parent]
         if grad is None:
             parts.append(f"{name} (needs no grad)")
             continue
@@ -85,7 +83,9 @@ def _sent(step: engine.Step, labels: dict[int, str]) -> str:
 
 
 def _compare(
-    steps: list[engine.Step], labels: dict[int, str], reference: LogitsReference | tuple[Any, Any, int] | None
+    steps: list[engine.Step],
+    labels: dict[Tensor, str],
+    reference: LogitsReference | tuple[Any, Any, int] | None,
 ) -> _Comparison | None:
     """Autograd's gradient at the logits next to ``analytic.logits_grad``: (P − Y)/N."""
     if reference is None:
@@ -99,7 +99,7 @@ def _compare(
         )
     classes = check_labels(classes, logits.shape, axis, "explain")
     closed = analytic.logits_grad(logits.data, classes, axis)
-    return _Comparison(logits, labels[id(logits)], at_logits[0].grad, closed, axis % logits.ndim)
+    return _Comparison(logits, labels[logits], at_logits[0].grad, closed, axis % logits.ndim)
 
 
 def _build(
@@ -109,10 +109,10 @@ def _build(
     steps = loss_steps(root, "explain")
     labels = tensor_labels(root)
     comparison = _compare(steps, labels, reference)
-    top = labels[id(root)]
+    top = labels[root]
     rows = []
     for k, step in enumerate(steps, start=1):
-        name = labels[id(step.node)]
+        name = labels[step.node]
         fn = step.node.grad_fn
         note = ""
         if comparison is not None and step.node is comparison.logits:
@@ -121,7 +121,7 @@ def _build(
             LedgerRow(
                 step=k,
                 node=name,
-                op=f"{fn.name}({', '.join(labels[id(p)] for p in step.node.parents)})" if fn else "leaf",
+                op=f"{fn.name}({', '.join(labels[p] for p in step.node.parents)})" if fn else "leaf",
                 rule=fn.rule if fn is not None else f"complete: added into {name}.grad",
                 upstream=shape_text(step.grad.shape),
                 sent=_sent(step, labels) if fn is not None else "",

@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import functional as F
 from ..tensor import Tensor, no_grad
+from .classifier import logits
 from .datasets import Dataset, load, standardise, train_test_split
 
 __all__ = ["TrainResult", "DEFAULTS", "train", "accuracy", "plot_loss", "plot_weights", "save_pictures"]
@@ -123,10 +124,10 @@ def train(
     result = TrainResult(data, W.data, b.data, epochs, lr, seed, len(y), len(y_test))
 
     for epoch in range(1, epochs + 1):
-        Z = W @ X + b
+        Z = logits(W, b, X, "column")
         loss = F.cross_entropy(Z, y, axis=0)
         with no_grad():
-            z_test = W.data @ X_test + b.data
+            z_test = logits(W.data, b.data, X_test, "column")
             test_loss = F.cross_entropy(Tensor(z_test), y_test, axis=0).item()
         result.train_loss.append(loss.item())
         result.test_loss.append(test_loss)

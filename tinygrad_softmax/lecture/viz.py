@@ -21,23 +21,33 @@ from pathlib import Path
 from typing import Any
 
 import graphviz
-import numpy as np
 
 from .. import engine
 from ..tensor import Tensor
+from .graph import (
+    BROADCASTING_OPS,
+    graph_order,
+    kind_of,
+    loss_steps,
+    op_text,
+    shape_text,
+    summarize,
+    tensor_labels,
+)
 
 __all__ = [
     "GraphvizNotFoundError",
     "graph_order",
     "tensor_labels",
+    "shape_text",
     "summarize",
+    "loss_steps",
     "to_dot",
     "render",
     "backward_frames",
 ]
 
 FORMATS = ("png", "svg", "pdf")
-SMALL = 20  # arrays with at most this many entries are printed in full
 
 FONT = "sans-serif"
 MONO = "monospace"
@@ -65,85 +75,6 @@ class GraphvizNotFoundError(RuntimeError):
     def __init__(self, message: str, dot_path: Path) -> None:
         super().__init__(message)
         self.dot_path = dot_path
-
-
-# ---------------------------------------------------------------- reading the graph
-
-
-def graph_order(root: Tensor) -> list[Tensor]:
-    """Every tensor ``root`` depends on, inputs first, constants included.
-
-    An iterative depth-first walk over the ordered ``parents`` tuples, so the
-    order (and every ``t<k>`` name) is the same on every run. Unlike the engine's
-    order it keeps the tensors that need no gradient (``X``, the detached max):
-    the picture shows the whole forward graph.
-    """
-    order: list[Tensor] = []
-    visited: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
-    while stack:
-        node, parents_done = stack.pop()
-        if parents_done:
-            order.append(node)
-            continue
-        if id(node) in visited:
-            continue
-        visited.add(id(node))
-        stack.append((node, True))
-        for parent in reversed(node.parents):
-            if id(parent) not in visited:
-                stack.append((parent, False))
-    return order
-
-
-def tensor_labels(root: Tensor) -> dict[int, str]:
-    """``id(tensor)`` → its name, or ``t<k>`` (k its position in :func:`graph_order`)."""
-    return {id(t): t.name or f"t{k}" for k, t in enumerate(graph_order(root))}
-
-
-def shape_text(shape: tuple[int, ...]) -> str:
-    """``3×5`` for a matrix, ``(3,)`` for a vector, ``scalar`` for a 0-d array."""
-    if not shape:
-        return "scalar"
-    return f"({shape[0]},)" if len(shape) == 1 else "×".join(str(n) for n in shape)
-
-
-def summarize(array: np.ndarray) -> list[str]:
-    """Lines showing an array: in full when small, else its min, max and mean."""
-    array = np.asarray(array)
-    if array.size == 1:
-        return [f"{array.item():.4g}"]
-    if array.size <= SMALL:
-        text = np.array2string(array, precision=3, floatmode="fixed", suppress_small=True, max_line_width=200)
-        return text.splitlines()
-    return [f"min {array.min():.3g}  max {array.max():.3g}", f"mean {array.mean():.3g}"]
-
-
-def _kind(t: Tensor, root: Tensor) -> str:
-    """What a tensor is to the reader: the root (the loss), a parameter, an input, a constant, or ''."""
-    if t is root:
-        return "root"
-    if t.parents:
-        return ""
-    if t.requires_grad:
-        return "parameter"
-    return "input" if t.name else "constant"
-
-
-def _op_text(t: Tensor) -> str:
-    """The op's settings, short: ``axis=0, keepdims``, ``all axes``, ``axis=0, index 1×5``."""
-    assert t.grad_fn is not None
-    parts = []
-    for key, value in t.grad_fn.params().items():
-        if key == "index":
-            parts.append(f"index {shape_text(value)}")
-        elif key == "axis" and value is None:
-            parts.append("all axes")
-        elif key == "keepdims":
-            parts.append("keepdims" if value else "")
-        else:
-            parts.append(f"{key}={value}")
-    return ", ".join(part for part in parts if part)
 
 
 # ---------------------------------------------------------------- node labels (Graphviz HTML-like)
@@ -252,6 +183,19 @@ class _Cluster:
     members: list[Tensor] = field(default_factory=list)  # in walk order, output last
 
 
+def _between(order: list[Tensor], inputs: set[Tensor], output: Tensor) -> set[Tensor]:
+    """The tensors on a path from ``inputs`` to ``output``: downstream of one, upstream of the other."""
+    downstream = set(inputs)
+    for t in order:  # inputs come first, so one pass reaches every descendant
+        if any(p in downstream for p in t.parents):
+            downstream.add(t)
+    upstream = {output}
+    for t in reversed(order):
+        if t in upstream:
+            upstream.update(t.parents)
+    return (downstream & upstream) - inputs
+
+
 def _find_clusters(
     order: list[Tensor], clusters: Mapping[str, tuple[Tensor, Sequence[Tensor]]] | None
 ) -> list[_Cluster]:
@@ -262,42 +206,33 @@ def _find_clusters(
     """
     if not clusters:
         return []
-    position = {id(t): k for k, t in enumerate(order)}
-    consumers: dict[int, list[Tensor]] = {}
+    drawn = set(order)
+    consumers: dict[Tensor, list[Tensor]] = {}
     for t in order:
         for p in t.parents:
-            consumers.setdefault(id(p), []).append(t)
+            consumers.setdefault(p, []).append(t)
     found: list[_Cluster] = []
-    taken: dict[int, str] = {}
+    taken: dict[Tensor, str] = {}
     for name, (output, inputs) in clusters.items():
-        if id(output) not in position:
+        if output not in drawn:
             raise ValueError(f"to_dot: the output of cluster {name!r} is not in the drawn graph")
-        input_ids = {id(t) for t in inputs}
-        downstream = set(input_ids)
-        for t in order:  # inputs come first, so one pass reaches every descendant
-            if any(id(p) in downstream for p in t.parents):
-                downstream.add(id(t))
-        upstream = {id(output)}
-        for t in reversed(order):
-            if id(t) in upstream:
-                upstream.update(id(p) for p in t.parents)
-        member_ids = {k for k in downstream & upstream if k not in input_ids}
-        if id(output) not in member_ids:
+        members = _between(order, set(inputs), output)
+        if output not in members:
             raise ValueError(
                 f"to_dot: cluster {name!r}: its output {output.name or 'tensor'} {shape_text(output.shape)} "
                 "does not depend on any of its inputs"
             )
         for t in order:
-            users = consumers.get(id(t), [])
-            if not t.parents and id(t) not in input_ids and users and all(id(u) in member_ids for u in users):
-                member_ids.add(id(t))
-        for k in member_ids:
-            if k in taken:
+            users = consumers.get(t, [])
+            if not t.parents and t not in inputs and users and all(u in members for u in users):
+                members.add(t)
+        for t in members:
+            if t in taken:
                 raise ValueError(
-                    f"to_dot: clusters {taken[k]!r} and {name!r} overlap; clusters must be disjoint"
+                    f"to_dot: clusters {taken[t]!r} and {name!r} overlap; clusters must be disjoint"
                 )
-            taken[k] = name
-        found.append(_Cluster(name, output, [t for t in order if id(t) in member_ids]))
+            taken[t] = name
+        found.append(_Cluster(name, output, [t for t in order if t in members]))
     return found
 
 
@@ -334,123 +269,187 @@ def to_dot(
     ranks, so a left-to-right picture is much narrower.
     """
     order = graph_order(root)
-    ids = {id(t): f"t{k}" for k, t in enumerate(order)}
-    red = {id(t) for t in highlight}
-    found = _find_clusters(order, clusters)
-    home: dict[int, int] = {id(t): c for c, cl in enumerate(found) for t in cl.members}
-    dot = _new_digraph(rankdir, title)
-    subgraphs = [
-        graphviz.Digraph(
-            name=f"cluster_{c}",
-            graph_attr={"label": cl.name, "style": "dashed,rounded", "color": "#777777", "fontsize": "14"},
-        )
-        for c, cl in enumerate(found)
-    ]
+    drawing = _Drawing(
+        root,
+        order,
+        _find_clusters(order, clusters),
+        show_values=show_values,
+        show_grads=show_grads,
+        show_rules=show_rules,
+        highlight=set(highlight),
+        collapse=collapse,
+        compact=compact,
+    )
+    return drawing.digraph(rankdir, title)
 
-    def hidden(t: Tensor) -> bool:
+
+@dataclass
+class _Drawing:
+    """One drawing of a graph: which node stands for which tensor, and how each is drawn.
+
+    Node names: ``t<k>`` for the k-th tensor of :func:`graph_order`, ``op<k>``
+    for the op that made it, ``fn<c>`` for the c-th cluster drawn as one node.
+    """
+
+    root: Tensor
+    order: list[Tensor]
+    clusters: list[_Cluster]
+    show_values: bool
+    show_grads: bool
+    show_rules: bool
+    highlight: set[Tensor]
+    collapse: bool
+    compact: bool
+    names: dict[Tensor, str] = field(init=False)
+    home: dict[Tensor, int] = field(init=False)  # tensor → index of the cluster it belongs to
+
+    def __post_init__(self) -> None:
+        self.names = {t: f"t{k}" for k, t in enumerate(self.order)}
+        self.home = {t: c for c, cluster in enumerate(self.clusters) for t in cluster.members}
+
+    # ------------------------------------------------ which node draws what
+
+    def in_collapsed(self, t: Tensor) -> bool:
+        """Inside a cluster that is drawn as one node."""
+        return self.collapse and t in self.home
+
+    def hidden(self, t: Tensor) -> bool:
         """In a collapsed cluster, everything but the output is hidden."""
-        return collapse and id(t) in home and t is not found[home[id(t)]].output
+        return self.in_collapsed(t) and t is not self.clusters[self.home[t]].output
 
-    def folded(t: Tensor) -> bool:
+    def folded(self, t: Tensor) -> bool:
         """In a compact drawing, an unnamed intermediate is drawn inside the op that made it.
 
         A collapsed cluster already hides its insides, so compact leaves it alone.
         """
-        if not compact or t.name or not t.parents or t is root:
+        if not self.compact or t.name or not t.parents or t is self.root:
             return False
-        return not (collapse and id(t) in home)
+        return not self.in_collapsed(t)
 
-    def op_node(t: Tensor) -> str:
-        return f"fn{home[id(t)]}" if collapse and id(t) in home else f"op{ids[id(t)][1:]}"
+    def op_node(self, t: Tensor) -> str:
+        """The node of the op that made ``t``."""
+        return f"fn{self.home[t]}" if self.in_collapsed(t) else f"op{self.names[t][1:]}"
 
-    def tensor_node(t: Tensor) -> str:
-        if folded(t):
-            return op_node(t)
-        return f"fn{home[id(t)]}" if hidden(t) else ids[id(t)]
+    def tensor_node(self, t: Tensor) -> str:
+        """The node an arrow to or from ``t`` ends at."""
+        if self.folded(t):
+            return self.op_node(t)
+        return f"fn{self.home[t]}" if self.hidden(t) else self.names[t]
 
-    def sections_of(t: Tensor) -> list[Section]:
+    def sections(self, t: Tensor) -> list[Section]:
+        """The numbers written on a tensor: its values and its gradient, as asked."""
         sections = []
-        if show_values:
+        if self.show_values:
             sections.append(Section("data", summarize(t.data)))
-        if show_grads:
+        if self.show_grads:
             if t.grad is not None:
                 sections.append(Section("grad", summarize(t.grad)))
             else:
                 sections.append(Section("grad", ["None" if t.requires_grad else "None (no grad needed)"]))
         return sections
 
-    if collapse:
-        for c, cl in enumerate(found):
-            ops = [t.op for t in cl.members if t.parents]
+    # ------------------------------------------------ the nodes
+
+    def add_tensor(self, target: graphviz.Digraph, t: Tensor) -> None:
+        """A tensor's record: coloured by what it is, red when highlighted."""
+        kind = kind_of(t, self.root)
+        red = t in self.highlight
+        grey = kind in ("input", "constant")
+        target.node(
+            self.names[t],
+            _record(
+                t.name or self.names[t],
+                kind,
+                f"{shape_text(t.shape)}  {t.dtype}",
+                self.sections(t),
+                fill=FILL[kind],
+                border=RED if red else ("#888888" if grey else INK),
+                border_width=3 if red else (2 if kind == "root" else 1),
+                ink=RED if red else INK,
+            ),
+        )
+
+    def add_op(self, target: graphviz.Digraph, t: Tensor) -> None:
+        """The op that made ``t``: an oval, a box with its rule, or (compact) a box holding ``t``."""
+        assert t.grad_fn is not None
+        rule = t.grad_fn.rule if self.show_rules else None
+        if self.folded(t):
+            red = t in self.highlight
+            # A rounded box, not an oval: it holds a tensor too, and a box is narrower.
+            target.node(
+                self.op_node(t),
+                _op_label(
+                    t.op,
+                    op_text(t),
+                    rule,
+                    RED if red else INK,
+                    output=f"{self.names[t]} · {shape_text(t.shape)}",
+                    sections=self.sections(t),
+                ),
+                shape="box",
+                style="rounded,filled",
+                fillcolor=OP_FILL,
+                color=RED if red else OP_LINE,
+                penwidth="3" if red else "1",
+                margin="0.12,0.05",
+            )
+        elif not self.in_collapsed(t):
+            target.node(
+                self.op_node(t),
+                _op_label(t.op, op_text(t), rule),
+                shape="box" if self.show_rules else "ellipse",
+                style="rounded,filled" if self.show_rules else "filled",
+                fillcolor=OP_FILL,
+                color=OP_LINE,
+                margin="0.12,0.05" if self.show_rules else "0.05,0.03",
+            )
+
+    def add_collapsed_clusters(self, dot: graphviz.Digraph) -> None:
+        """Each cluster as one box naming its ops."""
+        for c, cluster in enumerate(self.clusters):
+            ops = [t.op for t in cluster.members if t.parents]
             dot.node(
                 f"fn{c}",
-                _op_label(cl.name, f"{len(ops)} ops: " + ", ".join(ops), None),
+                _op_label(cluster.name, f"{len(ops)} ops: " + ", ".join(ops), None),
                 shape="box",
                 style="rounded,filled",
                 fillcolor=OP_FILL,
                 margin="0.15,0.08",
             )
-    edges: list[tuple[str, str]] = []
-    for t in order:
-        target = subgraphs[home[id(t)]] if id(t) in home and not collapse else dot
-        is_red = id(t) in red
-        if not hidden(t) and not folded(t):
-            kind = _kind(t, root)
-            target.node(
-                ids[id(t)],
-                _record(
-                    t.name or ids[id(t)],
-                    kind,
-                    f"{shape_text(t.shape)}  {t.dtype}",
-                    sections_of(t),
-                    fill=FILL[kind],
-                    border=RED if is_red else (INK if kind != "input" and kind != "constant" else "#888888"),
-                    border_width=3 if is_red else (2 if kind == "root" else 1),
-                    ink=RED if is_red else INK,
-                ),
-            )
-        if not t.parents:
-            continue
-        assert t.grad_fn is not None
-        if folded(t):
-            # A rounded box, not an oval: it holds a tensor too, and a box is narrower.
-            target.node(
-                op_node(t),
-                _op_label(
-                    t.op,
-                    _op_text(t),
-                    t.grad_fn.rule if show_rules else None,
-                    RED if is_red else INK,
-                    output=f"{ids[id(t)]} · {shape_text(t.shape)}",
-                    sections=sections_of(t),
-                ),
-                shape="box",
-                style="rounded,filled",
-                fillcolor=OP_FILL,
-                color=RED if is_red else OP_LINE,
-                penwidth="3" if is_red else "1",
-                margin="0.12,0.05",
-            )
-        elif not (collapse and id(t) in home):
-            target.node(
-                op_node(t),
-                _op_label(t.op, _op_text(t), t.grad_fn.rule if show_rules else None),
-                shape="box" if show_rules else "ellipse",
-                style="rounded,filled" if show_rules else "filled",
-                fillcolor=OP_FILL,
-                color=OP_LINE,
-                margin="0.12,0.05" if show_rules else "0.05,0.03",
-            )
-        for edge in [*((tensor_node(p), op_node(t)) for p in t.parents), (op_node(t), tensor_node(t))]:
+
+    def edges_of(self, t: Tensor, edges: list[tuple[str, str]]) -> None:
+        """Add to ``edges`` the arrows into the op that made ``t`` and out of it to ``t``."""
+        op = self.op_node(t)
+        for edge in [*((self.tensor_node(p), op) for p in t.parents), (op, self.tensor_node(t))]:
             merged = edge[0].startswith("fn") or edge[1].startswith("fn")
             if edge[0] != edge[1] and not (merged and edge in edges):  # x * x keeps both arrows
                 edges.append(edge)
-    for sub in subgraphs:
-        if not collapse:
-            dot.subgraph(sub)
-    for tail, head in edges:
-        dot.edge(tail, head)
-    return dot
+
+    # ------------------------------------------------ the whole picture
+
+    def digraph(self, rankdir: str, title: str | None) -> graphviz.Digraph:
+        dot = _new_digraph(rankdir, title)
+        box = {"style": "dashed,rounded", "color": "#777777", "fontsize": "14"}
+        subgraphs = [
+            graphviz.Digraph(name=f"cluster_{c}", graph_attr={"label": cluster.name, **box})
+            for c, cluster in enumerate(self.clusters)
+        ]
+        if self.collapse:
+            self.add_collapsed_clusters(dot)
+        edges: list[tuple[str, str]] = []
+        for t in self.order:
+            target = subgraphs[self.home[t]] if t in self.home and not self.collapse else dot
+            if not self.hidden(t) and not self.folded(t):
+                self.add_tensor(target, t)
+            if t.parents:
+                self.add_op(target, t)
+                self.edges_of(t, edges)
+        if not self.collapse:
+            for sub in subgraphs:
+                dot.subgraph(sub)
+        for tail, head in edges:
+            dot.edge(tail, head)
+        return dot
 
 
 # ---------------------------------------------------------------- render
@@ -535,24 +534,24 @@ class _FrameStyle:
     ink: str
 
 
-def _frame_captions(root: Tensor, steps: list[engine.Step], labels: dict[int, str]) -> list[list[str]]:
+def _frame_captions(root: Tensor, steps: list[engine.Step], labels: dict[Tensor, str]) -> list[list[str]]:
     """The text above each frame: what this step does, its rule, and the shapes of what flows."""
     captions = []
-    top = labels[id(root)]
+    top = labels[root]
     for k, step in enumerate(steps):
-        node, name = step.node, labels[id(step.node)]
+        node, name = step.node, labels[step.node]
         head = (
             f"Step {k + 1} of {len(steps)}: ∂{top}/∂{name} has arrived, shape {shape_text(step.grad.shape)}."
         )
         if node.grad_fn is None:
             lines = [head, f"{name} is a leaf: its gradient is complete and is added into {name}.grad."]
         else:
-            args = ", ".join(labels[id(p)] for p in node.parents)
+            args = ", ".join(labels[p] for p in node.parents)
             sent = ", ".join(
-                f"∂{top}/∂{labels[id(p)]} {shape_text(g.shape)}"
+                f"∂{top}/∂{labels[p]} {shape_text(g.shape)}"
                 + (
                     " (summed over the broadcast axes)"
-                    if g.shape != node.shape and node.op in _BROADCASTING
+                    if g.shape != node.shape and node.op in BROADCASTING_OPS
                     else ""
                 )
                 for p, g in zip(node.parents, step.parent_grads)
@@ -567,7 +566,107 @@ def _frame_captions(root: Tensor, steps: list[engine.Step], labels: dict[int, st
     return captions
 
 
-_BROADCASTING = ("add", "sub", "mul", "div")
+@dataclass
+class _Frame:
+    """The graph at one moment of the backward walk: which steps are done, current, or waiting.
+
+    Node names as in :func:`to_dot`: ``t<k>`` for a tensor, ``op<k>`` for the op that made it.
+    """
+
+    root: Tensor
+    order: list[Tensor]
+    steps: list[engine.Step]
+    current: int | None  # the step being drawn; None: every gradient shown (the layout pass)
+    names: dict[Tensor, str] = field(init=False)
+    labels: dict[Tensor, str] = field(init=False)
+    step_of: dict[Tensor, int] = field(init=False)  # tensor → the step that processed it
+    sent: dict[tuple[str, str], int] = field(init=False)  # edge → the step that sent a gradient along it
+
+    def __post_init__(self) -> None:
+        self.names = {t: f"t{k}" for k, t in enumerate(self.order)}
+        self.labels = tensor_labels(self.root)
+        self.step_of = {s.node: k for k, s in enumerate(self.steps)}
+        self.sent = {}
+        for k, s in enumerate(self.steps):
+            if s.node.grad_fn is None:
+                continue
+            op = self.op_node(s.node)
+            self.sent[(op, self.names[s.node])] = k
+            for p, g in zip(s.node.parents, s.parent_grads):
+                if g is not None:
+                    self.sent[(self.names[p], op)] = k
+
+    def op_node(self, t: Tensor) -> str:
+        return f"op{self.names[t][1:]}"
+
+    def state(self, k: int | None) -> str:
+        """``done``, ``current`` or ``waiting``, for the thing step ``k`` processes."""
+        done = len(self.steps) if self.current is None else self.current  # steps before it are finished
+        if k is None or k > done:
+            return "waiting"
+        return "current" if k == done and self.current is not None else "done"
+
+    def look(self, k: int | None, fill: str) -> _FrameStyle:
+        return {
+            "waiting": _FrameStyle("#f7f7f7", FAINT, FAINT),
+            "current": _FrameStyle(CURRENT_FILL, CURRENT, INK),
+            "done": _FrameStyle(fill, INK, INK),
+        }[self.state(k)]
+
+    def add_tensor(self, dot: graphviz.Digraph, t: Tensor, pinned: dict[str, str]) -> None:
+        """A tensor's record, with the gradient it has received so far."""
+        at = self.step_of.get(t)
+        kind = kind_of(t, self.root)
+        look = self.look(at, FILL[kind])
+        sections = []
+        if t.requires_grad:
+            grad = self.steps[at].grad if at is not None else None
+            lines = summarize(grad) if grad is not None else ["unreachable"]
+            # A gradient not computed yet is written in the fill colour: the record
+            # keeps its size from frame to frame, and the number is not given away.
+            shown = self.state(at) != "waiting" or self.current is None
+            top = self.labels[self.root]
+            sections.append(Section(f"∂{top}/∂{self.labels[t]}", lines, INK if shown else look.fill))
+        label = _record(
+            self.labels[t],
+            kind,
+            f"{shape_text(t.shape)}  {t.dtype}",
+            sections,
+            fill=look.fill,
+            border=look.border,
+            ink=look.ink,
+            border_width=2,
+        )
+        dot.node(self.names[t], label, **pinned)
+
+    def add_op(self, dot: graphviz.Digraph, t: Tensor, pinned: dict[str, str]) -> None:
+        """The op that made ``t``, lit when its step comes."""
+        look = self.look(self.step_of.get(t), OP_FILL)
+        dot.node(
+            self.op_node(t),
+            _op_label(t.op, op_text(t), None, look.ink),
+            shape="ellipse",
+            style="filled",
+            fillcolor=look.fill,
+            color=look.border,
+            penwidth="2",
+            margin="0.05,0.03",
+            **pinned,
+        )
+
+    def add_edges(self, dot: graphviz.Digraph, layout: _Layout | None) -> None:
+        """Every arrow, bold once a gradient has travelled it back, at its place in ``layout``."""
+        splines = {edge: list(positions) for edge, positions in layout.edges.items()} if layout else {}
+        for t in self.order:
+            if t.grad_fn is None:
+                continue
+            op = self.op_node(t)
+            for edge in [*((self.names[p], op) for p in t.parents), (op, self.names[t])]:
+                when = self.state(self.sent.get(edge))
+                pen = {"waiting": (FAINT, "1.2"), "current": (CURRENT, "3.5"), "done": (INK, "2.5")}[when]
+                extra = {"pos": splines[edge].pop(0)} if edge in splines else {}
+                # The gradient flows against the arrow; `dir=back` would move the arrowheads and the layout.
+                dot.edge(*edge, color=pen[0], penwidth=pen[1], **extra)
 
 
 def _frame_dot(
@@ -584,93 +683,19 @@ def _frame_dot(
     With ``current=None`` every gradient is shown: that version only sets the
     layout, which is then pinned for every frame.
     """
-    ids = {id(t): f"t{k}" for k, t in enumerate(order)}
-    labels = tensor_labels(root)
-    top = labels[id(root)]
-    step_of = {id(s.node): k for k, s in enumerate(steps)}
-    done = len(steps) if current is None else current  # steps before `done` are finished
-    sent: dict[tuple[str, str], int] = {}  # edge → the step that sent a gradient along it
-    for k, s in enumerate(steps):
-        if s.node.grad_fn is None:
-            continue
-        op = f"op{ids[id(s.node)][1:]}"
-        sent[(op, ids[id(s.node)])] = k
-        for p, g in zip(s.node.parents, s.parent_grads):
-            if g is not None:
-                sent[(ids[id(p)], op)] = k
-
-    def state(k: int | None) -> str:
-        if k is None or k > done:
-            return "waiting"
-        return "current" if k == done and current is not None else "done"
-
-    def style(k: int | None, fill: str) -> _FrameStyle:
-        return {
-            "waiting": _FrameStyle("#f7f7f7", FAINT, FAINT),
-            "current": _FrameStyle(CURRENT_FILL, CURRENT, INK),
-            "done": _FrameStyle(fill, INK, INK),
-        }[state(k)]
-
+    frame = _Frame(root, order, steps, current)
     dot = _new_digraph(rankdir)
     if layout is not None:
-        bbox = f"0,0,{layout.width:.2f},{layout.height:.2f}"
-        dot.attr(bb=bbox, splines="true")
+        dot.attr(bb=f"0,0,{layout.width:.2f},{layout.height:.2f}", splines="true")
 
     def pinned(name: str) -> dict[str, str]:
         return layout.nodes[name] if layout is not None else {}
 
     for t in order:
-        at = step_of.get(id(t))
-        kind = _kind(t, root)
-        look = style(at, FILL[kind])
-        sections = []
-        if t.requires_grad:
-            grad = steps[at].grad if at is not None else None
-            lines = summarize(grad) if grad is not None else ["unreachable"]
-            # A gradient not computed yet is written in the fill colour: the record
-            # keeps its size from frame to frame, and the number is not given away.
-            shown = state(at) != "waiting" or current is None
-            sections.append(Section(f"∂{top}/∂{labels[id(t)]}", lines, INK if shown else look.fill))
-        dot.node(
-            ids[id(t)],
-            _record(
-                labels[id(t)],
-                kind,
-                f"{shape_text(t.shape)}  {t.dtype}",
-                sections,
-                fill=look.fill,
-                border=look.border,
-                ink=look.ink,
-                border_width=2,
-            ),
-            **pinned(ids[id(t)]),
-        )
-        if t.grad_fn is None:
-            continue
-        op = f"op{ids[id(t)][1:]}"
-        look = style(at, OP_FILL)
-        dot.node(
-            op,
-            _op_label(t.op, _op_text(t), None, look.ink),
-            shape="ellipse",
-            style="filled",
-            fillcolor=look.fill,
-            color=look.border,
-            penwidth="2",
-            margin="0.05,0.03",
-            **pinned(op),
-        )
-    splines = {edge: list(positions) for edge, positions in layout.edges.items()} if layout else {}
-    for t in order:
-        if t.grad_fn is None:
-            continue
-        op = f"op{ids[id(t)][1:]}"
-        for edge in [*((ids[id(p)], op) for p in t.parents), (op, ids[id(t)])]:
-            when = state(sent.get(edge))
-            pen = {"waiting": (FAINT, "1.2"), "current": (CURRENT, "3.5"), "done": (INK, "2.5")}[when]
-            extra = {"pos": splines[edge].pop(0)} if edge in splines else {}
-            # The gradient flows against the arrow; `dir=back` would move the arrowheads and the layout.
-            dot.edge(*edge, color=pen[0], penwidth=pen[1], **extra)
+        frame.add_tensor(dot, t, pinned(frame.names[t]))
+        if t.grad_fn is not None:
+            frame.add_op(dot, t, pinned(frame.op_node(t)))
+    frame.add_edges(dot, layout)
     if caption is not None and layout is not None:
         body = "<BR/>".join(html.escape(line) for line in caption)
         dot.node(
@@ -688,17 +713,6 @@ def _dot_programs_missing(source: str, path: Path) -> GraphvizNotFoundError | No
     if shutil.which("dot") is not None and shutil.which("neato") is not None:
         return None
     return _missing_dot(source, path)
-
-
-def loss_steps(root: Tensor, who: str) -> list[engine.Step]:
-    """The steps of ``engine.walk`` from a scalar loss (seed 1); ``who`` names the caller in errors."""
-    if not root.requires_grad:
-        raise ValueError(
-            f"{who}: the root {shape_text(root.shape)} does not require grad, so no gradient flows"
-        )
-    if root.data.size != 1:
-        raise ValueError(f"{who}: the root must be a scalar loss, got shape {root.shape}")
-    return list(engine.walk(root, np.ones_like(root.data)))
 
 
 def backward_frames(

@@ -1,0 +1,118 @@
+"""Reading a recorded graph, for the viewers: order, names, shapes and the backward steps.
+
+The pictures (``viz``) and the chain-rule ledger (``ledger``) both read the
+graph the same way; this module is what they share. It needs NumPy only (no
+Graphviz), and it never changes the graph. Tensors are hashable by identity,
+so every table here is keyed by the tensor itself.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import engine
+from ..tensor import Tensor
+
+__all__ = [
+    "BROADCASTING_OPS",
+    "graph_order",
+    "tensor_labels",
+    "shape_text",
+    "summarize",
+    "kind_of",
+    "op_text",
+    "loss_steps",
+]
+
+BROADCASTING_OPS = ("add", "sub", "mul", "div")  # elementwise ops whose inputs may be broadcast
+SMALL = 20  # arrays with at most this many entries are printed in full
+
+
+def graph_order(root: Tensor) -> list[Tensor]:
+    """Every tensor ``root`` depends on, inputs first, constants included.
+
+    An iterative depth-first walk over the ordered ``parents`` tuples, so the
+    order (and every ``t<k>`` name) is the same on every run. Unlike the engine's
+    order it keeps the tensors that need no gradient (``X``, the detached max):
+    the picture shows the whole forward graph.
+    """
+    order: list[Tensor] = []
+    visited: set[Tensor] = set()
+    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    while stack:
+        node, parents_done = stack.pop()
+        if parents_done:
+            order.append(node)
+            continue
+        if node in visited:
+            continue
+        visited.add(node)
+        stack.append((node, True))
+        for parent in reversed(node.parents):
+            if parent not in visited:
+                stack.append((parent, False))
+    return order
+
+
+def tensor_labels(root: Tensor) -> dict[Tensor, str]:
+    """Each tensor → its name, or ``t<k>`` (k its position in :func:`graph_order`)."""
+    return {t: t.name or f"t{k}" for k, t in enumerate(graph_order(root))}
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    """``3×5`` for a matrix, ``(3,)`` for a vector, ``scalar`` for a 0-d array."""
+    if not shape:
+        return "scalar"
+    return f"({shape[0]},)" if len(shape) == 1 else "×".join(str(n) for n in shape)
+
+
+def summarize(array: np.ndarray) -> list[str]:
+    """Lines showing an array: in full when small, else its min, max and mean."""
+    array = np.asarray(array)
+    if array.size == 1:
+        return [f"{array.item():.4g}"]
+    if array.size <= SMALL:
+        text = np.array2string(array, precision=3, floatmode="fixed", suppress_small=True, max_line_width=200)
+        return text.splitlines()
+    return [f"min {array.min():.3g}  max {array.max():.3g}", f"mean {array.mean():.3g}"]
+
+
+def kind_of(t: Tensor, root: Tensor) -> str:
+    """What a tensor is to the reader: the root (the loss), a parameter, an input, a constant, or ''."""
+    if t is root:
+        return "root"
+    if t.parents:
+        return ""
+    if t.requires_grad:
+        return "parameter"
+    return "input" if t.name else "constant"
+
+
+def op_text(t: Tensor) -> str:
+    """The op's settings, short: ``axis=0, keepdims``, ``all axes``, ``axis=0, index 1×5``."""
+    assert t.grad_fn is not None
+    parts = []
+    for key, value in t.grad_fn.params().items():
+        if key == "index":
+            parts.append(f"index {shape_text(value)}")
+        elif key == "axis" and value is None:
+            parts.append("all axes")
+        elif key == "keepdims":
+            parts.append("keepdims" if value else "")
+        else:
+            parts.append(f"{key}={value}")
+    return ", ".join(part for part in parts if part)
+
+
+def loss_steps(root: Tensor, who: str) -> list[engine.Step]:
+    """The steps of ``engine.walk`` from a scalar loss (starting at ∂loss/∂loss = 1).
+
+    ``who`` names the caller in errors.
+    """
+    if not root.requires_grad:
+        raise ValueError(
+            f"{who}: the root {shape_text(root.shape)} does not require grad, so no gradient flows"
+        )
+    if root.data.size != 1:
+        raise ValueError(f"{who}: the root must be a scalar loss, got shape {root.shape}")
+    return list(engine.walk(root, np.ones_like(root.data)))
