@@ -11,13 +11,13 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from . import analytic, functional, gradcheck
+from . import analytic, functional, gradcheck, nn, optim
 from .anomaly import AnomalyError, detect_anomaly
 from .derivatives import jacobian
 from .tensor import Tensor, is_grad_enabled, no_grad
 
 __all__ = ["Tensor", "no_grad", "is_grad_enabled", "detect_anomaly", "AnomalyError", "jacobian"]
-__all__ += ["functional", "analytic", "gradcheck", "explain", "viz"]
+__all__ += ["functional", "analytic", "gradcheck", "nn", "optim", "explain", "viz"]
 __version__ = "0.1.0"
 
 # Names that live outside the core, imported only when first used, so that the
