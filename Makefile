@@ -7,7 +7,10 @@ comma  := ,
 STAMP  := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 OUT    ?= demo-output
 
-.PHONY: help install system-deps demo test lint format bench docs-images clean
+# The one copy of these hints is tinygrad_softmax/lecture/extras.py; a test keeps this line identical.
+GRAPHVIZ_INSTALL := sudo apt-get install graphviz (Debian/Ubuntu), brew install graphviz (macOS), winget install graphviz (Windows), conda install -c conda-forge graphviz (conda)
+
+.PHONY: help install system-deps demo test lint format bench docs-images notebook clean
 
 help:
 	@echo "make demo     set everything up, then run the lecture demo into $(OUT)/"
@@ -15,13 +18,18 @@ help:
 	@echo "make lint     ruff check, ruff format --check, mypy"
 	@echo "make bench    the benchmark; writes docs/benchmarks.md"
 	@echo "make docs-images   regenerate the pictures in docs/images/"
+	@echo "make notebook install JupyterLab into $(VENV) and open docs/lecture.ipynb"
 
+# One line per stage, so a first run that takes a minute says what it is doing.
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
 		{ echo "Python 3.10+ is needed; set PYTHON=python3.x"; exit 1; }
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
+	@echo "set-up 1/3: a virtual environment in $(VENV)/ (Python: $(PYTHON))"
+	@$(PYTHON) -m venv $(VENV)
+	@echo "set-up 2/3: updating pip"
+	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@echo "set-up 3/3: installing tinygrad_softmax[$(EXTRAS)] and its dependencies (a minute or two the first time)"
+	@$(PY) -m pip install --quiet --disable-pip-version-check -e ".[$(EXTRAS)]"
 	@touch $@
 
 install: $(STAMP) system-deps
@@ -30,13 +38,12 @@ install: $(STAMP) system-deps
 system-deps:
 	@if command -v dot >/dev/null 2>&1; then :; \
 	elif command -v apt-get >/dev/null 2>&1; then \
-		echo "Installing Graphviz (dot) with apt-get"; \
+		echo "set-up: installing Graphviz (dot) with apt-get"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq graphviz >/dev/null; \
 	else \
-		echo "Graphviz's 'dot' program is missing: install it with 'brew install graphviz' (macOS),"; \
-		echo "'winget install graphviz' (Windows) or 'conda install python-graphviz', then run make again."; \
-		echo "Graphs are then saved as DOT text only."; \
+		echo "set-up: Graphviz's dot program is missing, so graphs are saved as DOT text only."; \
+		echo "Install it with: $(GRAPHVIZ_INSTALL)"; \
 	fi
 
 demo: install
@@ -68,6 +75,12 @@ docs-images: install
 	$(PY) -m tinygrad_softmax epsilon --plot docs/images/epsilon_sweep.png
 	$(PY) -m tinygrad_softmax demo --out $(OUT)
 	cp $(OUT)/digits-loss.png $(OUT)/digits-weights.png $(OUT)/iris-loss.png docs/images/
+
+# JupyterLab is the `notebook` extra; the notebook opens in the browser JupyterLab starts.
+notebook:
+	@$(MAKE) --no-print-directory install EXTRAS=notebook
+	@echo "opening docs/lecture.ipynb in JupyterLab (Ctrl-C here to stop it)"
+	$(VENV)/bin/jupyter lab docs/lecture.ipynb
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache .ruff_cache .hypothesis

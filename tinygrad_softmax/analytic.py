@@ -1,4 +1,4 @@
-"""The seed's closed-form results, in plain NumPy: the independent witness.
+"""The closed-form results, in plain NumPy: the independent witness.
 
 Nothing here imports the engine. Each function is one formula of the
 derivation in ``docs/derivation.md``:
@@ -7,7 +7,7 @@ derivation in ``docs/derivation.md``:
     dZ = (P − Y) / N              dW = dZ Xᵀ   (column)   or  Xᵀ dZ (row)
     db = Σ_i dZ[:, i]             dX = Wᵀ dZ   (column)   or  dZ Wᵀ (row)
 
-Column layout (the seed's): X is D×N, W is C×D, b is C×1, Z = W X + b is C×N,
+Column layout (the derivation's): X is D×N, W is C×D, b is C×1, Z = W X + b is C×N,
 classes on axis 0. Row layout: X is N×D, W is D×C, b is (C,), Z = X W + b is
 N×C, classes on axis 1.
 """
@@ -56,7 +56,7 @@ def cross_entropy(z: np.ndarray, labels: np.ndarray, axis: int = -1) -> float:
 
 
 def logits_grad(z: np.ndarray, labels: np.ndarray, axis: int = -1) -> np.ndarray:
-    """dZ = (P − Y) / N: per sample, the seed's dz = p − y, averaged over the batch."""
+    """dZ = (P − Y) / N: per sample, the derivation's dz = p − y, averaged over the batch."""
     p = softmax(z, axis)
     y = one_hot(labels, z.shape[axis], axis)
     return (p - y) / np.asarray(labels).size
@@ -83,7 +83,7 @@ def logits(w: np.ndarray, b: np.ndarray, x: np.ndarray, layout: Layout = "column
 
 
 class LinearClassifierGrads(NamedTuple):
-    """What the seed derives for one batch: the loss and the three gradients."""
+    """What the derivation gives for one batch: the loss and the three gradients."""
 
     loss: float
     dZ: np.ndarray

@@ -73,7 +73,7 @@ def check_labels(labels: Any, shape: tuple[int, ...], axis: int, who: str) -> np
 def cross_entropy(logits: Tensor, labels: Any, axis: int = -1) -> Tensor:
     """L = −(1/N) Σ_i log softmax(z_i)[y_i]: the mean over samples.
 
-    ``axis`` is the class axis: 0 in the seed's column layout (C×N logits),
+    ``axis`` is the class axis: 0 in the derivation's column layout (C×N logits),
     1 or -1 in the row layout (N×C).
     """
     labels = check_labels(labels, logits.shape, axis, "cross_entropy")

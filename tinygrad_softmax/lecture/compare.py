@@ -1,6 +1,6 @@
-"""Three witnesses for one gradient: autograd, the seed's closed form, and finite differences.
+"""Three witnesses for one gradient: autograd, the closed form, and finite differences.
 
-For the seed's softmax classifier (``lecture.build_classifier``, fixed seed),
+For the linear softmax classifier (``lecture.build_classifier``, fixed seed),
 :func:`compare` computes dZ, dW, db (and dX when asked) three ways:
 
 - **autograd**: the engine's ``loss.backward()``, which never saw ``p − y``;
@@ -17,6 +17,7 @@ and db equals the sum of dZ over the samples.
 from __future__ import annotations
 
 import json
+import textwrap
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,10 +30,12 @@ from ..gradcheck import numerical_gradient, rel_error
 from ..tensor import Tensor, no_grad
 from . import bugs
 from .classifier import build_classifier, logits
+from .numbers import number
 
 __all__ = ["Bands", "BANDS", "EPS", "PAIRS", "PairDiff", "Row", "Sanity", "Comparison", "compare"]
 
 DTYPES = {"float64": np.float64, "float32": np.float32}
+WIDTH = 100  # columns of the default terminal table
 PAIRS = (("autograd", "closed form"), ("autograd", "numerical"), ("closed form", "numerical"))
 FORMULAS = {
     "column": {"dZ": "(P − Y)/N", "dW": "dZ Xᵀ", "db": "Σ_i dZ[:, i]", "dX": "Wᵀ dZ"},
@@ -151,18 +154,30 @@ class Comparison:
     def _worst_line(self, row: Row) -> str:
         index = ", ".join(map(str, row.worst_index))
         a, c, n = row.worst_values
-        return f"{row.name}[{index}]: autograd {a:.8g}, closed form {c:.8g}, numerical {n:.8g}"
+        return (
+            f"{row.name}[{index}]: autograd {number(a, '.8g')}, closed form {number(c, '.8g')}, "
+            f"numerical {number(n, '.8g')}"
+        )
 
-    def to_text(self) -> str:
-        """An aligned table for the terminal."""
-        head1 = ["", "", ""] + [f"{a} vs {b}" for a, b in PAIRS] + ["", ""]
-        head2 = ["tensor", "shape", "dtype"] + ["max|Δ|  rel err"] * 3 + ["worst", "verdict"]
+    def to_text(self, wide: bool = False) -> str:
+        """An aligned table for the terminal: 100 columns at most, or every column with ``wide=True``.
+
+        The narrow table shows the relative error of each pair (the number the
+        verdict reads); the wide one adds max|Δ| and the dtype.
+        """
+        if wide:
+            head1 = ["", "", ""] + [f"{a} vs {b}" for a, b in PAIRS] + ["", ""]
+            head2 = ["tensor", "shape", "dtype"] + ["max|Δ|  rel err"] * 3 + ["worst", "verdict"]
+        else:
+            head1 = ["", ""] + [f"{a} vs" for a, _ in PAIRS] + ["", ""]
+            head2 = ["tensor", "shape"] + [b for _, b in PAIRS] + ["worst", "verdict"]
+        left = 3 if wide else 2  # the columns read as words, aligned left
         body = [
             [
                 f"{row.name} = {row.formula}",
                 "×".join(map(str, row.shape)),
-                row.dtype,
-                *(f"{_num(d.max_abs):>8} {_num(d.rel):>8}" for d in row.diffs),
+                *([row.dtype] if wide else []),
+                *(f"{_num(d.max_abs):>8} {_num(d.rel):>8}" if wide else _num(d.rel) for d in row.diffs),
                 "[" + ", ".join(map(str, row.worst_index)) + "]",
                 row.verdict,
             ]
@@ -171,10 +186,13 @@ class Comparison:
         table = [head1, head2, *body]
         widths = [max(len(line[i]) for line in table) for i in range(len(head2))]
         lines = [self.title(), ""]
+        if not wide:
+            lines += ["relative error of each pair of witnesses:"]
         for k, line in enumerate(table):
             lines.append(
                 "  ".join(
-                    cell.ljust(w) if i < 3 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths))
+                    cell.ljust(w) if i < left else cell.rjust(w)
+                    for i, (cell, w) in enumerate(zip(line, widths))
                 ).rstrip()
             )
             if k == 1:
@@ -184,6 +202,15 @@ class Comparison:
         lines += ["", "sanity:"]
         lines += [f"  [{'ok' if s.passed else 'FAIL'}] {s.name}: {s.detail}" for s in self.sanity]
         lines += ["", self.conclusion()]
+        if not wide:
+            lines = [
+                wrapped
+                for line in lines
+                for wrapped in (
+                    textwrap.wrap(line, WIDTH, subsequent_indent=" " * (len(line) - len(line.lstrip()) + 5))
+                    or [""]
+                )
+            ]
         return "\n".join(lines) + "\n"
 
     def to_markdown(self) -> str:
@@ -200,7 +227,7 @@ class Comparison:
         ]
         for row in self.rows:
             index = ", ".join(map(str, row.worst_index))
-            values = " / ".join(f"{v:.6g}" for v in row.worst_values)
+            values = " / ".join(number(v, ".6g") for v in row.worst_values)
             cells = " | ".join(f"{_num(d.max_abs)} | {_num(d.rel)}" for d in row.diffs)
             verdict = row.verdict if row.verdict == "ok" else f"**{row.verdict}**"
             lines.append(
@@ -254,7 +281,7 @@ class Comparison:
 
 
 def _num(x: float) -> str:
-    return "0" if x == 0 else f"{x:.1e}"
+    return "0" if x == 0 else number(x, ".1e")
 
 
 # ---------------------------------------------------------------- the three witnesses
@@ -301,7 +328,7 @@ def compare(
     N: int = 5,
     C: int = 3,
 ) -> Comparison:
-    """Autograd vs closed form vs finite differences for the seed's classifier.
+    """Autograd vs closed form vs finite differences for the linear softmax classifier.
 
     ``bug`` names one of :data:`bugs.BUGS`: the graph is then built with that
     wrong backward rule, to show the check catching it.
@@ -326,7 +353,7 @@ def compare(
     loss.backward()
     auto = {"dZ": Z.grad, "dW": W.grad, "db": B.grad, "dX": X.grad}
 
-    # Closed form: the seed's formulas in NumPy, never touching the engine.
+    # Closed form: the closed-form formulas in NumPy, never touching the engine.
     ref = analytic.linear_classifier(w, b, x, labels, layout)
     closed = {"dZ": ref.dZ, "dW": ref.dW, "db": ref.db, "dX": analytic.inputs_grad(ref.dZ, w, layout)}
 

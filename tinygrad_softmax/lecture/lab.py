@@ -29,6 +29,8 @@ from ..derivatives import jacobian
 from ..gradcheck import numerical_gradient, rel_error
 from ..tensor import Tensor, no_grad
 from .classifier import Classifier, build_classifier, logits
+from .numbers import array_text
+from .outputs import atomic_path
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -88,7 +90,7 @@ class SoftmaxJacobianDemo:
     finite_differences: np.ndarray  # numerical_jacobian(F.softmax, z)
     dL_dp: np.ndarray  # ∂L/∂p for L = −log p_y: −y/p
     chain: np.ndarray  # Jᵀ · ∂L/∂p = ∂L/∂z
-    p_minus_y: np.ndarray  # the seed's dz
+    p_minus_y: np.ndarray  # the derivation's dz
 
     @property
     def closed_form_error(self) -> float:
@@ -130,7 +132,7 @@ def softmax_jacobian_demo(classes: int = 4, seed: int = 0) -> SoftmaxJacobianDem
 
 
 def _matrix(a: np.ndarray, indent: str = "    ") -> str:
-    text = np.array2string(a, precision=4, suppress_small=True, floatmode="fixed", sign=" ")
+    text = array_text(a, precision=4, suppress_small=True, floatmode="fixed", sign=" ")
     return "\n".join(indent + line for line in text.splitlines())
 
 
@@ -191,7 +193,7 @@ class AnomalyDemo:
 
 
 def anomaly_demo(out_dir: str | Path | None = None, shift: float = 1000.0, seed: int = 0) -> AnomalyDemo:
-    """Why we subtract the max: the seed's classifier with every logit shifted by ``shift``.
+    """Why we subtract the max: the linear softmax classifier with every logit shifted by ``shift``.
 
     ``Z = W X + b`` with ``b = shift`` in every class, so the probabilities,
     the loss and the gradient are those of the unshifted classifier. The
@@ -312,7 +314,7 @@ def epsilon_sweep(
 
     The numerical gradient is the engine's loss, evaluated in the given dtype,
     differenced centrally with ``gradcheck.numerical_gradient``. The reference
-    is the seed's ``dW = (1/N)(P − Y)Xᵀ`` in float64 on the same numbers.
+    is the closed form ``dW = (1/N)(P − Y)Xᵀ`` in float64 on the same numbers.
     """
     model = build_classifier("column", seed=seed, backward=False)
     reference = analytic.linear_classifier(
@@ -362,32 +364,33 @@ def epsilon_figure(rows: Sequence[SweepRow]) -> Figure:
     from matplotlib.figure import Figure
 
     eps = np.array([row.eps for row in rows])
-    fig = Figure(figsize=(7.5, 4.8), dpi=120)
+    fig = Figure(figsize=(9.6, 5.4), dpi=110)  # 16:9; 10-point text stays 28 px tall on a 1920 px slide
     ax = fig.add_subplot()
     for name, color in zip(rows[0].errors, ("tab:red", "tab:blue", "tab:green", "tab:purple")):
         errors = np.array([row.errors[name] for row in rows])
+        best = best_epsilon(rows, name)
+        # The best step goes into the legend, not next to the point, where a guide line would cross it.
         ax.loglog(eps, errors, "o-", color=color, label=name)
+        ax.loglog(
+            [best.eps],
+            [best.errors[name]],
+            "o",
+            color=color,
+            markersize=14,
+            fillstyle="none",
+            label=f"best {name}: eps {best.eps:.0e}",
+        )
         # Truncation ∝ eps² and round-off ∝ ε/eps balance near eps = ∛ε (ε: machine epsilon).
         ax.axvline(np.cbrt(np.finfo(name).eps), color=color, linestyle=":", linewidth=1)
-        best = best_epsilon(rows, name)
-        ax.annotate(
-            f"best {name}: eps {best.eps:.0e}",
-            (best.eps, best.errors[name]),
-            xytext=(-6, -14),
-            textcoords="offset points",
-            ha="right",
-            color=color,
-            fontsize=9,
-        )
     low = min(min(row.errors.values()) for row in rows)
     ax.set_ylim(low / 20, 10)
-    ax.text(eps.min(), 2.2, "steps lost to rounding: f(x+eps) = f(x−eps)", fontsize=8, color="0.3")
+    ax.text(eps.min(), 2.2, "steps lost to rounding: f(x+eps) = f(x−eps)", fontsize=10, color="0.3")
     ax.plot([], [], color="0.4", linestyle=":", label="∛(machine epsilon)")
     ax.set_xlabel("finite-difference step eps")
     ax.set_ylabel("relative error of numerical dW")
     ax.set_title("Central differences: truncation (big eps) vs round-off (small eps)")
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(loc="lower right")
+    ax.legend(loc="lower left")  # the empty corner: no curve or guide line runs through it
     fig.tight_layout()
     return fig
 
@@ -399,6 +402,6 @@ def plot_epsilon_sweep(rows: Sequence[SweepRow], path: str | Path) -> Path:
         raise ValueError(
             f"plot_epsilon_sweep: cannot write {path.name!r}: the extension must be .png, .svg or .pdf"
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    epsilon_figure(rows).savefig(path)
+    with atomic_path(path) as temporary:
+        epsilon_figure(rows).savefig(temporary, format=path.suffix.lower().lstrip("."))
     return path

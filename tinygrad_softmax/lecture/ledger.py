@@ -3,9 +3,9 @@
 For every step of ``engine.walk``: the node, the op that made it, the op's
 local rule, the shape of the gradient that arrived from above, and the shapes
 of the gradients it sends to its parents. Given the logits of a softmax
-cross-entropy, the ledger sets autograd's ∂L/∂Z next to the seed's closed form
+cross-entropy, the ledger sets autograd's ∂L/∂Z next to the closed form
 ``(P − Y)/N`` (from ``analytic``, which never uses the engine), so it ends in
-the seed's result.
+the derivation's result.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from .. import analytic, engine
 from ..functional import check_labels
 from ..tensor import Tensor
 from .graph import BROADCASTING_OPS, loss_steps, shape_text, tensor_labels
+from .numbers import array_text
 
 __all__ = ["LogitsReference", "LedgerRow", "ledger_rows", "explain"]
 
@@ -141,8 +142,8 @@ def ledger_rows(
 def _side_by_side(left: np.ndarray, right: np.ndarray, titles: tuple[str, str]) -> list[str]:
     """Two arrays printed next to each other, with a title above each."""
     options = {"precision": 4, "floatmode": "fixed", "suppress_small": True, "max_line_width": 120}
-    a = np.array2string(left, **options).splitlines()  # type: ignore[arg-type]
-    b = np.array2string(right, **options).splitlines()  # type: ignore[arg-type]
+    a = array_text(left, **options).splitlines()
+    b = array_text(right, **options).splitlines()
     width = max(len(line) for line in [titles[0], *a]) + 4
     lines = [f"{titles[0]:<{width}}{titles[1]}"]
     lines += [f"{x:<{width}}{y}" for x, y in zip(a, b)]
@@ -153,7 +154,7 @@ def _ending(comparison: _Comparison, top: str) -> list[str]:
     name = comparison.name
     return [
         f"At the logits {name} ({shape_text(comparison.autograd.shape)}, classes on axis {comparison.axis}), "
-        f"autograd's ∂{top}/∂{name} next to the seed's closed form (P − Y)/N:",
+        f"autograd's ∂{top}/∂{name} next to the closed form (P − Y)/N:",
         *(
             "  " + line
             for line in _side_by_side(
@@ -167,13 +168,15 @@ def _ending(comparison: _Comparison, top: str) -> list[str]:
 
 
 HEADERS = ("step", "node", "op", "local rule", "∂{top}/∂node", "sends to parents")
-WRAP = (4, 16, 22, 38, 12, 40)  # column widths of the plain-text table
+WRAP = (4, 16, 22, 38, 12, 40)  # column widths of the plain-text table with wide=True
+NARROW = (4, 6, 14, 30, 11, 25)  # the default: with the gaps, 100 columns (a projector's terminal)
+WIDTH = 100
 
 
-def _plain(rows: list[LedgerRow], top: str) -> list[str]:
+def _plain(rows: list[LedgerRow], top: str, limits: tuple[int, ...] = NARROW) -> list[str]:
     headers = [h.format(top=top) for h in HEADERS]
     cells = [[str(r.step), r.node, r.op, r.rule, r.upstream, r.sent] for r in rows]
-    widths = [min(limit, max(len(headers[i]), *(len(c[i]) for c in cells))) for i, limit in enumerate(WRAP)]
+    widths = [min(limit, max(len(headers[i]), *(len(c[i]) for c in cells))) for i, limit in enumerate(limits)]
     out = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
     out.append("  ".join("-" * w for w in widths))
     for row, cell in zip(rows, cells):
@@ -183,7 +186,13 @@ def _plain(rows: list[LedgerRow], top: str) -> list[str]:
             parts[0] = parts[0].rjust(widths[0])
             out.append("  ".join(p.ljust(w) for p, w in zip(parts, widths)).rstrip())
         if row.note:
-            out.append(" " * (widths[0] + 2) + "└─ " + row.note)
+            indent = " " * (widths[0] + 2)
+            out += textwrap.wrap(
+                row.note,
+                sum(widths) + 2 * len(widths),
+                initial_indent=indent + "└─ ",
+                subsequent_indent=indent + "   ",
+            )
     return out
 
 
@@ -200,12 +209,19 @@ def _markdown(rows: list[LedgerRow], top: str) -> list[str]:
 
 
 def explain(
-    root: Tensor, *, markdown: bool = False, reference: LogitsReference | tuple[Any, Any, int] | None = None
+    root: Tensor,
+    *,
+    markdown: bool = False,
+    reference: LogitsReference | tuple[Any, Any, int] | None = None,
+    wide: bool = False,
 ) -> str:
     """The chain-rule ledger of ``root``'s backward walk, as an aligned table (or Markdown).
 
+    The plain table fits 100 columns (a terminal on a projector), wrapping long
+    cells; ``wide=True`` gives every column the room it wants.
+
     ``reference=(Z, labels, axis)`` names the logits of a softmax cross-entropy:
-    the ledger then compares ∂L/∂Z with the seed's (P − Y)/N and ends with the
+    the ledger then compares ∂L/∂Z with the closed form (P − Y)/N and ends with the
     largest difference. Nothing is written to any ``.grad``.
     """
     rows, comparison, top = _build(root, reference)
@@ -220,7 +236,12 @@ def explain(
             ending = _ending(comparison, top)
             lines += ["", ending[0], "", "```", *ending[1:-1], "```", "", ending[-1]]
     else:
-        lines = [*intro, "", *_plain(rows, top)]
+        if not wide:
+            intro = [line for text in intro for line in textwrap.wrap(text, WIDTH)]
+        lines = [*intro, "", *_plain(rows, top, WRAP if wide else NARROW)]
         if comparison is not None:
-            lines += ["", *_ending(comparison, top)]
+            ending = _ending(comparison, top)
+            if not wide:
+                ending = [*textwrap.wrap(ending[0], WIDTH), *ending[1:]]
+            lines += ["", *ending]
     return "\n".join(lines) + "\n"
