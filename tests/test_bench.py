@@ -3,10 +3,13 @@
 No timing is asserted here: the figures depend on the machine.
 """
 
+import os
+
 import numpy as np
 import pytest
 
 from tinygrad_softmax import analytic, bench, ops
+from tinygrad_softmax.bench import contenders, machine, timing
 from tinygrad_softmax.cli import main
 
 
@@ -20,11 +23,12 @@ def quick_report(tmp_path_factory):
 def test_quick_mode_writes_the_whole_report(quick_report):
     for heading in ("## Machine", "## One training step", "## Long chains", "## Memory", "## Targets"):
         assert heading in quick_report
-    assert "shared 2-core machine" in quick_report and "ratios" in quick_report
+    assert "the ratios between implementations measured in the same run" in quick_report
     for name in (bench.ENGINE, bench.ENGINE_FUSED, bench.AUTOGRAD, bench.MICROGRAD):
         assert f"| {name} |" in quick_report, name
-    for fact in ("| CPU |", "| BLAS |", "| threads |", "| NumPy |", "| PyTorch |"):
+    for fact in ("| CPU |", "| load |", "| BLAS |", "| threads |", "| NumPy |", "| PyTorch |"):
         assert fact in quick_report
+    assert f"{os.cpu_count()} logical CPUs" in quick_report
     targets = quick_report.split("## Targets")[1]
     assert targets.count("| met |") + targets.count("| **missed** |") >= 10
 
@@ -78,9 +82,9 @@ def wrong_closed_form(problem):
 
 def test_a_wrong_implementation_is_refused_before_timing(monkeypatch):
     timed = []
-    monkeypatch.setattr(bench, "interleaved_timings", lambda *args: timed.append(args))
+    monkeypatch.setattr(timing, "interleaved_timings", lambda *args: timed.append(args))
     impls = [
-        bench.Implementation("NumPy right", "numpy", bench._numpy_in_place),
+        bench.Implementation("NumPy right", "numpy", contenders._numpy_in_place),
         bench.Implementation("forgot 1/N", "numpy", wrong_closed_form),
     ]
     with pytest.raises(bench.BenchmarkError, match=r"forgot 1/N gives the wrong dW \(tiny, row layout\)"):
@@ -112,8 +116,8 @@ def test_timings_interleave_the_implementations():
     steps = {name: (lambda name=name: calls.append(name)) for name in ("a", "b", "c")}
     timings = bench.interleaved_timings(steps, repeats=4, sample_seconds=0.0)
     assert set(timings) == {"a", "b", "c"}
-    for timing in timings.values():
-        assert timing.p25 <= timing.median <= timing.p75
+    for measured in timings.values():
+        assert measured.p25 <= measured.median <= measured.p75
     measured = calls[6:]  # after two warm-up calls each
     assert measured == ["a", "b", "c", "b", "c", "a", "c", "a", "b", "a", "b", "c"]
 
@@ -200,3 +204,34 @@ def test_nothing_to_explain_when_every_target_is_met():
     assert all(t.met for t in bench.targets(report))
     assert bench.explanations(report) == []
     assert "## Why" not in bench.render(report)
+
+
+def test_the_report_states_the_machine_it_ran_on_not_a_fixed_one():
+    report = fake_report({"tiny": 1.0}, (0.001, 0.1), 1000.0, 0.0)
+    report.facts = {"CPU": "Imaginary 9000, 64 logical CPUs", "load": "0.50, 0.40, 0.30"}
+    text = bench.render(report)
+    assert "| CPU | Imaginary 9000, 64 logical CPUs |" in text and "| load | 0.50, 0.40, 0.30 |" in text
+    assert "2-core" not in text and "shared" not in text
+
+
+def test_the_load_fact_is_the_machines_load_at_the_start(monkeypatch):
+    monkeypatch.setattr(os, "getloadavg", lambda: (7.25, 3.5, 1.0))
+    assert machine.machine_facts(1, "test")["load"].startswith("7.25, 3.50, 1.00")
+    monkeypatch.delattr(os, "getloadavg")
+    assert machine.machine_facts(1, "test")["load"] == "unknown"
+
+
+def test_a_missed_target_is_explained_by_its_kind_not_its_words(monkeypatch):
+    report = fake_report({"small": 3.5}, (0.001, 0.1), 1000.0, 0.0)
+    found = bench.targets(report)
+    step = next(t for t in found if t.kind == "step-time")
+    assert (step.size, step.layout, step.ours, step.met) == ("small", "row", bench.ENGINE, False)
+    # Reword every claim: the explanation must still come, because it follows the kind.
+    reworded = [
+        bench.Target(t.kind, f"claim {k}", t.measured, t.met, t.size, t.layout, t.ours, t.theirs)
+        for k, t in enumerate(found)
+    ]
+    from tinygrad_softmax.bench import judging
+
+    monkeypatch.setattr(judging, "targets", lambda _: reworded)
+    assert any(note.startswith("**Step time.**") for note in bench.explanations(report))

@@ -2,7 +2,7 @@
 
 ``run_demo(out)`` writes, with fixed seeds so every run gives the same files:
 
-- ``graph.png`` and ``graph-grads.png``: the seed's classifier as a computation graph;
+- ``graph.png`` and ``graph-grads.png``: the linear softmax classifier as a computation graph;
 - ``frames/``: one picture per backward step, and ``frames/frames.gif``;
 - ``compare-column``, ``compare-row``, ``compare-float32`` (``.md`` and ``.json``):
   autograd vs closed form vs finite differences;
@@ -103,7 +103,7 @@ def run_demo(out: str | Path = "demo-output", log: Callable[[str], None] = print
         result.comparisons[name] = comparison
         _write(result, f"compare-{name}.md", comparison.to_markdown())
         _write(result, f"compare-{name}.json", comparison.to_json())
-        if name == "column":  # the seed's own layout: the table the lecture points at, in full
+        if name == "column":  # the derivation's own layout: the table the lecture points at, in full
             log(comparison.to_text())
         else:
             log(f"{layout} layout, {dtype}: {comparison.conclusion()}")

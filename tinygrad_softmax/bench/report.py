@@ -1,0 +1,104 @@
+"""The Markdown report of a run: machine, step table, chains, memory, targets and why any is missed."""
+
+from __future__ import annotations
+
+from .judging import explanations, targets, us
+from .problem import SIZES
+from .runner import Report
+
+
+def render(report: Report) -> str:
+    """The Markdown report: machine, step table, chains, memory, targets."""
+    s = report.settings
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `make bench` (`tinygrad-softmax bench{' --quick' if s.quick else ''}`). "
+        "The absolute times depend on the machine below and on what else ran on it (its load at the "
+        "start is listed); **the ratios between implementations measured in the same run, not the "
+        "absolute times, are the claim.**",
+        "",
+        "Workload: one training step of the softmax classifier in float64: forward "
+        "(`Z = X W + b` in the row layout, `Z = W X + b` in the column layout, then the mean "
+        "cross-entropy with the row max subtracted) and backward (the gradients of `W` and `b`). "
+        "All implementations run in one process, interleaved round by round after a warm-up; "
+        f"{s.repeats} rounds, each timing enough calls to last ≥ {s.sample_seconds * 1e3:g} ms. "
+        "Every implementation's gradients were checked against the closed form before timing. "
+        "The closed form (×1.00) is the fastest of the hand-written NumPy formulations in that row group.",
+        "",
+        "## Machine",
+        "",
+        "| | |",
+        "|---|---|",
+        *[f"| {key} | {value} |" for key, value in report.facts.items()],
+        "",
+        "## One training step",
+        "",
+        "| size (N, D, C) | layout | implementation | median µs | p25–p75 µs | × closed form |",
+        "|---|---|---|---:|---:|---:|",
+    ]
+    for result in report.sizes:
+        for name, timing in sorted(result.timings.items(), key=lambda item: item[1].median):
+            label = f"**{name}**" if name == result.baseline else name
+            lines.append(
+                f"| {result.size} {SIZES[result.size]} | {result.layout} | {label} | {us(timing.median)} | "
+                f"{us(timing.p25)}–{us(timing.p75)} | {result.ratio(name):.2f} |"
+            )
+    lines += [
+        "",
+        "## Long chains of elementwise ops",
+        "",
+        "Graph build + backward of `y = y * 1.0001` and `y = y + 0.001` in turn, on a vector of 8, "
+        f"seeded with ones; median of {s.chain_repeats[s.chain_lengths[0]]} runs of the shorter chain "
+        f"and {s.chain_repeats[s.chain_lengths[1]]} of the longer. Each implementation runs in a fresh "
+        "process of its own: Python's cycle collector scans every object in a process, so one "
+        "library's objects would slow down another's graph build.",
+        "",
+        "| implementation | ops | median s | µs per op |",
+        "|---|---:|---:|---:|",
+    ]
+    for chain in report.chains:
+        if chain.seconds is None:
+            lines.append(f"| {chain.name} | {chain.length:,} | fails: {chain.failure.split(':')[0]} | |")
+        else:
+            lines.append(
+                f"| {chain.name} | {chain.length:,} | {chain.seconds:.3f} | "
+                f"{chain.seconds / chain.length * 1e6:.2f} |"
+            )
+    lines += [
+        "",
+        f"## Memory ({s.memory_size}, row layout)",
+        "",
+        "Each implementation in a fresh subprocess. *Peak RSS*: the process's peak resident set "
+        "(`VmHWM`; `ru_maxrss` where there is no /proc) after one step minus its resident set before "
+        "it, measured after the imports, the data, a tiny warm-up step, `malloc_trim` and a reset of "
+        "the peak (`/proc/self/clear_refs`). "
+        "*Peak allocated*: tracemalloc's peak of the bytes allocated during a second step (exact for "
+        "NumPy arrays and Python objects; not available for PyTorch). The peak-memory targets are "
+        "judged on peak RSS against the smallest closed form. "
+        f"*Growth*: live bytes (tracemalloc) added over a first round of {s.memory_steps:,} tiny steps, "
+        "in which the bounded caches of NumPy and Python fill up, and over a second round of as many, "
+        "which is judged (a leak keeps growing); and the resident set added in the second round.",
+        "",
+        "| implementation | peak RSS MiB | peak allocated MiB | live KiB, first round | "
+        "live KiB, second round | RSS KiB, second round |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for m in sorted(report.memory, key=lambda m: m["peak_rss_kib"]):
+
+        def fmt(value: float | None, scale: float = 1.0, digits: int = 2) -> str:
+            return "—" if value is None else f"{value / scale:,.{digits}f}"
+
+        lines.append(
+            f"| {m['name']} | {fmt(m['peak_rss_kib'], 1024)} | {fmt(m['traced_peak_kib'], 1024)} | "
+            f"{fmt(m['warmup_traced_kib'], 1, 1)} | {fmt(m['growth_traced_kib'], 1, 1)} | "
+            f"{fmt(m['growth_rss_kib'], 1, 0)} |"
+        )
+    lines += ["", "## Targets", "", "| target | this run | |", "|---|---|---|"]
+    for target in targets(report):
+        verdict = {True: "met", False: "**missed**", None: "not measured"}[target.met]
+        lines.append(f"| {target.claim} | {target.measured} | {verdict} |")
+    why = explanations(report)
+    if why:
+        lines += ["", "## Why the missed targets are missed", "", *[f"- {note}" for note in why]]
+    return "\n".join(lines) + "\n"
