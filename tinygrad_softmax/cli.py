@@ -164,6 +164,32 @@ def cmd_animate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explore(args: argparse.Namespace) -> int:
+    """Backprop in the browser: one self-contained HTML page (no network, opens from disk) that steps
+    through the classifier's backward walk with the arrow keys, and ends with ∂loss/∂Z next to the
+    closed form (P − Y)/N. Hover or Tab to any node to read its values and gradient."""
+    from .lecture import explorer, viz
+    from .lecture.classifier import build_classifier
+
+    model = build_classifier(args.layout)
+    try:
+        path = explorer.to_html(
+            model.loss,
+            args.out,
+            reference=(model.Z, model.labels, model.class_axis),
+            clusters={"cross_entropy": (model.loss, [model.Z])},
+            compact=args.compact,
+            title=f"Backprop, step by step: the linear softmax classifier ({args.layout} layout)",
+        )
+    except viz.GraphvizNotFoundError as missing:
+        print(f"tinygrad-softmax explore: {missing}", file=sys.stderr)
+        return 1
+    size = path.stat().st_size
+    print(f"explorer of the {args.layout}-layout classifier written to {path} ({size / 1000:.0f} kB)")
+    print("open it in a browser; keys: → / ← step, Home / End, V values, G gradients, F full screen")
+    return 0
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
     """The chain-rule ledger of the classifier's backward walk: node, op, local rule and
     gradient shapes at every step, ending in ∂loss/∂Z next to the closed form (P − Y)/N."""
@@ -263,6 +289,16 @@ def _animate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rankdir", choices=["LR", "TB"], default="LR", help="LR: left to right (default)")
 
 
+def _explore_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", default="explorer.html", help="the page to write (default: explorer.html)")
+    _add_layout(parser)
+    parser.add_argument(
+        "--compact",
+        action="store_true",
+        help="draw each unnamed intermediate (t6, t7, ...) inside the op that made it: half the ranks",
+    )
+
+
 def _explain_arguments(parser: argparse.ArgumentParser) -> None:
     _add_layout(parser)
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table for lecture notes")
@@ -311,6 +347,12 @@ SUBCOMMANDS: list[Subcommand] = [
     ),
     Subcommand(
         "animate", "one picture per backward step, and an animated GIF", _animate_arguments, cmd_animate
+    ),
+    Subcommand(
+        "explore",
+        "step through the backward pass in a browser (one HTML file)",
+        _explore_arguments,
+        cmd_explore,
     ),
     Subcommand("explain", "the chain-rule ledger, step by step", _explain_arguments, cmd_explain),
     Subcommand(

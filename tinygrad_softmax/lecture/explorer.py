@@ -32,24 +32,18 @@ import numpy as np
 from .. import analytic, engine
 from ..functional import check_labels
 from ..tensor import Tensor
-from .viz import (
-    OP_FILL,
-    OP_LINE,
-    Section,
-    _find_clusters,
-    _kind,
-    _missing_dot,
-    _new_digraph,
-    _op_label,
-    _op_text,
-    _record,
+from .graph import (
+    BROADCASTING_OPS,
     graph_order,
+    kind_of,
     loss_steps,
+    op_text,
     shape_text,
     summarize,
     tensor_labels,
 )
 from .viz import FILL as TENSOR_FILL
+from .viz import OP_FILL, OP_LINE, Section, _find_clusters, _missing_dot, _new_digraph, _op_label, _record
 
 __all__ = ["Explorer", "page", "to_html", "explore", "SIZE_BUDGET", "FULL_LIMIT", "DRAWN_LIMIT"]
 
@@ -65,10 +59,9 @@ _VALUES_MARK = "#010203"
 _GRADS_MARK = "#010204"
 _INK = "#1a1a1a"
 
+Clusters = Mapping[str, tuple[Tensor, Sequence[Tensor]]]  # name: (output, inputs), as in viz.to_dot
+
 VARIANTS = {"plain": (False, False), "values": (True, False), "grads": (False, True), "both": (True, True)}
-
-_BROADCASTING = ("add", "sub", "mul", "div")
-
 
 # ---------------------------------------------------------------- numbers as JSON
 
@@ -108,32 +101,32 @@ class _Graph:
 
     root: Tensor
     order: list[Tensor]
-    ids: dict[int, str]  # id(tensor) → t<k>, as in the PNGs
-    labels: dict[int, str]  # id(tensor) → its name or t<k>
+    ids: dict[Tensor, str]  # t<k>, as in the PNGs
+    labels: dict[Tensor, str]  # its name or t<k>
     steps: list[engine.Step]
-    step_of: dict[int, int]  # id(tensor) → its step in the walk
+    step_of: dict[Tensor, int]  # its step in the walk
     compact: bool
 
     @property
     def top(self) -> str:
-        return self.labels[id(self.root)]
+        return self.labels[self.root]
 
     def folded(self, t: Tensor) -> bool:
         """In a compact drawing an unnamed intermediate lives inside the op that made it."""
         return self.compact and not t.name and bool(t.parents) and t is not self.root
 
     def op_node(self, t: Tensor) -> str:
-        return f"op{self.ids[id(t)][1:]}"
+        return f"op{self.ids[t][1:]}"
 
     def tensor_node(self, t: Tensor) -> str:
-        return self.op_node(t) if self.folded(t) else self.ids[id(t)]
+        return self.op_node(t) if self.folded(t) else self.ids[t]
 
     def edges(self, t: Tensor) -> list[tuple[str, str]]:
         """The arrows into and out of the op that made ``t`` (one per parent, so x·x has two)."""
         op = self.op_node(t)
         edges = [(self.tensor_node(p), op) for p in t.parents]
         if not self.folded(t):
-            edges.append((op, self.ids[id(t)]))
+            edges.append((op, self.ids[t]))
         return edges
 
 
@@ -142,12 +135,12 @@ def _dot(
     values: bool,
     grads: bool,
     rankdir: str,
-    clusters: Mapping[str, tuple[Tensor, Sequence[Tensor]]] | None,
+    clusters: Clusters | None,
 ) -> graphviz.Digraph:
     """The graph for one variant of the drawing: records, ops, and the walk's gradients on request."""
     dot = _new_digraph(rankdir)
     found = _find_clusters(g.order, clusters)
-    home = {id(t): c for c, cl in enumerate(found) for t in cl.members}
+    home = {t: c for c, cl in enumerate(found) for t in cl.members}
     subgraphs = [
         graphviz.Digraph(
             name=f"cluster_{c}",
@@ -161,20 +154,20 @@ def _dot(
         if values:
             out.append(Section("data", summarize(t.data), _VALUES_MARK))
         if grads and t.requires_grad:
-            k = g.step_of.get(id(t))
+            k = g.step_of.get(t)
             lines = summarize(g.steps[k].grad) if k is not None else ["unreachable"]
-            out.append(Section(f"∂{g.top}/∂{g.labels[id(t)]}", lines, _GRADS_MARK))
+            out.append(Section(f"∂{g.top}/∂{g.labels[t]}", lines, _GRADS_MARK))
         return out
 
     for t in g.order:
-        target = subgraphs[home[id(t)]] if id(t) in home else dot
-        name = g.ids[id(t)]
-        kind = _kind(t, g.root)
+        target = subgraphs[home[t]] if t in home else dot
+        name = g.ids[t]
+        kind = kind_of(t, g.root)
         if not g.folded(t):
             target.node(
                 name,
                 _record(
-                    g.labels[id(t)],
+                    g.labels[t],
                     kind,
                     f"{shape_text(t.shape)}  {t.dtype}",
                     sections(t),
@@ -189,7 +182,7 @@ def _dot(
             target.node(
                 g.op_node(t),
                 _op_label(
-                    t.op, _op_text(t), None, output=f"{name} · {shape_text(t.shape)}", sections=sections(t)
+                    t.op, op_text(t), None, output=f"{name} · {shape_text(t.shape)}", sections=sections(t)
                 ),
                 shape="box",
                 style="rounded,filled",
@@ -200,7 +193,7 @@ def _dot(
         else:
             target.node(
                 g.op_node(t),
-                _op_label(t.op, _op_text(t), None),
+                _op_label(t.op, op_text(t), None),
                 shape="ellipse",
                 style="filled",
                 fillcolor=OP_FILL,
@@ -216,7 +209,9 @@ def _dot(
     return dot
 
 
-_GROUP = re.compile(r'<g id="(?:node|edge|clust|graph)\d+" class="(node|edge|cluster|graph)">\s*<title>(.*?)</title>')
+_GROUP = re.compile(
+    r'<g id="(?:node|edge|clust|graph)\d+" class="(node|edge|cluster|graph)">\s*<title>(.*?)</title>'
+)
 _TEXT_MARK = re.compile(rf'fill="({_VALUES_MARK}|{_GRADS_MARK})"')
 
 
@@ -232,7 +227,9 @@ def _clean_svg(svg: str, variant: str) -> str:
     svg = svg[svg.index("<svg") :]
     svg = re.sub(r"<!--.*?-->\n?", "", svg, flags=re.S)
     svg = re.sub(r'\s+xmlns(?::\w+)?="[^"]*"', "", svg)
-    svg = re.sub(r'<svg width="[^"]*" height="[^"]*"', f'<svg class="graph" data-variant="{variant}"', svg, count=1)
+    svg = re.sub(
+        r'<svg width="[^"]*" height="[^"]*"', f'<svg class="graph" data-variant="{variant}"', svg, count=1
+    )
 
     def group(match: re.Match[str]) -> str:
         kind, title = match.group(1), html.unescape(match.group(2))
@@ -272,9 +269,9 @@ def _step_data(g: _Graph, k: int) -> dict[str, Any]:
     """Everything the caption of step ``k`` shows, and which nodes and arrows light up."""
     step = g.steps[k]
     node = step.node
-    name = g.labels[id(node)]
+    name = g.labels[node]
     data: dict[str, Any] = {
-        "tensor": g.ids[id(node)],
+        "tensor": g.ids[node],
         "node": g.tensor_node(node),
         "name": name,
         "shape": shape_text(node.shape),
@@ -287,47 +284,51 @@ def _step_data(g: _Graph, k: int) -> dict[str, Any]:
         return data
     data["leaf"] = False
     data["op"] = node.op
-    data["settings"] = _op_text(node)
-    data["expr"] = f"{name} = {node.op}({', '.join(g.labels[id(p)] for p in node.parents)})"
+    data["settings"] = op_text(node)
+    data["expr"] = f"{name} = {node.op}({', '.join(g.labels[p] for p in node.parents)})"
     data["rule"] = node.grad_fn.rule
-    data["inputs"] = [{"name": g.labels[id(p)], "shape": shape_text(p.shape)} for p in node.parents]
+    data["inputs"] = [{"name": g.labels[p], "shape": shape_text(p.shape)} for p in node.parents]
     sent = []
     for parent, grad in zip(node.parents, step.parent_grads):
-        entry: dict[str, Any] = {"name": g.labels[id(parent)]}
+        entry: dict[str, Any] = {"name": g.labels[parent]}
         if grad is None:
             entry["none"] = True
         else:
             entry["shape"] = shape_text(grad.shape)
-            if node.op in _BROADCASTING and parent.shape != node.shape:
+            if node.op in BROADCASTING_OPS and parent.shape != node.shape:
                 entry["note"] = "summed over the broadcast axes: the adjoint of broadcasting"
         sent.append(entry)
     data["sent"] = sent
     edges = g.edges(node)
-    carried = [(g.tensor_node(p), g.op_node(node)) for p, gr in zip(node.parents, step.parent_grads) if gr is not None]
+    carried = [
+        (g.tensor_node(p), g.op_node(node))
+        for p, gr in zip(node.parents, step.parent_grads)
+        if gr is not None
+    ]
     data["edges"] = [list(e) for e in edges if e in carried or e[0] == g.op_node(node)]
     return data
 
 
 def _tensor_data(g: _Graph, t: Tensor) -> dict[str, Any]:
-    kind = _kind(t, g.root)
+    kind = kind_of(t, g.root)
     data: dict[str, Any] = {
-        "name": g.labels[id(t)],
-        "id": g.ids[id(t)],
+        "name": g.labels[t],
+        "id": g.ids[t],
         "kind": kind or "intermediate",
         "shape": shape_text(t.shape),
         "dtype": str(t.dtype),
         "values": _array(t.data),
         "requiresGrad": t.requires_grad,
     }
-    k = g.step_of.get(id(t))
+    k = g.step_of.get(t)
     if k is not None:
         data["step"] = k
         data["grad"] = _array(g.steps[k].grad)
     if t.grad_fn is not None:
         data["op"] = t.op
-        data["expr"] = f"{g.labels[id(t)]} = {t.op}({', '.join(g.labels[id(p)] for p in t.parents)})"
+        data["expr"] = f"{g.labels[t]} = {t.op}({', '.join(g.labels[p] for p in t.parents)})"
         data["rule"] = t.grad_fn.rule
-        data["settings"] = _op_text(t)
+        data["settings"] = op_text(t)
     return data
 
 
@@ -336,16 +337,16 @@ def _comparison(g: _Graph, reference: Any) -> dict[str, Any] | None:
     if reference is None:
         return None
     logits, classes, axis = reference
-    if not isinstance(logits, Tensor) or id(logits) not in g.step_of:
+    if not isinstance(logits, Tensor) or logits not in g.step_of:
         raise ValueError(
             f"to_html: the reference logits (shape {getattr(logits, 'shape', None)}) are not on the backward "
             "walk from the root; pass the tensor the loss was computed from, with requires_grad"
         )
     classes = check_labels(classes, logits.shape, axis, "to_html")
-    autograd = g.steps[g.step_of[id(logits)]].grad
+    autograd = g.steps[g.step_of[logits]].grad
     closed = analytic.logits_grad(logits.data, classes, axis)
     return {
-        "name": g.labels[id(logits)],
+        "name": g.labels[logits],
         "node": g.tensor_node(logits),
         "axis": axis % logits.ndim,
         "autograd": _array(autograd),
@@ -361,24 +362,22 @@ def _page_data(g: _Graph, reference: Any, title: str, drawn: bool) -> dict[str, 
         if g.folded(t):
             nodes[g.op_node(t)] = {"folded": True, **info}
             continue
-        nodes[g.ids[id(t)]] = info
+        nodes[g.ids[t]] = info
         if t.grad_fn is not None:
             nodes[g.op_node(t)] = {
                 "isOp": True,
                 "op": t.op,
-                "settings": _op_text(t),
+                "settings": op_text(t),
                 "rule": t.grad_fn.rule,
                 "expr": info["expr"],
-                "output": g.labels[id(t)],
+                "output": g.labels[t],
                 "step": info.get("step"),
             }
     edge_step: dict[str, int] = {}
     for k in range(len(g.steps)):
         for tail, head in _step_data(g, k)["edges"]:
             edge_step[f"{tail}->{head}"] = k
-    leaves = [
-        {"name": g.labels[id(s.node)], "grad": _array(s.grad)} for s in g.steps if s.node.grad_fn is None
-    ]
+    leaves = [{"name": g.labels[s.node], "grad": _array(s.grad)} for s in g.steps if s.node.grad_fn is None]
     summarised = any(t.data.size > FULL_LIMIT for t in g.order)
     return {
         "title": title,
@@ -403,7 +402,7 @@ def page(
     root: Tensor,
     *,
     reference: Any = None,
-    clusters: Mapping[str, tuple[Tensor, Sequence[Tensor]]] | None = None,
+    clusters: Clusters | None = None,
     compact: bool = False,
     rankdir: str = "LR",
     title: str | None = None,
@@ -423,7 +422,7 @@ def _build(
     root: Tensor,
     path: Path,
     reference: Any,
-    clusters: Mapping[str, tuple[Tensor, Sequence[Tensor]]] | None,
+    clusters: Clusters | None,
     compact: bool,
     rankdir: str,
     title: str | None,
@@ -439,10 +438,10 @@ def _build(
     g = _Graph(
         root=root,
         order=order,
-        ids={id(t): f"t{k}" for k, t in enumerate(order)},
+        ids={t: f"t{k}" for k, t in enumerate(order)},
         labels=tensor_labels(root),
         steps=steps,
-        step_of={id(s.node): k for k, s in enumerate(steps)},
+        step_of={s.node: k for k, s in enumerate(steps)},
         compact=compact,
     )
     data = _page_data(g, reference, title or f"Backprop, step by step: {g.top}", len(order) <= DRAWN_LIMIT)
@@ -459,16 +458,15 @@ def _build(
         svgs.append(_clean_svg(svg, variant))
     # Inside <script>, "</" would end the element early.
     text = json.dumps(data, ensure_ascii=False, allow_nan=False).replace("</", "<\\/")
-    template = _asset("explorer.html")
-    for key, value in {
+    parts = {
         "TITLE": html.escape(data["title"]),
         "CSS": _asset("explorer.css"),
         "SVGS": "\n".join(svgs),
         "DATA": text,
         "JS": _asset("explorer.js"),
-    }.items():
-        template = template.replace("{{" + key + "}}", value)
-    return template
+    }
+    # One pass, so a {{...}} inside a title or a script is never filled in itself.
+    return re.sub(r"\{\{(\w+)\}\}", lambda m: parts[m.group(1)], _asset("explorer.html"))
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -484,28 +482,27 @@ def _write_atomically(path: Path, text: str) -> None:
         raise
 
 
-def to_html(root: Tensor, path: str | Path, **options: Any) -> Path:
+def to_html(
+    root: Tensor,
+    path: str | Path,
+    *,
+    reference: Any = None,
+    clusters: Clusters | None = None,
+    compact: bool = False,
+    rankdir: str = "LR",
+    title: str | None = None,
+) -> Path:
     """Write the explorer page for ``root``'s backward walk to ``path`` and return the path.
 
-    One self-contained file: open it from disk in any browser, offline. Options
-    as for :func:`page` (``reference``, ``clusters``, ``compact``, ``rankdir``,
-    ``title``). Without Graphviz's ``dot`` program the DOT text is saved next to
-    ``path`` and :class:`GraphvizNotFoundError` says how to install it.
+    One self-contained file: open it from disk in any browser, offline. The
+    options are those of :func:`page`. Without Graphviz's ``dot`` program the DOT
+    text is saved next to ``path`` and :class:`GraphvizNotFoundError` says how to
+    install it. The file is written whole or not at all.
     """
     path = Path(path)
     if path.suffix.lower() not in (".html", ".htm"):
-        raise ValueError(f"to_html: {path.name!r} should end in .html")
-    text = _build(
-        root,
-        path,
-        options.pop("reference", None),
-        options.pop("clusters", None),
-        options.pop("compact", False),
-        options.pop("rankdir", "LR"),
-        options.pop("title", None),
-    )
-    if options:
-        raise TypeError(f"to_html: unknown options {sorted(options)}")
+        raise ValueError(f"to_html: cannot write {path.name!r}: the page's file name must end in .html")
+    text = _build(root, path, reference, clusters, compact, rankdir, title)
     _write_atomically(path, text)
     return path
 
@@ -532,6 +529,23 @@ class Explorer:
         return path
 
 
-def explore(root: Tensor, *, height: int = 820, **options: Any) -> Explorer:
-    """The explorer page for ``root`` as an object Jupyter displays inline. Options as for :func:`page`."""
-    return Explorer(page(root, **options), height)
+def explore(
+    root: Tensor,
+    *,
+    reference: Any = None,
+    clusters: Clusters | None = None,
+    compact: bool = False,
+    rankdir: str = "LR",
+    title: str | None = None,
+    height: int = 820,
+) -> Explorer:
+    """The explorer page for ``root`` as an object Jupyter shows inline (``height`` in pixels).
+
+    The other options are those of :func:`page`; ``.save(path)`` writes the page.
+    """
+    if height <= 0:
+        raise ValueError(f"explore: height must be a positive number of pixels, got {height}")
+    return Explorer(
+        page(root, reference=reference, clusters=clusters, compact=compact, rankdir=rankdir, title=title),
+        height,
+    )

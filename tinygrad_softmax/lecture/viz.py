@@ -7,6 +7,8 @@ so the same graph gives byte-identical DOT text on every run.
     to_dot(loss)                    a graphviz.Digraph (a notebook shows it inline)
     render(loss, "graph.png")       PNG, SVG or PDF by the file's extension
     backward_frames(loss, "out")    one picture per step of the backward walk
+    to_html(loss, "explorer.html")  one offline web page that steps through the walk (lecture/explorer.py)
+    explore(loss)                   the same page inline in Jupyter
 """
 
 from __future__ import annotations
@@ -825,3 +827,12 @@ def _write_gif(paths: list[Path], gif_path: Path, delay_ms: int) -> None:
     )
     for frame in frames:
         frame.close()
+
+
+def __getattr__(name: str) -> Any:
+    # The explorer page draws with this module's records, so it is imported on first use.
+    if name in ("to_html", "explore"):
+        from . import explorer
+
+        return getattr(explorer, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

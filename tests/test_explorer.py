@@ -1,0 +1,405 @@
+"""The explorer page: one offline HTML file that steps through the backward walk.
+
+The first tests read the file; the rest open it in a real Chromium (headless,
+from file://, every request that is not a file blocked and counted), press the
+keys a lecturer presses and compare what the page shows with ``engine.walk``.
+The browser tests skip where no Chromium or Playwright is installed, and CI
+(``.ci/run`` sets TINYGRAD_SOFTMAX_REQUIRE_BROWSER=1) requires them.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinygrad_softmax import Tensor, analytic, engine, viz
+from tinygrad_softmax.cli import main
+from tinygrad_softmax.lecture import explorer
+from tinygrad_softmax.lecture.classifier import build_classifier
+from tinygrad_softmax.lecture.graph import graph_order
+
+pytestmark = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
+
+
+def classifier_page(tmp_path: Path, layout: str = "column", compact: bool = False):
+    model = build_classifier(layout)
+    path = explorer.to_html(
+        model.loss,
+        tmp_path / f"{layout}{'-compact' if compact else ''}.html",
+        reference=(model.Z, model.labels, model.class_axis),
+        clusters={"cross_entropy": (model.loss, [model.Z])},
+        compact=compact,
+    )
+    return model, path
+
+
+def page_data(text: str) -> dict:
+    found = re.search(r'<script id="data" type="application/json">(.*?)</script>', text, re.S)
+    assert found is not None
+    return json.loads(found.group(1))
+
+
+def walk(loss: Tensor) -> list[engine.Step]:
+    return list(engine.walk(loss, np.ones_like(loss.data)))
+
+
+def node_names(loss: Tensor, step: engine.Step, compact: bool) -> set[str]:
+    """The drawing's nodes that light up at ``step``: the tensor's record and the op that made it."""
+    k = graph_order(loss).index(step.node)
+    if step.node.grad_fn is None:
+        return {f"t{k}"}
+    folded = compact and not step.node.name and step.node is not loss
+    return {f"op{k}"} if folded else {f"t{k}", f"op{k}"}
+
+
+# ---------------------------------------------------------------- the file
+
+
+@pytest.mark.parametrize(("layout", "compact"), [("column", False), ("row", False), ("column", True)])
+def test_the_page_is_self_contained_and_within_its_size_budget(tmp_path, layout, compact):
+    _, path = classifier_page(tmp_path, layout, compact)
+    text = path.read_text(encoding="utf-8")
+    assert "http://" not in text and "https://" not in text
+    assert not re.search(r"""(src|href)\s*=\s*["'](?!#)""", text), "no file, font or script is fetched"
+    assert "@import" not in text and "url(" not in text
+    assert path.stat().st_size < explorer.SIZE_BUDGET
+    assert text.count("<svg") == 4  # plain, values, gradients, both
+
+
+def test_the_steps_in_the_page_are_the_engines_walk(tmp_path):
+    model, path = classifier_page(tmp_path)
+    data = page_data(path.read_text(encoding="utf-8"))
+    steps = walk(model.loss)
+    assert [s["node"] for s in data["steps"]] == [sorted(node_names(model.loss, s, False))[-1] for s in steps]
+    for shown, step in zip(data["steps"], steps):
+        np.testing.assert_array_equal(np.array(shown["grad"]["data"]).reshape(step.grad.shape), step.grad)
+    comparison = data["comparison"]
+    closed = analytic.logits_grad(model.Z.data, model.labels, model.class_axis)
+    np.testing.assert_array_equal(np.array(comparison["closed"]["data"]).reshape(closed.shape), closed)
+    assert comparison["difference"] == float(np.max(np.abs(model.Z.grad - closed)))
+    assert comparison["difference"] < 1e-15
+
+
+def test_any_graph_works_and_nothing_is_written_to_grad(tmp_path):
+    x = Tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True, name="x")
+    loss = (x * x + x.exp()).sum()  # x used three times: the gradients add up
+    path = viz.to_html(loss, tmp_path / "mine.html")
+    data = page_data(path.read_text(encoding="utf-8"))
+    assert x.grad is None
+    assert data["comparison"] is None
+    assert [leaf["name"] for leaf in data["leaves"]] == ["x"]
+    np.testing.assert_allclose(data["leaves"][0]["grad"]["data"], 2 * x.data + np.exp(x.data))
+    assert data["steps"][0]["name"] == "t4"
+
+
+def test_big_arrays_are_summarised_and_the_page_says_so(tmp_path):
+    W = Tensor(np.random.default_rng(0).normal(size=(30, 30)), requires_grad=True, name="W")
+    path = explorer.to_html((W * W).mean(), tmp_path / "big.html")
+    data = page_data(path.read_text(encoding="utf-8"))
+    node = data["nodes"]["t0"]
+    assert "data" not in node["values"] and node["values"]["summary"]["max"] == W.data.max()
+    assert data["limits"]["summarised"] is True
+
+
+def test_a_long_graph_leaves_numbers_off_the_drawing(tmp_path):
+    x = Tensor(np.ones(2), requires_grad=True, name="x")
+    y = x
+    for _ in range(explorer.DRAWN_LIMIT):
+        y = y * 1.01
+    text = explorer.to_html(y.sum(), tmp_path / "long.html").read_text(encoding="utf-8")
+    assert text.count("<svg") == 1
+    assert page_data(text)["limits"]["drawn"] is False
+
+
+def test_bad_input_writes_no_file(tmp_path):
+    model = build_classifier()
+    with pytest.raises(ValueError, match=r"must end in \.html"):
+        explorer.to_html(model.loss, tmp_path / "page.png")
+    with pytest.raises(ValueError, match="scalar loss"):
+        explorer.to_html(model.Z, tmp_path / "page.html")
+    with pytest.raises(ValueError, match="not on the backward walk"):
+        explorer.to_html(model.loss, tmp_path / "page.html", reference=(model.X, model.labels, 0))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_without_dot_the_dot_text_is_saved_and_no_page_is_written(tmp_path, monkeypatch):
+    monkeypatch.setattr(explorer.shutil, "which", lambda name: None)
+    model = build_classifier()
+    with pytest.raises(viz.GraphvizNotFoundError, match="Install Graphviz"):
+        explorer.to_html(model.loss, tmp_path / "page.html")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["page.dot"]
+
+
+def test_the_notebook_view_is_a_sandboxed_iframe():
+    model = build_classifier()
+    shown = viz.explore(model.loss, height=600)
+    frame = shown._repr_html_()
+    assert frame.startswith("<iframe ") and 'sandbox="allow-scripts"' in frame and "600px" in frame
+    srcdoc = re.search(r'srcdoc="([^"]*)"', frame)
+    assert srcdoc is not None and html.unescape(srcdoc.group(1)) == shown.html
+
+
+def test_the_command_writes_the_page(tmp_path, capsys):
+    out = tmp_path / "sub" / "explorer.html"
+    assert main(["explore", "--out", str(out), "--layout", "row", "--compact"]) == 0
+    assert "row-layout" in capsys.readouterr().out
+    assert "(row layout)" in out.read_text(encoding="utf-8")
+    assert sorted(p.name for p in out.parent.iterdir()) == ["explorer.html"]  # no temporary file left
+    assert main(["explore", "--out", str(tmp_path / "e.txt")]) == 2
+
+
+# ---------------------------------------------------------------- in a real browser
+
+ATOL = 6e-5  # the page prints four decimals
+NAMES = "gs => gs.map(g => g.dataset.name)"
+HIDDEN = "ts => ts.filter(t => getComputedStyle(t).visibility === 'hidden').length"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _chromium_executable() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Chromium with a fresh profile: skipped where none is installed, required in CI.
+
+    ``.ci/run`` sets TINYGRAD_SOFTMAX_REQUIRE_BROWSER=1, so there a missing browser
+    or Playwright fails these tests instead of skipping them.
+    """
+    required = bool(os.environ.get("TINYGRAD_SOFTMAX_REQUIRE_BROWSER"))
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        if required:
+            raise
+        pytest.skip("Playwright is not installed: pip install 'tinygrad_softmax[dev]'")
+    executable = _chromium_executable()
+    if executable is None:
+        if required:
+            pytest.fail("TINYGRAD_SOFTMAX_REQUIRE_BROWSER is set but no Chromium is on PATH")
+        pytest.skip("no Chromium on PATH (Debian: apt-get install chromium)")
+    with sync_playwright() as playwright, tempfile.TemporaryDirectory() as profile:
+        context = playwright.chromium.launch_persistent_context(
+            profile,
+            executable_path=executable,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1920, "height": 1080},
+        )
+        yield context
+        context.close()
+
+
+class Opened:
+    """A page opened from file:// with the network blocked, and everything that went wrong on it."""
+
+    def __init__(self, context, path: Path):
+        self.errors: list[str] = []
+        self.blocked: list[str] = []
+        self.failed: list[str] = []
+        self.page = context.new_page()
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("requestfailed", lambda r: self.failed.append(r.url))
+        self.page.route("**/*", self._route)
+        self.page.goto(path.as_uri())
+
+    def _route(self, route) -> None:
+        if route.request.url.startswith("file://"):
+            route.continue_()
+        else:
+            self.blocked.append(route.request.url)
+            route.abort()
+
+    def press(self, key: str) -> None:
+        self.page.keyboard.press(key)
+
+    def current(self) -> set[str]:
+        return set(self.page.eval_on_selector_all("svg.graph.shown g.node.current", NAMES))
+
+    def numbers(self, selector: str) -> np.ndarray:
+        cells = self.page.eval_on_selector_all(selector + " td", "tds => tds.map(td => td.textContent)")
+        return np.array([float(c) for c in cells])
+
+    def clean(self) -> bool:
+        return not (self.errors or self.blocked or self.failed)
+
+    def close(self) -> None:
+        self.page.close()
+
+
+@pytest.mark.parametrize(("layout", "compact"), [("column", False), ("row", True)])
+def test_arrow_keys_step_through_the_engines_walk(browser, tmp_path, layout, compact):
+    out = tmp_path / "explorer.html"
+    assert main(["explore", "--out", str(out), "--layout", layout, *(["--compact"] if compact else [])]) == 0
+    model = build_classifier(layout)
+    steps = walk(model.loss)
+    opened = Opened(browser, out)
+    try:
+        assert opened.current() == set()
+        assert "Start" in opened.page.inner_text("#caption")
+        for k, step in enumerate(steps, start=1):
+            opened.press("ArrowRight")
+            assert opened.current() == node_names(model.loss, step, compact), f"step {k}"
+            assert f"Step {k} of {len(steps)}" in opened.page.inner_text("#caption")
+            shown = opened.numbers("#caption [data-role=arrived]")
+            np.testing.assert_allclose(shown, step.grad.ravel(), atol=ATOL, err_msg=f"step {k}")
+        opened.press("ArrowRight")
+        caption = opened.page.inner_text("#caption")
+        assert "(P − Y)/N" in caption and "End" in caption
+        closed = analytic.logits_grad(model.Z.data, model.labels, model.class_axis)
+        np.testing.assert_allclose(
+            opened.numbers("#caption [data-role=closed-form]"), closed.ravel(), atol=6e-5
+        )
+        np.testing.assert_allclose(
+            opened.numbers("#caption [data-role=autograd]"), model.Z.grad.ravel(), atol=6e-5
+        )
+        difference = opened.page.inner_text("#caption [data-role=difference]")
+        assert float(difference.split("=")[-1]) < 1e-12
+        opened.press("ArrowLeft")
+        assert opened.current() == node_names(model.loss, steps[-1], compact)
+        opened.press("ArrowLeft")
+        assert opened.current() == node_names(model.loss, steps[-2], compact)
+        assert opened.clean(), (opened.errors, opened.blocked, opened.failed)
+    finally:
+        opened.close()
+
+
+def test_home_end_slider_and_buttons(browser, tmp_path):
+    model, path = classifier_page(tmp_path)
+    steps = walk(model.loss)
+    opened = Opened(browser, path)
+    try:
+        opened.press("End")
+        assert "(P − Y)/N" in opened.page.inner_text("#caption")
+        assert set(opened.page.eval_on_selector_all("svg.graph.shown g.node.compared", NAMES)) == {
+            f"t{graph_order(model.loss).index(model.Z)}"
+        }
+        opened.press("Home")
+        assert opened.current() == set() and opened.page.is_disabled("#prev")
+        opened.page.click("#next")
+        opened.page.click("#next")
+        assert opened.current() == node_names(model.loss, steps[1], False)
+        opened.page.fill("#slider", "5")
+        assert opened.current() == node_names(model.loss, steps[4], False)
+        opened.page.click("#last")
+        assert opened.page.is_disabled("#next")
+        assert opened.clean(), (opened.errors, opened.blocked, opened.failed)
+    finally:
+        opened.close()
+
+
+def test_hovering_a_node_shows_its_values_and_gradient_once_it_has_arrived(browser, tmp_path):
+    model, path = classifier_page(tmp_path)
+    W = f"t{graph_order(model.loss).index(model.W)}"
+    opened = Opened(browser, path)
+    try:
+        opened.page.hover(f'svg.graph.shown g.node[data-name="{W}"]')
+        assert opened.page.is_visible("#tip")
+        tip = opened.page.inner_text("#tip")
+        assert "W" in tip and "parameter" in tip and "3×4" in tip and "float64" in tip
+        np.testing.assert_allclose(
+            opened.numbers("#tip [data-role=tip-values]"), model.W.data.ravel(), atol=6e-5
+        )
+        assert "arrives in step" in tip  # not computed yet at the start
+        opened.press("End")
+        opened.page.mouse.move(0, 0)
+        opened.page.hover(f'svg.graph.shown g.node[data-name="{W}"]')
+        np.testing.assert_allclose(
+            opened.numbers("#tip [data-role=tip-grad]"), model.W.grad.ravel(), atol=6e-5
+        )
+        # An op shows its local rule.
+        opened.page.hover('svg.graph.shown g.node[data-name^="op"] >> nth=0')
+        assert "local rule" in opened.page.inner_text("#tip")
+        assert opened.clean(), (opened.errors, opened.blocked, opened.failed)
+    finally:
+        opened.close()
+
+
+def test_keyboard_only_tab_to_a_node_and_toggle_values(browser, tmp_path):
+    _, path = classifier_page(tmp_path)
+    opened = Opened(browser, path)
+    try:
+        for _ in range(40):  # buttons, slider, toggles, then the nodes of the drawing
+            opened.press("Tab")
+            if opened.page.evaluate("document.activeElement.classList.contains('node')"):
+                break
+        assert opened.page.is_visible("#tip")
+        opened.press("Escape")
+        assert not opened.page.is_visible("#tip")
+        assert opened.page.get_attribute("svg.graph.shown", "data-variant") == "grads"
+        opened.press("v")
+        assert opened.page.get_attribute("svg.graph.shown", "data-variant") == "both"
+        opened.press("g")
+        assert opened.page.get_attribute("svg.graph.shown", "data-variant") == "values"
+        # A gradient's numbers on its node stay hidden until the walk reaches it.
+        opened.press("g")
+        opened.press("ArrowRight")
+        hidden = opened.page.eval_on_selector_all(
+            "svg.graph.shown text.ng",
+            HIDDEN,
+        )
+        total = opened.page.eval_on_selector_all("svg.graph.shown text.ng", "ts => ts.length")
+        assert 0 < hidden < total
+        assert opened.clean(), (opened.errors, opened.blocked, opened.failed)
+    finally:
+        opened.close()
+
+
+def test_a_screenshot_at_a_middle_step_shows_the_graph_and_the_highlight(browser, tmp_path):
+    from PIL import Image
+
+    model, path = classifier_page(tmp_path)
+    opened = Opened(browser, path)
+    try:
+        for _ in range(len(walk(model.loss)) // 2):
+            opened.press("ArrowRight")
+        picture = Image.open(io.BytesIO(opened.page.screenshot())).convert("RGB")
+        assert picture.size == (1920, 1080)
+        box = opened.page.locator("#stage").bounding_box()
+        stage = picture.crop((box["x"], box["y"], box["x"] + box["width"], box["y"] + box["height"]))
+        pixels = np.asarray(stage).reshape(-1, 3).astype(int)
+        assert (pixels.sum(axis=1) < 600).mean() > 0.02, "the drawing is (nearly) blank"
+        orange = np.abs(pixels - [0xF2, 0x8E, 0x2B]).sum(axis=1) < 40
+        assert orange.sum() > 5000, "the current node's highlight is not drawn"
+    finally:
+        opened.close()
+
+
+def test_the_notebook_iframe_runs_the_page(browser):
+    model = build_classifier()
+    shown = viz.explore(model.loss, reference=(model.Z, model.labels, model.class_axis))
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    try:
+        page.set_content(f"<!DOCTYPE html><html><body>{shown._repr_html_()}</body></html>")
+        frame = page.frame_locator("iframe")
+        frame.locator("#next").click()
+        frame.locator("#next").click()
+        assert "Step 2 of" in frame.locator("#caption").inner_text()
+        assert errors == []
+    finally:
+        page.close()
