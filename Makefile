@@ -10,7 +10,7 @@ OUT    ?= demo-output
 # The one copy of these hints is tinygrad_softmax/lecture/extras.py; a test keeps this line identical.
 GRAPHVIZ_INSTALL := sudo apt-get install graphviz (Debian/Ubuntu), brew install graphviz (macOS), winget install graphviz (Windows), conda install -c conda-forge graphviz (conda)
 
-.PHONY: help install system-deps demo test lint format bench docs-images notebook clean
+.PHONY: help install system-deps browser demo test lint format bench docs-images notebook clean
 
 help:
 	@echo "make demo     set everything up, then run the lecture demo into $(OUT)/"
@@ -46,10 +46,22 @@ system-deps:
 		echo "Install it with: $(GRAPHVIZ_INSTALL)"; \
 	fi
 
+# Chromium runs the explorer page's browser tests (Playwright drives it and downloads no browser).
+browser:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+		echo "set-up: installing Chromium with apt-get (for the explorer page's browser tests)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "set-up: no chromium on PATH, so the explorer page's browser tests are skipped; to run them,"; \
+		echo "set TINYGRAD_SOFTMAX_CHROMIUM to a Chromium or Chrome program (e.g. the one inside Chromium.app)."; \
+	fi
+
 demo: install
 	$(PY) -m tinygrad_softmax demo --out $(OUT)
 
-test: install
+test: install browser
 	$(PY) -m pytest
 
 lint: install

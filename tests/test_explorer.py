@@ -174,6 +174,9 @@ CHROMIUM_ARGS = [
 
 
 def _chromium_executable() -> str | None:
+    """TINYGRAD_SOFTMAX_CHROMIUM if set (a Mac's Chromium.app is not on PATH), else the first on PATH."""
+    if os.environ.get("TINYGRAD_SOFTMAX_CHROMIUM"):
+        return os.environ["TINYGRAD_SOFTMAX_CHROMIUM"]
     for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
         found = shutil.which(name)
         if found:
@@ -199,7 +202,7 @@ def browser():
     if executable is None:
         if required:
             pytest.fail("TINYGRAD_SOFTMAX_REQUIRE_BROWSER is set but no Chromium is on PATH")
-        pytest.skip("no Chromium on PATH (Debian: apt-get install chromium)")
+        pytest.skip("no Chromium on PATH (apt-get install chromium, or set TINYGRAD_SOFTMAX_CHROMIUM)")
     with sync_playwright() as playwright, tempfile.TemporaryDirectory() as profile:
         context = playwright.chromium.launch_persistent_context(
             profile,

@@ -16,10 +16,8 @@ from __future__ import annotations
 import html
 import json
 import math
-import os
 import re
 import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -32,6 +30,7 @@ import numpy as np
 from .. import analytic, engine
 from ..functional import check_labels
 from ..tensor import Tensor
+from . import outputs
 from .graph import (
     BROADCASTING_OPS,
     graph_order,
@@ -469,19 +468,6 @@ def _build(
     return re.sub(r"\{\{(\w+)\}\}", lambda m: parts[m.group(1)], _asset("explorer.html"))
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    """Write to a temporary file beside ``path`` and rename it into place: never a half-written page."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def to_html(
     root: Tensor,
     path: str | Path,
@@ -502,9 +488,8 @@ def to_html(
     path = Path(path)
     if path.suffix.lower() not in (".html", ".htm"):
         raise ValueError(f"to_html: cannot write {path.name!r}: the page's file name must end in .html")
-    text = _build(root, path, reference, clusters, compact, rankdir, title)
-    _write_atomically(path, text)
-    return path
+    outputs.check_file(path, "the page")
+    return outputs.write_text(path, _build(root, path, reference, clusters, compact, rankdir, title))
 
 
 @dataclass
@@ -524,9 +509,8 @@ class Explorer:
         )
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        _write_atomically(path, self.html)
-        return path
+        """Write the page to ``path`` (whole or not at all)."""
+        return outputs.write_text(path, self.html)
 
 
 def explore(
