@@ -13,10 +13,11 @@ from typing import Any
 
 from . import analytic, functional, gradcheck, nn, optim
 from .anomaly import AnomalyError, detect_anomaly
-from .derivatives import jacobian
-from .tensor import Tensor, is_grad_enabled, no_grad
+from .derivatives import grad, hessian, hvp, jacobian, jvp
+from .tensor import Tensor, enable_grad, is_grad_enabled, no_grad
 
-__all__ = ["Tensor", "no_grad", "is_grad_enabled", "detect_anomaly", "AnomalyError", "jacobian"]
+__all__ = ["Tensor", "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly", "AnomalyError"]
+__all__ += ["grad", "jacobian", "hessian", "hvp", "jvp"]
 __all__ += ["functional", "analytic", "gradcheck", "nn", "optim", "explain", "viz"]
 __version__ = "0.1.0"
 

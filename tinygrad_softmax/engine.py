@@ -7,15 +7,15 @@ a chain of ten.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import anomaly
-from .ops import unbroadcast
+from .ops import Op, constant, sum_to
 
 if TYPE_CHECKING:
     from .tensor import Tensor
@@ -23,13 +23,16 @@ if TYPE_CHECKING:
 _serial = attrgetter("serial")
 
 
-def topological_order(root: Tensor) -> list[Tensor]:
+def topological_order(root: Tensor, sources: Collection[Tensor] | None = None) -> list[Tensor]:
     """Every tensor that ``root`` depends on and that requires grad, inputs first.
 
     First collect the graph with an explicit stack (a node reached twice, as in
     a diamond, is kept once), then sort it by ``serial``, the number each tensor
     got when it was made. A tensor is always made after its inputs, so in that
     order every parent comes before its children, the same way on every run.
+
+    With ``sources``, keep only the tensors that depend on one of them: the
+    rest of the graph cannot change their gradients.
     """
     seen = {root}
     stack = [root]
@@ -39,7 +42,14 @@ def topological_order(root: Tensor) -> list[Tensor]:
             if parent.requires_grad and parent not in seen:
                 seen.add(parent)
                 stack.append(parent)
-    return sorted(seen, key=_serial)
+    order = sorted(seen, key=_serial)
+    if sources is not None:
+        reached = set(sources)
+        for node in order:  # inputs first, so a parent is decided before its children
+            if node not in reached and any(parent in reached for parent in node.parents):
+                reached.add(node)
+        order = [node for node in order if node in reached] if root in reached else []
+    return order
 
 
 @dataclass(frozen=True)
@@ -56,16 +66,33 @@ class Step:
     parent_grads: tuple[np.ndarray | None, ...]
 
 
+def _recorded_arguments(node: Tensor, fn: Op) -> tuple[Tensor, ...]:
+    """The node's parents and the node itself, for a rule that must be recorded.
+
+    They must still hold the arrays the forward saw: the rule computes with them.
+    """
+    arguments = (*node.parents, node)
+    for tensor, array in zip(arguments, fn.saved):
+        if tensor.data is not array:
+            raise RuntimeError(
+                f"{fn.name}: the data of {anomaly.describe(tensor)} was replaced after the forward pass, "
+                "so its graph no longer describes the values; run the forward again"
+            )
+    return arguments
+
+
 def _chain_rule(
-    root: Tensor, grad: np.ndarray
-) -> Iterator[tuple[Tensor, np.ndarray, tuple[np.ndarray | None, ...]]]:
+    root: Tensor, grad: Any, create_graph: bool = False, sources: Collection[Tensor] | None = None
+) -> Iterator[tuple[Tensor, Any, tuple[Any, ...]]]:
     """The steps of :func:`walk` as plain tuples ``(node, grad, parent_grads)``.
 
     ``backward`` reads these directly: a ``Step`` object per node would cost
-    about as much as a small op.
+    about as much as a small op. The gradients are arrays, or with
+    ``create_graph`` Tensors: each rule then runs on the node's parents and the
+    node itself, and its ops are recorded (the caller turns recording on).
     """
     grads = {root: grad}  # dL/dt of each tensor t reached so far, local to this walk
-    for node in reversed(topological_order(root)):
+    for node in reversed(topological_order(root, sources)):
         # Every node in the order lies on a path to root, so its gradient is complete
         # by the time the reversed walk reaches it.
         node_grad = grads.pop(node)
@@ -73,15 +100,19 @@ def _chain_rule(
         if fn is None:  # a leaf: nothing to pass on
             yield node, node_grad, ()
             continue
-        sent: list[np.ndarray | None] = []
-        for parent, parent_grad in zip(node.parents, fn.backward(node_grad)):
+        if create_graph:
+            rule_grads = fn.backward(node_grad, *_recorded_arguments(node, fn))
+        else:
+            rule_grads = fn.backward(node_grad, *fn.saved)
+        sent: list[Any] = []
+        for parent, parent_grad in zip(node.parents, rule_grads):
             if parent_grad is None or not parent.requires_grad:
                 sent.append(None)
                 continue
             if parent_grad.shape != parent.data.shape:
-                parent_grad = unbroadcast(parent_grad, parent.data.shape)
+                parent_grad = sum_to(parent_grad, parent.data.shape)
             if anomaly.enabled:
-                anomaly.check_backward(node, parent, parent_grad)
+                anomaly.check_backward(node, parent, constant(parent_grad))
             # `+` makes a new array: the one already there may be shared with another node.
             grads[parent] = grads[parent] + parent_grad if parent in grads else parent_grad
             sent.append(parent_grad)
@@ -124,3 +155,24 @@ def backward(root: Tensor, grad: np.ndarray) -> None:
             g = g.copy()
         stored.add(id(g))
         node.grad = g if node.grad is None else node.grad + g
+
+
+def gradients(root: Tensor, grad: Any, sources: Sequence[Tensor], create_graph: bool = False) -> list[Any]:
+    """d(root)/d(source) for each source, seeded with ``grad``; no ``.grad`` is touched.
+
+    Only the part of the graph between the sources and ``root`` is walked. A
+    source that ``root`` does not depend on gets None. With ``create_graph``,
+    ``grad`` is a Tensor and so is every result (the caller records).
+    """
+    wanted = set(sources)
+    found: dict[Tensor, Any] = {}
+    collecting = gc.isenabled()  # paused for the same reason as in backward()
+    gc.disable()
+    try:
+        for node, node_grad, _ in _chain_rule(root, grad, create_graph, wanted):
+            if node in wanted:
+                found[node] = node_grad
+    finally:
+        if collecting:
+            gc.enable()
+    return [found.get(source) for source in sources]

@@ -1,24 +1,71 @@
 """The primitive operations, each a forward rule next to its backward rule.
 
-Every op works on plain NumPy arrays. ``forward`` computes the output and keeps
-what the backward rule will need; ``backward`` turns the gradient of the loss
-with respect to the output (``grad``, shaped like the output) into the gradient
-with respect to each input. Read top to bottom, the list of ops is the list of
-local derivatives the seed's derivation uses.
+``forward`` computes an op's output from its inputs' arrays. ``backward(grad,
+*inputs, out)`` turns ``grad`` = ∂L/∂out (shaped like the output) into ∂L/∂in
+for each input. Read top to bottom, the list of ops is the list of local
+derivatives the derivation uses. In the ``rule`` strings (shown on the graph,
+in the ledger and in the frames) ``in`` or ``in₁``, ``in₂`` name the op's inputs
+and ``out`` its output; in the code they are ``x`` or ``a``, ``b`` and ``out``.
+
+A backward rule is written once and works on two kinds of values:
+
+- NumPy arrays: the inputs' and the output's data. This is the fast
+  first-order path that ``Tensor.backward()`` takes.
+- Tensors: the node's parents and the node itself. Every operation in the
+  rule is then a recorded op, so the gradient it returns has a graph of its
+  own and can be differentiated again (``grad(..., create_graph=True)``).
+
+So a rule may only use operations that mean the same on both: arithmetic,
+``@``, ``.T``, ``.transpose``, ``.reshape``, and the three adjoints below that
+are not one-liners, each an op of its own with its own rule: :func:`expand`
+(the adjoint of sum), :func:`sum_to` (the adjoint of broadcasting) and
+:func:`scatter_add` (the adjoint of gather). Values that are constant where
+they are defined (relu's mask, max's winners, gather's positions, counts) are
+read through :func:`constant`: the derivative treats them as constants.
 
 Elementwise ops return gradients shaped like the *broadcast* output; the engine
-sums them back to each input's shape with :func:`unbroadcast`, in one place.
+sums them back to each input's shape with :func:`sum_to`, in one place.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from .tensor import Tensor
+
 Array = np.ndarray
-Grads = tuple[Array | None, ...]
+# A value a backward rule computes with: an ndarray on the first-order path, a
+# Tensor when the backward pass is itself recorded. (Any, because a rule uses
+# only the operations both have.)
+Value = Any
+Grads = tuple[Value | None, ...]
+
+
+# ---------------------------------------------------------------- arrays or tensors
+
+
+def is_tensor(value: Value) -> bool:
+    """True on the recorded path (a Tensor), False on the first-order path (an array)."""
+    return not isinstance(value, (np.ndarray, np.generic))
+
+
+def constant(value: Value) -> Array:
+    """The plain array behind ``value``: what a rule reads here is a constant to the derivative.
+
+    Used for what is piecewise constant (a mask, the positions of a maximum),
+    whose own derivative is zero wherever it is defined.
+    """
+    return value.data if is_tensor(value) else value
+
+
+def _record(op: Op, x: Tensor) -> Tensor:
+    from .tensor import Tensor  # here, not at the top: tensor.py imports this module
+
+    return Tensor._apply(op, x)
 
 
 def unbroadcast(grad: Array, shape: tuple[int, ...]) -> Array:
@@ -26,7 +73,7 @@ def unbroadcast(grad: Array, shape: tuple[int, ...]) -> Array:
 
     If ``b`` of shape (C, 1) was broadcast across N columns in ``Z = W X + b``,
     each of its entries fed N outputs, so its gradient is the sum of those N
-    gradients. This line is the seed's ``db = Σ_i dZ[:, i]``.
+    gradients. This line is the derivation's ``db = Σ_i dZ[:, i]``.
     """
     if grad.shape == shape:
         return grad
@@ -45,7 +92,7 @@ def unbroadcast(grad: Array, shape: tuple[int, ...]) -> Array:
 
 
 def spread(grad: Array, shape: tuple[int, ...]) -> Array:
-    """``grad`` copied along its size-1 axes until it has ``shape``: the adjoint of a sum.
+    """``grad`` copied along its size-1 (or missing leading) axes until it has ``shape``.
 
     A real array of its own (``np.broadcast_to`` would give a read-only view,
     which the engine would have to copy before storing it as a ``.grad``).
@@ -55,25 +102,65 @@ def spread(grad: Array, shape: tuple[int, ...]) -> Array:
     return out
 
 
+def sum_to(grad: Value, shape: tuple[int, ...]) -> Value:
+    """``grad`` summed down to ``shape`` (:func:`unbroadcast`); recorded as :class:`SumTo` on a Tensor."""
+    if is_tensor(grad):
+        return grad if grad.shape == shape else _record(SumTo(shape), grad)
+    return unbroadcast(grad, shape)
+
+
+def expand(grad: Value, shape: tuple[int, ...]) -> Value:
+    """``grad`` copied out to ``shape`` (:func:`spread`); recorded as :class:`Expand` on a Tensor."""
+    if is_tensor(grad):
+        return _record(Expand(shape), grad)
+    return spread(grad, shape)
+
+
+def scatter_add(grad: Value, picks: Gather, shape: tuple[int, ...]) -> Value:
+    """Zeros of ``shape`` with ``grad`` added where ``picks`` took its values (:class:`ScatterAdd`)."""
+    if is_tensor(grad):
+        return _record(ScatterAdd(picks, shape), grad)
+    return picks.scatter(grad, shape)
+
+
+def gather_at(grad: Value, picks: Gather) -> Value:
+    """``grad`` read at the positions ``picks`` took (:class:`Gather` again); recorded on a Tensor."""
+    if is_tensor(grad):
+        return _record(Gather(picks.axis, picks.index), grad)
+    return grad[picks.positions]
+
+
+# ---------------------------------------------------------------- the base class
+
+
 class Op:
     """Base class of an operation recorded in the graph.
 
-    ``name`` is what the graph shows, ``rule`` the local derivative in math.
-    ``needs_grad[i]`` says whether input ``i`` wants a gradient, so a backward
-    rule can skip work nobody will use (``dX`` of the data, say); the tensor
-    sets it when it records the op.
+    ``name`` is what the graph shows, ``rule`` the local derivative (in the
+    ``in``/``out`` notation above). When the tensor records the op it sets
+    ``needs_grad[i]``, whether input ``i`` wants a gradient (so a rule can skip
+    work nobody will use, ``dX`` of the data, say), and ``saved``, the
+    inputs' and the output's arrays as the forward saw them, which the
+    first-order path hands to ``backward``.
     """
 
-    __slots__ = ("needs_grad",)
+    __slots__ = ("needs_grad", "saved")
     name = "op"
     rule = ""
     needs_grad: tuple[bool, ...]
+    saved: tuple[Array, ...]
 
-    def forward(self, *inputs: Array) -> Array:
+    # Each op spells out its own arguments: forward(x) or forward(a, b), and
+    # backward(grad, x, out) or backward(grad, a, b, out).
+    def forward(self, *args: Any, **kwargs: Any) -> Array:
         raise NotImplementedError
 
-    def backward(self, grad: Array) -> Grads:
+    def backward(self, *args: Any, **kwargs: Any) -> Grads:
         raise NotImplementedError
+
+    def explain(self, error: ValueError, *inputs: Array) -> ValueError:
+        """The error to show when ``forward`` raised ``error`` (the op's own words, naming the shapes)."""
+        return error
 
     def params(self) -> dict[str, Any]:
         """The op's settings (axis, keepdims, ...), for labels and explanations."""
@@ -86,207 +173,198 @@ class Op:
 class Binary(Op):
     """An elementwise op of two inputs under NumPy broadcasting."""
 
-    __slots__ = ("a", "b")
+    __slots__ = ()
 
-    def forward(self, *inputs: Array) -> Array:
-        self.a, self.b = inputs
-        try:
-            return self.compute(self.a, self.b)
-        except ValueError:
-            raise ValueError(
-                f"{self.name}: shapes {self.a.shape} and {self.b.shape} cannot be broadcast together"
-            ) from None
-
-    def compute(self, a: Array, b: Array) -> Array:
-        raise NotImplementedError
+    def explain(self, error: ValueError, *inputs: Array) -> ValueError:
+        a, b = inputs
+        return ValueError(f"{self.name}: shapes {a.shape} and {b.shape} cannot be broadcast together")
 
 
 class Add(Binary):
-    """z = a + b;  dz/da = 1, dz/db = 1."""
+    """out = in₁ + in₂."""
 
     __slots__ = ()
     name = "add"
-    rule = "∂(a+b)/∂a = 1, ∂(a+b)/∂b = 1"
+    rule = "∂out/∂in₁ = 1, ∂out/∂in₂ = 1"
 
-    def compute(self, a: Array, b: Array) -> Array:
+    def forward(self, a: Array, b: Array) -> Array:
         return a + b
 
-    def backward(self, grad: Array) -> Grads:
+    def backward(self, grad: Value, a: Value, b: Value, out: Value) -> Grads:
         return grad, grad
 
 
 class Sub(Binary):
-    """z = a − b;  dz/da = 1, dz/db = −1."""
+    """out = in₁ − in₂."""
 
     __slots__ = ()
     name = "sub"
-    rule = "∂(a−b)/∂a = 1, ∂(a−b)/∂b = −1"
+    rule = "∂out/∂in₁ = 1, ∂out/∂in₂ = −1"
 
-    def compute(self, a: Array, b: Array) -> Array:
+    def forward(self, a: Array, b: Array) -> Array:
         return a - b
 
-    def backward(self, grad: Array) -> Grads:
+    def backward(self, grad: Value, a: Value, b: Value, out: Value) -> Grads:
         return grad, (-grad if self.needs_grad[1] else None)
 
 
 class Mul(Binary):
-    """z = a · b;  dz/da = b, dz/db = a."""
+    """out = in₁ · in₂."""
 
     __slots__ = ()
     name = "mul"
-    rule = "∂(a·b)/∂a = b, ∂(a·b)/∂b = a"
+    rule = "∂out/∂in₁ = in₂, ∂out/∂in₂ = in₁"
 
-    def compute(self, a: Array, b: Array) -> Array:
+    def forward(self, a: Array, b: Array) -> Array:
         return a * b
 
-    def backward(self, grad: Array) -> Grads:
-        da = grad * self.b if self.needs_grad[0] else None
-        db = grad * self.a if self.needs_grad[1] else None
+    def backward(self, grad: Value, a: Value, b: Value, out: Value) -> Grads:
+        da = grad * b if self.needs_grad[0] else None
+        db = grad * a if self.needs_grad[1] else None
         return da, db
 
 
 class Div(Binary):
-    """z = a / b;  dz/da = 1/b, dz/db = −a/b²."""
+    """out = in₁ / in₂."""
 
     __slots__ = ()
     name = "div"
-    rule = "∂(a/b)/∂a = 1/b, ∂(a/b)/∂b = −a/b²"
+    rule = "∂out/∂in₁ = 1/in₂, ∂out/∂in₂ = −in₁/in₂²"
 
-    def compute(self, a: Array, b: Array) -> Array:
+    def forward(self, a: Array, b: Array) -> Array:
         return a / b
 
-    def backward(self, grad: Array) -> Grads:
-        da = grad / self.b if self.needs_grad[0] else None
-        db = -grad * self.a / (self.b * self.b) if self.needs_grad[1] else None
+    def backward(self, grad: Value, a: Value, b: Value, out: Value) -> Grads:
+        da = grad / b if self.needs_grad[0] else None
+        db = -grad * a / (b * b) if self.needs_grad[1] else None
         return da, db
 
 
 class Neg(Op):
-    """z = −x;  dz/dx = −1."""
+    """out = −in."""
 
     __slots__ = ()
     name = "neg"
-    rule = "∂(−x)/∂x = −1"
+    rule = "∂out/∂in = −1"
 
-    def forward(self, *inputs: Array) -> Array:
-        return -inputs[0]
+    def forward(self, x: Array) -> Array:
+        return -x
 
-    def backward(self, grad: Array) -> Grads:
+    def backward(self, grad: Value, x: Value, out: Value) -> Grads:
         return (-grad,)
 
 
 class Pow(Op):
-    """z = x^p for a constant p;  dz/dx = p · x^(p−1)."""
+    """out = in^p for a constant p."""
 
-    __slots__ = ("x", "exponent")
+    __slots__ = ("exponent",)
     name = "pow"
-    rule = "∂(x^p)/∂x = p·x^(p−1)"
+    rule = "∂out/∂in = p·in^(p−1)"
 
     def __init__(self, exponent: float) -> None:
         self.exponent = exponent
 
-    def forward(self, *inputs: Array) -> Array:
-        self.x = inputs[0]
-        return self.x**self.exponent
+    def forward(self, x: Array) -> Array:
+        return x**self.exponent
 
-    def backward(self, grad: Array) -> Grads:
+    def backward(self, grad: Value, x: Value, out: Value) -> Grads:
         p = self.exponent
-        return (grad * p * self.x ** (p - 1),)
+        return (grad * p * x ** (p - 1),)
 
     def params(self) -> dict[str, Any]:
         return {"exponent": self.exponent}
 
 
 class Exp(Op):
-    """z = exp(x);  dz/dx = exp(x) = z."""
+    """out = exp(in), its own derivative: the rule reuses the output."""
 
-    __slots__ = ("out",)
+    __slots__ = ()
     name = "exp"
-    rule = "∂exp(x)/∂x = exp(x)"
+    rule = "∂out/∂in = out"
 
-    def forward(self, *inputs: Array) -> Array:
-        self.out = np.exp(inputs[0])
-        return self.out
+    def forward(self, x: Array) -> Array:
+        return np.exp(x)
 
-    def backward(self, grad: Array) -> Grads:
-        return (grad * self.out,)
+    def backward(self, grad: Value, x: Value, out: Value) -> Grads:
+        return (grad * out,)
 
 
 class Log(Op):
-    """z = log(x);  dz/dx = 1/x."""
+    """out = log(in)."""
 
-    __slots__ = ("x",)
+    __slots__ = ()
     name = "log"
-    rule = "∂log(x)/∂x = 1/x"
+    rule = "∂out/∂in = 1/in"
 
-    def forward(self, *inputs: Array) -> Array:
-        self.x = inputs[0]
-        return np.log(self.x)
+    def forward(self, x: Array) -> Array:
+        return np.log(x)
 
-    def backward(self, grad: Array) -> Grads:
-        return (grad / self.x,)
+    def backward(self, grad: Value, x: Value, out: Value) -> Grads:
+        return (grad / x,)
 
 
 class ReLU(Op):
-    """z = max(x, 0);  dz/dx = 1 where x > 0, else 0."""
+    """out = max(in, 0). The mask ``in > 0`` is a constant: its derivative is 0 wherever it exists."""
 
-    __slots__ = ("x",)
+    __slots__ = ()
     name = "relu"
-    rule = "∂relu(x)/∂x = 1 if x > 0 else 0"
+    rule = "∂out/∂in = 1 where in > 0, else 0"
 
-    def forward(self, *inputs: Array) -> Array:
-        self.x = inputs[0]
-        return np.maximum(self.x, 0)
+    def forward(self, x: Array) -> Array:
+        return np.maximum(x, 0)
 
-    def backward(self, grad: Array) -> Grads:
-        return (grad * (self.x > 0),)
+    def backward(self, grad: Value, x: Value, out: Value) -> Grads:
+        return (grad * (constant(x) > 0),)
 
 
 # ---------------------------------------------------------------- matmul
 
 
-def _matrix_transpose(a: Array) -> Array:
-    """Swap the last two axes (a view, no copy): Aᵀ for a matrix, each Aᵀ in a batch."""
-    return a.T if a.ndim == 2 else np.swapaxes(a, -1, -2)
+def _matrix_transpose(a: Value) -> Value:
+    """Swap the last two axes: Aᵀ for a matrix, each Aᵀ in a batch."""
+    return a.T if a.ndim == 2 else a.transpose((*range(a.ndim - 2), a.ndim - 1, a.ndim - 2))
 
 
 class MatMul(Op):
-    """Z = A B;  dL/dA = dZ Bᵀ, dL/dB = Aᵀ dZ  (the seed's dW = dZ Xᵀ)."""
+    """out = in₁ in₂, a matrix product (batched over leading axes; vectors as in NumPy).
 
-    __slots__ = ("a", "b")
+    In the derivation's Z = W X this rule gives dW = dZ Xᵀ.
+    """
+
+    __slots__ = ()
     name = "matmul"
-    rule = "∂L/∂A = ∂L/∂Z · Bᵀ, ∂L/∂B = Aᵀ · ∂L/∂Z"
+    rule = "∂L/∂in₁ = ∂L/∂out · in₂ᵀ, ∂L/∂in₂ = in₁ᵀ · ∂L/∂out"
 
-    def forward(self, *inputs: Array) -> Array:
-        a, b = self.a, self.b = inputs
+    def forward(self, a: Array, b: Array) -> Array:
+        return a @ b
+
+    def backward(self, grad: Value, a: Value, b: Value, out: Value) -> Grads:
+        # Treat vectors as 1-row / 1-column matrices so one rule serves all ranks.
+        a_vector, b_vector = a.ndim == 1, b.ndim == 1
+        if a_vector:
+            a = a.reshape((1, a.shape[0]))
+        if b_vector:  # first, so that vector · vector (a 0-d grad) works too
+            b = b.reshape((b.shape[0], 1))
+            grad = grad.reshape((*grad.shape, 1))
+        if a_vector:
+            grad = grad.reshape((*grad.shape[:-1], 1, grad.shape[-1]))
+        da = grad @ _matrix_transpose(b) if self.needs_grad[0] else None
+        db = _matrix_transpose(a) @ grad if self.needs_grad[1] else None
+        if da is not None and a_vector:
+            da = da.reshape((*da.shape[:-2], da.shape[-1]))
+        if db is not None and b_vector:
+            db = db.reshape(db.shape[:-1])
+        return da, db
+
+    def explain(self, error: ValueError, *inputs: Array) -> ValueError:
+        a, b = inputs
         if a.ndim == 0 or b.ndim == 0 or a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
-            raise ValueError(
+            return ValueError(
                 f"matmul: shapes {a.shape} and {b.shape} are not aligned "
                 f"(A's last dimension must equal B's {'second-to-' if b.ndim > 1 else ''}"
                 "last dimension)"
             )
-        try:
-            return a @ b
-        except ValueError:
-            raise ValueError(
-                f"matmul: batch dimensions of {a.shape} and {b.shape} cannot be broadcast"
-            ) from None
-
-    def backward(self, grad: Array) -> Grads:
-        # Treat vectors as 1-row / 1-column matrices so one rule serves all ranks.
-        a = self.a[None, :] if self.a.ndim == 1 else self.a
-        b = self.b[:, None] if self.b.ndim == 1 else self.b
-        if self.b.ndim == 1:  # first, so that vector · vector (a 0-d grad) works too
-            grad = grad[..., None]
-        if self.a.ndim == 1:
-            grad = np.expand_dims(grad, -2)
-        da = grad @ _matrix_transpose(b) if self.needs_grad[0] else None
-        db = _matrix_transpose(a) @ grad if self.needs_grad[1] else None
-        if da is not None and self.a.ndim == 1:
-            da = da.reshape(da.shape[:-2] + da.shape[-1:])
-        if db is not None and self.b.ndim == 1:
-            db = db[..., 0]
-        return da, db
+        return ValueError(f"matmul: batch dimensions of {a.shape} and {b.shape} cannot be broadcast")
 
 
 # ---------------------------------------------------------------- reductions
@@ -311,89 +389,83 @@ def _normalize_axis(name: str, axis: int | tuple[int, ...] | None, shape: tuple[
 
 
 class Reduce(Op):
-    """Base of the reductions: remembers the input shape, axes and keepdims."""
+    """Base of the reductions: the axes reduced (set by ``forward``) and keepdims."""
 
-    __slots__ = ("axis", "keepdims", "axes", "in_shape")
+    __slots__ = ("axis", "keepdims", "axes")
 
     def __init__(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> None:
         self.axis = axis
         self.keepdims = keepdims
 
-    def forward(self, *inputs: Array) -> Array:
-        x = inputs[0]
-        self.in_shape = x.shape
+    def reduced_axes(self, x: Array) -> tuple[int, ...]:
+        """The axes of ``x`` this reduction runs over (also kept for the backward rule)."""
         self.axes = _normalize_axis(self.name, self.axis, x.shape)
-        return self.reduce(x)
+        return self.axes
 
-    def reduce(self, x: Array) -> Array:
-        raise NotImplementedError
+    def with_kept_axes(self, grad: Value, x: Value) -> Value:
+        """``grad`` reshaped with the reduced axes back as size-1 axes, so it broadcasts over ``x``.
 
-    def expand(self, grad: Array) -> Array:
-        """Put the reduced axes back as size-1 axes, so ``grad`` broadcasts over the input."""
+        A reshape, nothing more: it is what ``keepdims=True`` would have given.
+        """
         if self.keepdims or grad.ndim == 0:  # already broadcasts (a 0-d grad broadcasts anywhere)
             return grad
-        return grad.reshape(self._kept_shape())
-
-    def _kept_shape(self) -> tuple[int, ...]:
-        return tuple([1 if i in self.axes else n for i, n in enumerate(self.in_shape)])
+        return grad.reshape(tuple([1 if i in self.axes else n for i, n in enumerate(x.shape)]))
 
     def params(self) -> dict[str, Any]:
         return {"axis": self.axis, "keepdims": self.keepdims}
 
 
 class Sum(Reduce):
-    """z = Σ x over axes;  dz/dx = 1, so the gradient is copied back to every summed entry."""
+    """out = Σ in over the axes. Each entry fed one sum with weight 1."""
 
     __slots__ = ()
     name = "sum"
-    rule = "the adjoint of sum is broadcasting: ∂L/∂x = ∂L/∂z copied along the summed axes"
+    rule = "∂L/∂in = ∂L/∂out copied along the summed axes"
 
-    def reduce(self, x: Array) -> Array:
-        return x.sum(axis=self.axes, keepdims=self.keepdims)
+    def forward(self, x: Array) -> Array:
+        return x.sum(axis=self.reduced_axes(x), keepdims=self.keepdims)
 
-    def backward(self, grad: Array) -> Grads:
-        return (spread(self.expand(grad), self.in_shape),)
+    def backward(self, grad: Value, x: Value, out: Value) -> Grads:
+        return (expand(self.with_kept_axes(grad, x), x.shape),)
 
 
 class Mean(Reduce):
-    """z = (1/n) Σ x over axes;  dz/dx = 1/n."""
+    """out = (1/n) Σ in over the axes, n the number of entries averaged into each output."""
 
     __slots__ = ("count",)
     name = "mean"
-    rule = "∂mean(x)/∂x = 1/n, copied along the averaged axes"
+    rule = "∂L/∂in = ∂L/∂out / n copied along the averaged axes"
 
-    def reduce(self, x: Array) -> Array:
+    def forward(self, x: Array) -> Array:
         if x.size == 0:
             raise ValueError(f"mean: cannot average an empty tensor of shape {x.shape}")
-        self.count = math.prod([x.shape[i] for i in self.axes])  # n, the entries averaged into each output
-        return x.sum(axis=self.axes, keepdims=self.keepdims) / self.count
+        axes = self.reduced_axes(x)
+        self.count = math.prod([x.shape[i] for i in axes])
+        return x.sum(axis=axes, keepdims=self.keepdims) / self.count
 
-    def backward(self, grad: Array) -> Grads:
-        return (spread(self.expand(grad) / self.count, self.in_shape),)
+    def backward(self, grad: Value, x: Value, out: Value) -> Grads:
+        return (expand(self.with_kept_axes(grad, x) / self.count, x.shape),)
 
 
 class Max(Reduce):
-    """z = max x over axes;  dz/dx = 1 at the maximum (ties share it equally), else 0."""
+    """out = max in over the axes; the k entries that tie for the maximum share its gradient.
 
-    __slots__ = ("x", "out")
+    Which entries win is a constant (it changes only where the max jumps).
+    """
+
+    __slots__ = ()
     name = "max"
-    rule = "∂max(x)/∂x = 1/k at each of the k maximal entries, 0 elsewhere"
+    rule = "∂out/∂in = 1/k at each of the k maxima, else 0"
 
-    def reduce(self, x: Array) -> Array:
+    def forward(self, x: Array) -> Array:
         if x.size == 0:
             raise ValueError(f"max: cannot take the max of an empty tensor of shape {x.shape}")
-        self.x = x
-        self.out = x.max(axis=self.axes, keepdims=True)
-        return (
-            self.out
-            if self.keepdims
-            else self.out.reshape(tuple(n for i, n in enumerate(x.shape) if i not in self.axes))
-        )
+        return x.max(axis=self.reduced_axes(x), keepdims=self.keepdims)
 
-    def backward(self, grad: Array) -> Grads:
-        winners = self.x == self.out
+    def backward(self, grad: Value, x: Value, out: Value) -> Grads:
+        winners = constant(x) == self.with_kept_axes(constant(out), x)
         share = winners / winners.sum(axis=self.axes, keepdims=True)
-        return (share * self.expand(grad),)
+        return (share * self.with_kept_axes(grad, x),)
 
 
 # ---------------------------------------------------------------- indexing and shape
@@ -420,24 +492,17 @@ def _out_of_range(index: Array, shape: tuple[int, ...], axis: int) -> IndexError
 
 
 class Gather(Op):
-    """out[i][j] = x[i][index[i][j]] (axis=1), PyTorch semantics.
+    """out[i][j] = in[i][index[i][j]] (axis=1), PyTorch semantics. The positions are constants."""
 
-    Backward scatters ``grad`` into zeros with ``np.add.at``, which *adds* when
-    the same position is picked twice. With one pick per line (``index`` of
-    size 1 along ``axis``, as in cross-entropy) no position can repeat, and a
-    plain assignment does the same, faster.
-    """
-
-    __slots__ = ("axis", "index", "in_shape", "positions", "one_pick_per_line")
+    __slots__ = ("axis", "index", "positions", "one_pick_per_line")
     name = "gather"
-    rule = "the adjoint of gather scatters ∂L/∂out into a zero array (adding where indices repeat)"
+    rule = "∂L/∂in = ∂L/∂out added into zeros at the picked positions"
 
     def __init__(self, axis: int, index: Array) -> None:
         self.axis = axis
         self.index = index
 
-    def forward(self, *inputs: Array) -> Array:
-        x = inputs[0]
+    def forward(self, x: Array) -> Array:
         index = self.index
         if index.dtype.kind not in "iu":  # signed or unsigned integers
             raise TypeError(f"gather: index must hold integers, got dtype {index.dtype}")
@@ -453,7 +518,6 @@ class Gather(Op):
                     f"gather: index shape {index.shape} is larger than input shape {x.shape} in dimension {d}"
                 )
         self.positions = _picked_positions(index, axis)
-        self.in_shape = x.shape
         self.one_pick_per_line = index.shape[axis] == 1
         # NumPy itself rejects an index ≥ the size, but would wrap a negative one around.
         if index.size and index.min() < 0:
@@ -463,59 +527,67 @@ class Gather(Op):
         except IndexError:
             raise _out_of_range(index, x.shape, axis) from None
 
-    def backward(self, grad: Array) -> Grads:
-        dx = np.zeros(self.in_shape, dtype=grad.dtype)
+    def backward(self, grad: Value, x: Value, out: Value) -> Grads:
+        return (scatter_add(grad, self, x.shape),)
+
+    def scatter(self, values: Array, shape: tuple[int, ...]) -> Array:
+        """Zeros of ``shape`` with ``values`` added at the picked positions.
+
+        ``np.add.at`` *adds* when the same position was picked twice. With one
+        pick per line (``index`` of size 1 along ``axis``, as in cross-entropy)
+        no position can repeat, and a plain assignment does the same, faster.
+        """
+        out = np.zeros(shape, dtype=values.dtype)
         if self.one_pick_per_line:
-            dx[self.positions] = grad
+            out[self.positions] = values
         else:
-            np.add.at(dx, self.positions, grad)
-        return (dx,)
+            np.add.at(out, self.positions, values)
+        return out
 
     def params(self) -> dict[str, Any]:
         return {"axis": self.axis, "index": self.index.shape}
 
 
 class Transpose(Op):
-    """z = xᵀ (axes permuted);  the gradient is permuted back."""
+    """out = in with its axes permuted (reversed when no axes are given)."""
 
-    __slots__ = ("axes",)
+    __slots__ = ("axes", "order")
     name = "transpose"
-    rule = "∂L/∂x = (∂L/∂z)ᵀ, the inverse permutation"
+    rule = "∂L/∂in = ∂L/∂out with the axes permuted back"
 
     def __init__(self, axes: tuple[int, ...] | None = None) -> None:
         self.axes = axes
 
-    def forward(self, *inputs: Array) -> Array:
-        x = inputs[0]
-        try:
-            return np.transpose(x, self.axes)
-        except ValueError:
+    def forward(self, x: Array) -> Array:
+        ndim = x.ndim
+        if self.axes is None:
+            self.order = tuple(range(ndim))[::-1]
+        elif sorted(a % ndim if -ndim <= a < ndim else a for a in self.axes) == list(range(ndim)):
+            self.order = tuple(a % ndim for a in self.axes)  # negative axes counted from the end
+        else:
             raise ValueError(
                 f"transpose: axes {self.axes} are not a permutation of the axes of shape {x.shape}"
-            ) from None
+            )
+        return x.transpose(self.order)
 
-    def backward(self, grad: Array) -> Grads:
-        if self.axes is None:
-            return (np.transpose(grad),)
-        return (np.transpose(grad, np.argsort(self.axes)),)
+    def backward(self, grad: Value, x: Value, out: Value) -> Grads:
+        return (grad.transpose(tuple(np.argsort(self.order).tolist())),)
 
     def params(self) -> dict[str, Any]:
         return {"axes": self.axes} if self.axes is not None else {}
 
 
 class Reshape(Op):
-    """z = x viewed with a new shape;  the gradient is reshaped back."""
+    """out = in with a new shape, the same entries in the same order."""
 
-    __slots__ = ("shape", "in_shape")
+    __slots__ = ("shape",)
     name = "reshape"
-    rule = "∂L/∂x = ∂L/∂z reshaped to x's shape"
+    rule = "∂L/∂in = ∂L/∂out reshaped to in's shape"
 
     def __init__(self, shape: tuple[int, ...]) -> None:
         self.shape = shape
 
-    def forward(self, *inputs: Array) -> Array:
-        x = inputs[0]
-        self.in_shape = x.shape
+    def forward(self, x: Array) -> Array:
         try:
             return x.reshape(self.shape)
         except (ValueError, TypeError):
@@ -523,37 +595,103 @@ class Reshape(Op):
                 f"reshape: cannot reshape shape {x.shape} ({x.size} elements) into {self.shape}"
             ) from None
 
-    def backward(self, grad: Array) -> Grads:
-        return (grad.reshape(self.in_shape),)
+    def backward(self, grad: Value, x: Value, out: Value) -> Grads:
+        return (grad.reshape(x.shape),)
 
     def params(self) -> dict[str, Any]:
         return {"shape": self.shape}
+
+
+# ---------------------------------------------------------------- the adjoints, as ops
+# The rules above call these through expand(), sum_to() and scatter_add(): on
+# arrays they run directly, on Tensors they are recorded so that a backward
+# pass can be differentiated. Each one's adjoint is the op it is the adjoint of.
+
+
+class Expand(Op):
+    """out = in copied along its size-1 (or missing leading) axes out to ``shape``: the adjoint of sum."""
+
+    __slots__ = ("shape",)
+    name = "expand"
+    rule = "∂L/∂in = ∂L/∂out summed over the copies"
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.shape = shape
+
+    def forward(self, x: Array) -> Array:
+        return spread(x, self.shape)
+
+    def backward(self, grad: Value, x: Value, out: Value) -> Grads:
+        return (sum_to(grad, x.shape),)
+
+    def params(self) -> dict[str, Any]:
+        return {"shape": self.shape}
+
+
+class SumTo(Op):
+    """out = in summed down to ``shape`` over the axes broadcasting stretched: the adjoint of broadcasting."""
+
+    __slots__ = ("shape",)
+    name = "sum_to"
+    rule = "∂L/∂in = ∂L/∂out copied along the summed axes"
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.shape = shape
+
+    def forward(self, x: Array) -> Array:
+        return np.asarray(unbroadcast(x, self.shape))
+
+    def backward(self, grad: Value, x: Value, out: Value) -> Grads:
+        return (expand(grad, x.shape),)
+
+    def params(self) -> dict[str, Any]:
+        return {"shape": self.shape}
+
+
+class ScatterAdd(Op):
+    """out = zeros of ``shape`` with in added at the positions a gather picked: the adjoint of gather."""
+
+    __slots__ = ("picks", "shape")
+    name = "scatter_add"
+    rule = "∂L/∂in = ∂L/∂out gathered at the same positions"
+
+    def __init__(self, picks: Gather, shape: tuple[int, ...]) -> None:
+        self.picks = picks
+        self.shape = shape
+
+    def forward(self, x: Array) -> Array:
+        return self.picks.scatter(x, self.shape)
+
+    def backward(self, grad: Value, x: Value, out: Value) -> Grads:
+        return (gather_at(grad, self.picks),)
+
+    def params(self) -> dict[str, Any]:
+        return {"axis": self.picks.axis, "shape": self.shape}
 
 
 # ---------------------------------------------------------------- fused
 
 
 class SoftmaxCrossEntropy(Op):
-    """L = −(1/N) Σ_i log softmax(z_i)[y_i];  dL/dz = (P − Y)/N.
+    """out = −(1/N) Σ_i log softmax(in_i)[y_i], the whole loss as one op.
 
-    The fused form: the whole loss is one op, and its backward is the seed's
-    closed-form answer written in, instead of the chain rule through ``exp``,
-    ``sum``, ``log`` and ``gather``. The lecture builds the loss from those
-    primitives (``functional.cross_entropy``) so that ``p − y`` is seen to
-    fall out; this op is the shortcut a library takes once that is shown.
-    ``labels`` must already be checked (integers in [0, C), one per sample).
+    The fused form: its backward is the derivation's closed-form answer written
+    in, instead of the chain rule through ``exp``, ``sum``, ``log`` and
+    ``gather``. The lecture builds the loss from those primitives
+    (``functional.cross_entropy``) so that ``p − y`` is seen to fall out; this
+    op is the shortcut a library takes once that is shown. ``labels`` must
+    already be checked (integers in [0, C), one per sample).
     """
 
     __slots__ = ("axis", "labels", "positions", "count", "probs")
     name = "softmax_cross_entropy"
-    rule = "∂L/∂z = (p − y)/N, written in"
+    rule = "∂out/∂in = (p − y)/N, written in"
 
     def __init__(self, axis: int, labels: Array) -> None:
         self.axis = axis
         self.labels = labels
 
-    def forward(self, *inputs: Array) -> Array:
-        z = inputs[0]
+    def forward(self, z: Array) -> Array:
         axis = _normalize_axis(self.name, self.axis, z.shape)[0]
         labels = self.labels
         picks = labels.reshape((*labels.shape[:axis], 1, *labels.shape[axis:]))  # one per sample
@@ -569,11 +707,23 @@ class SoftmaxCrossEntropy(Op):
         # −log p_y = log Σ_j exp(z_j) − z_y, both shifted by the same max
         return (np.log(total) - picked).sum() / self.count
 
-    def backward(self, grad: Array) -> Grads:
+    def backward(self, grad: Value, z: Value, out: Value) -> Grads:
+        if is_tensor(z):
+            # P recomputed from z with recorded ops (the max shift is a constant),
+            # so that this gradient can itself be differentiated.
+            e = (z - constant(z).max(axis=self.axis, keepdims=True)).exp()
+            p = e / e.sum(axis=self.axis, keepdims=True)
+            return ((p - self.one_hot()) * (grad / self.count),)
         scale = grad / self.count
         dz = self.probs * scale  # P/N ...
         dz[self.positions] -= scale  # ... − Y/N, where Y is 1 only at each sample's label
         return (dz,)
+
+    def one_hot(self) -> Array:
+        """Y: 1 at each sample's label, 0 elsewhere."""
+        y = np.zeros_like(self.probs)
+        y[self.positions] = 1
+        return y
 
     def params(self) -> dict[str, Any]:
         return {"axis": self.axis, "labels": self.labels.shape}

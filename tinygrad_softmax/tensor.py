@@ -36,6 +36,22 @@ def no_grad() -> Iterator[None]:
         _recording = before
 
 
+@contextmanager
+def enable_grad() -> Iterator[None]:
+    """Inside this block, ops record a graph again, even within ``no_grad()``.
+
+    ``grad(..., create_graph=True)`` runs the backward walk in it, so that the
+    ops of the backward rules are recorded and can be differentiated.
+    """
+    global _recording
+    before = _recording
+    _recording = True
+    try:
+        yield
+    finally:
+        _recording = before
+
+
 def is_grad_enabled() -> bool:
     """False inside ``no_grad()``: ops made now record no graph."""
     return _recording
@@ -109,12 +125,20 @@ class Tensor:
         # less per op than a loop over `inputs` would.
         if len(inputs) == 1:
             x = inputs[0]
-            data = fn.forward(x.data)
+            try:
+                data = fn.forward(x.data)
+            except ValueError as error:
+                raise fn.explain(error, x.data) from None
             needs_grad: tuple[bool, ...] = (x.requires_grad,)
+            saved: tuple[np.ndarray, ...] = (x.data, data)
         else:
             a, b = inputs
-            data = fn.forward(a.data, b.data)
+            try:
+                data = fn.forward(a.data, b.data)
+            except ValueError as error:
+                raise fn.explain(error, a.data, b.data) from None
             needs_grad = (a.requires_grad, b.requires_grad)
+            saved = (a.data, b.data, data)
         out = Tensor.__new__(Tensor)
         out.data = data
         out.grad = None
@@ -122,6 +146,7 @@ class Tensor:
         out.serial = next(_serials)
         if _recording and True in needs_grad:
             fn.needs_grad = needs_grad
+            fn.saved = saved  # the arrays the backward rule reads, as this forward saw them
             out.requires_grad = True
             out.op = fn.name
             out.parents = inputs

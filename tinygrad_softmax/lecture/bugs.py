@@ -1,7 +1,8 @@
 """Deliberately wrong backward rules, so students can see what a failing check looks like.
 
 Each bug is a subclass of one op from ``ops.py``: its forward is untouched (the
-loss is still right), its ``backward`` makes a mistake people really make when
+loss is still right), its ``backward`` (same arguments as the op's own rule:
+``grad, x, out`` or ``grad, a, b, out``) makes a mistake people really make when
 they derive the softmax gradient by hand. They live only in this demo module;
 the engine never uses them. :func:`classifier_loss` spells the classifier's
 graph out op by op, exactly as ``functional.cross_entropy`` builds it, so that
@@ -22,7 +23,7 @@ import numpy as np
 
 from .. import ops
 from ..analytic import CLASS_AXIS, Layout
-from ..ops import Array, Grads
+from ..ops import Grads, Value
 from ..tensor import Tensor
 
 __all__ = ["Bug", "BUGS", "classifier_loss", "get"]
@@ -33,8 +34,8 @@ class MeanWithoutOneOverN(ops.Mean):
 
     __slots__ = ()
 
-    def backward(self, grad: Array) -> Grads:
-        return (ops.spread(self.expand(grad), self.in_shape),)  # Mean.backward without the / count
+    def backward(self, grad: Value, x: Value, out: Value) -> Grads:
+        return (ops.expand(self.with_kept_axes(grad, x), x.shape),)  # Mean.backward without the / count
 
 
 class NegWithoutSign(ops.Neg):
@@ -42,7 +43,7 @@ class NegWithoutSign(ops.Neg):
 
     __slots__ = ()
 
-    def backward(self, grad: Array) -> Grads:
+    def backward(self, grad: Value, x: Value, out: Value) -> Grads:
         return (grad,)
 
 
@@ -55,8 +56,8 @@ class LogSoftmaxWithoutOneHot(ops.Sub):
 
     __slots__ = ()
 
-    def backward(self, grad: Array) -> Grads:
-        return np.zeros_like(grad), -grad
+    def backward(self, grad: Value, a: Value, b: Value, out: Value) -> Grads:
+        return 0 * grad, -grad
 
 
 class ExpWithRuleOne(ops.Exp):
@@ -64,7 +65,7 @@ class ExpWithRuleOne(ops.Exp):
 
     __slots__ = ()
 
-    def backward(self, grad: Array) -> Grads:
+    def backward(self, grad: Value, x: Value, out: Value) -> Grads:
         return (grad,)
 
 
@@ -83,7 +84,7 @@ class BiasFromFirstSample(BiasAdd):
 
     __slots__ = ()
 
-    def backward(self, grad: Array) -> Grads:
+    def backward(self, grad: Value, a: Value, b: Value, out: Value) -> Grads:
         return grad, np.take(grad, [0], axis=self.sample_axis)
 
 
@@ -92,7 +93,7 @@ class BiasAveraged(BiasAdd):
 
     __slots__ = ()
 
-    def backward(self, grad: Array) -> Grads:
+    def backward(self, grad: Value, a: Value, b: Value, out: Value) -> Grads:
         return grad, grad.mean(axis=self.sample_axis, keepdims=True)
 
 
