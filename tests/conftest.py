@@ -2,6 +2,10 @@
 
 import importlib
 import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,3 +33,29 @@ def torch():
     if os.environ.get("TINYGRAD_SOFTMAX_REQUIRE_TORCH"):
         return importlib.import_module("torch")
     return pytest.importorskip("torch")
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _source_copy(where: Path) -> Path:
+    """The project as a clean clone would have it: pyproject, README, LICENSE and the package."""
+    source = where / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(
+        ROOT / "tinygrad_softmax", source / "tinygrad_softmax", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    return source
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory) -> Path:
+    """The package's wheel, built once per test run by pyproject's build backend, offline, from a copy."""
+    where = tmp_path_factory.mktemp("wheel")
+    source = _source_copy(where)
+    build = f"from setuptools import build_meta; print(build_meta.build_wheel({str(where / 'dist')!r}))"
+    done = subprocess.run([sys.executable, "-c", build], cwd=source, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]  # the build backend is pyproject's setuptools>=77
+    return where / "dist" / done.stdout.strip().splitlines()[-1]

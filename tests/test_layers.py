@@ -1,0 +1,146 @@
+"""The house: which room may import which, read from the source and checked in a fresh interpreter.
+
+    cli ──(lazily, per subcommand)──► lecture/ ──► core
+      └──────────────────────────────► bench/   ──► core (+ lecture's classifier)
+
+The core (every module at the package's top but ``cli`` and ``__main__``)
+imports NumPy and the standard library only; ``analytic`` not even the rest of
+the core, because it is the independent witness. Every import statement
+counts, including those inside functions.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "tinygrad_softmax"
+NAME = "tinygrad_softmax"
+ENTRY_POINTS = ("cli.py", "__main__.py")  # at the top, but not the core: they open the rooms
+
+CORE = sorted(p for p in PACKAGE.glob("*.py") if p.name not in ENTRY_POINTS)
+LECTURE = sorted((PACKAGE / "lecture").glob("*.py"))
+BENCH = sorted((PACKAGE / "bench").glob("*.py"))
+THIRD_PARTY_IN_THE_CORE = {"numpy"}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: Path) -> set[str]:
+    """Every module ``path`` imports, as absolute names, from every import statement in it."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    package = module_name(path) if path.name == "__init__.py" else module_name(path).rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                stem = ".".join([*base, node.module] if node.module else base)
+            else:
+                stem = node.module or ""
+            found.add(stem)
+            found.update(f"{stem}.{alias.name}" for alias in node.names)  # `from . import viz`
+    return found
+
+
+def inside(name: str, room: str) -> bool:
+    return name == room or name.startswith(room + ".")
+
+
+def test_the_import_reader_sees_imports_inside_functions_and_relative_ones(tmp_path):
+    module = PACKAGE / "lecture" / "probe_for_the_test.py"
+    source = "def f():\n    from ..lecture import viz\n    import matplotlib.pyplot\nfrom .. import ops\n"
+    module.write_text(source, encoding="utf-8")
+    try:
+        found = imports(module)
+    finally:
+        module.unlink()
+    assert {"tinygrad_softmax.lecture.viz", "matplotlib.pyplot", "tinygrad_softmax.ops"} <= found
+
+
+def test_the_rooms_are_found():
+    names = {p.name for p in CORE}
+    assert {"tensor.py", "ops.py", "engine.py", "functional.py", "analytic.py", "gradcheck.py"} <= names
+    assert {"anomaly.py", "derivatives.py", "__init__.py"} <= names
+    assert {"viz.py", "ledger.py", "demo.py", "classifier.py"} <= {p.name for p in LECTURE}
+    assert {"__init__.py", "timing.py", "report.py"} <= {p.name for p in BENCH}
+
+
+@pytest.mark.parametrize("path", CORE, ids=lambda p: p.name)
+def test_the_core_imports_numpy_and_the_standard_library_only(path):
+    for name in imports(path):
+        if inside(name, NAME):
+            for room in ("lecture", "bench", "cli", "__main__"):
+                assert not inside(name, f"{NAME}.{room}"), f"{path.name} imports {name}"
+        else:
+            top = name.split(".")[0]
+            assert top in sys.stdlib_module_names or top in THIRD_PARTY_IN_THE_CORE, (
+                f"{path.name} imports {name}: the core imports NumPy and the standard library only"
+            )
+
+
+def test_analytic_imports_no_engine_module():
+    # The independent witness: if it shared code with the engine, the proof would be circular.
+    inner = {name for name in imports(PACKAGE / "analytic.py") if inside(name, NAME)}
+    assert inner == set(), f"analytic imports {sorted(inner)}"
+
+
+@pytest.mark.parametrize("path", LECTURE, ids=lambda p: p.name)
+def test_the_lecture_imports_neither_the_bench_nor_the_command_line(path):
+    for name in imports(path):
+        assert not inside(name, f"{NAME}.bench"), f"lecture/{path.name} imports {name}"
+        assert not inside(name, f"{NAME}.cli"), f"lecture/{path.name} imports {name}"
+
+
+@pytest.mark.parametrize("path", BENCH, ids=lambda p: p.name)
+def test_the_bench_imports_the_core_and_only_the_classifier_from_the_lecture(path):
+    for name in imports(path):
+        assert not inside(name, f"{NAME}.cli"), f"bench/{path.name} imports {name}"
+        if inside(name, f"{NAME}.lecture"):
+            assert inside(name, f"{NAME}.lecture.classifier"), f"bench/{path.name} imports {name}"
+
+
+def _loaded_after(code: str) -> list[str]:
+    probe = f"{code}\nimport sys\nprint('\\n'.join(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return done.stdout.split()
+
+
+def test_import_tinygrad_softmax_loads_the_core_only():
+    loaded = _loaded_after("import tinygrad_softmax")
+    for outside in ("graphviz", "matplotlib", "PIL", f"{NAME}.lecture", f"{NAME}.bench", f"{NAME}.cli"):
+        assert not any(inside(name, outside) for name in loaded), outside
+    assert f"{NAME}.engine" in loaded and f"{NAME}.ops" in loaded
+
+
+def test_the_lecture_names_are_reachable_lazily_from_the_package():
+    loaded = _loaded_after(
+        "import tinygrad_softmax as t\n"
+        "assert callable(t.explain) and callable(t.viz.to_dot) and callable(t.datasets.load)\n"
+        "assert {'viz', 'explain', 'datasets'} <= set(dir(t))"
+    )
+    assert f"{NAME}.lecture.viz" in loaded and "graphviz" in loaded
+
+
+def test_the_ledger_draws_no_picture_so_loads_no_graphviz():
+    loaded = _loaded_after("import tinygrad_softmax as t\nt.explain")
+    assert f"{NAME}.lecture.ledger" in loaded and "graphviz" not in loaded
+
+
+def test_the_wheel_holds_every_module_of_every_room_and_the_data(wheel):
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    for path in [*CORE, *PACKAGE.glob("cli.py"), *LECTURE, *BENCH]:
+        assert path.relative_to(PACKAGE.parent).as_posix() in names, path
+    for data in ("py.typed", "lecture/report.md", "lecture/data/iris.csv", "lecture/data/digits.csv.gz"):
+        assert f"{NAME}/{data}" in names, data
