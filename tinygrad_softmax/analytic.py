@@ -100,3 +100,37 @@ def linear_classifier(
     dz = logits_grad(z, labels, axis)
     db = bias_grad(dz, layout).reshape(np.shape(b))
     return LinearClassifierGrads(cross_entropy(z, labels, axis), dz, weights_grad(dz, X, layout), db)
+
+
+# ---------------------------------------------------------------- second order (docs/second-order.md)
+
+
+def logits_hessian(z: np.ndarray, axis: int = -1) -> np.ndarray:
+    """∂²ℓ/∂z² = diag(p) − p pᵀ for each sample, ℓ = −log p_y its cross-entropy.
+
+    Differentiate ``dz = p − y`` once more: y is a constant and ∂p/∂z is the
+    softmax Jacobian, so the Hessian is that Jacobian, the same for every
+    label. The classes of ``z`` are on ``axis``; the result has the other axes
+    first (one C×C matrix per sample): shape (C, C) for a single vector z,
+    (N, C, C) for a batch.
+    """
+    p = np.moveaxis(softmax(z, axis), axis, -1)
+    return p[..., :, None] * np.eye(p.shape[-1]) - p[..., :, None] * p[..., None, :]
+
+
+def weights_hessian(W: np.ndarray, b: np.ndarray, X: np.ndarray, layout: Layout = "column") -> np.ndarray:
+    """The Hessian of the mean cross-entropy with respect to W, as a ``W.shape + W.shape`` array.
+
+    Column layout (W C×D, x_n the n-th column of X):
+    ``∂²L/∂W_ij ∂W_kl = (1/N) Σ_n (δ_ik p_in − p_in p_kn) x_jn x_ln``, i.e. for
+    vec(W) taken row by row, ``H = (1/N) Σ_n (diag(p_n) − p_n p_nᵀ) ⊗ (x_n x_nᵀ)``.
+    Row layout (W D×C, the feature index first): the Kronecker factors swap,
+    ``H = (1/N) Σ_n (x_n x_nᵀ) ⊗ (diag(p_n) − p_n p_nᵀ)``. The labels drop out.
+    """
+    axis = _class_axis(layout)
+    z = logits(W, b, X, layout)
+    S = logits_hessian(z, axis)  # N×C×C
+    n = S.shape[0]
+    if axis == 0:
+        return np.einsum("nik,jn,ln->ijkl", S, X, X) / n
+    return np.einsum("nik,nj,nl->jilk", S, X, X) / n

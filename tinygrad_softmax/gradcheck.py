@@ -94,3 +94,48 @@ def gradcheck(
                 f"(rel_error over the input {rel_error(analytic_grad, numeric):.2e})"
             )
     return True
+
+
+def gradgradcheck(
+    f: Callable[..., Any],
+    *tensors: Any,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    seed: int = 0,
+) -> bool:
+    """Check the engine's second derivatives of ``f(*tensors)`` against central differences of its first.
+
+    The first derivatives, ``g_t = ∂⟨f, w⟩/∂t`` for a fixed random weighting
+    ``w`` of the output, are computed with ``grad(..., create_graph=True)`` and
+    reduced to one scalar ``s = Σ_t ⟨g_t, v_t⟩`` with fixed random directions
+    ``v_t``. :func:`gradcheck` then compares the engine's derivative of ``s``
+    (a walk back through the recorded backward pass: ``H v``) with central
+    differences of ``s`` (first derivatives only). A backward rule that is right
+    but not differentiable (a value it uses taken as a constant when it is
+    not) passes :func:`gradcheck` and fails here. Raises :class:`GradcheckError`.
+    """
+    from .derivatives import grad  # the engine; this module's other checks need only NumPy
+
+    checked = [i for i, t in enumerate(tensors) if getattr(t, "requires_grad", False)]
+    if not checked:
+        raise ValueError("gradgradcheck: no input requires grad, so there is nothing to check")
+    rng = np.random.default_rng(seed)
+    out_shape = f(*tensors).shape
+    weights = rng.standard_normal(out_shape)
+    directions = [rng.standard_normal(tensors[i].shape) for i in checked]
+
+    def first_derivatives(*ts: Any) -> Any:
+        inputs = [ts[i] for i in checked]
+        out = f(*ts)
+        grads = grad(out, inputs, grad_output=weights.astype(out.dtype), create_graph=True)
+        total = sum(((g * v).sum() for g, v in zip(grads, directions)), start=0.0 * out.sum())
+        # Plus 0·Σt: a gradient that does not depend on the inputs (f linear) is still
+        # a function of them, whose zero derivative is then checked too.
+        return total + sum((0.0 * t.sum() for t in inputs), start=0.0)
+
+    try:
+        return gradcheck(first_derivatives, *tensors, eps=eps, atol=atol, rtol=rtol, seed=seed)
+    except GradcheckError as error:
+        message = str(error).replace("gradcheck: gradient of", "gradgradcheck: second derivative (H v) of", 1)
+        raise GradcheckError(message) from None
