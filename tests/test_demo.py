@@ -28,6 +28,7 @@ def test_demo_writes_every_part(demo):
         "graph.png",
         "graph-grads.png",
         "frames/frames.gif",
+        "explorer.html",
         "bugs.md",
         "bugs.json",
         "train-iris.json",
@@ -60,6 +61,7 @@ def test_report_links_only_to_files_that_exist_and_shows_p_minus_y(demo):
     assert {"graph.png", "frames/frames.gif", "digits-weights.png", "digits-loss.png"} <= set(links)
     for link in links:
         assert (out / link).is_file(), link
+    assert "[explorer.html](explorer.html)" in report
     assert "(P − Y)/N, the closed form:" in report and "Z.grad, what the chain rule produced" in report
     # The closed form and Z.grad print the same matrix.
     blocks = re.findall(r"```\n(.*?)```", report, flags=re.S)

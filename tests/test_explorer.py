@@ -15,11 +15,11 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from browser import chromium, chromium_executable
 
 from tinygrad_softmax import Tensor, analytic, engine, viz
 from tinygrad_softmax.cli import main
@@ -162,26 +162,6 @@ def test_the_command_writes_the_page(tmp_path, capsys):
 ATOL = 6e-5  # the page prints four decimals
 NAMES = "gs => gs.map(g => g.dataset.name)"
 HIDDEN = "ts => ts.filter(t => getComputedStyle(t).visibility === 'hidden').length"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def _chromium_executable() -> str | None:
-    """TINYGRAD_SOFTMAX_CHROMIUM if set (a Mac's Chromium.app is not on PATH), else the first on PATH."""
-    if os.environ.get("TINYGRAD_SOFTMAX_CHROMIUM"):
-        return os.environ["TINYGRAD_SOFTMAX_CHROMIUM"]
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
 
 
 @pytest.fixture(scope="module")
@@ -193,26 +173,18 @@ def browser():
     """
     required = bool(os.environ.get("TINYGRAD_SOFTMAX_REQUIRE_BROWSER"))
     try:
-        from playwright.sync_api import sync_playwright
+        import playwright.sync_api  # noqa: F401
     except ImportError:
         if required:
             raise
         pytest.skip("Playwright is not installed: pip install 'tinygrad_softmax[dev]'")
-    executable = _chromium_executable()
+    executable = chromium_executable()
     if executable is None:
         if required:
             pytest.fail("TINYGRAD_SOFTMAX_REQUIRE_BROWSER is set but no Chromium is on PATH")
         pytest.skip("no Chromium on PATH (apt-get install chromium, or set TINYGRAD_SOFTMAX_CHROMIUM)")
-    with sync_playwright() as playwright, tempfile.TemporaryDirectory() as profile:
-        context = playwright.chromium.launch_persistent_context(
-            profile,
-            executable_path=executable,
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1920, "height": 1080},
-        )
+    with chromium(executable) as context:
         yield context
-        context.close()
 
 
 class Opened:
@@ -406,3 +378,15 @@ def test_the_notebook_iframe_runs_the_page(browser):
         assert errors == []
     finally:
         page.close()
+
+
+def test_the_python_in_docs_explorer_md_runs(tmp_path, monkeypatch):
+    docs = Path(__file__).resolve().parent.parent / "docs"
+    text = (docs / "explorer.md").read_text(encoding="utf-8")
+    assert (docs / "images" / "explorer.png").is_file()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) == 2
+    monkeypatch.chdir(tmp_path)
+    for block in blocks:
+        exec(compile(block, str(docs / "explorer.md"), "exec"), {})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["classifier-row.html", "mine.html"]

@@ -173,14 +173,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
 
     model = build_classifier(args.layout)
     try:
-        path = explorer.to_html(
-            model.loss,
-            args.out,
-            reference=(model.Z, model.labels, model.class_axis),
-            clusters={"cross_entropy": (model.loss, [model.Z])},
-            compact=args.compact,
-            title=f"Backprop, step by step: the linear softmax classifier ({args.layout} layout)",
-        )
+        path = explorer.classifier_page(model, args.out, compact=args.compact)
     except viz.GraphvizNotFoundError as missing:
         print(f"tinygrad-softmax explore: {missing}", file=sys.stderr)
         return 1

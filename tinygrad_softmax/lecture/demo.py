@@ -4,6 +4,7 @@
 
 - ``graph.png`` and ``graph-grads.png``: the linear softmax classifier as a computation graph;
 - ``frames/``: one picture per backward step, and ``frames/frames.gif``;
+- ``explorer.html``: the same walk in a browser, one step per key press (offline, one file);
 - ``compare-column``, ``compare-row``, ``compare-float32`` (``.md`` and ``.json``):
   autograd vs closed form vs finite differences;
 - ``bugs.md`` / ``bugs.json``: every injected backward bug and the check that caught it;
@@ -69,8 +70,9 @@ def _write(result: DemoResult, name: str, text: str) -> None:
 
 
 def _draw_graphs(model: Classifier, out: Path, result: DemoResult) -> None:
-    """The graph pictures and the backward frames; without Graphviz or Pillow, say so and go on."""
-    from . import viz
+    """The graph pictures, the backward frames and the explorer page; without Graphviz or Pillow,
+    say so and go on."""
+    from . import explorer, viz
 
     try:
         import PIL  # noqa: F401
@@ -85,6 +87,7 @@ def _draw_graphs(model: Classifier, out: Path, result: DemoResult) -> None:
         result.files.append(viz.render(model.loss, out / "graph.png"))
         result.files.append(viz.render(model.loss, out / "graph-grads.png", show_grads=True))
         result.files += viz.backward_frames(model.loss, out / "frames", gif=gif)
+        result.files.append(explorer.classifier_page(model, out / "explorer.html"))
     except viz.GraphvizNotFoundError as missing:
         result.problems.append(str(missing))
 
@@ -248,9 +251,16 @@ def _walk_values(model: Classifier, out: Path) -> dict[str, object]:
         else _picture(out, "frames/frames.gif", "frames")
     )
     reference = (model.Z, model.labels, model.class_axis)
+    explorer = (
+        "[explorer.html](explorer.html): open it in a browser (offline, one file), step with → and ←, "
+        "hover a node to read its values and gradient; End sets ∂loss/∂Z next to (P − Y)/N."
+        if (out / "explorer.html").exists()
+        else "*(explorer.html was not drawn: see the notes at the end.)*"
+    )
     return {
         "frame_count": len(frames),
         "frames_picture": animation,
+        "explorer_link": explorer,
         "ledger": explain(model.loss, markdown=True, reference=reference),
     }
 

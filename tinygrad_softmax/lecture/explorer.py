@@ -31,6 +31,8 @@ from .. import analytic, engine
 from ..functional import check_labels
 from ..tensor import Tensor
 from . import outputs
+from .classifier import Classifier
+from .ledger import _summed_axes
 from .graph import (
     BROADCASTING_OPS,
     graph_order,
@@ -44,7 +46,16 @@ from .graph import (
 from .viz import FILL as TENSOR_FILL
 from .viz import OP_FILL, OP_LINE, Section, _find_clusters, _missing_dot, _new_digraph, _op_label, _record
 
-__all__ = ["Explorer", "page", "to_html", "explore", "SIZE_BUDGET", "FULL_LIMIT", "DRAWN_LIMIT"]
+__all__ = [
+    "to_html",
+    "explore",
+    "page",
+    "classifier_page",
+    "Explorer",
+    "SIZE_BUDGET",
+    "FULL_LIMIT",
+    "DRAWN_LIMIT",
+]
 
 # Limits, stated in the page whenever they apply.
 FULL_LIMIT = 400  # an array with more entries is kept in the page as its min, max and mean only
@@ -295,7 +306,9 @@ def _step_data(g: _Graph, k: int) -> dict[str, Any]:
         else:
             entry["shape"] = shape_text(grad.shape)
             if node.op in BROADCASTING_OPS and parent.shape != node.shape:
-                entry["note"] = "summed over the broadcast axes: the adjoint of broadcasting"
+                axes = _summed_axes(parent.shape, node.shape)
+                which = f"axis {axes[0]}" if len(axes) == 1 else f"axes {axes}"
+                entry["note"] = f"summed over {which}: the adjoint of broadcasting"
         sent.append(entry)
     data["sent"] = sent
     edges = g.edges(node)
@@ -490,6 +503,22 @@ def to_html(
         raise ValueError(f"to_html: cannot write {path.name!r}: the page's file name must end in .html")
     outputs.check_file(path, "the page")
     return outputs.write_text(path, _build(root, path, reference, clusters, compact, rankdir, title))
+
+
+def classifier_page(model: Classifier, path: str | Path, *, compact: bool = False) -> Path:
+    """The page for the linear softmax classifier (``tinygrad-softmax explore`` and the demo).
+
+    The ops of cross_entropy sit in a dashed box, and the last view compares
+    ∂loss/∂Z with the closed form (P − Y)/N.
+    """
+    return to_html(
+        model.loss,
+        path,
+        reference=(model.Z, model.labels, model.class_axis),
+        clusters={"cross_entropy": (model.loss, [model.Z])},
+        compact=compact,
+        title=f"Backprop, step by step: the linear softmax classifier ({model.layout} layout)",
+    )
 
 
 @dataclass

@@ -163,7 +163,7 @@
     svg.style.height = `${box.height * scale}px`;
   }
 
-  // Keep the node being processed in view: scroll only when it is near an edge.
+  // Keep the node being processed in view: scroll only when it nears an edge.
   function follow(svg) {
     if (wholeGraph()) return;
     const target = svg.querySelector("g.node.current, g.node.compared") ||
@@ -173,8 +173,10 @@
     const s = stage.getBoundingClientRect();
     const cx = r.left + r.width / 2;
     const cy = r.top + r.height / 2;
-    if (cx < s.left + 0.3 * s.width || cx > s.right - 0.3 * s.width || r.width > s.width) {
-      stage.scrollLeft += cx - (s.left + s.width / 2);
+    // The walk runs right to left, so the node goes a little right of the middle:
+    // more of what comes next is in view.
+    if (cx < s.left + 0.25 * s.width || cx > s.right - 0.2 * s.width || r.width > s.width) {
+      stage.scrollLeft += cx - (s.left + 0.6 * s.width);
     }
     if (r.top < s.top || r.bottom > s.bottom) {
       stage.scrollTop += cy - (s.top + s.height / 2);
