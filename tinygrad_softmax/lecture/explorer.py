@@ -32,7 +32,6 @@ from ..functional import check_labels
 from ..tensor import Tensor
 from . import outputs
 from .classifier import Classifier
-from .ledger import _summed_axes
 from .graph import (
     BROADCASTING_OPS,
     graph_order,
@@ -43,6 +42,7 @@ from .graph import (
     summarize,
     tensor_labels,
 )
+from .ledger import _summed_axes
 from .viz import FILL as TENSOR_FILL
 from .viz import OP_FILL, OP_LINE, Section, _find_clusters, _missing_dot, _new_digraph, _op_label, _record
 
