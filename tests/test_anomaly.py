@@ -5,7 +5,6 @@ import pytest
 
 from tinygrad_softmax import AnomalyError, Tensor, anomaly, detect_anomaly, no_grad
 from tinygrad_softmax import functional as F
-from tinygrad_softmax.lecture.lab import anomaly_demo, format_anomaly_demo, naive_cross_entropy
 
 
 @pytest.fixture(autouse=True)
@@ -159,67 +158,3 @@ def test_backward_is_checked_when_it_runs_inside_the_block():
         y2 = (x**0.5).sum()  # built inside, run outside: not checked
     y2.backward()
     assert np.isinf(x.grad).all()
-
-
-# ---------------------------------------------------------------- the naive-softmax demo
-
-
-def test_naive_cross_entropy_equals_the_stable_one_at_moderate_logits():
-    z = Tensor(np.random.default_rng(1).normal(size=(4, 6)), requires_grad=True)
-    labels = np.array([0, 3, 3, 1, 2, 0])
-    naive = naive_cross_entropy(z, labels, axis=0)
-    naive.backward()
-    naive_grad = z.grad.copy()
-    z.zero_grad()
-    stable = F.cross_entropy(z, labels, axis=0)
-    stable.backward()
-    assert naive.item() == pytest.approx(stable.item(), rel=1e-12)
-    np.testing.assert_allclose(naive_grad, z.grad, rtol=1e-10, atol=1e-15)
-
-
-def test_naive_cross_entropy_overflows_where_the_stable_one_does_not():
-    z = Tensor([[1000.0, 0.0], [999.0, 1.0]], requires_grad=True, name="Z")
-    labels = np.array([0, 1])
-    assert np.isnan(naive_cross_entropy(z, labels, axis=0).item())
-    with detect_anomaly():
-        assert np.isfinite(F.cross_entropy(z, labels, axis=0).item())
-    with detect_anomaly(), pytest.raises(AnomalyError, match=r"exp: forward produced Inf .*'Z' \(2, 2\)"):
-        naive_cross_entropy(z, labels, axis=0)
-
-
-def test_anomaly_demo_catches_exp_and_the_stable_version_passes():
-    demo = anomaly_demo()
-    assert demo.error.op == "exp"
-    assert demo.error.inputs[0].name == "Z"
-    assert np.isnan(demo.silent_loss)
-    assert demo.logits_range[0] > 900
-    # softmax(z + c) = softmax(z): the shifted classifier has the unshifted loss.
-    assert demo.stable_loss == pytest.approx(demo.unshifted_loss, rel=1e-9)
-    assert demo.stable_grad_error < 1e-12
-    assert demo.graph_path is None
-    text = format_anomaly_demo(demo)
-    assert "AnomalyError: exp: forward produced Inf" in text and "loss = nan" in text
-
-
-def test_anomaly_demo_at_a_small_shift_has_nothing_to_catch():
-    with pytest.raises(RuntimeError, match="did not overflow at a shift of 10"):
-        anomaly_demo(shift=10.0)
-
-
-def test_anomaly_demo_draws_the_offending_node(tmp_path):
-    demo = anomaly_demo(out_dir=tmp_path)
-    assert demo.graph_path is not None and demo.graph_path.exists()
-    assert demo.graph_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert demo.stable_graph_path is not None and demo.stable_graph_path.exists()
-    assert str(demo.graph_path) in format_anomaly_demo(demo)
-    assert demo.error.node.name == "exp(Z)"  # the red node is labelled by what made it
-
-
-def test_cli_anomaly_prints_the_error_and_where_the_graph_is(capsys, tmp_path):
-    from tinygrad_softmax.cli import main
-
-    assert main(["anomaly", "--out", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    assert "AnomalyError: exp: forward produced Inf" in out
-    assert str(tmp_path / "anomaly_naive.png") in out
-    assert (tmp_path / "anomaly_naive.png").exists()

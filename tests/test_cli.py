@@ -86,7 +86,7 @@ def test_the_bug_names_are_listed_in_compare_help(capsys):
     [
         (["train", "--epochs", "-3"], ["epochs", "-3"]),
         (["train", "--lr", "0"], ["learning rate", "0"]),
-        (["jacobian", "--classes", "1"], ["classes", "1"]),
+        (["jacobian", "--classes", "1"], ["at least 2 classes, got 1"]),
         (["animate", "--delay-ms", "0"], ["delay_ms", "0"]),
         (["graph", "--out", "g.gif"], ["'.gif'"]),
         (["epsilon", "--plot", "sweep.gif"], ["sweep.gif"]),

@@ -144,7 +144,7 @@ def test_derivation_doc_points_at_code_and_tests_that_exist():
             assert definition.match(code.splitlines()[int(line) - 1]), f"{target}#L{line} is not {name}"
     linked_tests = {name for name, target, _ in links if name.startswith("test_")}
     assert {
-        "test_autograd_equals_the_seeds_formulas",
+        "test_autograd_equals_the_closed_form",
         "test_elementwise_gradients_sum_back_to_each_input_shape",
     } <= (linked_tests)
 

@@ -1,12 +1,13 @@
-"""Hypothesis over shapes: the closed form, unbroadcast and reductions hold for any shape."""
+"""Hypothesis over shapes: the closed form, the fused op, unbroadcast, reductions, the Jacobian."""
 
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from tinygrad_softmax import Tensor, analytic
+from tinygrad_softmax import Tensor, analytic, jacobian
 from tinygrad_softmax import functional as F
+from tinygrad_softmax.lecture.classifier import logits
 from tinygrad_softmax.ops import unbroadcast
 
 dims = st.integers(min_value=1, max_value=6)
@@ -27,7 +28,7 @@ def test_classifier_gradients_match_the_closed_form(D, N, C, seed, layout):
     else:
         X, W, b = rng.normal(size=(N, D)), rng.normal(size=(D, C)), rng.normal(size=(C,))
     Xt, Wt, bt = Tensor(X), Tensor(W, requires_grad=True), Tensor(b, requires_grad=True)
-    Z = Wt @ Xt + bt if layout == "column" else Xt @ Wt + bt
+    Z = logits(Wt, bt, Xt, layout)
     loss = F.cross_entropy(Z, y, axis=analytic.CLASS_AXIS[layout])
     loss.backward()
     ref = analytic.linear_classifier(W, b, X, y, layout=layout)
@@ -100,3 +101,35 @@ def test_softmax_is_a_distribution_for_any_logits(z, axis):
     assert np.all(np.isfinite(p)) and np.all(p >= 0)
     np.testing.assert_allclose(p.sum(axis=axis), 1.0, rtol=1e-12)
     np.testing.assert_allclose(p, analytic.softmax(z, axis=axis), atol=1e-15)
+
+
+@given(
+    n=st.integers(1, 6),
+    c=st.integers(1, 5),
+    axis=st.sampled_from([0, 1, -1]),
+    seed=st.integers(0, 2**31 - 1),
+    scale=st.sampled_from([1.0, -2.5, 0.5]),
+)
+def test_fused_and_primitives_agree_for_any_shape_and_upstream_gradient(n, c, axis, seed, scale):
+    rng = np.random.default_rng(seed)
+    shape = (c, n) if axis == 0 else (n, c)
+    logits_data = rng.normal(size=shape) * 4
+    labels = rng.integers(0, c, size=n)
+    results = []
+    for loss_fn in (F.cross_entropy, F.softmax_cross_entropy):
+        z = Tensor(logits_data, requires_grad=True)
+        loss = loss_fn(z, labels, axis=axis)
+        (loss * scale).backward()
+        results.append((loss.item(), z.grad))
+    (loss_p, grad_p), (loss_f, grad_f) = results
+    np.testing.assert_allclose(loss_f, loss_p, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(grad_f, grad_p, rtol=1e-11, atol=1e-15)
+
+
+@given(st.integers(2, 7), st.integers(0, 2**31 - 1))
+def test_softmax_jacobian_rows_sum_to_zero_and_match_closed_form(classes, seed):
+    z = np.random.default_rng(seed).normal(scale=3.0, size=classes)
+    J = jacobian(F.softmax, z)
+    p = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+    np.testing.assert_allclose(J, np.diag(p) - np.outer(p, p), atol=1e-14)
+    np.testing.assert_allclose(J.sum(axis=0), 0, atol=1e-14)  # Σ_i p_i = 1 whatever z is
