@@ -390,3 +390,12 @@ def test_the_python_in_docs_explorer_md_runs(tmp_path, monkeypatch):
     for block in blocks:
         exec(compile(block, str(docs / "explorer.md"), "exec"), {})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["classifier-row.html", "mine.html"]
+
+
+def test_the_script_and_styles_are_in_the_wheel(wheel):
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    for name in ("explorer.html", "explorer.css", "explorer.js"):
+        assert f"tinygrad_softmax/lecture/web/{name}" in names
