@@ -25,6 +25,7 @@ __all__ = [
     "spiral",
     "moons",
     "train_test_split",
+    "feature_statistics",
     "standardise",
     "NAMES",
 ]
@@ -200,13 +201,22 @@ def train_test_split(
     return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))
 
 
-def standardise(train: np.ndarray, *others: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Scale every feature (column) to mean 0 and standard deviation 1, using the training rows' statistics.
+def feature_statistics(train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each feature's (column's) mean and standard deviation over the training rows.
 
     A feature that is constant in the training set (a digit pixel that is always
-    blank) is only shifted, not divided by zero.
+    blank) gets standard deviation 1, so standardising only shifts it.
     """
     mean = train.mean(axis=0)
     std = train.std(axis=0)
     std[std == 0] = 1.0
+    return mean, std
+
+
+def standardise(train: np.ndarray, *others: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Scale every feature (column) to mean 0 and standard deviation 1, using the training rows' statistics.
+
+    A feature that is constant in the training set is only shifted, not divided by zero.
+    """
+    mean, std = feature_statistics(train)
     return tuple((x - mean) / std for x in (train, *others))

@@ -1,4 +1,4 @@
-"""Train the linear softmax classifier on real data, by plain gradient descent through the engine.
+"""Train the linear softmax classifier (or a two-layer net) by gradient descent through the engine.
 
 Every step is the lecture's forward and backward pass, nothing more:
 
@@ -8,6 +8,11 @@ in the derivation's column layout (X is D×N, a sample per column). The features
 standardised with the training set's mean and standard deviation; the weights
 start small and random from a fixed seed, so the initial loss is close to ln C
 and every run prints the same numbers.
+
+One hidden layer further, ``model="mlp"`` trains ``Z2 = W2 relu(W1 X + b1) + b2``
+(``nn.MLP``, He/Glorot initialisation) with the same loop, and
+``optimizer="adam"`` (or ``momentum=0.9``) swaps the plain step for ``optim.Adam``
+(or SGD with momentum).
 """
 
 from __future__ import annotations
@@ -19,16 +24,24 @@ from pathlib import Path
 import numpy as np
 
 from .. import functional as F
+from .. import nn, optim
 from ..tensor import Tensor, no_grad
-from .classifier import logits
-from .datasets import Dataset, load, standardise, train_test_split
+from .datasets import Dataset, feature_statistics, load, train_test_split
 from .extras import have
 from .outputs import atomic_path
 
 __all__ = ["TrainResult", "DEFAULTS", "train", "accuracy", "plot_loss", "plot_weights", "save_pictures"]
 
-# Epochs and learning rate that converge well for each shipped dataset.
-DEFAULTS: dict[str, tuple[int, float]] = {"iris": (200, 0.5), "digits": (150, 0.5)}
+# Epochs and (plain gradient descent's) learning rate that converge well for each dataset.
+DEFAULTS: dict[str, tuple[int, float]] = {
+    "iris": (200, 0.5),
+    "digits": (150, 0.5),
+    "spiral": (1000, 1.0),
+    "moons": (500, 1.0),
+}
+ADAM_LR = 0.01  # Adam's default step: its steps are about lr in size whatever the gradient's scale
+MODELS = ("linear", "mlp")
+OPTIMIZERS = ("sgd", "adam")
 # 16:9, and at 10-point text on a 9.6-inch figure the smallest label is 28 px tall on a 1920 px slide.
 SLIDE_FIGSIZE = (9.6, 5.4)
 SLIDE_DPI = 110
@@ -39,7 +52,7 @@ class TrainResult:
     """What a training run learned and how it got there (one entry per epoch in each list)."""
 
     dataset: Dataset
-    W: np.ndarray  # C×D, learned on standardised features
+    W: np.ndarray  # C×D, learned on standardised features (the MLP: W2, the layer that makes the logits)
     b: np.ndarray  # C×1
     epochs: int
     lr: float
@@ -50,17 +63,58 @@ class TrainResult:
     test_loss: list[float] = field(default_factory=list)
     train_accuracy: list[float] = field(default_factory=list)
     test_accuracy: list[float] = field(default_factory=list)
+    model: str = "linear"  # "linear" or "mlp"
+    optimizer: str = "sgd"  # "sgd" or "adam"
+    hidden: int | None = None  # the MLP's hidden width
+    momentum: float = 0.0
+    network: nn.Module | None = None  # the trained model (column layout)
+    feature_mean: np.ndarray | None = None  # the training set's statistics, to standardise new points
+    feature_std: np.ndarray | None = None
+    train_rows: np.ndarray | None = None  # which rows of the dataset were trained on, which held out
+    test_rows: np.ndarray | None = None
 
     @property
     def initial_loss(self) -> float:
         return self.train_loss[0]
+
+    @property
+    def model_name(self) -> str:
+        """``linear softmax classifier`` or ``two-layer net, 100 hidden ReLUs``."""
+        if self.model == "linear":
+            return "linear softmax classifier"
+        return f"two-layer net, {self.hidden} hidden ReLUs"
+
+    @property
+    def optimizer_name(self) -> str:
+        """E.g. ``gradient descent (lr 0.5)``, ``Adam (lr 0.01)``."""
+        step = "Adam" if self.optimizer == "adam" else "gradient descent"
+        if self.optimizer == "sgd" and self.momentum:
+            step += f" with momentum {self.momentum}"
+        return f"{step} (lr {self.lr})"
+
+    @property
+    def description(self) -> str:
+        return f"{self.model_name}, {self.optimizer_name}"
+
+    def predict(self, points: np.ndarray) -> np.ndarray:
+        """The predicted class of each row of ``points`` (N×D, in the data's own units)."""
+        if self.network is None or self.feature_mean is None or self.feature_std is None:
+            raise ValueError("predict: this result holds no trained network")
+        x = (np.asarray(points, dtype=np.float64) - self.feature_mean) / self.feature_std
+        with no_grad():
+            z = self.network(Tensor(x.T)).data
+        return z.argmax(axis=0)
 
     def summary(self) -> dict[str, object]:
         """The figures worth printing or saving as JSON."""
         return {
             "dataset": self.dataset.name,
             "classes": self.dataset.num_classes,
-            "features": int(self.W.shape[1]),
+            "features": int(self.dataset.X.shape[1]),
+            "model": self.model,
+            "hidden": self.hidden,
+            "optimizer": self.optimizer,
+            "momentum": self.momentum,
             "train_size": self.train_size,
             "test_size": self.test_size,
             "epochs": self.epochs,
@@ -90,6 +144,23 @@ def _progress_line(epoch: int, epochs: int, loss: float, train_acc: float, test_
     )
 
 
+def _build_model(model: str, D: int, C: int, hidden: int, weight_scale: float, seed: int) -> nn.Module:
+    """The linear softmax classifier (``Z = W X + b``) or the two-layer net, in the column layout."""
+    rng = np.random.default_rng(seed)
+    if model == "linear":
+        layer = nn.Linear(D, C, layout="column")
+        # Small weights instead of He's: every class starts at p ≈ 1/C, so the first loss is ln C.
+        layer.W.data = weight_scale * rng.standard_normal((C, D))
+        return layer
+    return nn.MLP([D, hidden, C], layout="column", rng=rng)
+
+
+def _build_optimizer(optimizer: str, params: list[Tensor], lr: float, momentum: float) -> optim.Optimizer:
+    if optimizer == "adam":
+        return optim.Adam(params, lr=lr)
+    return optim.SGD(params, lr=lr, momentum=momentum)
+
+
 def train(
     dataset: str | Dataset = "digits",
     epochs: int | None = None,
@@ -99,17 +170,32 @@ def train(
     weight_scale: float = 0.01,
     log: Callable[[str], None] | None = print,
     log_every: int | None = None,
+    model: str = "linear",
+    hidden: int = 100,
+    optimizer: str = "sgd",
+    momentum: float = 0.0,
 ) -> TrainResult:
     """Full-batch gradient descent on the mean cross-entropy; returns the weights and the history.
+
+    ``model`` is ``"linear"`` (the linear softmax classifier) or ``"mlp"`` (one
+    hidden layer of ``hidden`` ReLUs); ``optimizer`` is ``"sgd"`` (plain gradient
+    descent, or with ``momentum``) or ``"adam"``. ``epochs`` and ``lr`` default
+    to values that converge for the dataset (Adam: lr 0.01).
 
     ``log`` receives a progress line (epoch, loss, train and test accuracy)
     every ``log_every`` epochs (default: ten lines per run), and after the first
     and the last epoch. Pass ``log=None`` for a quiet run.
     """
+    if model not in MODELS:
+        raise ValueError(f"train: unknown model {model!r}; choose one of {', '.join(MODELS)}")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"train: unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+    if model == "mlp" and (isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1):
+        raise ValueError(f"train: the hidden width must be a positive integer, got {hidden!r}")
     data = load(dataset) if isinstance(dataset, str) else dataset
     default_epochs, default_lr = DEFAULTS.get(data.name, (200, 0.5))
     epochs = default_epochs if epochs is None else epochs
-    lr = default_lr if lr is None else lr
+    lr = (ADAM_LR if optimizer == "adam" else default_lr) if lr is None else lr
     if epochs < 1:
         raise ValueError(f"train: epochs must be at least 1, got {epochs}")
     if not lr > 0:
@@ -117,16 +203,21 @@ def train(
     log_every = log_every or max(1, epochs // 10)
 
     train_rows, test_rows = train_test_split(data.labels, test_fraction, seed)
-    x_train, x_test = standardise(data.X[train_rows], data.X[test_rows])
-    X = Tensor(x_train.T, name="X")  # D×N: one sample per column, as in the derivation
-    X_test = x_test.T
+    mean, std = feature_statistics(data.X[train_rows])
+    X = Tensor(((data.X[train_rows] - mean) / std).T, name="X")  # D×N: one sample per column
+    X_test = Tensor(((data.X[test_rows] - mean) / std).T, name="X_test")
     y, y_test = data.labels[train_rows], data.labels[test_rows]
     C, D = data.num_classes, X.shape[0]
 
-    rng = np.random.default_rng(seed)
-    W = Tensor(weight_scale * rng.standard_normal((C, D)), requires_grad=True, name="W")
-    b = Tensor(np.zeros((C, 1)), requires_grad=True, name="b")
-    result = TrainResult(data, W.data, b.data, epochs, lr, seed, len(y), len(y_test))
+    network = _build_model(model, D, C, hidden, weight_scale, seed)
+    params = network.parameters()
+    optimiser = _build_optimizer(optimizer, params, lr, momentum)
+    result = TrainResult(
+        data, params[-2].data, params[-1].data, epochs, lr, seed, len(y), len(y_test),
+        model=model, optimizer=optimizer, hidden=hidden if model == "mlp" else None,
+        momentum=momentum, network=network, feature_mean=mean, feature_std=std,
+        train_rows=train_rows, test_rows=test_rows,
+    )  # fmt: skip
 
     def should_log(steps: int) -> bool:
         return steps == 1 or steps % log_every == 0 or steps == epochs
@@ -145,23 +236,23 @@ def train(
             )
 
     for _ in range(epochs):
-        Z = logits(W, b, X, "column")
+        Z = network(X)
         loss = F.cross_entropy(Z, y, axis=0)
         # The forward of this step is the evaluation of the model the previous step left.
-        record(loss.item(), Z.data, logits(W.data, b.data, X_test, "column"))
-        W.zero_grad()
-        b.zero_grad()
+        with no_grad():
+            z_test = network(X_test).data
+        record(loss.item(), Z.data, z_test)
+        optimiser.zero_grad()
         loss.backward()
-        assert W.grad is not None and b.grad is not None
-        W.data -= lr * W.grad  # the gradient descent step, in place on the leaves
-        b.data -= lr * b.grad
+        optimiser.step()  # plain SGD: W ← W − lr·dW, b ← b − lr·db for every layer
 
     # "Final" is one thing everywhere: the model after the last step, evaluated once here. The last
     # progress line, the summary, the JSON and the report all read this entry.
+    result.W, result.b = params[-2].data, params[-1].data  # each step made new arrays
     with no_grad():
-        z_train = logits(W.data, b.data, X.data, "column")
+        z_train, z_test = network(X).data, network(X_test).data
         final_loss = F.cross_entropy(Tensor(z_train), y, axis=0).item()
-    record(final_loss, z_train, logits(W.data, b.data, X_test, "column"))
+    record(final_loss, z_train, z_test)
     if log is not None:
         log(
             f"{data.name}: train accuracy {100 * result.train_accuracy[-1]:.1f}% "
@@ -205,7 +296,7 @@ def plot_loss(result: TrainResult, path: str | Path) -> Path:
     ax_acc.set(xlabel="gradient steps", ylabel="accuracy (%)", title="accuracy", ylim=(0, 100))
     ax_acc.legend(loc="lower right")
     fig.suptitle(
-        f"{result.dataset.name}: linear softmax classifier, gradient descent (lr {result.lr}), "
+        f"{result.dataset.name}: {result.description}, "
         f"final test accuracy {100 * result.test_accuracy[-1]:.1f}%"
     )
     with atomic_path(path) as temporary:
@@ -244,12 +335,23 @@ def plot_weights(result: TrainResult, path: str | Path) -> Path:
 
 
 def save_pictures(result: TrainResult, out: str | Path) -> list[Path]:
-    """Write ``<dataset>-loss.png`` (and ``digits-weights.png``) into ``out``; [] without matplotlib."""
+    """Write the pictures of a run into ``out``; [] without matplotlib.
+
+    ``<dataset>-loss.png`` for the linear softmax classifier (``<dataset>-mlp-loss.png``
+    for the two-layer net); ``digits-weights.png`` for the linear model on the
+    digits; ``<dataset>[-mlp]-boundary.png``, the plane coloured by the
+    predicted class, for data with two features (spiral, moons).
+    """
     if not have("matplotlib"):
         return []
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    paths = [plot_loss(result, out / f"{result.dataset.name}-loss.png")]
-    if result.dataset.image_shape is not None:
-        paths.append(plot_weights(result, out / f"{result.dataset.name}-weights.png"))
+    stem = result.dataset.name + ("" if result.model == "linear" else f"-{result.model}")
+    paths = [plot_loss(result, out / f"{stem}-loss.png")]
+    if result.dataset.image_shape is not None and result.model == "linear":
+        paths.append(plot_weights(result, out / f"{stem}-weights.png"))
+    if result.dataset.X.shape[1] == 2:
+        from .hidden_layer import plot_decision_boundaries  # it imports this module
+
+        paths.append(plot_decision_boundaries([result], out / f"{stem}-boundary.png"))
     return paths
