@@ -36,6 +36,44 @@ def _add_layout(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_model(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model",
+        choices=["linear", "mlp"],
+        default="linear",
+        help="linear: the linear softmax classifier (default); mlp: the two-layer net "
+        "Z2 = W2 relu(W1 X + b1) + b2",
+    )
+
+
+@dataclass(frozen=True)
+class _SmallModel:
+    """What graph, animate and explain draw: a loss after backward, its logits and labels."""
+
+    loss: Any
+    logits: Any
+    labels: Any
+    class_axis: int
+    what: str
+
+
+def _small_model(args: argparse.Namespace) -> _SmallModel:
+    """The linear softmax classifier, or with --model mlp the two-layer net, forward and backward run."""
+    if args.model == "mlp":
+        from .lecture.hidden_layer import build_two_layer_net
+
+        net = build_two_layer_net(args.layout)
+        return _SmallModel(
+            net.loss, net.Z2, net.labels, net.class_axis, f"{args.layout}-layout two-layer net"
+        )
+    from .lecture.classifier import build_classifier
+
+    model = build_classifier(args.layout)
+    return _SmallModel(
+        model.loss, model.Z, model.labels, model.class_axis, f"{args.layout}-layout classifier"
+    )
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """The whole lecture demo into one folder: graph, backward frames, comparison tables,
     injected bugs, training on Iris and digits, and report.md tying them together."""
@@ -48,11 +86,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     """Autograd vs the closed form vs finite differences for the linear softmax classifier: dZ, dW, db.
 
+    With --model mlp: autograd vs finite differences for every parameter of a two-layer net (it has
+    no closed form), and Z2.grad next to the closed form (P − Y)/N at its logits.
     Exit status 1 when a check fails, as it must with --inject-bug.
     """
     from .lecture.compare import compare
 
-    result = compare(args.layout, args.dtype, with_dx=args.with_dx, bug=args.inject_bug)
+    if args.model == "mlp":
+        from .lecture.hidden_layer import compare_mlp
+
+        if args.inject_bug:
+            raise ValueError("--inject-bug works on the linear softmax classifier only (--model linear)")
+        result: Any = compare_mlp(args.layout, args.dtype, with_dx=args.with_dx)
+    else:
+        result = compare(args.layout, args.dtype, with_dx=args.with_dx, bug=args.inject_bug)
     print(result.to_text(), end="")
     if args.markdown:
         Path(args.markdown).write_text(result.to_markdown(), encoding="utf-8")
@@ -64,17 +111,58 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """Train the softmax classifier by plain gradient descent through the engine, on data shipped
-    in the package (fixed seed, standardised features, 25% of each class held out for testing)."""
-    from .lecture.train import save_pictures, train
+    """Train the linear softmax classifier (or, with --model mlp, a two-layer net) by gradient descent
+    through the engine, on data shipped in the package or generated (fixed seed, standardised
+    features, 25% of each class held out for testing)."""
+    from .lecture.train import save_pictures, settings, train
 
-    result = train(args.dataset, epochs=args.epochs, lr=args.lr, seed=args.seed)
+    epochs, lr = settings(args.dataset, args.optimizer, args.epochs, args.lr)
+    what = (
+        "linear softmax classifier"
+        if args.model == "linear"
+        else f"two-layer net, {args.hidden} hidden ReLUs"
+    )
+    step = "Adam" if args.optimizer == "adam" else "gradient descent"
+    step += f" with momentum {args.momentum}" if args.momentum and args.optimizer == "sgd" else ""
+    print(f"{args.dataset}: {what}, {step} (lr {lr}), {epochs} steps")
+    result = train(
+        args.dataset,
+        epochs=epochs,
+        lr=lr,
+        seed=args.seed,
+        model=args.model,
+        hidden=args.hidden,
+        optimizer=args.optimizer,
+        momentum=args.momentum,
+    )
     if args.out:
         pictures = save_pictures(result, args.out)
         if pictures:
             print("pictures: " + ", ".join(str(p) for p in pictures))
         else:
             print("matplotlib is not installed, so no pictures: pip install 'tinygrad_softmax[demo]'")
+    return 0
+
+
+def cmd_boundaries(args: argparse.Namespace) -> int:
+    """One hidden layer further: train the linear softmax classifier and a two-layer net (same data,
+    split, seed and optimiser) and draw the plane coloured by each one's predicted class, side by side.
+    The linear model can only cut the plane with straight lines; the hidden layer bends them."""
+    from .lecture.extras import have, skipped
+    from .lecture.hidden_layer import run_hidden_layer
+
+    drawing = have("matplotlib")
+    result = run_hidden_layer(
+        args.out if drawing else None,
+        datasets=[args.dataset],
+        hidden=args.hidden,
+        optimizer=args.optimizer,
+        seed=args.seed,
+    )
+    if not drawing:
+        print(skipped("the decision-boundary picture", "matplotlib"), file=sys.stderr)
+        return 1
+    print(f"decision boundaries: {result.pictures[args.dataset]}")
     return 0
 
 
@@ -118,11 +206,11 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
     The ops of cross_entropy sit in a dashed box; --collapse draws them as one node instead.
     --compact draws each unnamed intermediate inside the op that made it, for a slide.
+    --model mlp draws the two-layer net (W1, b1, Z1, H1, W2, b2, Z2) instead.
     """
     from .lecture import viz
-    from .lecture.classifier import build_classifier
 
-    model = build_classifier(args.layout)
+    model = _small_model(args)
     out = Path(args.out).with_suffix("." + args.format) if args.format else Path(args.out)
     try:
         path = viz.render(
@@ -133,24 +221,24 @@ def cmd_graph(args: argparse.Namespace) -> int:
             show_values=args.show_values,
             show_grads=args.show_grads,
             show_rules=args.show_rules,
-            clusters={"cross_entropy": (model.loss, [model.Z])},
+            clusters={"cross_entropy": (model.loss, [model.logits])},
             collapse=args.collapse,
             compact=args.compact,
         )
     except viz.GraphvizNotFoundError as missing:
         print(f"tinygrad-softmax graph: {missing}", file=sys.stderr)
         return 1
-    print(f"graph of the {args.layout}-layout classifier written to {path}")
+    print(f"graph of the {model.what} written to {path}")
     return 0
 
 
 def cmd_animate(args: argparse.Namespace) -> int:
     """Watch backprop: one PNG per step of the classifier's backward walk, and with --gif an
-    animated frames.gif. The node being processed is orange with the gradient that just reached it."""
+    animated frames.gif. The node being processed is orange with the gradient that just reached it.
+    --model mlp steps through the two-layer net's backward walk instead."""
     from .lecture import viz
-    from .lecture.classifier import build_classifier
 
-    model = build_classifier(args.layout)
+    model = _small_model(args)
     try:
         frames = viz.backward_frames(
             model.loss, args.out, gif=args.gif, delay_ms=args.delay_ms, dpi=args.dpi, rankdir=args.rankdir
@@ -185,12 +273,12 @@ def cmd_explore(args: argparse.Namespace) -> int:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     """The chain-rule ledger of the classifier's backward walk: node, op, local rule and
-    gradient shapes at every step, ending in ∂loss/∂Z next to the closed form (P − Y)/N."""
-    from .lecture.classifier import build_classifier
+    gradient shapes at every step, ending in ∂loss/∂Z next to the closed form (P − Y)/N
+    (with --model mlp: the two-layer net's walk, ending in Z2.grad next to (P − Y)/N)."""
     from .lecture.ledger import explain
 
-    model = build_classifier(args.layout)
-    reference = (model.Z, model.labels, model.class_axis)
+    model = _small_model(args)
+    reference = (model.logits, model.labels, model.class_axis)
     print(explain(model.loss, markdown=args.markdown, reference=reference), end="")
     return 0
 
@@ -219,6 +307,7 @@ def _compare_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     _add_layout(parser)
+    _add_model(parser)
     parser.add_argument("--dtype", choices=["float64", "float32"], default="float64", help="default: float64")
     parser.add_argument("--with-dx", action="store_true", help="also compare dX, the gradient of the inputs")
     parser.add_argument(
@@ -232,12 +321,46 @@ def _compare_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _train_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", choices=["iris", "digits"], default="digits", help="default: digits")
-    parser.add_argument("--epochs", type=int, help="gradient steps (default: 200 for iris, 150 for digits)")
-    parser.add_argument("--lr", type=float, help="learning rate (default: 0.5)")
+    parser.add_argument(
+        "--dataset",
+        choices=["iris", "digits", "spiral", "moons"],
+        default="digits",
+        help="iris, digits (shipped), spiral, moons (generated, 2 features; default: digits)",
+    )
+    _add_model(parser)
+    parser.add_argument("--hidden", type=int, default=100, help="hidden ReLUs of --model mlp (default: 100)")
+    parser.add_argument(
+        "--optimizer",
+        choices=["sgd", "adam"],
+        default="sgd",
+        help="sgd: gradient descent, W ← W − lr·dW (default); adam: Adam",
+    )
+    parser.add_argument("--momentum", type=float, default=0.0, help="momentum of sgd (default: 0)")
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        help="gradient steps (default: 200 iris, 150 digits, 1000 spiral, 500 moons)",
+    )
+    parser.add_argument(
+        "--lr", type=float, help="learning rate (default: 0.5 iris/digits, 0.3 spiral/moons; adam 0.01)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the split and the initial weights")
     parser.add_argument(
-        "--out", metavar="DIR", help="write the loss curve (and for digits the W images) here"
+        "--out",
+        metavar="DIR",
+        help="write the loss curve here (the W images for digits, the decision boundary for spiral/moons)",
+    )
+
+
+def _boundaries_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", choices=["spiral", "moons"], default="spiral", help="default: spiral")
+    parser.add_argument(
+        "--hidden", type=int, default=100, help="hidden ReLUs of the two-layer net (default: 100)"
+    )
+    parser.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd", help="default: sgd")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the split and the initial weights")
+    parser.add_argument(
+        "--out", default=".", metavar="DIR", help="writes DIR/<dataset>-boundaries.png (default: .)"
     )
 
 
@@ -259,6 +382,7 @@ def _epsilon_arguments(parser: argparse.ArgumentParser) -> None:
 def _graph_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="graph.png", help="output file; its extension picks the format")
     _add_layout(parser)
+    _add_model(parser)
     parser.add_argument("--format", choices=["png", "svg", "pdf"], help="override the extension of --out")
     parser.add_argument("--show-values", action="store_true", help="write each tensor's values on it")
     parser.add_argument("--show-grads", action="store_true", help="write each tensor's .grad on it")
@@ -276,6 +400,7 @@ def _graph_arguments(parser: argparse.ArgumentParser) -> None:
 def _animate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="frames", metavar="DIR", help="output folder (default: frames)")
     _add_layout(parser)
+    _add_model(parser)
     parser.add_argument("--gif", action="store_true", help="also write DIR/frames.gif (needs Pillow)")
     parser.add_argument("--delay-ms", type=int, default=900, help="time per GIF frame (default: 900)")
     parser.add_argument("--dpi", type=int, default=96, help="resolution of the frames (default: 96)")
@@ -294,6 +419,7 @@ def _explore_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _explain_arguments(parser: argparse.ArgumentParser) -> None:
     _add_layout(parser)
+    _add_model(parser)
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table for lecture notes")
 
 
@@ -319,7 +445,18 @@ class Subcommand:
 SUBCOMMANDS: list[Subcommand] = [
     Subcommand("demo", "the whole lecture demo", _demo_arguments, cmd_demo),
     Subcommand("compare", "autograd vs closed form vs finite differences", _compare_arguments, cmd_compare),
-    Subcommand("train", "train the classifier on Iris or the 8×8 digits", _train_arguments, cmd_train),
+    Subcommand(
+        "train",
+        "train the classifier (or a two-layer net) on Iris, digits, spiral, moons",
+        _train_arguments,
+        cmd_train,
+    ),
+    Subcommand(
+        "boundaries",
+        "linear vs two-layer net on spiral or moons: decision boundaries side by side",
+        _boundaries_arguments,
+        cmd_boundaries,
+    ),
     Subcommand(
         "jacobian", "the softmax Jacobian and how it becomes p − y", _jacobian_arguments, cmd_jacobian
     ),

@@ -9,6 +9,8 @@
   autograd vs closed form vs finite differences;
 - ``bugs.md`` / ``bugs.json``: every injected backward bug and the check that caught it;
 - ``train-iris.json``, ``train-digits.json`` and their pictures;
+- one hidden layer further: ``spiral-boundaries.png``, ``moons-boundaries.png``
+  (linear vs two-layer net), ``graph-mlp.png``, ``hidden-layer.json``, ``compare-mlp.md``/``.json``;
 - ``report.md``: all of it tied together with the formulas.
 """
 
@@ -29,6 +31,7 @@ from ..engine import topological_order
 from . import bugs
 from .classifier import Classifier, build_classifier
 from .compare import Comparison, compare
+from .hidden_layer import HiddenLayerSection, demo_section
 from .ledger import explain
 from .train import TrainResult, save_pictures, train
 
@@ -52,14 +55,18 @@ class DemoResult:
     bug_comparisons: dict[str, Comparison] = field(default_factory=dict)
     trainings: dict[str, TrainResult] = field(default_factory=dict)
     training_logs: dict[str, list[str]] = field(default_factory=dict)
+    hidden_layer: HiddenLayerSection | None = None
     files: list[Path] = field(default_factory=list)  # everything written, pictures included
     problems: list[str] = field(default_factory=list)  # what could not be drawn, and why
 
     @property
     def passed(self) -> bool:
         """Every real comparison passes and every injected bug is caught."""
-        return all(c.passed for c in self.comparisons.values()) and not any(
-            c.passed for c in self.bug_comparisons.values()
+        hidden = self.hidden_layer is None or self.hidden_layer.passed
+        return (
+            hidden
+            and all(c.passed for c in self.comparisons.values())
+            and not any(c.passed for c in self.bug_comparisons.values())
         )
 
 
@@ -143,6 +150,10 @@ def run_demo(out: str | Path = "demo-output", log: Callable[[str], None] = print
         if have_matplotlib:
             result.files += save_pictures(run, out)
 
+    result.hidden_layer = demo_section(out, log)
+    result.files += result.hidden_layer.files
+    result.problems += result.hidden_layer.problems
+
     _write(result, "report.md", _report(model, result))
     for problem in result.problems:
         log(problem)
@@ -194,6 +205,7 @@ def _report(model: Classifier, result: DemoResult) -> str:
         **_witness_values(result),
         **_bug_values(result),
         **_training_values(result),
+        **(result.hidden_layer.values(result.out) if result.hidden_layer else {}),
         "files": _files_section(result),
     }
     return template.substitute(values)

@@ -23,8 +23,6 @@ This module holds the lecture's pieces for that slide:
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +37,7 @@ from ..analytic import CLASS_AXIS, Layout
 from ..gradcheck import numerical_gradient, rel_error
 from ..tensor import Tensor, no_grad
 from .compare import BANDS, EPS, TOLERANCE, Bands
+from .outputs import atomic_path
 from .train import TrainResult, train
 
 __all__ = [
@@ -49,6 +48,8 @@ __all__ = [
     "plot_decision_boundaries",
     "HiddenLayerRuns",
     "run_hidden_layer",
+    "HiddenLayerSection",
+    "demo_section",
     "DATASETS",
     "MODELS",
 ]
@@ -549,7 +550,7 @@ def plot_decision_boundaries(
                 linewidths=0.6,
             )
         ax.set_title(
-            f"{_model_name(run)}\ntrain {100 * run.train_accuracy[-1]:.1f}%, "
+            f"{run.model_name}\ntrain {100 * run.train_accuracy[-1]:.1f}%, "
             f"test {100 * run.test_accuracy[-1]:.1f}%",
             fontsize=15,
         )
@@ -573,26 +574,8 @@ def plot_decision_boundaries(
         "the model predicts",
         fontsize=16,
     )
-    return _save(fig, path, dpi)
-
-
-def _model_name(run: TrainResult) -> str:
-    if run.model == "linear":
-        return "linear softmax classifier"
-    return f"two-layer net, {run.hidden} hidden ReLUs"
-
-
-def _save(fig: Any, path: Path, dpi: int) -> Path:
-    """Save into a temporary file next to ``path``, then rename: never a half-written picture."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
-    os.close(handle)
-    try:
-        fig.savefig(temporary, dpi=dpi)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+    with atomic_path(path) as temporary:
+        fig.savefig(temporary, dpi=dpi, format="png")
     return path
 
 
@@ -617,7 +600,7 @@ class HiddenLayerRuns:
         for (dataset, _), run in self.runs.items():
             count = sum(p.data.size for p in run.network.parameters()) if run.network else 0
             lines.append(
-                f"| {dataset} | {_model_name(run)} | {count} | {run.description.split(', ', 1)[-1]} "
+                f"| {dataset} | {run.model_name} | {count} | {run.optimizer_name} "
                 f"| {run.epochs} | {run.initial_loss:.4f} → {run.train_loss[-1]:.4f} "
                 f"| {100 * run.train_accuracy[-1]:.1f}% | {100 * run.test_accuracy[-1]:.1f}% |"
             )
@@ -655,3 +638,81 @@ def run_hidden_layer(
             pair = [result.runs[(dataset, m)] for m in MODELS]
             result.pictures[dataset] = plot_decision_boundaries(pair, Path(out) / f"{dataset}-boundaries.png")
     return result
+
+
+# ---------------------------------------------------------------- the demo's section
+
+
+@dataclass
+class HiddenLayerSection:
+    """What the demo's "one hidden layer further" section wrote, and the values its report text needs."""
+
+    runs: HiddenLayerRuns
+    comparison: MLPComparison
+    net: TwoLayerNet
+    files: list[Path] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.comparison.passed
+
+    def values(self, out: Path) -> dict[str, object]:
+        """``${name}`` → text for the report template."""
+
+        def picture(name: str, alt: str) -> str:
+            if (out / name).exists():
+                return f"![{alt}]({name})"
+            return f"*({name} was not drawn: see the notes at the end.)*"
+
+        spiral_linear = self.runs.runs[("spiral", "linear")]
+        spiral_mlp = self.runs.runs[("spiral", "mlp")]
+        return {
+            "hidden_table": self.runs.table(),
+            "hidden_spiral_linear": f"{100 * spiral_linear.train_accuracy[-1]:.1f}%",
+            "hidden_spiral_mlp": f"{100 * spiral_mlp.train_accuracy[-1]:.1f}%",
+            "hidden_width": spiral_mlp.hidden,
+            "hidden_spiral_picture": picture("spiral-boundaries.png", "spiral: linear vs two-layer net"),
+            "hidden_moons_picture": picture("moons-boundaries.png", "moons: linear vs two-layer net"),
+            "hidden_graph_picture": picture("graph-mlp.png", "computation graph of the two-layer net"),
+            "hidden_equations": self.net.equations,
+            "hidden_comparison": self.comparison.to_markdown(),
+        }
+
+
+def demo_section(out: Path, log: Callable[[str], None] = print) -> HiddenLayerSection:
+    """Train linear vs MLP on spiral and moons, draw the boundaries and the net's graph, check its gradients.
+
+    Writes ``spiral-boundaries.png``, ``moons-boundaries.png`` (matplotlib),
+    ``graph-mlp.png`` (Graphviz), ``hidden-layer.json`` and ``compare-mlp.md``/``.json``;
+    a missing optional part is named in ``problems`` and the rest goes on.
+    """
+    from . import viz
+    from .extras import have, skipped
+    from .outputs import write_text
+
+    drawing = have("matplotlib")
+    runs = run_hidden_layer(out if drawing else None, log=log)
+    section = HiddenLayerSection(runs, compare_mlp(), build_two_layer_net())
+    section.files += runs.pictures.values()
+    if not drawing:
+        section.problems.append(skipped("the decision-boundary pictures", "matplotlib"))
+    try:
+        net = section.net
+        section.files.append(
+            viz.render(
+                net.loss,
+                out / "graph-mlp.png",
+                clusters={"cross_entropy": (net.loss, [net.Z2])},
+                collapse=True,
+                compact=True,
+            )
+        )
+    except viz.GraphvizNotFoundError as missing:
+        section.problems.append(str(missing))
+    summaries = {f"{dataset}-{model}": run.summary() for (dataset, model), run in runs.runs.items()}
+    section.files.append(write_text(out / "hidden-layer.json", json.dumps(summaries, indent=2) + "\n"))
+    section.files.append(write_text(out / "compare-mlp.md", section.comparison.to_markdown()))
+    section.files.append(write_text(out / "compare-mlp.json", section.comparison.to_json()))
+    log(f"two-layer net: {section.comparison.conclusion()}")
+    return section

@@ -30,14 +30,23 @@ from .datasets import Dataset, feature_statistics, load, train_test_split
 from .extras import have
 from .outputs import atomic_path
 
-__all__ = ["TrainResult", "DEFAULTS", "train", "accuracy", "plot_loss", "plot_weights", "save_pictures"]
+__all__ = [
+    "TrainResult",
+    "DEFAULTS",
+    "settings",
+    "train",
+    "accuracy",
+    "plot_loss",
+    "plot_weights",
+    "save_pictures",
+]
 
 # Epochs and (plain gradient descent's) learning rate that converge well for each dataset.
 DEFAULTS: dict[str, tuple[int, float]] = {
     "iris": (200, 0.5),
     "digits": (150, 0.5),
-    "spiral": (1000, 1.0),
-    "moons": (500, 1.0),
+    "spiral": (1000, 0.3),
+    "moons": (500, 0.3),
 }
 ADAM_LR = 0.01  # Adam's default step: its steps are about lr in size whatever the gradient's scale
 MODELS = ("linear", "mlp")
@@ -161,6 +170,16 @@ def _build_optimizer(optimizer: str, params: list[Tensor], lr: float, momentum: 
     return optim.SGD(params, lr=lr, momentum=momentum)
 
 
+def settings(
+    dataset: str, optimizer: str = "sgd", epochs: int | None = None, lr: float | None = None
+) -> tuple[int, float]:
+    """The epochs and learning rate a run uses: the given ones, or the dataset's defaults."""
+    default_epochs, default_lr = DEFAULTS.get(dataset, (200, 0.5))
+    epochs = default_epochs if epochs is None else epochs
+    lr = (ADAM_LR if optimizer == "adam" else default_lr) if lr is None else lr
+    return epochs, lr
+
+
 def train(
     dataset: str | Dataset = "digits",
     epochs: int | None = None,
@@ -193,9 +212,7 @@ def train(
     if model == "mlp" and (isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1):
         raise ValueError(f"train: the hidden width must be a positive integer, got {hidden!r}")
     data = load(dataset) if isinstance(dataset, str) else dataset
-    default_epochs, default_lr = DEFAULTS.get(data.name, (200, 0.5))
-    epochs = default_epochs if epochs is None else epochs
-    lr = (ADAM_LR if optimizer == "adam" else default_lr) if lr is None else lr
+    epochs, lr = settings(data.name, optimizer, epochs, lr)
     if epochs < 1:
         raise ValueError(f"train: epochs must be at least 1, got {epochs}")
     if not lr > 0:
