@@ -82,11 +82,13 @@ docs-images: install
 	$(PY) -m tinygrad_softmax graph --out docs/images/softmax_graph_rules.png --show-rules --rankdir TB
 	$(PY) -m tinygrad_softmax graph --out docs/images/softmax_graph_collapsed.png --collapse --show-values --show-grads
 	$(PY) -m tinygrad_softmax graph --out docs/images/softmax_graph_compact.png --compact
+	$(PY) -m tinygrad_softmax graph --out docs/images/softmax_graph_mlp.png --model mlp --compact --collapse
 	$(PY) -m tinygrad_softmax animate --out docs/images/backward --gif --rankdir TB --dpi 72
 	$(PY) -m tinygrad_softmax anomaly --out docs/images
 	$(PY) -m tinygrad_softmax epsilon --plot docs/images/epsilon_sweep.png
 	$(PY) -m tinygrad_softmax demo --out $(OUT)
 	cp $(OUT)/digits-loss.png $(OUT)/digits-weights.png $(OUT)/iris-loss.png docs/images/
+	cp $(OUT)/spiral-boundaries.png $(OUT)/moons-boundaries.png docs/images/
 	$(PY) tests/browser.py $(OUT)/explorer.html docs/images/explorer.png --step 9
 
 # JupyterLab is the `notebook` extra; the notebook opens in the browser JupyterLab starts.

@@ -56,10 +56,11 @@ def test_every_code_cell_ran_without_errors_or_warnings(executed):
 
 def test_the_lecture_shows_its_pictures_and_tables(executed):
     graphs = outputs_of(executed, "image/svg+xml")
-    assert len(graphs) == 3  # the forward graph, the graph with gradients, the red anomaly
+    assert len(graphs) == 4  # the forward graph, the graph with gradients, the red anomaly, the two-layer net
     red = [svg for svg in graphs if viz.RED in svg]
     assert len(red) == 1 and "exp(Z + 1000)" in red[0]  # only the offending node is drawn in red
-    assert len(outputs_of(executed, "image/png")) == 1  # the epsilon sweep
+    assert "H1" in graphs[3] and "W2" in graphs[3]
+    assert len(outputs_of(executed, "image/png")) == 2  # the epsilon sweep, the decision boundaries
     markdown = "\n".join(outputs_of(executed, "text/markdown"))
     assert "PASS" in markdown  # the comparison table
     assert "Chain-rule ledger" in markdown
@@ -73,3 +74,9 @@ def test_the_printed_numbers_agree_with_the_derivation(executed):
     assert "naive loss: nan" in text
     assert "AnomalyError: exp: forward produced Inf" in text
     assert "float64: best eps" in text
+    linear, mlp = (
+        float(line.rsplit(" ", 1)[1].rstrip("%")) for line in text.splitlines() if "train accuracy" in line
+    )
+    assert linear < 60 and mlp >= 97  # one hidden layer separates the spiral
+    line = next(line for line in text.splitlines() if line.startswith("max |Z2.grad − (P − Y)/N|"))
+    assert float(line.rsplit("=", 1)[1]) < 1e-15

@@ -27,7 +27,7 @@ import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -40,12 +40,16 @@ from .compare import BANDS, EPS, TOLERANCE, Bands
 from .outputs import atomic_path
 from .train import TrainResult, train
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 __all__ = [
     "TwoLayerNet",
     "build_two_layer_net",
     "MLPComparison",
     "compare_mlp",
     "plot_decision_boundaries",
+    "decision_boundaries_figure",
     "HiddenLayerRuns",
     "run_hidden_layer",
     "HiddenLayerSection",
@@ -492,12 +496,23 @@ def plot_decision_boundaries(
     figsize: tuple[float, float] = (12.8, 7.2),
     dpi: int = 120,
 ) -> Path:
+    """:func:`decision_boundaries_figure` saved as a PNG: 1536×864 px by default, 16:9 for a slide."""
+    fig = decision_boundaries_figure(runs, resolution, figsize)
+    path = Path(path)
+    with atomic_path(path) as temporary:
+        fig.savefig(temporary, dpi=dpi, format="png")
+    return path
+
+
+def decision_boundaries_figure(
+    runs: Sequence[TrainResult], resolution: int = 400, figsize: tuple[float, float] = (12.8, 7.2)
+) -> Figure:
     """The plane coloured by each model's predicted class, the data points on top; one panel per run.
 
     Every run must be on the same two-feature dataset (same points), so the
     panels differ only in the model. Training points are circles, the held-out
     test points triangles; the title of each panel gives the model and its
-    accuracies. The default size is 1536×864 px, 16:9 for a slide.
+    accuracies. A plain matplotlib ``Figure`` (no pyplot): it shows inline in a notebook.
     """
     from matplotlib.colors import ListedColormap
     from matplotlib.figure import Figure
@@ -516,7 +531,6 @@ def plot_decision_boundaries(
             raise ValueError("plot_decision_boundaries: every run must be on the same data")
     if not isinstance(resolution, int) or not 10 <= resolution <= 2000:
         raise ValueError(f"plot_decision_boundaries: resolution must be 10 … 2000, got {resolution!r}")
-    path = Path(path)
 
     C = data.num_classes
     colours = [CLASS_COLOURS[c % len(CLASS_COLOURS)] for c in range(C)]
@@ -574,9 +588,7 @@ def plot_decision_boundaries(
         "the model predicts",
         fontsize=16,
     )
-    with atomic_path(path) as temporary:
-        fig.savefig(temporary, dpi=dpi, format="png")
-    return path
+    return fig
 
 
 # ---------------------------------------------------------------- the section: linear vs MLP
