@@ -154,7 +154,7 @@ def test_compare_mlp_checks_every_parameter_and_finds_p_minus_y_at_the_logits(la
 
 def test_compare_mlp_catches_a_wrong_relu_rule(monkeypatch):
     """With relu's backward passing every gradient through (the mask forgotten), W1 and b1 go wrong."""
-    monkeypatch.setattr(ops.ReLU, "backward", lambda self, grad: (grad,))
+    monkeypatch.setattr(ops.ReLU, "backward", lambda self, grad, *saved: (grad,))
     result = compare_mlp()
     assert not result.passed
     wrong = {r.name for r in result.rows if r.verdict == "WRONG"}
@@ -230,7 +230,7 @@ def test_the_demo_section_writes_its_files_and_fills_its_part_of_the_report(tmp_
 
     lines = []
     section = demo_section(tmp_path, log=lines.append)
-    assert section.passed and section.problems == []
+    assert section.passed
     names = sorted(p.name for p in section.files)
     assert names == sorted(
         [
@@ -254,3 +254,19 @@ def test_the_demo_section_writes_its_files_and_fills_its_part_of_the_report(tmp_
     assert wanted == set(values)  # every placeholder of section 7 filled, nothing unused
     assert "![spiral: linear vs two-layer net](spiral-boundaries.png)" in values["hidden_spiral_picture"]
     assert any(line.startswith("spiral: linear softmax classifier train ") for line in lines)
+
+
+def test_the_demo_section_without_matplotlib_or_dot_still_trains_and_checks(tmp_path, monkeypatch):
+    from tinygrad_softmax.lecture import extras
+    from tinygrad_softmax.lecture.hidden_layer import demo_section
+
+    monkeypatch.setattr(extras, "have", lambda part: False)
+    section = demo_section(tmp_path, log=lambda line: None)
+    assert section.passed  # the demo says once what is missing, from its own pictures
+    assert sorted(p.name for p in section.files) == [
+        "compare-mlp.json",
+        "compare-mlp.md",
+        "hidden-layer.json",
+    ]
+    assert "was not drawn" in section.values(tmp_path)["hidden_spiral_picture"]
+    assert section.runs.runs[("spiral", "mlp")].train_accuracy[-1] >= 0.97

@@ -152,7 +152,6 @@ def run_demo(out: str | Path = "demo-output", log: Callable[[str], None] = print
 
     result.hidden_layer = demo_section(out, log)
     result.files += result.hidden_layer.files
-    result.problems += result.hidden_layer.problems
 
     _write(result, "report.md", _report(model, result))
     for problem in result.problems:

@@ -663,7 +663,6 @@ class HiddenLayerSection:
     comparison: MLPComparison
     net: TwoLayerNet
     files: list[Path] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -696,20 +695,20 @@ def demo_section(out: Path, log: Callable[[str], None] = print) -> HiddenLayerSe
     """Train linear vs MLP on spiral and moons, draw the boundaries and the net's graph, check its gradients.
 
     Writes ``spiral-boundaries.png``, ``moons-boundaries.png`` (matplotlib),
-    ``graph-mlp.png`` (Graphviz), ``hidden-layer.json`` and ``compare-mlp.md``/``.json``;
-    a missing optional part is named in ``problems`` and the rest goes on.
+    ``graph-mlp.png`` (Graphviz), ``hidden-layer.json`` and ``compare-mlp.md``/``.json``.
+    Without matplotlib or Graphviz their pictures are skipped; the demo reports each
+    missing part once, from its own pictures.
     """
     from . import viz
-    from .extras import have, skipped
+    from .extras import have
     from .outputs import write_text
 
-    drawing = have("matplotlib")
-    runs = run_hidden_layer(out if drawing else None, log=log)
+    # A missing matplotlib or Graphviz skips the pictures here without a word: the demo's training
+    # pictures and first graph have already said so, and the policy is one line per missing part.
+    runs = run_hidden_layer(out if have("matplotlib") else None, log=log)
     section = HiddenLayerSection(runs, compare_mlp(), build_two_layer_net())
     section.files += runs.pictures.values()
-    if not drawing:
-        section.problems.append(skipped("the decision-boundary pictures", "matplotlib"))
-    try:
+    if have("dot"):
         net = section.net
         section.files.append(
             viz.render(
@@ -720,8 +719,6 @@ def demo_section(out: Path, log: Callable[[str], None] = print) -> HiddenLayerSe
                 compact=True,
             )
         )
-    except viz.GraphvizNotFoundError as missing:
-        section.problems.append(str(missing))
     summaries = {f"{dataset}-{model}": run.summary() for (dataset, model), run in runs.runs.items()}
     section.files.append(write_text(out / "hidden-layer.json", json.dumps(summaries, indent=2) + "\n"))
     section.files.append(write_text(out / "compare-mlp.md", section.comparison.to_markdown()))
