@@ -13,11 +13,12 @@ from typing import Any
 
 from . import analytic, functional, gradcheck, nn, optim
 from .anomaly import AnomalyError, detect_anomaly
+from .compile import CompileError, compile
 from .derivatives import grad, hessian, hvp, jacobian, jvp
 from .tensor import Tensor, enable_grad, is_grad_enabled, no_grad
 
 __all__ = ["Tensor", "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly", "AnomalyError"]
-__all__ += ["grad", "jacobian", "hessian", "hvp", "jvp"]
+__all__ += ["grad", "jacobian", "hessian", "hvp", "jvp", "compile", "CompileError"]
 __all__ += ["functional", "analytic", "gradcheck", "nn", "optim", "explain", "viz"]
 __version__ = "0.1.0"
 

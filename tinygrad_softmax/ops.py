@@ -63,9 +63,8 @@ def constant(value: Value) -> Array:
 
 
 def _record(op: Op, x: Tensor) -> Tensor:
-    from .tensor import Tensor  # here, not at the top: tensor.py imports this module
-
-    return Tensor._apply(op, x)
+    # `type(x)`: a Tensor records the op; the symbolic values of compile.py write it as code.
+    return type(x)._apply(op, x)
 
 
 def unbroadcast(grad: Array, shape: tuple[int, ...]) -> Array:

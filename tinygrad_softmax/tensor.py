@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from itertools import count
+from threading import local
 from typing import Any, Union
 
 import numpy as np
@@ -20,6 +21,16 @@ _recording = True  # False inside `no_grad()`
 # Every tensor gets the next number when it is made. Its inputs already exist by
 # then, so they have smaller numbers: the engine orders the graph by these.
 _serials = count()
+
+
+class _Tracing(local):
+    """What ``compile`` is tracing in this thread: an object whose ``record(op, inputs, out)``
+    sees every op, recorded in the graph or not (see compile.py). None when nothing is traced."""
+
+    trace: Any = None
+
+
+_tracing = _Tracing()
 
 Operand = Union["Tensor", np.ndarray, float, int, Sequence[Any]]
 
@@ -158,6 +169,8 @@ class Tensor:
             out.grad_fn = None
         if anomaly.enabled:
             anomaly.check_forward(fn, inputs, out)
+        if _tracing.trace is not None:
+            _tracing.trace.record(fn, inputs, out)
         return out
 
     def _lift(self, other: Operand) -> Tensor:

@@ -1,0 +1,319 @@
+"""compile: the generated NumPy program against the eager engine."""
+
+from __future__ import annotations
+
+import doctest
+from typing import Any
+
+import numpy as np
+import pytest
+
+import tinygrad_softmax as tg
+from tinygrad_softmax import CompileError, Tensor, compile
+from tinygrad_softmax import functional as F
+from tinygrad_softmax.analytic import CLASS_AXIS
+from tinygrad_softmax.lecture.classifier import logits
+
+
+def classifier_step(layout: str, fused: bool = False) -> Any:
+    axis = CLASS_AXIS[layout]  # type: ignore[index]
+    loss_fn = F.softmax_cross_entropy if fused else F.cross_entropy
+
+    def step(W: Tensor, b: Tensor, X: Tensor, y: np.ndarray) -> Tensor:
+        Z = logits(W, b, X, layout)  # type: ignore[arg-type]
+        Z.name = "Z"
+        return loss_fn(Z, y, axis=axis)
+
+    return step
+
+
+def classifier_inputs(layout: str, D: int, N: int, C: int, dtype: Any, seed: int = 0) -> tuple[Any, ...]:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, C, size=N)
+    X = rng.normal(size=(D, N) if layout == "column" else (N, D)).astype(dtype)
+    W = rng.normal(size=(C, D) if layout == "column" else (D, C)).astype(dtype)
+    b = rng.normal(size=(C, 1) if layout == "column" else (C,)).astype(dtype)
+    return (
+        Tensor(W, requires_grad=True, name="W"),
+        Tensor(b, requires_grad=True, name="b"),
+        Tensor(X, name="X"),
+        y,
+    )
+
+
+def eager(fn: Any, *args: Any) -> tuple[float, list[Any]]:
+    fresh = [
+        Tensor(a.data.copy(), requires_grad=a.requires_grad) if isinstance(a, Tensor) else a for a in args
+    ]
+    loss = fn(*fresh)
+    loss.backward()
+    return loss.item(), [a.grad if isinstance(a, Tensor) and a.requires_grad else None for a in fresh]
+
+
+@pytest.mark.parametrize("layout", ["column", "row"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("N", [1, 7])
+def test_classifier_bit_for_bit(layout: str, dtype: Any, N: int) -> None:
+    step = classifier_step(layout)
+    compiled = compile(step)
+    for seed in range(3):  # the first call traces, the second checks, the third runs the program only
+        args = classifier_inputs(layout, D=4, N=N, C=3, dtype=dtype, seed=seed)
+        loss, grads = compiled(*args)
+        expected_loss, expected = eager(step, *args)
+        assert loss == expected_loss
+        assert grads[2] is None and grads[3] is None
+        for got, want in zip(grads[:2], expected[:2]):
+            assert got.dtype == want.dtype and got.shape == want.shape
+            assert np.array_equal(got, want), "the compiled gradient differs from the eager one"
+    assert compiled.cache_info().traces == 2 and compiled.cache_info().hits == 2
+
+
+@pytest.mark.parametrize("layout", ["column", "row"])
+def test_fused_classifier_and_new_labels(layout: str) -> None:
+    """The fused op's Y is built from each call's labels, not the labels of the trace."""
+    step = classifier_step(layout, fused=True)
+    compiled = compile(step)
+    for seed in range(4):
+        args = classifier_inputs(layout, D=5, N=9, C=4, dtype=np.float64, seed=seed)
+        loss, grads = compiled(*args)
+        expected_loss, expected = eager(step, *args)
+        assert loss == pytest.approx(expected_loss, rel=1e-12)
+        for got, want in zip(grads[:2], expected[:2]):
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+
+
+def test_mlp_matches_eager() -> None:
+    model = tg.nn.MLP([4, 16, 8, 3], layout="row", rng=0)
+    linears = [layer for layer in model if isinstance(layer, tg.nn.Linear)]
+
+    def step(
+        W1: Tensor, b1: Tensor, W2: Tensor, b2: Tensor, W3: Tensor, b3: Tensor, X: Tensor, y: Any
+    ) -> Tensor:
+        for layer, W, b in zip(linears, (W1, W2, W3), (b1, b2, b3)):
+            layer.W, layer.b = W, b
+        return F.cross_entropy(model(X), y)
+
+    rng = np.random.default_rng(3)
+    params = [Tensor(p.data.copy(), requires_grad=True) for p in model.parameters()]
+    compiled = compile(step)
+    for _ in range(3):
+        X, y = Tensor(rng.normal(size=(10, 4))), rng.integers(0, 3, size=10)
+        loss, grads = compiled(*params, X, y)
+        expected_loss, expected = eager(step, *params, X, y)
+        assert loss == pytest.approx(expected_loss, rel=1e-12)
+        for got, want in zip(grads[:6], expected[:6]):
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+        assert grads[6] is None and grads[7] is None
+    assert "relu" in compiled.ops() and "np.maximum(Z1, 0)" in compiled.source()
+
+
+def random_program(rng: np.random.Generator) -> tuple[Any, list[Tensor]]:
+    """A random chain of the op set on a few tensors, ending in a scalar."""
+    shapes = {"a": (3, 4), "v": (4,), "m": (4, 3)}
+    tensors = [
+        Tensor(rng.normal(size=s) + 0.1, requires_grad=bool(rng.integers(0, 4))) for s in shapes.values()
+    ]
+    tensors[0].requires_grad = True
+    plan = rng.integers(0, 12, size=8).tolist()
+
+    def fn(a: Tensor, v: Tensor, m: Tensor) -> Tensor:
+        h = a
+        for k in plan:
+            if k == 0:
+                h = h * v if h.shape[-1] == 4 else h * 2.0
+            elif k == 1:
+                h = (h * h + 1.0).log()
+            elif k == 2:
+                h = (-h).exp() / (h * h + 1.0)
+            elif k == 3:
+                h = h.relu() - h
+            elif k == 4:
+                h = h @ m if h.shape[-1] == 4 else h @ m.T
+            elif k == 5:
+                h = h.T
+            elif k == 6:
+                h = h - h.max(axis=-1, keepdims=True)
+            elif k == 7:
+                h = h + h.mean(axis=0)
+            elif k == 8:
+                h = h.reshape(h.shape[::-1])
+            elif k == 9:
+                h = h.gather(0, np.zeros((1, h.shape[1]), dtype=np.int64) + 1) * h
+            elif k == 10:
+                h = (h * h) ** 1.5
+            else:
+                h = h + h.sum(axis=1, keepdims=True) / 3.0
+        return (h * h).sum() + (a @ v).sum() + m.max()
+
+    return fn, tensors
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_random_programs_match_eager(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    fn, tensors = random_program(rng)
+    compiled = compile(fn)
+    for _ in range(2):
+        loss, grads = compiled(*tensors)
+        expected_loss, expected = eager(fn, *tensors)
+        assert loss == pytest.approx(expected_loss, rel=1e-12)
+        for t, got, want in zip(tensors, grads, expected):
+            if not t.requires_grad:
+                assert got is None
+            else:
+                np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+        tensors = [Tensor(t.data + 0.05, requires_grad=t.requires_grad) for t in tensors]
+
+
+def test_retraces_on_a_new_shape_and_dtype() -> None:
+    compiled = compile(classifier_step("column"))
+    compiled(*classifier_inputs("column", 4, 5, 3, np.float64))
+    compiled(*classifier_inputs("column", 4, 6, 3, np.float64))
+    assert "(1, 6)" in compiled.source()
+    compiled(*classifier_inputs("column", 4, 6, 3, np.float32))
+    assert "np.float32" in compiled.source()
+    assert compiled.cache_info().traces == 3 and compiled.cache_info().size == 3
+
+
+def test_cache_is_bounded() -> None:
+    compiled = compile(classifier_step("row"), cache_size=3)
+    for n in range(1, 8):
+        compiled(*classifier_inputs("row", 4, n, 3, np.float64))
+    info = compiled.cache_info()
+    assert info.size == 3 and info.maxsize == 3 and info.traces == 7
+    compiled(*classifier_inputs("row", 4, 7, 3, np.float64))  # still cached (the second call checks)
+    compiled(*classifier_inputs("row", 4, 1, 3, np.float64))  # dropped long ago: traced again
+    assert compiled.cache_info().traces == 9
+    with pytest.raises(ValueError, match="cache_size"):
+        compile(classifier_step("row"), cache_size=0)
+
+
+def test_returned_gradients_are_never_reused() -> None:
+    """Mutating a returned gradient changes nothing in the next call, and no two are the same array."""
+
+    def fn(a: Tensor, b: Tensor) -> Tensor:
+        return ((a + b) * 3.0).sum()  # add hands one gradient array to both inputs
+
+    compiled = compile(fn)
+    a, b = Tensor(np.ones(3), requires_grad=True), Tensor(np.zeros(3), requires_grad=True)
+    for _ in range(3):
+        _, (da, db) = compiled(a, b)
+        assert not np.shares_memory(da, db)
+        da[...] = 99.0
+        db[...] = -1.0
+    _, (da2, db2) = compiled(a, b)
+    assert np.array_equal(da2, [3.0, 3.0, 3.0]) and np.array_equal(db2, [3.0, 3.0, 3.0])
+
+    classifier = compile(classifier_step("column"))
+    args = classifier_inputs("column", 4, 5, 3, np.float64)
+    _, (dW, db_, _, _) = classifier(*args)
+    keep = dW.copy()
+    dW[...] = 0.0
+    db_[...] = 0.0
+    for _ in range(2):
+        _, (dW2, _, _, _) = classifier(*args)
+        assert np.array_equal(dW2, keep) and not np.shares_memory(dW, dW2)
+
+
+def test_source_compiles_with_one_line_per_recorded_op() -> None:
+    compiled = compile(classifier_step("column"))
+    compiled(*classifier_inputs("column", 4, 5, 3, np.float64))
+    source = compiled.source()
+    recorded = compiled.ops()
+    assert recorded == ["matmul", "add", "max", "sub", "exp", "sum", "log", "sub", "gather", "mean", "neg"]
+    forward = source.split("# backward")[0]
+    tagged = [
+        line.rsplit("# ", 1)[1].split()[0] for line in forward.splitlines() if " = " in line and "# " in line
+    ]
+    assert tagged == recorded
+    namespace: dict[str, Any] = {}
+    exec(compile_source(source), {"np": np, **runtime()}, namespace)
+    assert callable(namespace["step"])
+    assert "    Z = WX + b  # add" in source and "dW = dZ @ X.T" in source
+
+
+def compile_source(source: str) -> Any:
+    import builtins
+
+    return builtins.compile(source, "<test>", "exec")
+
+
+def runtime() -> dict[str, Any]:
+    from tinygrad_softmax.compile import _RUNTIME
+
+    return dict(_RUNTIME)
+
+
+def test_a_data_dependent_branch_is_caught() -> None:
+    def fn(w: Tensor, x: Tensor) -> Tensor:
+        if x.data.sum() > 0:  # Python control flow on a value: frozen at trace time
+            return (w * x).sum()
+        return (w * x).exp().sum()
+
+    compiled = compile(fn)
+    w = Tensor(np.ones(3), requires_grad=True)
+    compiled(w, Tensor(np.ones(3)))
+    with pytest.raises(CompileError, match="another path"):
+        compiled(w, Tensor(-np.ones(3)))
+    unchecked = compile(fn, check=False)
+    unchecked(w, Tensor(np.ones(3)))
+    unchecked(w, Tensor(-np.ones(3)))  # not checked: the frozen path runs, as documented
+
+
+def test_a_value_computed_outside_the_engine_is_caught() -> None:
+    def fn(w: Tensor, x: Tensor) -> Tensor:
+        scale = Tensor(x.data.mean(axis=0))  # NumPy on .data: a constant to the trace
+        return (w * x * scale).sum()
+
+    compiled = compile(fn)
+    w = Tensor(np.ones((2, 3)), requires_grad=True)
+    compiled(w, Tensor([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]]))
+    with pytest.raises(CompileError, match="constant const changed"):
+        compiled(w, Tensor([[1.0, 2.0, 4.0], [0.0, 0.0, 0.0]]))
+    number = compile(lambda w, x: (w * Tensor(x.data.sum())).sum())
+    number(w, Tensor(np.ones(2)))
+    with pytest.raises(CompileError, match="outside the engine"):
+        number(w, Tensor(np.zeros(2)))
+
+
+def test_errors() -> None:
+    with pytest.raises(CompileError, match="scalar"):
+        compile(lambda a: a * 2.0)(Tensor(np.ones(3), requires_grad=True))
+    with pytest.raises(CompileError, match="must return a Tensor"):
+        compile(lambda a: 1.0)(Tensor(np.ones(3), requires_grad=True))
+    hidden = Tensor(np.ones(3), requires_grad=True, name="hidden")
+    with pytest.raises(CompileError, match=r"hidden.*not an argument"):
+        compile(lambda a: (a * hidden).sum())(Tensor(np.ones(3)))
+    with pytest.raises(TypeError, match="callable"):
+        compile(3)  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="nothing compiled"):
+        compile(lambda a: a.sum()).source()
+    step = compile(classifier_step("column"))
+    W, b, X, y = classifier_inputs("column", 4, 5, 3, np.float64)
+    step(W, b, X, y)
+    with pytest.raises(IndexError, match=r"\[0, 3\)"):
+        step(W, b, X, np.array([0, 1, -1, 2, 0]))
+
+
+def test_no_grad_arguments_and_unused_gradients() -> None:
+    compiled = compile(lambda a, b: (a * a).sum())
+    loss, (da, db) = compiled(Tensor([1.0, 2.0], requires_grad=True), Tensor([5.0], requires_grad=True))
+    assert loss == 5.0 and np.array_equal(da, [2.0, 4.0]) and np.array_equal(db, [0.0])
+    loss, grads = compile(lambda a: (a * a).sum())(Tensor([1.0, 2.0]))
+    assert loss == 5.0 and grads == (None,)
+
+
+def test_callers_tensors_are_untouched() -> None:
+    W, b, X, y = classifier_inputs("row", 4, 5, 3, np.float64)
+    compile(classifier_step("row"))(W, b, X, y)
+    assert W.grad is None and b.grad is None and W.grad_fn is None
+
+
+def test_docstring_example_and_core_only() -> None:
+    from tinygrad_softmax import compile as module_function
+
+    finder = doctest.DocTestFinder()
+    runner = doctest.DocTestRunner()
+    for test in finder.find(module_function, "compile", globs={}):
+        runner.run(test)
+    assert runner.summarize(verbose=False).failed == 0 and runner.summarize(verbose=False).attempted > 0
