@@ -60,6 +60,8 @@ def test_bad_model_settings_are_refused():
         train("spiral", optimizer="rmsprop", log=None)
     with pytest.raises(ValueError, match="hidden width"):
         train("spiral", model="mlp", hidden=0, log=None)
+    with pytest.raises(ValueError, match="momentum belongs to sgd"):
+        train("spiral", optimizer="adam", momentum=0.9, log=None)
 
 
 def test_decision_boundary_pictures_are_real_slide_sized_images(planar):
@@ -193,6 +195,9 @@ def test_cli_boundaries_writes_the_side_by_side_picture(tmp_path, capsys):
     assert "moons: linear softmax classifier train" in out and "two-layer net" in out
     with Image.open(tmp_path / "moons-boundaries.png") as image:
         assert image.size == (1536, 864)
+    (tmp_path / "a-file").write_text("x")
+    assert main(["boundaries", "--out", str(tmp_path / "a-file")]) == 2
+    assert "a file, not a folder" in capsys.readouterr().err
 
 
 def test_cli_compare_model_mlp(tmp_path, capsys):

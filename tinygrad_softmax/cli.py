@@ -150,8 +150,11 @@ def cmd_boundaries(args: argparse.Namespace) -> int:
     The linear model can only cut the plane with straight lines; the hidden layer bends them."""
     from .lecture.extras import have, skipped
     from .lecture.hidden_layer import run_hidden_layer
+    from .lecture.outputs import check_folder
 
     drawing = have("matplotlib")
+    if drawing:
+        check_folder(args.out, "--out")  # before the training, not after it
     result = run_hidden_layer(
         args.out if drawing else None,
         datasets=[args.dataset],

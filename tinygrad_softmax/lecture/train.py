@@ -209,6 +209,8 @@ def train(
         raise ValueError(f"train: unknown model {model!r}; choose one of {', '.join(MODELS)}")
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"train: unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+    if optimizer == "adam" and momentum:
+        raise ValueError("train: momentum belongs to sgd; Adam keeps its own running averages (betas)")
     if model == "mlp" and (isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1):
         raise ValueError(f"train: the hidden width must be a positive integer, got {hidden!r}")
     data = load(dataset) if isinstance(dataset, str) else dataset
