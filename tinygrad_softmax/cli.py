@@ -204,6 +204,54 @@ def cmd_epsilon(args: argparse.Namespace) -> int:
     return 0
 
 
+def _save_figures(figures: list[tuple[str, Callable[[], Any]]], out: str | None) -> None:
+    """Draw each (file name, figure maker) into ``out``; without matplotlib, one line says what is skipped."""
+    if not out:
+        return
+    from .lecture.extras import have, skipped
+
+    if not have("matplotlib"):
+        print(skipped(", ".join(name for name, _ in figures), "matplotlib"))
+        return
+    from .lecture.second_order import save_figure
+
+    for name, make in figures:
+        print(f"picture written to {save_figure(make(), Path(out) / name)}")
+
+
+def cmd_hessian(args: argparse.Namespace) -> int:
+    """The engine's Hessian of the linear softmax classifier with respect to W next to the closed form,
+    its eigenvalues (convex; D of them zero) and, with --out, a heat map of H with its block structure."""
+    from .lecture import second_order as so
+
+    check = so.hessian_check(args.layout, args.samples, args.features, args.classes, args.seed)
+    print(so.format_hessian_check(check))
+    _save_figures([(f"hessian-{args.layout}.png", lambda: so.hessian_figure(check))], args.out)
+    return 0 if check.passed else 1
+
+
+def cmd_newton(args: argparse.Namespace) -> int:
+    """Newton's method (the engine's Hessian) against gradient descent on the same data from the same start;
+    with --out, loss and gradient norm per step on log scales. Exit 1 if Newton does not converge."""
+    from .lecture import second_order as so
+
+    run = so.newton_vs_gd(args.dataset, l2=args.l2, max_steps=args.max_steps, gd_budget=args.gd_steps)
+    print(so.format_newton(run))
+    _save_figures([(f"newton-{args.dataset}.png", lambda: so.newton_figure(run))], args.out)
+    return 0 if run.converged else 1
+
+
+def cmd_modes(args: argparse.Namespace) -> int:
+    """Forward vs reverse mode for ∂L/∂W: C·D Jacobian-vector products against one vector-Jacobian
+    product, timed for growing D; with --out, time against D."""
+    from .lecture import second_order as so
+
+    rows = so.modes(args.features, classes=args.classes)
+    print(so.format_modes(rows))
+    _save_figures([("modes.png", lambda: so.modes_figure(rows))], args.out)
+    return 0 if max(r.max_difference for r in rows) < 1e-12 else 1
+
+
 def cmd_graph(args: argparse.Namespace) -> int:
     """Draw the classifier's computation graph, forward and backward already run, as PNG, SVG or PDF.
 
@@ -382,6 +430,42 @@ def _epsilon_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _hessian_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_layout(parser)
+    parser.add_argument("--samples", type=_positive, default=40, help="N (default 40)")
+    parser.add_argument("--features", type=_positive, default=4, help="D (default 4)")
+    parser.add_argument("--classes", type=_positive, default=3, help="C, at least 2 (default 3)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the data and W")
+    parser.add_argument("--out", metavar="DIR", help="write the heat map hessian-<layout>.png here")
+
+
+def _newton_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", choices=["iris", "digits"], default="iris", help="default: iris")
+    parser.add_argument(
+        "--l2", type=float, default=1e-3, help="λ of the (λ/2)‖W‖² term that makes H positive definite"
+    )
+    parser.add_argument("--max-steps", type=_positive, default=15, help="Newton steps at most (default 15)")
+    parser.add_argument(
+        "--gd-steps", type=_positive, help="gradient-descent budget (default 20000 for iris, 2000 for digits)"
+    )
+    parser.add_argument("--out", metavar="DIR", help="write newton-<dataset>.png here")
+
+
+def _modes_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--features", type=_positive, nargs="+", default=[2, 4, 8, 16, 32, 64], help="the values of D"
+    )
+    parser.add_argument("--classes", type=_positive, default=3, help="C, at least 2 (default 3)")
+    parser.add_argument("--out", metavar="DIR", help="write modes.png (time against D) here")
+
+
 def _graph_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="graph.png", help="output file; its extension picks the format")
     _add_layout(parser)
@@ -475,6 +559,16 @@ SUBCOMMANDS: list[Subcommand] = [
         _epsilon_arguments,
         cmd_epsilon,
     ),
+    Subcommand(
+        "hessian",
+        "the engine's Hessian of the classifier vs the closed form",
+        _hessian_arguments,
+        cmd_hessian,
+    ),
+    Subcommand(
+        "newton", "Newton's method vs gradient descent on Iris or digits", _newton_arguments, cmd_newton
+    ),
+    Subcommand("modes", "forward vs reverse mode: why backprop is reverse mode", _modes_arguments, cmd_modes),
     Subcommand(
         "graph", "draw the classifier's computation graph (PNG, SVG, PDF)", _graph_arguments, cmd_graph
     ),

@@ -1,0 +1,95 @@
+"""The second-order lessons (lecture/second_order.py) and their commands: hessian, newton, modes."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tinygrad_softmax.cli import main
+from tinygrad_softmax.lecture import second_order as so
+
+
+def aspect(path):
+    with Image.open(path) as image:
+        width, height = image.size
+    return width / height
+
+
+@pytest.mark.parametrize("layout", ["column", "row"])
+def test_hessian_command_prints_the_check_and_draws_the_blocks(tmp_path, capsys, layout):
+    assert main(["hessian", "--layout", layout, "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "check: passed" in out and "none negative, so the loss is convex" in out
+    difference = float(out.split("max |difference| ")[1].split(",")[0])
+    assert difference < 1e-14
+    assert "4 zero" in out  # D = 4 flat directions
+    picture = tmp_path / f"hessian-{layout}.png"
+    assert picture.exists() and abs(aspect(picture) - 16 / 9) < 0.05
+
+
+def test_hessian_check_sees_the_d_flat_directions_for_other_shapes():
+    check = so.hessian_check("row", samples=1, features=3, classes=2)  # N = 1: rank 1, so more zeros
+    assert check.rel_error < 1e-12 and check.zero_eigenvalues >= 3 and check.passed
+    check = so.hessian_check("column", samples=50, features=5, classes=4, seed=3)
+    assert check.zero_eigenvalues == 5 and check.passed
+
+
+def test_newton_on_iris_converges_in_at_most_15_steps_and_beats_gradient_descent(tmp_path, capsys):
+    assert main(["newton", "--dataset", "iris", "--gd-steps", "3000", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "‖∇L‖ < 1e-08 after" in out
+    steps = int(out.split("‖∇L‖ < 1e-08 after ")[1].split(" ")[0])
+    assert steps <= 15
+    assert "did not reach Newton's loss in its budget of 3000 steps" in out
+    picture = tmp_path / "newton-iris.png"
+    assert picture.exists() and abs(aspect(picture) - 16 / 9) < 0.05
+
+
+def test_newton_run_records_every_step():
+    run = so.newton_vs_gd("iris", gd_budget=20000)
+    assert run.converged and run.newton_steps <= 15 and run.newton_grad_norm[-1] < 1e-8
+    assert np.all(np.diff(run.newton_loss) <= 0)  # the line search only accepts descent
+    reached = run.gd_steps_to_newton_loss
+    assert reached is not None and reached > 100 * run.newton_steps  # the lesson, in numbers
+    assert abs(run.gd_loss[reached] - run.newton_loss[-1]) <= 1e-10
+
+
+def test_newton_refuses_a_non_positive_l2(capsys):
+    assert main(["newton", "--l2", "0"]) == 2
+    assert "L2 strength must be positive" in capsys.readouterr().err
+
+
+def test_modes_command_counts_the_passes(tmp_path, capsys):
+    assert main(["modes", "--features", "2", "5", "--classes", "3", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
+    assert [(int(r[0]), int(r[2]), int(r[3])) for r in rows] == [(2, 6, 1), (5, 15, 1)]
+    assert all(float(r[-1]) < 1e-12 for r in rows)
+    assert (tmp_path / "modes.png").exists()
+
+
+def test_modes_results_agree_and_forward_mode_needs_c_times_d_passes():
+    rows = so.modes((3, 6), classes=4, samples=5)
+    assert [(r.forward_passes, r.reverse_passes) for r in rows] == [(12, 1), (24, 1)]
+    assert max(r.max_difference for r in rows) < 1e-12
+
+
+def test_without_matplotlib_one_line_says_what_was_skipped(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    assert main(["hessian", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "check: passed" in out
+    assert "skipped hessian-column.png: matplotlib is not installed" in out
+    assert not list(tmp_path.iterdir())
+
+
+def test_bad_sizes_are_refused(capsys):
+    assert main(["hessian", "--classes", "1"]) == 2
+    assert "classes must be at least 2" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["modes", "--features", "0"])
+    assert exit_.value.code == 2
+    assert "--features: must be at least 1, got 0" in capsys.readouterr().err
