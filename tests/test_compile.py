@@ -317,3 +317,59 @@ def test_docstring_example_and_core_only() -> None:
     for test in finder.find(module_function, "compile", globs={}):
         runner.run(test)
     assert runner.summarize(verbose=False).failed == 0 and runner.summarize(verbose=False).attempted > 0
+
+
+@pytest.mark.parametrize("layout", ["column", "row"])
+def test_cli_prints_the_program_with_the_lines_that_make_dz_marked(layout: str, capsys: Any) -> None:
+    from tinygrad_softmax import cli
+    from tinygrad_softmax.lecture.program import MarkedProgram
+
+    assert cli.main(["compile", "--layout", layout]) == 0
+    out = capsys.readouterr().out
+    marked = [line[2:].strip() for line in out.splitlines() if line.startswith("▶ ") and " = " in line]
+    # Exactly the backward lines dZ depends on: the seed down to dZ, not dW or db.
+    assert marked[0].startswith("dloss = np.ones") and marked[-1].startswith("dZ = ")
+    assert len(marked) == 10 and not any(line.startswith(("dW", "db")) for line in marked)
+    assert any(line.startswith("dsub1 = dsub2 + dsub1_2") for line in marked)
+    assert "dZ = (P − Y)/N" in out and "def step(W, b, X, y):" in out
+    program = MarkedProgram.for_classifier(layout, N=1)
+    assert program.difference < 1e-15 and len(program.marked) == 10
+
+
+def test_lines_computing_follows_the_names() -> None:
+    from tinygrad_softmax.lecture.program import lines_computing
+
+    lines = [
+        "def f(a):",
+        "# forward",
+        "x = a + 1",
+        "# backward",
+        "d1 = x",
+        "d2 = 3",
+        "d3 = d1 * x",
+        "d4 = d2",
+    ]
+    source = "\n".join([lines[0]] + ["    " + line for line in lines[1:]]) + "\n"
+    assert lines_computing(source, "d3") == (4, 6)
+    assert lines_computing(source, "d4") == (5, 7)
+    with pytest.raises(KeyError):
+        lines_computing(source, "x")
+
+
+def test_matmul_turns_a_wide_short_product_in_both_engines() -> None:
+    """At the derivation's mnist-like shapes W X and dZ Xᵀ are computed as (Xᵀ Wᵀ)ᵀ and (X dZᵀ)ᵀ."""
+    from tinygrad_softmax.ops import rows_first_is_slow
+
+    assert rows_first_is_slow(10, 784, 256) and rows_first_is_slow(10, 256, 784)
+    assert not rows_first_is_slow(256, 784, 10) and not rows_first_is_slow(784, 256, 10)  # tall, narrow
+    assert not rows_first_is_slow(3, 4, 5)  # small: A B as written
+    step = classifier_step("column")
+    compiled = compile(step)
+    args = classifier_inputs("column", D=784, N=256, C=10, dtype=np.float64)
+    loss, grads = compiled(*args)
+    source = compiled.source()
+    assert "WX = (X.T @ W.T).T" in source and "dW = (X @ dZ.T).T" in source
+    expected_loss, expected = eager(step, *args)
+    assert loss == expected_loss
+    assert np.array_equal(grads[0], expected[0]) and np.array_equal(grads[1], expected[1])
+    assert grads[0].flags.c_contiguous and grads[0].base is None  # an array of its own, as .grad is

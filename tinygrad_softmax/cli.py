@@ -303,6 +303,17 @@ def cmd_animate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compile(args: argparse.Namespace) -> int:
+    """The program the engine writes for one step of the classifier: straight-line NumPy, forward and
+    backward, from compile(). The lines that make dZ = (P − Y)/N are marked ▶, found by reading the
+    program; run, they give the derivation's closed form (checked)."""
+    from .lecture.program import MarkedProgram
+
+    program = MarkedProgram.for_classifier(args.layout)
+    print(program.render())
+    return 0 if program.difference < 1e-12 else 1
+
+
 def cmd_explore(args: argparse.Namespace) -> int:
     """Backprop in the browser: one self-contained HTML page (no network, opens from disk) that steps
     through the classifier's backward walk with the arrow keys, and ends with ∂loss/∂Z next to the
@@ -510,6 +521,10 @@ def _explain_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table for lecture notes")
 
 
+def _compile_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_layout(parser)
+
+
 def _bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, few repeats: only proves it runs")
     parser.add_argument("--write", metavar="FILE", help="also write the Markdown report to FILE")
@@ -582,6 +597,12 @@ SUBCOMMANDS: list[Subcommand] = [
         cmd_explore,
     ),
     Subcommand("explain", "the chain-rule ledger, step by step", _explain_arguments, cmd_explain),
+    Subcommand(
+        "compile",
+        "the NumPy program the engine writes, dZ = (P − Y)/N marked",
+        _compile_arguments,
+        cmd_compile,
+    ),
     Subcommand(
         "bench", "the benchmark (writes docs/benchmarks.md with --write)", _bench_arguments, cmd_bench
     ),

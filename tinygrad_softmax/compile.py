@@ -22,6 +22,7 @@ value computed outside the engine changed, it raises :class:`CompileError`.
 
 from __future__ import annotations
 
+import ast
 import builtins
 import copy
 import inspect
@@ -63,14 +64,25 @@ class CompileError(RuntimeError):
 # ---------------------------------------------------------------- what the program calls
 
 
-def picks(index: np.ndarray, axis: int, size: int) -> tuple[np.ndarray, ...]:
-    """The positions ``gather`` reads, from this call's labels (checked: NumPy would wrap a negative one)."""
-    if index.size and (index.min() < 0 or index.max() >= size):
+def picks(index: np.ndarray, axis: int, size: int, grid: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The positions ``gather`` reads, with this call's labels as ``index`` along ``axis``.
+
+    ``grid`` holds the running positions 0, 1, 2, ... along the other axes
+    (they depend on the shapes only, so the program keeps them). The labels are
+    checked: NumPy would wrap a negative one around.
+    """
+    # Python's min and max are quicker than NumPy's on a few labels, NumPy's on many.
+    if index.size <= 64:
+        values = index.ravel().tolist()
+        low, high = (min(values), max(values)) if values else (0, 0)
+    else:
+        low, high = index.min(), index.max()
+    if low < 0 or high >= size:
         raise IndexError(
             f"gather: index values must be in [0, {size}) along axis {axis}; "
             f"got values from {index.min()} to {index.max()}"
         )
-    return ops._picked_positions(index, axis)
+    return (*grid[:axis], index, *grid[axis + 1 :])
 
 
 def scatter_add(
@@ -239,6 +251,9 @@ class Sym:
 
     @property
     def T(self) -> Sym:
+        if self.name is None and self.template == "{0}.T":  # (Aᵀ)ᵀ is A, the same strides
+            inner: Sym = self.args[0]
+            return inner
         return self._method(np.asarray(self.value).T, ".T")
 
     def transpose(self, axes: tuple[int, ...]) -> Sym:
@@ -395,6 +410,12 @@ class _Program:
             self.positions[id(positions)] = name
         return name
 
+    def grid(self, positions: tuple[Any, ...], axis: int) -> str:
+        """A constant for the running positions of a gather (the labels' slot left empty)."""
+        name = self.fresh("grid")
+        self.constants[name] = tuple(None if d == axis else p for d, p in enumerate(positions))
+        return name
+
     def emit(self, target: str, sym: Sym, comment: str = "", op: str = "") -> Sym:
         """Write ``target = <sym>``; shared sub-expressions first get lines of their own."""
         for shared in _shared_subexpressions(sym):
@@ -476,9 +497,9 @@ def _describe(arg: Any) -> Any:
     """What a call is keyed on: shapes, dtypes, memory layout, which arguments require grad."""
     if isinstance(arg, Tensor):
         a = _array(arg)
-        return ("T", a.shape, a.strides, a.dtype.str, arg.requires_grad)
+        return (a.shape, a.strides, a.dtype, arg.requires_grad)
     if isinstance(arg, np.ndarray):
-        return ("A", arg.shape, arg.strides, arg.dtype.str)
+        return (arg.shape, arg.strides, arg.dtype)
     try:
         hash(arg)
     except TypeError:
@@ -486,7 +507,7 @@ def _describe(arg: Any) -> Any:
             f"compile: arguments must be Tensors, NumPy arrays or hashable constants; "
             f"got {type(arg).__name__}"
         ) from None
-    return ("C", type(arg).__name__, arg)
+    return (type(arg).__name__, arg)
 
 
 @dataclass
@@ -597,7 +618,10 @@ def _trace(fn: Callable[..., Any], args: Sequence[Any], function_name: str) -> _
         if isinstance(op, ops.Gather):
             axis = ops._normalize_axis("gather", op.axis, inputs[0].shape)[0]
             where = program.fresh("picked")
-            program.emit_code(where, f"picks({index_source(op.index)}, {axis}, {inputs[0].shape[axis]})")
+            grid = program.grid(op.positions, axis)
+            program.emit_code(
+                where, f"picks({index_source(op.index)}, {axis}, {inputs[0].shape[axis]}, {grid})"
+            )
             program.positions[id(op.positions)] = where
             sym = ins[0][op.positions]
         elif isinstance(op, ops.SoftmaxCrossEntropy):
@@ -606,7 +630,8 @@ def _trace(fn: Callable[..., Any], args: Sequence[Any], function_name: str) -> _
             sym = Sym(program, value, f"softmax_cross_entropy({{0}}, {labels}, {op.axis})", (ins[0],))
             where = program.fresh("picked")
             picks_index = f"{labels}.reshape({op.positions[op.axis].shape})"
-            program.emit_code(where, f"picks({picks_index}, {op.axis}, {inputs[0].shape[op.axis]})")
+            grid = program.grid(op.positions, op.axis)
+            program.emit_code(where, f"picks({picks_index}, {op.axis}, {inputs[0].shape[op.axis]}, {grid})")
             program.positions[id(op.positions)] = where
         elif isinstance(op, (ops.Expand, ops.SumTo, ops.ScatterAdd)):
             sym = Sym._apply(op, ins[0])
@@ -711,6 +736,12 @@ def _own(program: _Program, g: Sym, dtype: np.dtype[Any], returned: set[str], na
     )
     if shared or g.name in program.constants or not value.flags.writeable:
         copied = np.array(value)
+        last = program.lines[-1]
+        if last.target == g.name and isinstance(g.value, np.ndarray) and g.name not in returned:
+            # The line that made it, made to copy: dW = (X @ dZ.T).T.copy() (nothing reads dW before).
+            code = last.code if g.precedence == _ATOM or g.template == "{0}" else f"({last.code})"
+            last.code, last.comment = f"{code}.copy()", last.comment + "; an array of its own"
+            return g.name
         sym = Sym(program, copied, "{0}.copy()" if isinstance(g.value, np.ndarray) else "np.array({0})", (g,))
         return program.emit(program.fresh(name), sym, "an array of its own").name or name
     return g.name  # type: ignore[return-value]
@@ -867,20 +898,40 @@ class Compiled:
         self.__wrapped__ = fn
 
     def __call__(self, *args: Any) -> tuple[float, tuple[np.ndarray | None, ...]]:
-        key = tuple([_describe(a) for a in args])
-        program = self._programs.get(key)
+        # The key and the arrays in one pass: at lecture sizes this loop is a good part of a call.
+        key: list[Any] = []
+        arrays: list[Any] = []
+        for a in args:
+            if type(a) is Tensor:
+                data = a.data
+                key.append((data.shape, data.strides, data.dtype, a.requires_grad))
+                arrays.append(data)
+            elif type(a) is np.ndarray:
+                key.append((a.shape, a.strides, a.dtype))
+                arrays.append(a)
+            else:
+                key.append(_describe(a))
+                arrays.append(_array(a) if isinstance(a, Tensor) else a)
+        found = tuple(key)
+        program = self._programs.get(found)
+        if program is None or self._unchecked:
+            program = self._look_up(found, args, program)
+        elif len(self._programs) > 1:
+            self._programs.move_to_end(found)  # least recently used goes first
+        self._hits += 1
+        self._last = program
+        return program.function(*arrays)
+
+    def _look_up(self, key: tuple[Any, ...], args: Sequence[Any], program: _Generated | None) -> _Generated:
+        """Trace on a new key; on the second call with a key, trace again and compare."""
         if program is None:
-            program = self._trace(key, args)
-        elif key in self._unchecked:  # the second call with these shapes: trace again and compare
+            self._hits -= 1  # not a hit: __call__ counts it back
+            return self._trace(key, args)
+        if key in self._unchecked:
             self._unchecked.discard(key)
             self._compare(program, self._trace(key, args, keep=False))
-            self._hits += 1
-        else:
-            self._programs.move_to_end(key)
-            self._hits += 1
-        self._last = program
-        arrays = [_array(a) if isinstance(a, Tensor) else a for a in args]
-        return program.function(*arrays)
+        self._programs.move_to_end(key)
+        return program
 
     def _trace(self, key: tuple[Any, ...], args: Sequence[Any], keep: bool = True) -> _Generated:
         self._traces += 1
@@ -911,7 +962,7 @@ class Compiled:
         for name, value in first.constants.items():
             other = second.constants.get(name, ())
             same = (
-                all(_equal(x, y) for x, y in zip(value, other))
+                all(x is y is None or _equal(x, y) for x, y in zip(value, other))
                 if isinstance(value, tuple)
                 else _equal(value, other)
             )
@@ -939,6 +990,31 @@ class Compiled:
         if self._last is None:
             raise RuntimeError("ops: nothing compiled yet; call the compiled function first")
         return list(self._last.ops)
+
+    def value(self, name: str, *args: Any) -> Any:
+        """The value of variable ``name`` in the program for ``args``: its lines up to ``name``, run.
+
+        For reading a program line by line (``compiled.value("dZ", W, b, X, y)``).
+        """
+        key = tuple([_describe(a) for a in args])
+        program = self._programs.get(key) or self._trace(key, args)
+        function = ast.parse(program.source).body[0]
+        assert isinstance(function, ast.FunctionDef)
+        body: list[ast.stmt] = []
+        for statement in function.body:
+            if isinstance(statement, ast.Return):
+                break
+            body.append(statement)
+            if any(isinstance(t, ast.Name) and t.id == name for t in getattr(statement, "targets", [])):
+                break
+        else:
+            raise KeyError(f"value: the program has no variable {name!r}")
+        function.body = [*body, ast.Return(ast.Name(name, ast.Load()))]
+        function.name = "_up_to"
+        code = builtins.compile(ast.fix_missing_locations(ast.Module([function], [])), "<value>", "exec")
+        namespace = dict(program.function.__globals__)
+        exec(code, namespace)
+        return namespace["_up_to"](*[_array(a) if isinstance(a, Tensor) else a for a in args])
 
     def cache_info(self) -> CacheInfo:
         return CacheInfo(self._hits, self._traces, len(self._programs), self.cache_size)
