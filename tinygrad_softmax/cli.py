@@ -345,6 +345,45 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_exercise(args: argparse.Namespace) -> int:
+    """The exercise kit: students write the backward rules themselves, an autograder grades them.
+
+    init DIR writes DIR/my_rules.py (one function per op's backward rule, to be written) and a
+    README; check DIR grades each rule alone by finite differences, then the linear softmax
+    classifier with them (exit status 0 only when everything passes); solution DIR writes the
+    reference rules, which are the package's own."""
+    from .lecture import exercises, extras, outputs
+
+    if args.action in ("init", "solution"):
+        names = exercises.parse_ops(args.ops)
+        if args.action == "init":
+            written = exercises.init(args.dir, names, force=args.force)
+            print(
+                f"exercise for {len(names)} rules ({', '.join(names)}) written to "
+                + ", ".join(map(str, written))
+            )
+            print(
+                f"next: write the rules in {written[0]}, then run: tinygrad-softmax exercise check {args.dir}"
+            )
+        else:
+            path = exercises.solution(args.dir, names, force=args.force)
+            print(f"the reference rules ({', '.join(names)}) written to {path}")
+        return 0
+    assigned = exercises.parse_ops(args.ops) if args.ops else None
+    if args.json:
+        outputs.check_file(args.json, "--json")
+    if args.picture:
+        exercises.picture.check_path(args.picture)
+    report = exercises.check(args.dir, assigned, time_limit=args.time_limit)
+    print(report.to_text(), end="")
+    if args.json:
+        print(f"Gradescope results written to {exercises.write_json(report, args.json)}")
+    if args.picture:
+        drawn = exercises.picture.draw(report, args.picture)
+        print(f"picture written to {drawn}" if drawn else extras.skipped("the picture", "dot"))
+    return 0 if report.passed else 1
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """One training step of the softmax classifier, timed against the hand-written NumPy closed form,
     PyTorch, HIPS autograd and micrograd (those installed); plus long chains and memory. Prints a
@@ -525,6 +564,39 @@ def _compile_arguments(parser: argparse.ArgumentParser) -> None:
     _add_layout(parser)
 
 
+def _exercise_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(
+        dest="action", metavar="ACTION", required=True, parser_class=argparse.ArgumentParser
+    )
+    ops_help = (
+        "comma-separated ops whose backward rules to write, e.g. exp,log,sum,gather,matmul,add; "
+        "'classifier' (default): the ops of the linear softmax classifier; 'all': every op"
+    )
+    for action, what in (
+        ("init", "write DIR/my_rules.py and DIR/README.md for a student"),
+        ("solution", "write the reference rules (the package's own) to DIR/my_rules.py"),
+    ):
+        sub = actions.add_parser(action, help=what, description=what)
+        sub.add_argument("dir", metavar="DIR", help="the exercise folder")
+        sub.add_argument("--ops", metavar="LIST", help=ops_help)
+        sub.add_argument("--force", action="store_true", help="overwrite an existing DIR/my_rules.py")
+    what = "grade DIR/my_rules.py: each rule alone, then the classifier with them"
+    check = actions.add_parser("check", help=what, description=what)
+    check.add_argument("dir", metavar="DIR", help="the exercise folder")
+    check.add_argument("--json", metavar="FILE", help="also write Gradescope's results.json format to FILE")
+    check.add_argument(
+        "--picture", metavar="FILE", help="draw the classifier's graph, wrong rules in red (.png, .svg, .pdf)"
+    )
+    check.add_argument(
+        "--ops",
+        metavar="LIST",
+        help="the rules assigned (default: those the file defines); one missing fails",
+    )
+    check.add_argument(
+        "--time-limit", type=float, default=10.0, metavar="SECONDS", help="per rule (default: 10)"
+    )
+
+
 def _bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, few repeats: only proves it runs")
     parser.add_argument("--write", metavar="FILE", help="also write the Markdown report to FILE")
@@ -602,6 +674,12 @@ SUBCOMMANDS: list[Subcommand] = [
         "the NumPy program the engine writes, dZ = (P − Y)/N marked",
         _compile_arguments,
         cmd_compile,
+    ),
+    Subcommand(
+        "exercise",
+        "students write the backward rules; an autograder grades them",
+        _exercise_arguments,
+        cmd_exercise,
     ),
     Subcommand(
         "bench", "the benchmark (writes docs/benchmarks.md with --write)", _bench_arguments, cmd_bench

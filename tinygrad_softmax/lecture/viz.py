@@ -252,6 +252,7 @@ def to_dot(
     collapse: bool = False,
     title: str | None = None,
     compact: bool = False,
+    highlight_ops: Iterable[Tensor] = (),
 ) -> graphviz.Digraph:
     """The graph that made ``root``, as a ``graphviz.Digraph``.
 
@@ -260,7 +261,8 @@ def to_dot(
     forward pass. Parameters are green, inputs and constants grey, the loss red.
 
     ``show_rules`` writes each op's local derivative on it; ``highlight`` draws
-    the given tensors in red; ``clusters={"cross_entropy": (loss, [Z])}`` boxes
+    the given tensors in red, ``highlight_ops`` the ops that made the given
+    tensors (the exercise kit's wrong rules); ``clusters={"cross_entropy": (loss, [Z])}`` boxes
     the nodes between ``Z`` (excluded) and ``loss`` (included), and with
     ``collapse=True`` each cluster becomes one node, its output still shown.
 
@@ -281,6 +283,7 @@ def to_dot(
         highlight=set(highlight),
         collapse=collapse,
         compact=compact,
+        red_ops=set(highlight_ops),
     )
     return drawing.digraph(rankdir, title)
 
@@ -302,6 +305,7 @@ class _Drawing:
     highlight: set[Tensor]
     collapse: bool
     compact: bool
+    red_ops: set[Tensor] = field(default_factory=set)  # tensors whose op is drawn in red
     names: dict[Tensor, str] = field(init=False)
     home: dict[Tensor, int] = field(init=False)  # tensor → index of the cluster it belongs to
 
@@ -376,7 +380,7 @@ class _Drawing:
         assert t.grad_fn is not None
         rule = t.grad_fn.rule if self.show_rules else None
         if self.folded(t):
-            red = t in self.highlight
+            red = t in self.highlight or t in self.red_ops
             # A rounded box, not an oval: it holds a tensor too, and a box is narrower.
             target.node(
                 self.op_node(t),
@@ -396,14 +400,16 @@ class _Drawing:
                 margin="0.12,0.05",
             )
         elif not self.in_collapsed(t):
+            red = t in self.red_ops  # only then is the pen set, so other drawings keep their DOT text
             target.node(
                 self.op_node(t),
-                _op_label(t.op, op_text(t), rule),
+                _op_label(t.op, op_text(t), rule, RED if red else INK),
                 shape="box" if self.show_rules else "ellipse",
                 style="rounded,filled" if self.show_rules else "filled",
                 fillcolor=OP_FILL,
-                color=OP_LINE,
+                color=RED if red else OP_LINE,
                 margin="0.12,0.05" if self.show_rules else "0.05,0.03",
+                **({"penwidth": "3"} if red else {}),
             )
 
     def add_collapsed_clusters(self, dot: graphviz.Digraph) -> None:
