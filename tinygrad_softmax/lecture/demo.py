@@ -11,6 +11,7 @@
 - ``train-iris.json``, ``train-digits.json`` and their pictures;
 - one hidden layer further: ``spiral-boundaries.png``, ``moons-boundaries.png``
   (linear vs two-layer net), ``graph-mlp.png``, ``hidden-layer.json``, ``compare-mlp.md``/``.json``;
+- second order: ``hessian-column.png``, ``newton-iris.png``, ``modes.png``, ``second-order.txt``;
 - ``report.md``: all of it tied together with the formulas.
 """
 
@@ -33,6 +34,8 @@ from .classifier import Classifier, build_classifier
 from .compare import Comparison, compare
 from .hidden_layer import HiddenLayerSection, demo_section
 from .ledger import explain
+from .second_order import SecondOrderSection
+from .second_order import demo_section as second_order_section
 from .train import TrainResult, save_pictures, train
 
 __all__ = ["DemoResult", "run_demo", "COMPARISONS"]
@@ -56,6 +59,7 @@ class DemoResult:
     trainings: dict[str, TrainResult] = field(default_factory=dict)
     training_logs: dict[str, list[str]] = field(default_factory=dict)
     hidden_layer: HiddenLayerSection | None = None
+    second_order: SecondOrderSection | None = None
     files: list[Path] = field(default_factory=list)  # everything written, pictures included
     problems: list[str] = field(default_factory=list)  # what could not be drawn, and why
 
@@ -63,8 +67,10 @@ class DemoResult:
     def passed(self) -> bool:
         """Every real comparison passes and every injected bug is caught."""
         hidden = self.hidden_layer is None or self.hidden_layer.passed
+        second = self.second_order is None or self.second_order.passed
         return (
             hidden
+            and second
             and all(c.passed for c in self.comparisons.values())
             and not any(c.passed for c in self.bug_comparisons.values())
         )
@@ -152,6 +158,8 @@ def run_demo(out: str | Path = "demo-output", log: Callable[[str], None] = print
 
     result.hidden_layer = demo_section(out, log)
     result.files += result.hidden_layer.files
+    result.second_order = second_order_section(out, log)
+    result.files += result.second_order.files
 
     _write(result, "report.md", _report(model, result))
     for problem in result.problems:
@@ -205,6 +213,7 @@ def _report(model: Classifier, result: DemoResult) -> str:
         **_bug_values(result),
         **_training_values(result),
         **(result.hidden_layer.values(result.out) if result.hidden_layer else {}),
+        **(result.second_order.values(result.out) if result.second_order else {}),
         "files": _files_section(result),
     }
     return template.substitute(values)

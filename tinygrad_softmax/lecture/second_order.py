@@ -15,7 +15,7 @@ Every derivative here comes from the engine (``hessian``, ``grad``,
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -49,6 +49,8 @@ __all__ = [
     "format_modes",
     "modes_figure",
     "save_figure",
+    "SecondOrderSection",
+    "demo_section",
 ]
 
 ZERO = 1e-10  # eigenvalues below this (in absolute value) count as zero
@@ -143,15 +145,20 @@ def format_hessian_check(check: HessianCheck) -> str:
     )
     eig = check.eigenvalues
     lines = [
-        f"Hessian of the mean cross-entropy with respect to W ({check.layout} layout, W {shape}; "
-        f"N = {check.samples}), vec(W) taken row by row: {eig.size}×{eig.size}, {blocks}.",
+        f"Hessian of the mean cross-entropy with respect to W ({check.layout} layout, W {shape}, "
+        f"N = {check.samples}),",
+        f"vec(W) taken row by row: {eig.size}×{eig.size}, {blocks.split(': ')[0]}:",
+        f"  {blocks.split(': ')[1]}.",
         "",
         "  engine  hessian(loss, W)          vs  closed form analytic.weights_hessian:",
         f"  max |difference| {check.max_difference:.2e}, rel error {check.rel_error:.2e}",
         "",
         "  eigenvalues (ascending):",
-        "    " + np.array2string(eig, precision=3, max_line_width=96, prefix="    "),
-        f"  smallest {eig.min():.2e}: none negative, so the loss is convex.",
+        "    "
+        + np.array2string(
+            np.where(np.abs(eig) < ZERO, 0.0, eig), precision=3, max_line_width=96, prefix="    "
+        ),
+        f"  smallest {eig.min():.1e}: none below −{ZERO:g} (zero up to rounding), so the loss is convex.",
         f"  {check.zero_eigenvalues} zero (|λ| < {ZERO:g}), at least D = {d}: adding the same vector to "
         "every class's row of W",
         "  shifts all C logits of each sample by the same amount, and softmax does not change under a shift",
@@ -318,7 +325,12 @@ def newton_vs_gd(
     return run
 
 
-def format_newton(run: NewtonRun) -> str:
+def format_newton(run: NewtonRun, timings: bool = True) -> str:
+    """The Newton steps and the gradient-descent verdict; ``timings=False`` leaves out the seconds."""
+
+    def took(seconds: float) -> str:
+        return f" ({seconds:.2f} s)" if timings else ""
+
     c, d1 = run.shape
     lines = [
         f"{run.dataset}: linear softmax classifier, W {c}×{d1} (bias folded in as a last column), "
@@ -332,7 +344,7 @@ def format_newton(run: NewtonRun) -> str:
     for k, (value, norm) in enumerate(zip(run.newton_loss, run.newton_grad_norm)):
         lines.append(f"  {k:4d}  {value:.15f}  {norm:.3e}")
     verdict = (
-        f"‖∇L‖ < {run.tolerance:g} after {run.newton_steps} Newton steps ({run.newton_seconds:.2f} s)"
+        f"‖∇L‖ < {run.tolerance:g} after {run.newton_steps} Newton steps{took(run.newton_seconds)}"
         if run.converged
         else f"NOT converged: ‖∇L‖ = {run.newton_grad_norm[-1]:.2e} after {run.newton_steps} steps"
     )
@@ -342,11 +354,11 @@ def format_newton(run: NewtonRun) -> str:
     lines.append(
         f"Gradient descent (step 1/L = {run.gd_lr:.3g}, the largest with guaranteed descent), same start: "
         + (
-            f"Newton's loss (to 1e-10) after {reached} steps ({run.gd_seconds:.2f} s)."
+            f"Newton's loss (to 1e-10) after {reached} steps{took(run.gd_seconds)}."
             if reached is not None
             else f"did not reach Newton's loss in its budget of {run.gd_budget} steps "
-            f"(loss {run.gd_loss[-1]:.10f}, ‖∇L‖ {run.gd_grad_norm[-1]:.2e} after {gd_last} steps, "
-            f"{run.gd_seconds:.2f} s)."
+            f"(loss {run.gd_loss[-1]:.10f}, ‖∇L‖ {run.gd_grad_norm[-1]:.2e} after {gd_last} steps)"
+            f"{took(run.gd_seconds)}."
         )
     )
     return "\n".join(lines)
@@ -434,21 +446,28 @@ def modes(
     return rows
 
 
-def format_modes(rows: Sequence[ModesRow]) -> str:
+def format_modes(rows: Sequence[ModesRow], timings: bool = True) -> str:
+    """One line per D: passes, times (unless ``timings=False``) and the largest difference."""
     lines = [
         f"∂L/∂W of the linear softmax classifier (C = {rows[0].classes} classes), both ways:",
         "  forward mode: one Jacobian-vector product J e_j per entry of W, C·D of them (each a walk",
         "                back through the recorded reverse pass: the double-VJP trick, see jvp);",
         "  reverse mode: one vector-Jacobian product 1·J for the one output, the loss.",
         "",
-        "     D   W entries   forward passes   reverse passes   forward ms   reverse ms   ratio   max |diff|",
+        "     D   W entries   forward passes   reverse passes"
+        + ("   forward ms   reverse ms   ratio" if timings else "")
+        + "   max |diff|",
     ]
     for r in rows:
+        times = (
+            f"{1e3 * r.forward_seconds:10.2f}   {1e3 * r.reverse_seconds:10.2f}   "
+            f"{r.forward_seconds / r.reverse_seconds:5.0f}×   "
+        )
         lines.append(
             f"  {r.features:4d}   {r.classes * r.features:9d}   "
             f"{r.forward_passes:14d}   {r.reverse_passes:14d}   "
-            f"{1e3 * r.forward_seconds:10.2f}   {1e3 * r.reverse_seconds:10.2f}   "
-            f"{r.forward_seconds / r.reverse_seconds:5.0f}×   {r.max_difference:.1e}"
+            + (times if timings else "")
+            + f"{r.max_difference:.1e}"
         )
     lines += [
         "",
@@ -488,3 +507,81 @@ def modes_figure(rows: Sequence[ModesRow]) -> Figure:
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(loc="upper left")
     return fig
+
+
+# ---------------------------------------------------------------- the demo's section
+
+
+@dataclass
+class SecondOrderSection:
+    """What the demo's second-order section computed and wrote, and the values its report text needs."""
+
+    check: HessianCheck
+    newton: NewtonRun
+    modes: list[ModesRow]
+    files: list[Path] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return (
+            self.check.passed and self.newton.converged and max(r.max_difference for r in self.modes) < 1e-12
+        )
+
+    def values(self, out: Path) -> dict[str, object]:
+        """``${name}`` → text for the report template."""
+
+        def picture(name: str, alt: str) -> str:
+            if (out / name).exists():
+                return f"![{alt}]({name})"
+            return f"*({name} was not drawn: see the notes at the end.)*"
+
+        reached = self.newton.gd_steps_to_newton_loss
+        last = self.modes[-1]
+        return {
+            "hessian_text": format_hessian_check(self.check),
+            "hessian_picture": picture("hessian-column.png", "H as a heat map, and its eigenvalues"),
+            "newton_text": format_newton(self.newton, timings=False),
+            "newton_steps": self.newton.newton_steps,
+            "newton_gd": f"{reached} steps" if reached is not None else f"over {self.newton.gd_budget} steps",
+            "newton_picture": picture("newton-iris.png", "Newton vs gradient descent on Iris"),
+            "modes_text": format_modes(self.modes, timings=False),
+            "modes_largest": f"At D = {last.features}: {last.forward_passes} forward passes against one "
+            "reverse pass; the times, which vary from run to run, are in the picture",
+            "modes_picture": picture("modes.png", "time for dL/dW against D, forward vs reverse mode"),
+        }
+
+
+def demo_section(out: Path, log: Callable[[str], None] = print) -> SecondOrderSection:
+    """The Hessian check, Newton vs gradient descent on Iris, forward vs reverse mode, with their pictures.
+
+    Writes ``hessian-column.png``, ``newton-iris.png``, ``modes.png`` (matplotlib)
+    and ``second-order.txt`` (without the times, so that a second run writes the same
+    text); without matplotlib the pictures are skipped without a word (the demo's
+    training pictures already said so).
+    """
+    from .extras import have
+    from .outputs import write_text
+
+    section = SecondOrderSection(hessian_check("column"), newton_vs_gd("iris"), modes())
+    if have("matplotlib"):
+        section.files.append(save_figure(hessian_figure(section.check), out / "hessian-column.png"))
+        section.files.append(save_figure(newton_figure(section.newton), out / "newton-iris.png"))
+        section.files.append(save_figure(modes_figure(section.modes), out / "modes.png"))
+    text = "\n\n".join(
+        [
+            format_hessian_check(section.check),
+            format_newton(section.newton, timings=False),
+            format_modes(section.modes, timings=False),
+        ]
+    )
+    section.files.append(write_text(out / "second-order.txt", text + "\n"))
+    log(
+        f"second order: engine Hessian = closed form (rel error {section.check.rel_error:.1e}); "
+        f"Newton on Iris {section.newton.newton_steps} steps; forward mode {last_ratio(section.modes)}"
+    )
+    return section
+
+
+def last_ratio(rows: Sequence[ModesRow]) -> str:
+    last = rows[-1]
+    return f"{last.forward_seconds / last.reverse_seconds:.0f}× slower than reverse at D = {last.features}"
