@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import sys
+from importlib import resources
 
 import numpy as np
 import pytest
@@ -102,6 +104,9 @@ def test_the_demo_section_writes_its_pictures_and_text_without_times(tmp_path):
     names = sorted(p.name for p in section.files)
     assert names == ["hessian-column.png", "modes.png", "newton-iris.png", "second-order.txt"]
     values = section.values(tmp_path)
+    template = resources.files("tinygrad_softmax.lecture").joinpath("report.md").read_text("utf-8")
+    section_text = template.split("## 8. Second order")[1].split("\n## ")[0]
+    assert set(re.findall(r"\$\{(\w+)\}", section_text)) == set(values)  # every placeholder filled
     assert "![" in values["newton_picture"] and " ms" not in values["modes_text"]
     assert " s)" not in values["newton_text"]  # no seconds: a second run writes the same report
     again = so.demo_section(tmp_path / "again", log=lines.append)
