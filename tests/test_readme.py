@@ -67,3 +67,17 @@ def test_the_docs_blocks_run(doc, tmp_path, monkeypatch):
         "labels": model.labels,
     }
     run_blocks(python_blocks(doc), namespace, f"docs/{doc.name}")
+
+
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+@pytest.mark.parametrize(
+    "page", [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))], ids=lambda p: p.name
+)
+def test_every_relative_link_points_at_a_file_that_exists(page):
+    for target in LINK.findall(page.read_text(encoding="utf-8")):
+        if "://" in target or target.startswith(("#", "mailto:")):
+            continue
+        path = (page.parent / target.split("#")[0]).resolve()
+        assert path.exists(), f"{page.name} links to {target}, which does not exist"
