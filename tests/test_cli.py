@@ -85,9 +85,9 @@ def test_the_bug_names_are_listed_in_compare_help(capsys):
     ("argv", "words"),
     [
         (["train", "--epochs", "-3"], ["epochs", "-3"]),
-        (["train", "--lr", "0"], ["learning rate", "0"]),
-        (["jacobian", "--classes", "1"], ["at least 2 classes, got 1"]),
-        (["animate", "--delay-ms", "0"], ["delay_ms", "0"]),
+        (["train", "--lr", "0"], ["--lr", "0"]),
+        (["jacobian", "--classes", "1"], ["--classes", "must be at least 2, got 1"]),
+        (["animate", "--delay-ms", "0"], ["--delay-ms", "0"]),
         (["graph", "--out", "g.gif"], ["'.gif'"]),
         (["epsilon", "--plot", "sweep.gif"], ["sweep.gif"]),
     ],

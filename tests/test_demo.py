@@ -156,8 +156,9 @@ def test_without_graphviz_the_demo_still_writes_the_rest_and_says_how_to_install
     assert result.passed  # the checks themselves need no pictures
     assert not (tmp_path / "graph.png").exists() and (tmp_path / "graph.dot").is_file()
     assert (tmp_path / "compare-column.md").is_file() and (tmp_path / "digits-weights.png").is_file()
-    assert len(result.problems) == 1 and "apt-get install graphviz" in result.problems[0]
+    assert len(result.problems) == 3  # graph.png, graph-grads.png, the frames: one line each
+    assert all("dot is not installed" in p and "brew install graphviz" in p for p in result.problems)
     report = (tmp_path / "report.md").read_text(encoding="utf-8")
     assert "## Notes" in report and "apt-get install graphviz" in report
     assert "graph.png was not drawn" in report
-    assert any("apt-get install graphviz" in line for line in lines)
+    assert lines[-3:] == result.problems

@@ -10,21 +10,123 @@ only when that subcommand is parsed or its help is shown. So
 Exit status, the same for every subcommand:
 
 - 0: done, and every check passed;
-- 1: a check failed (a comparison, an injected bug caught) or an optional
-  program is missing (Graphviz's ``dot``, Pillow);
-- 2: a bad value: argparse's own errors, and any ``ValueError`` a subcommand
-  raises, printed by :func:`main` as one line ``tinygrad-softmax X: error: ...``.
+- 1: a check failed (a comparison, an injected bug caught), or an optional
+  part is missing (matplotlib, Pillow, Graphviz's ``dot``): the command does
+  everything it can and ends with one line per part, naming what it skipped
+  and the install command (:func:`lecture.extras.skipped`);
+- 2: a bad value, refused before any work starts and printed as one line
+  ``tinygrad-softmax X: error: ...``: every option is checked by its argparse
+  type function below (numbers in range, output paths writable), and any
+  ``ValueError`` a subcommand raises is reported by :func:`main` the same way.
+
+Every file is written to a temporary file in its folder and renamed into
+place (:mod:`lecture.outputs`), so an interrupted run never leaves half a file.
 """
 
 from __future__ import annotations
 
 import argparse
 import inspect
+import math
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
+
+# ---------------------------------------------------------------- one validation style for every option
+# Each is an argparse ``type``: argparse calls it while parsing, so a bad value is refused, with the
+# option's name, before any work starts, and argparse turns the message into exit status 2.
+
+
+def _integer(low: int, high: int | None = None, unit: str = "") -> Callable[[str], int]:
+    """An integer in [low, high]."""
+    bounds = f"from {low} to {high}" if high is not None else f"at least {low}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number {bounds}{unit}, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be {bounds}{unit}, got {value}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+def _fraction(text: str) -> float:
+    """A number in [0, 1) (a momentum)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a number from 0 up to (not including) 1, got {text!r}"
+        ) from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be from 0 up to (not including) 1, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    """A finite number > 0 (a learning rate)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
+    return value
+
+
+def _output_file(*suffixes: str) -> Callable[[str], Path]:
+    """A file that can be written (its folder made if needed), with one of ``suffixes`` if given."""
+
+    def parse(text: str) -> Path:
+        from .lecture.outputs import OutputPathError, check_file
+
+        path = Path(text)
+        if suffixes and path.suffix.lower() not in suffixes:
+            raise argparse.ArgumentTypeError(
+                f"cannot write {text!r}: the extension must be {', '.join(suffixes)}"
+            )
+        try:
+            return check_file(path, "")
+        except OutputPathError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    parse.__name__ = "output file"
+    return parse
+
+
+def _output_folder(text: str) -> Path:
+    """A folder that exists or can be made, and accepts new files."""
+    from .lecture.outputs import OutputPathError, check_folder
+
+    try:
+        return check_folder(Path(text), "")
+    except OutputPathError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _jacobian_classes(text: str) -> int:
+    """C ≥ 2, and small enough that the demo's C×C float64 matrices fit the memory limit."""
+    from .lecture.lab import JACOBIAN_MATRICES, MAX_JACOBIAN_BYTES, jacobian_demo_bytes
+
+    classes = _integer(2)(text)
+    need = jacobian_demo_bytes(classes)
+    if need > MAX_JACOBIAN_BYTES:
+        largest = math.isqrt(MAX_JACOBIAN_BYTES // (8 * JACOBIAN_MATRICES))
+        raise argparse.ArgumentTypeError(
+            f"{classes} classes need {JACOBIAN_MATRICES} float64 matrices of {classes}×{classes} = "
+            f"{need / 2**30:.1f} GiB; at most {largest} classes fit in {MAX_JACOBIAN_BYTES / 2**30:.0f} GiB"
+        )
+    return classes
+
+
+DPI = _integer(24, 600, " dots per inch")  # below 24 text is unreadable; above 600 a PNG runs to 100 MB
+SEED = _integer(0)  # NumPy's generators take seeds ≥ 0
 
 
 def _add_layout(parser: argparse.ArgumentParser) -> None:
@@ -79,8 +181,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     injected bugs, training on Iris and digits, and report.md tying them together."""
     from .lecture.demo import run_demo
 
-    result = run_demo(args.out)
-    return 0 if result.passed else 1
+    result = run_demo(args.out)  # ends with one line per skipped part
+    return 0 if result.passed and not result.problems else 1
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -91,6 +193,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     Exit status 1 when a check fails, as it must with --inject-bug.
     """
     from .lecture.compare import compare
+    from .lecture.outputs import write_text
 
     if args.model == "mlp":
         from .lecture.hidden_layer import compare_mlp
@@ -100,13 +203,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
         result: Any = compare_mlp(args.layout, args.dtype, with_dx=args.with_dx)
     else:
         result = compare(args.layout, args.dtype, with_dx=args.with_dx, bug=args.inject_bug)
-    print(result.to_text(), end="")
+    print(result.to_text(wide=args.wide), end="")
     if args.markdown:
-        Path(args.markdown).write_text(result.to_markdown(), encoding="utf-8")
-        print(f"Markdown written to {args.markdown}")
+        print(f"Markdown written to {write_text(args.markdown, result.to_markdown())}")
     if args.json:
-        Path(args.json).write_text(result.to_json(), encoding="utf-8")
-        print(f"JSON written to {args.json}")
+        print(f"JSON written to {write_text(args.json, result.to_json())}")
     return 0 if result.passed else 1
 
 
@@ -114,6 +215,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Train the linear softmax classifier (or, with --model mlp, a two-layer net) by gradient descent
     through the engine, on data shipped in the package or generated (fixed seed, standardised
     features, 25% of each class held out for testing)."""
+    from .lecture import extras
     from .lecture.train import save_pictures, settings, train
 
     epochs, lr = settings(args.dataset, args.optimizer, args.epochs, args.lr)
@@ -136,11 +238,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         momentum=args.momentum,
     )
     if args.out:
-        pictures = save_pictures(result, args.out)
-        if pictures:
-            print("pictures: " + ", ".join(str(p) for p in pictures))
-        else:
-            print("matplotlib is not installed, so no pictures: pip install 'tinygrad_softmax[demo]'")
+        if not extras.have("matplotlib"):
+            return _skipped([extras.skipped(f"the pictures in {args.out}", "matplotlib")])
+        print("pictures: " + ", ".join(str(p) for p in save_pictures(result, args.out)))
     return 0
 
 
@@ -163,8 +263,7 @@ def cmd_boundaries(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     if not drawing:
-        print(skipped("the decision-boundary picture", "matplotlib"), file=sys.stderr)
-        return 1
+        return _skipped([skipped("the decision-boundary picture", "matplotlib")])
     print(f"decision boundaries: {result.pictures[args.dataset]}")
     return 0
 
@@ -181,25 +280,22 @@ def cmd_jacobian(args: argparse.Namespace) -> int:
 
 def cmd_anomaly(args: argparse.Namespace) -> int:
     """Why softmax subtracts the max: a naive softmax at logits of 1000, caught by detect_anomaly()."""
-    from .lecture import lab, viz
+    from .lecture import lab
 
-    try:
-        demo = lab.anomaly_demo(args.out)
-    except viz.GraphvizNotFoundError as missing:
-        print(lab.format_anomaly_demo(lab.anomaly_demo()))
-        print(f"\n{missing}", file=sys.stderr)
-        return 1
+    demo = lab.anomaly_demo(args.out)
     print(lab.format_anomaly_demo(demo))
-    return 0
+    return _skipped(demo.skipped)
 
 
 def cmd_epsilon(args: argparse.Namespace) -> int:
     """The float32 lesson: numerical-gradient error vs step eps (1e-1 … 1e-10) in float32 and float64."""
-    from .lecture import lab
+    from .lecture import extras, lab
 
     rows = lab.epsilon_sweep()
     print(lab.format_epsilon_sweep(rows))
     if args.plot:
+        if not extras.have("matplotlib"):
+            return _skipped([extras.skipped(f"the plot {args.plot}", "matplotlib")])
         print(f"log-log plot written to {lab.plot_epsilon_sweep(rows, args.plot)}")
     return 0
 
@@ -277,8 +373,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
             compact=args.compact,
         )
     except viz.GraphvizNotFoundError as missing:
-        print(f"tinygrad-softmax graph: {missing}", file=sys.stderr)
-        return 1
+        return _skipped([str(missing)])
     print(f"graph of the {model.what} written to {path}")
     return 0
 
@@ -287,20 +382,23 @@ def cmd_animate(args: argparse.Namespace) -> int:
     """Watch backprop: one PNG per step of the classifier's backward walk, and with --gif an
     animated frames.gif. The node being processed is orange with the gradient that just reached it.
     --model mlp steps through the two-layer net's backward walk instead."""
-    from .lecture import viz
+    from .lecture import extras, viz
 
     model = _small_model(args)
+    skipped = []
+    gif = args.gif and extras.have("Pillow")
+    if args.gif and not gif:
+        skipped.append(extras.skipped(f"the animated GIF {Path(args.out) / 'frames.gif'}", "Pillow"))
     try:
         frames = viz.backward_frames(
-            model.loss, args.out, gif=args.gif, delay_ms=args.delay_ms, dpi=args.dpi, rankdir=args.rankdir
+            model.loss, args.out, gif=gif, delay_ms=args.delay_ms, dpi=args.dpi, rankdir=args.rankdir
         )
-    except (viz.GraphvizNotFoundError, ImportError) as missing:  # dot, or Pillow for the GIF
-        print(f"tinygrad-softmax animate: {missing}", file=sys.stderr)
-        return 1
+    except viz.GraphvizNotFoundError as missing:  # no frames without dot, and so no GIF either
+        return _skipped([str(missing)])
     print(f"{len(frames)} frames, one per backward step: {frames[0]} … {frames[-1].name}")
-    if args.gif:
+    if gif:
         print(f"animation: {Path(args.out) / 'frames.gif'}")
-    return 0
+    return _skipped(skipped)
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
@@ -341,7 +439,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     model = _small_model(args)
     reference = (model.logits, model.labels, model.class_axis)
-    print(explain(model.loss, markdown=args.markdown, reference=reference), end="")
+    print(explain(model.loss, markdown=args.markdown, reference=reference, wide=args.wide), end="")
     return 0
 
 
@@ -393,11 +491,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return run_bench(quick=args.quick, write=args.write, threads=args.threads)
 
 
+def _skipped(lines: list[str]) -> int:
+    """The end of every command that had to skip a part: one line each on stderr, exit status 1."""
+    for line in lines:
+        print(f"tinygrad-softmax: {line}", file=sys.stderr)
+    return 1 if lines else 0
+
+
 # ---------------------------------------------------------------- the arguments of each subcommand
 
 
 def _demo_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default="demo-output", help="output folder (default: demo-output)")
+    parser.add_argument(
+        "--out", type=_output_folder, default="demo-output", help="output folder (default: demo-output)"
+    )
 
 
 def _compare_arguments(parser: argparse.ArgumentParser) -> None:
@@ -417,8 +524,11 @@ def _compare_arguments(parser: argparse.ArgumentParser) -> None:
         choices=list(BUGS),
         help="build the graph with this wrong backward rule (listed below) to see the check fail",
     )
-    parser.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")
-    parser.add_argument("--json", metavar="FILE", help="also write every number as JSON")
+    parser.add_argument(
+        "--markdown", metavar="FILE", type=_output_file(), help="also write the table as Markdown"
+    )
+    parser.add_argument("--json", metavar="FILE", type=_output_file(), help="also write every number as JSON")
+    parser.add_argument("--wide", action="store_true", help="the full table (default: fit 100 columns)")
 
 
 def _train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -429,26 +539,35 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
         help="iris, digits (shipped), spiral, moons (generated, 2 features; default: digits)",
     )
     _add_model(parser)
-    parser.add_argument("--hidden", type=int, default=100, help="hidden ReLUs of --model mlp (default: 100)")
+    parser.add_argument(
+        "--hidden", type=_integer(1, 100_000), default=100, help="hidden ReLUs of --model mlp (default: 100)"
+    )
     parser.add_argument(
         "--optimizer",
         choices=["sgd", "adam"],
         default="sgd",
         help="sgd: gradient descent, W ← W − lr·dW (default); adam: Adam",
     )
-    parser.add_argument("--momentum", type=float, default=0.0, help="momentum of sgd (default: 0)")
+    parser.add_argument(
+        "--momentum", type=_fraction, default=0.0, help="momentum of sgd, in [0, 1) (default: 0)"
+    )
     parser.add_argument(
         "--epochs",
-        type=int,
+        type=_integer(1),
         help="gradient steps (default: 200 iris, 150 digits, 1000 spiral, 500 moons)",
     )
     parser.add_argument(
-        "--lr", type=float, help="learning rate (default: 0.5 iris/digits, 0.3 spiral/moons; adam 0.01)"
+        "--lr",
+        type=_positive_float,
+        help="learning rate (default: 0.5 iris/digits, 0.3 spiral/moons; adam 0.01)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the split and the initial weights")
+    parser.add_argument(
+        "--seed", type=SEED, default=0, help="random seed of the split and the initial weights (default: 0)"
+    )
     parser.add_argument(
         "--out",
         metavar="DIR",
+        type=_output_folder,
         help="write the loss curve here (the W images for digits, the decision boundary for spiral/moons)",
     )
 
@@ -456,27 +575,46 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
 def _boundaries_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", choices=["spiral", "moons"], default="spiral", help="default: spiral")
     parser.add_argument(
-        "--hidden", type=int, default=100, help="hidden ReLUs of the two-layer net (default: 100)"
+        "--hidden",
+        type=_integer(1, 100_000),
+        default=100,
+        help="hidden ReLUs of the two-layer net (default: 100)",
     )
     parser.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd", help="default: sgd")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the split and the initial weights")
     parser.add_argument(
-        "--out", default=".", metavar="DIR", help="writes DIR/<dataset>-boundaries.png (default: .)"
+        "--seed", type=SEED, default=0, help="random seed of the split and the initial weights (default: 0)"
+    )
+    parser.add_argument(
+        "--out",
+        type=_output_folder,
+        default=".",
+        metavar="DIR",
+        help="writes DIR/<dataset>-boundaries.png (default: .)",
     )
 
 
 def _jacobian_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--classes", type=int, default=4, help="number of classes C (default: 4)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed for the logits (default: 0)")
+    parser.add_argument(
+        "--classes", type=_jacobian_classes, default=4, help="number of classes C (default: 4)"
+    )
+    parser.add_argument("--seed", type=SEED, default=0, help="random seed for the logits (default: 0)")
 
 
 def _anomaly_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default="demo-output", help="folder for the graphs (default: demo-output)")
+    parser.add_argument(
+        "--out",
+        type=_output_folder,
+        default=".",
+        help="folder for the two graphs (default: the current folder)",
+    )
 
 
 def _epsilon_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--plot", metavar="FILE", help="also draw the log-log plot into FILE (.png, .svg, .pdf)"
+        "--plot",
+        metavar="FILE",
+        type=_output_file(".png", ".svg", ".pdf"),
+        help="also draw the log-log plot into FILE (.png, .svg, .pdf)",
     )
 
 
@@ -517,7 +655,12 @@ def _modes_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _graph_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default="graph.png", help="output file; its extension picks the format")
+    parser.add_argument(
+        "--out",
+        type=_output_file(),
+        default="graph.png",
+        help="output file; its extension picks the format",
+    )
     _add_layout(parser)
     _add_model(parser)
     parser.add_argument("--format", choices=["png", "svg", "pdf"], help="override the extension of --out")
@@ -531,16 +674,22 @@ def _graph_arguments(parser: argparse.ArgumentParser) -> None:
         help="draw each unnamed intermediate (t6, t7, ...) inside the op that made it: half the ranks",
     )
     parser.add_argument("--rankdir", choices=["LR", "TB"], default="LR", help="LR: left to right (default)")
-    parser.add_argument("--dpi", type=int, help="resolution of a PNG (150-300 for slides)")
+    parser.add_argument("--dpi", type=DPI, help="resolution of a PNG (24-600)")
 
 
 def _animate_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default="frames", metavar="DIR", help="output folder (default: frames)")
+    parser.add_argument(
+        "--out", type=_output_folder, default="frames", metavar="DIR", help="output folder (default: frames)"
+    )
     _add_layout(parser)
     _add_model(parser)
     parser.add_argument("--gif", action="store_true", help="also write DIR/frames.gif (needs Pillow)")
-    parser.add_argument("--delay-ms", type=int, default=900, help="time per GIF frame (default: 900)")
-    parser.add_argument("--dpi", type=int, default=96, help="resolution of the frames (default: 96)")
+    parser.add_argument(
+        "--delay-ms",
+        type=_integer(20, 60_000, " ms"),
+        help="the same time for every GIF frame (default: 1.5 s + 0.2 s per word of its caption)",
+    )
+    parser.add_argument("--dpi", type=DPI, default=96, help="resolution of the frames (default: 96)")
     parser.add_argument("--rankdir", choices=["LR", "TB"], default="LR", help="LR: left to right (default)")
 
 
@@ -558,6 +707,7 @@ def _explain_arguments(parser: argparse.ArgumentParser) -> None:
     _add_layout(parser)
     _add_model(parser)
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table for lecture notes")
+    parser.add_argument("--wide", action="store_true", help="the full table (default: fit 100 columns)")
 
 
 def _compile_arguments(parser: argparse.ArgumentParser) -> None:
@@ -599,8 +749,12 @@ def _exercise_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, few repeats: only proves it runs")
-    parser.add_argument("--write", metavar="FILE", help="also write the Markdown report to FILE")
-    parser.add_argument("--threads", type=int, default=1, help="BLAS and PyTorch threads (default: 1)")
+    parser.add_argument(
+        "--write", metavar="FILE", type=_output_file(), help="also write the Markdown report to FILE"
+    )
+    parser.add_argument(
+        "--threads", type=_integer(1, 256), default=1, help="BLAS and PyTorch threads (default: 1)"
+    )
 
 
 # ---------------------------------------------------------------- the table of subcommands
@@ -687,7 +841,14 @@ SUBCOMMANDS: list[Subcommand] = [
 ]
 
 
-class _SubcommandParser(argparse.ArgumentParser):
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors in one line (no usage block), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class _SubcommandParser(_Parser):
     """A subcommand's parser that adds its arguments the first time it is used.
 
     Building the whole command line then imports nothing: a subcommand's room
@@ -719,7 +880,7 @@ class _SubcommandParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every subcommand in :data:`SUBCOMMANDS`, in that order."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tinygrad-softmax",
         description="A tiny autograd engine that derives the softmax cross-entropy gradient dz = p − y.",
     )
@@ -738,12 +899,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:  # --help exits 0 as usual; a refused value returns its status 2
+        if not stop.code:
+            raise
+        return int(stop.code) if isinstance(stop.code, int) else 2
     try:
         return int(args.run(args))
     except ValueError as error:  # a bad value the parser could not see (epochs, sizes, a file name, ...)
         print(f"tinygrad-softmax {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: every file is whole (old or new), so one line is all there is to say
+        print(f"tinygrad-softmax {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

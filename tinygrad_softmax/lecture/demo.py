@@ -29,11 +29,12 @@ import numpy as np
 from .. import analytic
 from ..analytic import Layout
 from ..engine import topological_order
-from . import bugs
+from . import bugs, extras, outputs
 from .classifier import Classifier, build_classifier
 from .compare import Comparison, compare
 from .hidden_layer import HiddenLayerSection, demo_section
 from .ledger import explain
+from .numbers import array_text
 from .second_order import SecondOrderSection
 from .second_order import demo_section as second_order_section
 from .train import TrainResult, save_pictures, train
@@ -77,9 +78,7 @@ class DemoResult:
 
 
 def _write(result: DemoResult, name: str, text: str) -> None:
-    path = result.out / name
-    path.write_text(text, encoding="utf-8")
-    result.files.append(path)
+    result.files.append(outputs.write_text(result.out / name, text))  # whole, or the old file kept
 
 
 def _draw_graphs(model: Classifier, out: Path, result: DemoResult) -> None:
@@ -87,18 +86,17 @@ def _draw_graphs(model: Classifier, out: Path, result: DemoResult) -> None:
     say so and go on."""
     from . import explorer, viz
 
+    gif = extras.have("Pillow")
+    if not gif:
+        result.problems.append(extras.skipped(f"the animated GIF {out / 'frames' / 'frames.gif'}", "Pillow"))
+    # The same drawing as `tinygrad-softmax graph`: cross_entropy's ops in a dashed box.
+    clusters = {"cross_entropy": (model.loss, [model.Z])}
+    for name, options in (("graph.png", {}), ("graph-grads.png", {"show_grads": True})):
+        try:
+            result.files.append(viz.render(model.loss, out / name, clusters=clusters, **options))
+        except viz.GraphvizNotFoundError as missing:
+            result.problems.append(str(missing))
     try:
-        import PIL  # noqa: F401
-
-        gif = True
-    except ImportError:
-        gif = False
-        result.problems.append(
-            "Pillow is missing, so the frames have no animated GIF: pip install 'tinygrad_softmax[demo]'"
-        )
-    try:
-        result.files.append(viz.render(model.loss, out / "graph.png"))
-        result.files.append(viz.render(model.loss, out / "graph-grads.png", show_grads=True))
         result.files += viz.backward_frames(model.loss, out / "frames", gif=gif)
         result.files.append(explorer.classifier_page(model, out / "explorer.html"))
     except viz.GraphvizNotFoundError as missing:
@@ -125,7 +123,7 @@ def run_demo(out: str | Path = "demo-output", log: Callable[[str], None] = print
             log(f"{layout} layout, {dtype}: {comparison.conclusion()}")
 
     for bug in bugs.BUGS:
-        result.bug_comparisons[bug] = compare("column", "float64", bug=bug)
+        result.bug_comparisons[bug] = compare("column", "float64", with_dx=True, bug=bug)
     _write(result, "bugs.md", _bugs_markdown(result.bug_comparisons))
     _write(
         result,
@@ -136,16 +134,9 @@ def run_demo(out: str | Path = "demo-output", log: Callable[[str], None] = print
     caught = sum(not c.passed for c in result.bug_comparisons.values())
     log(f"injected backward bugs caught by the check: {caught} of {len(bugs.BUGS)}")
 
-    try:
-        import matplotlib  # noqa: F401
-
-        have_matplotlib = True
-    except ImportError:
-        have_matplotlib = False
-        result.problems.append(
-            "matplotlib is not installed, so the training pictures were skipped: "
-            "pip install 'tinygrad_softmax[demo]'"
-        )
+    have_matplotlib = extras.have("matplotlib")
+    if not have_matplotlib:
+        result.problems.append(extras.skipped("the training pictures", "matplotlib"))
     for dataset in ("iris", "digits"):
         lines: list[str] = []
         run = train(dataset, log=lines.append)
@@ -162,9 +153,9 @@ def run_demo(out: str | Path = "demo-output", log: Callable[[str], None] = print
     result.files += result.second_order.files
 
     _write(result, "report.md", _report(model, result))
-    for problem in result.problems:
-        log(problem)
     log(f"wrote {out / 'report.md'} and {len(result.files) - 1} more files into {out}/")
+    for problem in result.problems:  # last, one line each: what was skipped and how to install it
+        log(problem)
     return result
 
 
@@ -172,7 +163,7 @@ def run_demo(out: str | Path = "demo-output", log: Callable[[str], None] = print
 
 
 def _matrix(a: np.ndarray) -> str:
-    return np.array2string(a, precision=4, suppress_small=True, floatmode="fixed", max_line_width=100)
+    return array_text(a, precision=4, suppress_small=True, floatmode="fixed", max_line_width=100)
 
 
 def _and(words: Iterable[str]) -> str:

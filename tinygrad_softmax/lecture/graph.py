@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import engine
 from ..tensor import Tensor
+from .numbers import array_text, number
 
 __all__ = [
     "BROADCASTING_OPS",
@@ -70,11 +71,12 @@ def summarize(array: np.ndarray) -> list[str]:
     """Lines showing an array: in full when small, else its min, max and mean."""
     array = np.asarray(array)
     if array.size == 1:
-        return [f"{array.item():.4g}"]
+        return [number(array.item(), ".4g")]
     if array.size <= SMALL:
-        text = np.array2string(array, precision=3, floatmode="fixed", suppress_small=True, max_line_width=200)
+        text = array_text(array, precision=3, floatmode="fixed", suppress_small=True, max_line_width=200)
         return text.splitlines()
-    return [f"min {array.min():.3g}  max {array.max():.3g}", f"mean {array.mean():.3g}"]
+    low, high, mean = (number(v, ".3g") for v in (array.min(), array.max(), array.mean()))
+    return [f"min {low}  max {high}", f"mean {mean}"]
 
 
 def kind_of(t: Tensor, root: Tensor) -> str:

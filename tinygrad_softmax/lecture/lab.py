@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +26,7 @@ from .. import analytic
 from .. import functional as F
 from ..anomaly import AnomalyError, detect_anomaly
 from ..derivatives import jacobian
+from ..engine import topological_order
 from ..gradcheck import numerical_gradient, rel_error
 from ..tensor import Tensor, no_grad
 from .classifier import Classifier, build_classifier, logits
@@ -105,10 +106,26 @@ class SoftmaxJacobianDemo:
         return float(np.max(np.abs(self.chain - self.p_minus_y)))
 
 
+# The demo holds about this many C×C float64 matrices at once (the engine's rows and their stack, the
+# closed form and p pᵀ, the finite differences and their columns); its size is known before any work.
+JACOBIAN_MATRICES = 6
+MAX_JACOBIAN_BYTES = 2**30
+
+
+def jacobian_demo_bytes(classes: int) -> int:
+    """Memory the softmax Jacobian demo needs for ``classes`` classes, in bytes."""
+    return JACOBIAN_MATRICES * 8 * classes * classes
+
+
 def softmax_jacobian_demo(classes: int = 4, seed: int = 0) -> SoftmaxJacobianDemo:
     """For random logits z: the engine's ∂p/∂z equals diag(p) − p pᵀ, and Jᵀ(−y/p) = p − y."""
     if classes < 2:
         raise ValueError(f"jacobian demo: needs at least 2 classes, got {classes}")
+    if jacobian_demo_bytes(classes) > MAX_JACOBIAN_BYTES:
+        raise ValueError(
+            f"jacobian demo: {classes} classes need {jacobian_demo_bytes(classes) / 2**30:.1f} GiB "
+            f"of C×C matrices, more than {MAX_JACOBIAN_BYTES / 2**30:.0f} GiB"
+        )
     rng = np.random.default_rng(seed)
     z = rng.normal(size=classes)
     label = int(rng.integers(classes))
@@ -189,7 +206,8 @@ class AnomalyDemo:
     unshifted_loss: float  # the same classifier without the shift
     stable_grad_error: float  # max |Z.grad − (P − Y)/N| for the stable version
     graph_path: Path | None  # the naive graph with the offending node in red
-    stable_graph_path: Path | None
+    stable_graph_path: Path | None  # the stable graph up to its exp, the values that stay ≤ 1 written on
+    skipped: list[str] = field(default_factory=list)  # pictures not drawn (no `dot`), one line each
 
 
 def anomaly_demo(out_dir: str | Path | None = None, shift: float = 1000.0, seed: int = 0) -> AnomalyDemo:
@@ -231,16 +249,34 @@ def anomaly_demo(out_dir: str | Path | None = None, shift: float = 1000.0, seed:
     stable_grad_error = float(np.max(np.abs(Z.grad - analytic.logits_grad(Z.data, labels, axis=0))))
 
     graph_path = stable_graph_path = None
+    skipped: list[str] = []
     if out_dir is not None:
         from . import viz  # a viewer: imported only when a picture is asked for
 
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
         node = error.node
         assert node is not None
         node.name = node.name or f"{error.op}({', '.join(t.name or '…' for t in error.inputs)})"
-        graph_path = viz.render(node, out / "anomaly_naive.png", highlight=[node], show_values=True)
-        stable_graph_path = viz.render(loss, out / "anomaly_stable.png")
+        # The stable graph up to its exp, with the values: exp sees z − max z ≤ 0, so exp(·) ≤ exp(0) = 1.
+        stable_exp = next(t for t in topological_order(loss) if t.op == "exp")
+        stable_exp.name = stable_exp.name or "exp(Z − max)"
+        pictures = [
+            (node, out / "anomaly_naive.png", [node], "naive softmax: exp(Z) overflows to inf"),
+            (
+                stable_exp,
+                out / "anomaly_stable.png",
+                [],
+                "stable softmax: exp sees Z − max ≤ 0, so exp(·) ≤ 1",
+            ),
+        ]
+        drawn: list[Path | None] = []
+        for root, path, red, title in pictures:
+            try:
+                drawn.append(viz.render(root, path, highlight=red, show_values=True, title=title))
+            except viz.GraphvizNotFoundError as missing:  # draw what can be drawn, say what was not
+                drawn.append(None)
+                skipped.append(str(missing))
+        graph_path, stable_graph_path = drawn
 
     return AnomalyDemo(
         shift=shift,
@@ -250,8 +286,9 @@ def anomaly_demo(out_dir: str | Path | None = None, shift: float = 1000.0, seed:
         stable_loss=loss.item(),
         unshifted_loss=model.loss.item(),
         stable_grad_error=stable_grad_error,
-        graph_path=None if graph_path is None else Path(graph_path),
-        stable_graph_path=None if stable_graph_path is None else Path(stable_graph_path),
+        graph_path=graph_path,
+        stable_graph_path=stable_graph_path,
+        skipped=skipped,
     )
 
 

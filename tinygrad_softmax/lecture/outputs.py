@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,6 +38,11 @@ class OutputPathError(ValueError):
     """An output path that cannot be written: a file where a folder is needed, no permission, ..."""
 
 
+def _temporary_name(prefix: str, suffix: str) -> str:
+    """A name no other run uses: this process's id and a random part."""
+    return f"{TEMP_PREFIX}{prefix}{os.getpid()}-{uuid.uuid4().hex[:8]}{suffix}"
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -54,10 +59,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{path.name}.", suffix=".part", dir=path.parent)
-    os.close(handle)
-    temporary = Path(name)
-    try:
+    temporary = path.parent / _temporary_name(f"{path.name}.", ".part")
+    try:  # the file is made inside the try, so even a Ctrl-C at any moment leaves no temporary behind
         yield temporary
         # mkstemp makes the file private (0600); give it the permissions a plain open() would.
         os.chmod(temporary, 0o666 & ~_umask())
@@ -87,14 +90,15 @@ def _probe(folder: Path, what: str) -> None:
             if not parent.is_dir():
                 raise OutputPathError(f"cannot write {what}: {str(parent)!r} is a file, not a folder")
             break
+    probe = folder / _temporary_name("", ".probe")
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        handle, name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".probe", dir=folder)
-        os.close(handle)
-        os.unlink(name)
+        os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
     except OSError as error:
         reason = error.strerror or type(error).__name__
         raise OutputPathError(f"cannot write {what}: {reason} ({str(folder)!r})") from None
+    finally:
+        probe.unlink(missing_ok=True)
 
 
 def check_file(path: str | Path, option: str = "the output") -> Path:
@@ -104,7 +108,7 @@ def check_file(path: str | Path, option: str = "the output") -> Path:
     when a parent is a file, or when the folder does not accept new files.
     """
     path = Path(path)
-    what = f"{option} {str(path)!r}"
+    what = f"{option} {str(path)!r}".lstrip()
     if path.is_dir():
         raise OutputPathError(f"cannot write {what}: it is a folder; give a file name")
     _probe(path.parent, what)
@@ -114,9 +118,10 @@ def check_file(path: str | Path, option: str = "the output") -> Path:
 def check_folder(path: str | Path, option: str = "the output folder") -> Path:
     """Check that ``path`` is (or can be made) a folder that accepts new files; returns it."""
     path = Path(path)
+    what = f"{option} {str(path)!r}".lstrip()
     if path.exists() and not path.is_dir():
-        raise OutputPathError(f"cannot write {option} {str(path)!r}: it is a file, not a folder")
-    _probe(path, f"{option} {str(path)!r}")
+        raise OutputPathError(f"cannot write {what}: it is a file, not a folder")
+    _probe(path, what)
     return path
 
 
@@ -129,8 +134,9 @@ def private_folder(near: str | Path) -> Iterator[Path]:
     """
     near = Path(near)
     near.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=near))
+    folder = near / _temporary_name("", "")
     try:
+        folder.mkdir()
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)

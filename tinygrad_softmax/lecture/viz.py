@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import shutil
 import textwrap
 from collections.abc import Iterable, Mapping, Sequence
@@ -26,6 +27,7 @@ import graphviz
 
 from .. import engine
 from ..tensor import Tensor
+from . import extras, outputs
 from .graph import (
     BROADCASTING_OPS,
     graph_order,
@@ -62,19 +64,16 @@ RED = "#d62728"
 CURRENT = "#f28e2b"  # the node being processed in a backward frame
 CURRENT_FILL = "#fde3c8"
 
-INSTALL_HELP = (
-    "Install Graphviz, which provides `dot`:\n"
-    "  Debian/Ubuntu: sudo apt-get install graphviz\n"
-    "  macOS:         brew install graphviz\n"
-    "  Windows:       winget install graphviz   (or: choco install graphviz)\n"
-    "  conda:         conda install -c conda-forge graphviz"
-)
-
 
 class GraphvizNotFoundError(RuntimeError):
-    """Graphviz's ``dot`` program is not on PATH. ``dot_path`` is where the DOT text was saved."""
+    """Graphviz's ``dot`` program is not on PATH.
 
-    def __init__(self, message: str, dot_path: Path) -> None:
+    The message is the one line of :func:`extras.skipped`: what was not drawn
+    and the install command. ``dot_path`` is where the DOT text was saved
+    (None when there is nothing useful to save, as for the backward frames).
+    """
+
+    def __init__(self, message: str, dot_path: Path | None) -> None:
         super().__init__(message)
         self.dot_path = dot_path
 
@@ -464,16 +463,10 @@ class _Drawing:
 
 
 def _missing_dot(source: str, path: Path) -> GraphvizNotFoundError:
-    """Save the DOT text next to ``path`` and build the error that says so."""
-    dot_path = path.with_suffix(".dot")
-    dot_path.parent.mkdir(parents=True, exist_ok=True)
-    dot_path.write_text(source, encoding="utf-8")
-    return GraphvizNotFoundError(
-        f"render: Graphviz's `dot` program was not found on PATH, so {path.name} could not be drawn.\n"
-        f"The DOT source was saved to {dot_path}; render it later with: dot -T{path.suffix[1:] or 'png'} "
-        f"{dot_path} -o {path}\n{INSTALL_HELP}",
-        dot_path,
-    )
+    """Save the DOT text next to ``path`` and build the error that says so, in one line."""
+    dot_path = outputs.write_text(path.with_suffix(".dot"), source)
+    what = f"{path} (its DOT text is in {dot_path}: dot -T{path.suffix[1:] or 'png'} {dot_path} -o {path})"
+    return GraphvizNotFoundError(extras.skipped(what, "dot"), dot_path)
 
 
 def render(root: Tensor, path: str | Path, *, dpi: int | None = None, **to_dot_options: Any) -> Path:
@@ -499,9 +492,7 @@ def render(root: Tensor, path: str | Path, *, dpi: int | None = None, **to_dot_o
         data = dot.pipe(format=fmt)
     except graphviz.ExecutableNotFound:
         raise _missing_dot(dot.source, path) from None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return path
+    return outputs.write_bytes(path, data)  # whole or not at all: a temporary file renamed into place
 
 
 # ---------------------------------------------------------------- backward frames
@@ -716,11 +707,18 @@ def _frame_dot(
     return dot
 
 
-def _dot_programs_missing(source: str, path: Path) -> GraphvizNotFoundError | None:
-    """The error to raise when ``dot`` or ``neato`` is not on PATH (the DOT text saved), else None."""
-    if shutil.which("dot") is not None and shutil.which("neato") is not None:
-        return None
-    return _missing_dot(source, path)
+READING_MS = (1500, 200)  # a frame of the GIF: 1.5 s to find the orange node, then 0.2 s a word
+
+
+def caption_delays(captions: Sequence[Sequence[str]]) -> list[int]:
+    """How long the GIF holds each frame, in ms: 1.5 s + 0.2 s per word of its caption.
+
+    0.2 s a word is 300 words a minute, a quick reader: a three-line caption
+    (about 30 words) stays up 7.5 s, long enough to read it once while the
+    picture is explained; a leaf's two lines go by in about 4 s.
+    """
+    base, per_word = READING_MS
+    return [base + per_word * sum(len(line.split()) for line in caption) for caption in captions]
 
 
 def backward_frames(
@@ -728,7 +726,7 @@ def backward_frames(
     out_dir: str | Path,
     *,
     gif: bool = False,
-    delay_ms: int = 900,
+    delay_ms: int | None = None,
     dpi: int = 96,
     rankdir: str = "LR",
 ) -> list[Path]:
@@ -738,46 +736,52 @@ def backward_frames(
     reached it, draws in bold the edges the gradient has already travelled, and
     greys out the rest. ``dot`` lays the graph out once; every frame is drawn at
     those positions (``neato -n2``), so the frames play as an animation. With
-    ``gif=True``, Pillow also writes ``frames.gif`` (``delay_ms`` per frame, the
-    last held three times as long). The walk is ``engine.walk``: no ``.grad``
-    changes. Earlier ``frame_*.png`` files in ``out_dir`` are replaced.
+    ``gif=True``, Pillow also writes ``frames.gif``: each frame held long enough
+    to read its caption (:func:`caption_delays`), or ``delay_ms`` each, the last
+    three times as long. The walk is ``engine.walk``: no ``.grad`` changes.
+
+    The set is built in a private temporary folder inside ``out_dir`` and then
+    moved into place file by file (each move atomic), and older ``frame_*.png``
+    beyond the new count are removed: an interrupted run leaves whole files, and
+    two runs into the same folder both succeed.
     """
     steps = loss_steps(root, "backward_frames")
-    if delay_ms <= 0:
+    if delay_ms is not None and delay_ms <= 0:
         raise ValueError(f"backward_frames: delay_ms must be positive, got {delay_ms}")
-    if gif:
-        try:
-            import PIL  # noqa: F401
-        except ImportError:
-            raise ImportError(
-                "backward_frames: gif=True needs Pillow: pip install 'tinygrad_softmax[demo]' (or pillow)"
-            ) from None
+    if gif and not extras.have("Pillow"):
+        raise ImportError("backward_frames: " + extras.skipped("the animated GIF (gif=True)", "Pillow"))
+    if not extras.have("dot"):
+        raise GraphvizNotFoundError(extras.skipped("the backward frames", "dot"), None)
     order = graph_order(root)
     labels = tensor_labels(root)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
 
     full = _frame_dot(root, order, steps, None, rankdir)
-    missing = _dot_programs_missing(full.source, out_dir / "graph.png")
-    if missing is not None:
-        raise missing
     layout = _Layout.from_json(full.pipe(format="json"))
     captions = _frame_captions(root, steps, labels)
     _place_caption(layout, captions)
 
-    for old in sorted(out_dir.glob("frame_*.png")):
-        old.unlink()
-    paths = []
-    for k, caption in enumerate(captions):
-        frame = _frame_dot(root, order, steps, k, rankdir, layout, caption)
-        frame.attr(dpi=str(dpi))
-        path = out_dir / f"frame_{k + 1:03d}.png"
-        path.write_bytes(frame.pipe(format="png", engine="neato", neato_no_op=2))
-        paths.append(path)
-    _same_size(paths)
-    if gif:
-        _write_gif(paths, out_dir / "frames.gif", delay_ms)
-    return paths
+    names = [f"frame_{k + 1:03d}.png" for k in range(len(captions))]
+    with outputs.private_folder(out_dir) as private:
+        made = []
+        for name, (k, caption) in zip(names, enumerate(captions)):
+            frame = _frame_dot(root, order, steps, k, rankdir, layout, caption)
+            frame.attr(dpi=str(dpi))
+            made.append(private / name)
+            made[-1].write_bytes(frame.pipe(format="png", engine="neato", neato_no_op=2))  # private folder
+        _same_size(made)
+        if gif:
+            delays = [delay_ms] * len(made) if delay_ms else caption_delays(captions)
+            _write_gif(made, private / "frames.gif", delays)
+        # The finished set goes into place one atomic rename at a time; the GIF last.
+        for path in made:
+            os.replace(path, out_dir / path.name)
+        if gif:
+            os.replace(private / "frames.gif", out_dir / "frames.gif")
+    for old in out_dir.glob("frame_*.png"):
+        if old.name not in names:  # left by an earlier run with more steps
+            old.unlink(missing_ok=True)
+    return [out_dir / name for name in names]
 
 
 def _place_caption(layout: _Layout, captions: list[list[str]]) -> None:
@@ -819,16 +823,16 @@ def _same_size(paths: list[Path]) -> None:
             with Image.open(path) as image:
                 canvas = Image.new("RGB", (width, height), "white")
                 canvas.paste(image.convert("RGB"), (0, 0))
-            canvas.save(path)
+            canvas.save(path)  # in backward_frames' private folder
 
 
-def _write_gif(paths: list[Path], gif_path: Path, delay_ms: int) -> None:
-    """An animated GIF of the frames, looping, the last frame held longer."""
+def _write_gif(paths: list[Path], gif_path: Path, delays: list[int]) -> None:
+    """An animated GIF of the frames, looping, the last frame held three times as long."""
     from PIL import Image
 
     frames = [Image.open(path).convert("RGB") for path in paths]
-    durations = [delay_ms] * (len(frames) - 1) + [3 * delay_ms]
-    frames[0].save(
+    durations = [*delays[:-1], 3 * delays[-1]]
+    frames[0].save(  # in backward_frames' private folder
         gif_path, save_all=True, append_images=frames[1:], duration=durations, loop=0, optimize=True
     )
     for frame in frames:

@@ -1,0 +1,219 @@
+"""The command line never leaves a broken file: paths checked first, files renamed into place,
+concurrent runs both succeed, and every bad value is refused with the option's name (exit status 2)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tinygrad_softmax.cli import main
+from tinygrad_softmax.lecture.outputs import TEMP_PREFIX
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _one_line_error(capsys, command: str) -> str:
+    err = capsys.readouterr().err
+    assert err.startswith(f"tinygrad-softmax {command}: error: "), err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    return err
+
+
+# ---------------------------------------------------------------- unwritable output paths, refused up front
+
+
+def _paths(tmp_path: Path) -> dict[str, Path]:
+    (tmp_path / "a-file").write_text("x")
+    (tmp_path / "a-folder").mkdir()
+    return {
+        "parent is a file": tmp_path / "a-file" / "out.png",
+        "a folder given as the file": tmp_path / "a-folder",
+        "under /proc": Path("/proc/tinygrad-softmax/out.png"),
+    }
+
+
+FILE_OPTIONS = [
+    ["graph", "--out"],
+    ["compare", "--markdown"],
+    ["compare", "--json"],
+    ["epsilon", "--plot"],
+    ["bench", "--write"],
+]
+FOLDER_OPTIONS = [["demo", "--out"], ["animate", "--out"], ["anomaly", "--out"], ["train", "--out"]]
+
+
+@pytest.mark.parametrize("argv", FILE_OPTIONS, ids=" ".join)
+@pytest.mark.parametrize("case", ["parent is a file", "a folder given as the file", "under /proc"])
+def test_an_unwritable_output_file_is_refused_before_any_work(argv, case, tmp_path, capsys, monkeypatch):
+    if case == "under /proc" and not Path("/proc/self").is_dir():
+        pytest.skip("needs /proc")
+    # The work itself must never start: each command's worker fails the test if it is called.
+    for target in ("compare.compare", "lab.epsilon_sweep", "classifier.build_classifier"):
+        monkeypatch.setattr(f"tinygrad_softmax.lecture.{target}", lambda *a, **k: pytest.fail("work started"))
+    path = _paths(tmp_path)[case]
+    if argv[1] == "--plot" and case == "a folder given as the file":
+        path = path.with_suffix(".png")
+        path.mkdir()
+    assert main([*argv, str(path)]) == 2
+    err = _one_line_error(capsys, argv[0])
+    assert f"argument {argv[1]}: cannot write" in err and str(path) in err
+
+
+@pytest.mark.parametrize("argv", FOLDER_OPTIONS, ids=" ".join)
+@pytest.mark.parametrize("case", ["a file given as the folder", "parent is a file", "under /proc"])
+def test_an_unwritable_output_folder_is_refused_before_any_work(argv, case, tmp_path, capsys, monkeypatch):
+    if case == "under /proc" and not Path("/proc/self").is_dir():
+        pytest.skip("needs /proc")
+    for target in ("train.train", "lab.anomaly_demo", "demo.run_demo", "classifier.build_classifier"):
+        monkeypatch.setattr(f"tinygrad_softmax.lecture.{target}", lambda *a, **k: pytest.fail("work started"))
+    (tmp_path / "a-file").write_text("x")
+    path = {
+        "a file given as the folder": tmp_path / "a-file",
+        "parent is a file": tmp_path / "a-file" / "out",
+        "under /proc": Path("/proc/tinygrad-softmax"),
+    }[case]
+    assert main([*argv, str(path)]) == 2
+    err = _one_line_error(capsys, argv[0])
+    assert f"argument {argv[1]}: cannot write" in err and str(path) in err
+
+
+# ---------------------------------------------------------------- values that must be refused
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["graph", "--dpi", "-5"], "argument --dpi: must be from 24 to 600 dots per inch, got -5"),
+        (["graph", "--dpi", "0"], "argument --dpi: must be from 24 to 600"),
+        (["animate", "--dpi", "0"], "argument --dpi: must be from 24 to 600"),
+        (["train", "--lr", "inf"], "argument --lr: must be a positive finite number, got inf"),
+        (["train", "--lr", "nan"], "argument --lr: must be a positive finite number, got nan"),
+        (["train", "--epochs", "0"], "argument --epochs: must be at least 1, got 0"),
+        (["train", "--seed", "-1"], "argument --seed: must be at least 0, got -1"),
+        (["jacobian", "--seed", "-1"], "argument --seed: must be at least 0, got -1"),
+        (["bench", "--threads", "0"], "argument --threads: must be from 1 to 256, got 0"),
+        (["bench", "--threads", "-1"], "argument --threads: must be from 1 to 256, got -1"),
+        (["jacobian", "--classes", "100000"], "argument --classes: 100000 classes need 6 float64 matrices"),
+        (["animate", "--delay-ms", "0"], "argument --delay-ms: must be from 20 to 60000 ms, got 0"),
+        (["graph", "--dpi", "ten"], "argument --dpi: must be a whole number"),
+    ],
+)
+def test_every_bad_value_is_refused_with_the_option_named(argv, words, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert words in _one_line_error(capsys, argv[0])
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_the_jacobian_limit_says_what_fits(capsys):
+    assert main(["jacobian", "--classes", "100000"]) == 2
+    err = capsys.readouterr().err
+    assert "447.0 GiB" in err and "at most 4729 classes fit in 1 GiB" in err
+    assert main(["jacobian", "--classes", "3"]) == 0  # a small one still runs
+
+
+# ---------------------------------------------------------------- whole files only
+
+
+def _is_whole(path: Path) -> bool:
+    data = path.read_bytes()
+    if path.suffix == ".png":
+        return data.startswith(b"\x89PNG\r\n\x1a\n") and data.endswith(b"IEND\xaeB`\x82")
+    if path.suffix == ".gif":
+        return data.startswith(b"GIF8") and data.endswith(b";")
+    if path.suffix == ".json":
+        json.loads(data)
+        return True
+    return len(data) > 0 and data.endswith(b"\n")
+
+
+def _temporaries(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.name.startswith(TEMP_PREFIX)]
+
+
+def _run(argv: list[str], cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tinygrad_softmax", *argv],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_ctrl_c_in_the_middle_of_a_write_leaves_every_file_whole(tmp_path):
+    """SIGINT the demo the moment a temporary file exists, i.e. while a file is being written."""
+    out = tmp_path / "demo"
+    first = _run(["demo", "--out", str(out)], tmp_path)
+    assert first.wait(timeout=600) == 0, first.stderr.read()
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert all(_is_whole(p) for p in before)
+
+    interrupted = 0
+    for skip in (0, 5, 15):  # the 1st, 6th and 16th moment a write is under way
+        run = _run(["demo", "--out", str(out)], tmp_path)
+        seen = 0
+        while run.poll() is None:
+            if _temporaries(out):
+                seen += 1
+                if seen > skip:
+                    run.send_signal(signal.SIGINT)
+                    break
+            time.sleep(0.002)
+        code = run.wait(timeout=600)
+        interrupted += code != 0
+        after = [p for p in out.rglob("*") if p.is_file()]
+        broken = [p for p in after if not _is_whole(p)]
+        assert broken == [], f"half-written after SIGINT: {broken}"
+        assert _temporaries(out) == []  # the interrupted write cleaned up after itself
+        assert set(after) >= set(before)  # nothing from the good run was lost
+    assert interrupted >= 1  # at least one run was really cut short mid-write
+
+
+def test_two_runs_into_one_folder_both_succeed_and_leave_a_complete_set(tmp_path):
+    out = tmp_path / "frames"
+    argv = ["animate", "--out", str(out), "--gif", "--dpi", "30"]
+    runs = [_run(argv, tmp_path) for _ in range(2)]
+    results = [(run.wait(timeout=600), run.stderr.read()) for run in runs]
+    assert [code for code, _ in results] == [0, 0], results
+    frames = sorted(p.name for p in out.glob("frame_*.png"))
+    assert frames == [f"frame_{k:03d}.png" for k in range(1, 13)]
+    assert all(_is_whole(p) for p in out.iterdir())
+    assert sorted(p.name for p in out.iterdir()) == [*frames, "frames.gif"]  # no temporary left behind
+
+
+def test_every_writer_goes_through_the_atomic_helper():
+    """No command writes a file in place: every write in the lecture and the CLI is to a temporary
+    (``atomic_path``), through ``outputs.write_text``/``write_bytes``, or into a private folder."""
+    writers = (".write_text(", ".write_bytes(", ".savefig(", ".save(", "open(")
+    sources = [ROOT / "tinygrad_softmax" / "cli.py", *(ROOT / "tinygrad_softmax" / "lecture").glob("*.py")]
+    offenders = []
+    for source in sources:
+        if source.name == "outputs.py":
+            continue
+        for number, line in enumerate(source.read_text(encoding="utf-8").splitlines(), 1):
+            code, _, comment = line.partition("#")
+            if any(w in code for w in writers) and not (
+                any(ok in code for ok in ("temporary", "private", "outputs.", "Image.open", "read_"))
+                or "private folder" in comment
+            ):
+                offenders.append(f"{source.name}:{number}: {line.strip()}")
+    assert offenders == []
+
+
+def test_a_bad_image_extension_for_the_plot_is_refused_before_the_sweep(capsys, monkeypatch):
+    monkeypatch.setattr("tinygrad_softmax.lecture.lab.epsilon_sweep", lambda: pytest.fail("work started"))
+    assert main(["epsilon", "--plot", "sweep.gif"]) == 2
+    assert "the extension must be .png, .svg, .pdf" in _one_line_error(capsys, "epsilon")
+
+
+def test_anomaly_writes_into_the_current_folder_by_default(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["anomaly"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["anomaly_naive.png", "anomaly_stable.png"]
+    assert os.path.exists("anomaly_stable.png")
