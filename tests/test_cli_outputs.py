@@ -39,6 +39,7 @@ def _paths(tmp_path: Path) -> dict[str, Path]:
 
 FILE_OPTIONS = [
     ["graph", "--out"],
+    ["explore", "--out"],
     ["compare", "--markdown"],
     ["compare", "--json"],
     ["epsilon", "--plot"],
@@ -199,7 +200,7 @@ def test_every_writer_goes_through_the_atomic_helper():
         for number, line in enumerate(source.read_text(encoding="utf-8").splitlines(), 1):
             code, _, comment = line.partition("#")
             if any(w in code for w in writers) and not (
-                any(ok in code for ok in ("temporary", "private", "outputs.", "Image.open", "read_"))
+                any(ok in code for ok in ("temporary", "private", "outputs.", "Image.open", "read_", "``"))
                 or "private folder" in comment
             ):
                 offenders.append(f"{source.name}:{number}: {line.strip()}")

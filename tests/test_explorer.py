@@ -134,7 +134,7 @@ def test_bad_input_writes_no_file(tmp_path):
 def test_without_dot_the_dot_text_is_saved_and_no_page_is_written(tmp_path, monkeypatch):
     monkeypatch.setattr(explorer.shutil, "which", lambda name: None)
     model = build_classifier()
-    with pytest.raises(viz.GraphvizNotFoundError, match="Install Graphviz"):
+    with pytest.raises(viz.GraphvizNotFoundError, match="dot is not installed; install it with"):
         explorer.to_html(model.loss, tmp_path / "page.html")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["page.dot"]
 

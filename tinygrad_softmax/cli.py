@@ -423,8 +423,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
     try:
         path = explorer.classifier_page(model, args.out, compact=args.compact)
     except viz.GraphvizNotFoundError as missing:
-        print(f"tinygrad-softmax explore: {missing}", file=sys.stderr)
-        return 1
+        return _skipped([str(missing)])
     size = path.stat().st_size
     print(f"explorer of the {args.layout}-layout classifier written to {path} ({size / 1000:.0f} kB)")
     print("open it in a browser; keys: → / ← step, Home / End, V values, G gradients, F full screen")
@@ -694,7 +693,12 @@ def _animate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _explore_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default="explorer.html", help="the page to write (default: explorer.html)")
+    parser.add_argument(
+        "--out",
+        type=_output_file(".html"),
+        default="explorer.html",
+        help="the page to write (default: explorer.html)",
+    )
     _add_layout(parser)
     parser.add_argument(
         "--compact",
