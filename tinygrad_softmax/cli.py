@@ -203,7 +203,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         result: Any = compare_mlp(args.layout, args.dtype, with_dx=args.with_dx)
     else:
         result = compare(args.layout, args.dtype, with_dx=args.with_dx, bug=args.inject_bug)
-    print(result.to_text(wide=args.wide), end="")
+    # The two-layer table has no max|Δ| columns to hide: it always fits 100 columns.
+    print(result.to_text() if args.model == "mlp" else result.to_text(wide=args.wide), end="")
     if args.markdown:
         print(f"Markdown written to {write_text(args.markdown, result.to_markdown())}")
     if args.json:
