@@ -618,10 +618,17 @@ def _epsilon_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+_positive = _integer(1)
+
+
+def _non_negative_float(text: str) -> float:
+    """A finite number ≥ 0 (a weight decay)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number ≥ 0, got {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number ≥ 0, got {text}")
     return value
 
 
@@ -630,20 +637,25 @@ def _hessian_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", type=_positive, default=40, help="N (default 40)")
     parser.add_argument("--features", type=_positive, default=4, help="D (default 4)")
     parser.add_argument("--classes", type=_positive, default=3, help="C, at least 2 (default 3)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed of the data and W")
-    parser.add_argument("--out", metavar="DIR", help="write the heat map hessian-<layout>.png here")
+    parser.add_argument("--seed", type=SEED, default=0, help="random seed of the data and W")
+    parser.add_argument(
+        "--out", metavar="DIR", type=_output_folder, help="write the heat map hessian-<layout>.png here"
+    )
 
 
 def _newton_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", choices=["iris", "digits"], default="iris", help="default: iris")
     parser.add_argument(
-        "--l2", type=float, default=1e-3, help="λ of the (λ/2)‖W‖² term that makes H positive definite"
+        "--l2",
+        type=_non_negative_float,
+        default=1e-3,
+        help="λ of the (λ/2)‖W‖² term that makes H positive definite",
     )
     parser.add_argument("--max-steps", type=_positive, default=15, help="Newton steps at most (default 15)")
     parser.add_argument(
         "--gd-steps", type=_positive, help="gradient-descent budget (default 20000 for iris, 2000 for digits)"
     )
-    parser.add_argument("--out", metavar="DIR", help="write newton-<dataset>.png here")
+    parser.add_argument("--out", metavar="DIR", type=_output_folder, help="write newton-<dataset>.png here")
 
 
 def _modes_arguments(parser: argparse.ArgumentParser) -> None:
@@ -651,7 +663,9 @@ def _modes_arguments(parser: argparse.ArgumentParser) -> None:
         "--features", type=_positive, nargs="+", default=[2, 4, 8, 16, 32, 64], help="the values of D"
     )
     parser.add_argument("--classes", type=_positive, default=3, help="C, at least 2 (default 3)")
-    parser.add_argument("--out", metavar="DIR", help="write modes.png (time against D) here")
+    parser.add_argument(
+        "--out", metavar="DIR", type=_output_folder, help="write modes.png (time against D) here"
+    )
 
 
 def _graph_arguments(parser: argparse.ArgumentParser) -> None:
