@@ -752,9 +752,17 @@ def _exercise_arguments(parser: argparse.ArgumentParser) -> None:
     what = "grade DIR/my_rules.py: each rule alone, then the classifier with them"
     check = actions.add_parser("check", help=what, description=what)
     check.add_argument("dir", metavar="DIR", help="the exercise folder")
-    check.add_argument("--json", metavar="FILE", help="also write Gradescope's results.json format to FILE")
     check.add_argument(
-        "--picture", metavar="FILE", help="draw the classifier's graph, wrong rules in red (.png, .svg, .pdf)"
+        "--json",
+        metavar="FILE",
+        type=_output_file(),
+        help="also write Gradescope's results.json format to FILE",
+    )
+    check.add_argument(
+        "--picture",
+        metavar="FILE",
+        type=_output_file(),
+        help="draw the classifier's graph, wrong rules in red (.png, .svg, .pdf)",
     )
     check.add_argument(
         "--ops",
@@ -762,7 +770,7 @@ def _exercise_arguments(parser: argparse.ArgumentParser) -> None:
         help="the rules assigned (default: those the file defines); one missing fails",
     )
     check.add_argument(
-        "--time-limit", type=float, default=10.0, metavar="SECONDS", help="per rule (default: 10)"
+        "--time-limit", type=_positive_float, default=10.0, metavar="SECONDS", help="per rule (default: 10)"
     )
 
 
