@@ -89,6 +89,7 @@ docs-images: install
 	$(PY) -m tinygrad_softmax demo --out $(OUT)
 	cp $(OUT)/digits-loss.png $(OUT)/digits-weights.png $(OUT)/iris-loss.png docs/images/
 	cp $(OUT)/spiral-boundaries.png $(OUT)/moons-boundaries.png docs/images/
+	cp $(OUT)/hessian-column.png $(OUT)/newton-iris.png $(OUT)/modes.png docs/images/
 	$(PY) tests/browser.py $(OUT)/explorer.html docs/images/explorer.png --step 9
 
 # JupyterLab is the `notebook` extra; the notebook opens in the browser JupyterLab starts.

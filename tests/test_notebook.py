@@ -60,7 +60,8 @@ def test_the_lecture_shows_its_pictures_and_tables(executed):
     red = [svg for svg in graphs if viz.RED in svg]
     assert len(red) == 1 and "exp(Z + 1000)" in red[0]  # only the offending node is drawn in red
     assert "H1" in graphs[3] and "W2" in graphs[3]
-    assert len(outputs_of(executed, "image/png")) == 2  # the epsilon sweep, the decision boundaries
+    # the epsilon sweep, the decision boundaries, the Hessian's heat map, Newton vs gradient descent
+    assert len(outputs_of(executed, "image/png")) == 4
     markdown = "\n".join(outputs_of(executed, "text/markdown"))
     assert "PASS" in markdown  # the comparison table
     assert "Chain-rule ledger" in markdown
@@ -78,5 +79,9 @@ def test_the_printed_numbers_agree_with_the_derivation(executed):
         float(line.rsplit(" ", 1)[1].rstrip("%")) for line in text.splitlines() if "train accuracy" in line
     )
     assert linear < 60 and mlp >= 97  # one hidden layer separates the spiral
+    hessian = next(line for line in text.splitlines() if "max |engine − closed form|" in line)
+    assert float(hessian.rsplit("=", 1)[1]) < 1e-14
+    newton = next(line for line in text.splitlines() if line.startswith("Newton: "))
+    assert int(newton.split()[1]) <= 15
     line = next(line for line in text.splitlines() if line.startswith("max |Z2.grad − (P − Y)/N|"))
     assert float(line.rsplit("=", 1)[1]) < 1e-15
