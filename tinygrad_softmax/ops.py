@@ -401,10 +401,14 @@ def _normalize_axis(name: str, axis: int | tuple[int, ...] | None, shape: tuple[
         return tuple(range(ndim))
     if type(axis) is int and -ndim <= axis < ndim:  # the usual case, answered quickly
         return (axis % ndim,)
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else axis
+    if not isinstance(axes, (tuple, list)) or not all(
+        isinstance(ax, (int, np.integer)) and not isinstance(ax, bool) for ax in axes
+    ):
+        raise TypeError(f"{name}: axis must be an integer or a tuple of integers, got {axis!r}")
     out = []
     for ax in axes:
-        if not isinstance(ax, (int, np.integer)) or not -ndim <= ax < ndim:
+        if not -ndim <= ax < ndim:
             raise ValueError(f"{name}: axis {axis!r} is out of range for a tensor of shape {shape}")
         out.append(int(ax) % ndim)
     if len(set(out)) != len(out):
@@ -461,10 +465,12 @@ class Mean(Reduce):
     rule = "∂L/∂in = ∂L/∂out / n copied along the averaged axes"
 
     def forward(self, x: Array) -> Array:
-        if x.size == 0:
-            raise ValueError(f"mean: cannot average an empty tensor of shape {x.shape}")
         axes = self.reduced_axes(x)
-        self.count = math.prod([x.shape[i] for i in axes])
+        self.count = math.prod([x.shape[i] for i in axes])  # n, the entries averaged into each output
+        if self.count == 0:  # an empty batch along other axes is fine: its mean is empty too
+            raise ValueError(
+                f"mean: cannot average over axis {self.axis!r} of shape {x.shape}: it has no entries"
+            )
         return x.sum(axis=axes, keepdims=self.keepdims) / self.count
 
     def backward(self, grad: Value, x: Value, out: Value) -> Grads:
@@ -482,9 +488,12 @@ class Max(Reduce):
     rule = "∂out/∂in = 1/k at each of the k maxima, else 0"
 
     def forward(self, x: Array) -> Array:
-        if x.size == 0:
-            raise ValueError(f"max: cannot take the max of an empty tensor of shape {x.shape}")
-        return x.max(axis=self.reduced_axes(x), keepdims=self.keepdims)
+        axes = self.reduced_axes(x)
+        if x.size == 0 and any(x.shape[i] == 0 for i in axes):  # NumPy too: a max of nothing
+            raise ValueError(
+                f"max: cannot take the max over axis {self.axis!r} of shape {x.shape}: it has no entries"
+            )
+        return x.max(axis=axes, keepdims=self.keepdims)
 
     def backward(self, grad: Value, x: Value, out: Value) -> Grads:
         winners = constant(x) == self.with_kept_axes(constant(out), x)
