@@ -8,17 +8,41 @@ op's inputs were already non-finite (so you can tell the source from a victim).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 if TYPE_CHECKING:
+    from .engine import Node
     from .ops import Op
     from .tensor import Tensor
 
-enabled = False  # read by Tensor._apply and engine.walk; cheap when off
+
+class _AnomalyMode(threading.local):
+    """How many ``detect_anomaly()`` blocks the current thread is inside (0 in a new thread)."""
+
+    depth = 0
+
+
+# Read by `Tensor._apply` on every op (cheaper than a call): first `checking_threads`,
+# how many threads are inside detect_anomaly() now, then this thread's `mode.depth`.
+mode = _AnomalyMode()
+checking_threads = 0
+_checking_threads_lock = threading.Lock()
+
+
+def is_enabled() -> bool:
+    """True inside ``detect_anomaly()`` in this thread."""
+    return mode.depth > 0
+
+
+def __getattr__(name: str) -> Any:
+    if name == "enabled":  # the older spelling of is_enabled(), as a read-only module attribute
+        return mode.depth > 0
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class AnomalyError(FloatingPointError):
@@ -33,17 +57,25 @@ class AnomalyError(FloatingPointError):
 
 @contextmanager
 def detect_anomaly() -> Iterator[None]:
-    """Raise at the first op whose output, or whose backward gradient, is not finite."""
-    global enabled
-    before = enabled
-    enabled = True
+    """Raise at the first op whose output, or whose backward gradient, is not finite.
+
+    Per thread, like PyTorch's: other threads run unchecked.
+    """
+    global checking_threads
+    with _checking_threads_lock:
+        if mode.depth == 0:
+            checking_threads += 1
+        mode.depth += 1
     try:
         yield
     finally:
-        enabled = before
+        with _checking_threads_lock:
+            mode.depth -= 1
+            if mode.depth == 0:
+                checking_threads -= 1
 
 
-def describe(t: Tensor) -> str:
+def describe(t: Node) -> str:
     """``'W' (3, 4)`` or ``<matmul> (3, 5)`` for a tensor without a name."""
     label = repr(t.name) if t.name else f"<{t.op or 'leaf'}>"
     return f"{label} {t.shape}"
@@ -58,35 +90,31 @@ def _what(values: np.ndarray) -> str:
     return " and ".join(kinds)
 
 
-def _inputs_report(inputs: Sequence[Tensor]) -> str:
+def _inputs_report(inputs: Sequence[Node]) -> str:
     bad = [describe(t) for t in inputs if not np.isfinite(t.data).all()]
     return f"inputs already non-finite: {', '.join(bad)}" if bad else "all inputs were finite"
 
 
-def check_forward(fn: Op, inputs: Sequence[Tensor], out: Tensor) -> None:
+def check_forward(fn: Op, inputs: Sequence[Node], out: Node) -> None:
     """Raise if ``fn``'s forward produced a NaN or Inf.
 
-    The error carries ``out`` (with its parents, even when the op was not
-    recorded) so a viewer can draw the graph up to the offending node; nothing
-    downstream ever sees it.
+    The error carries ``out`` (``Tensor._apply`` links it to its parents even
+    when the op was not recorded) so a viewer can draw the graph up to the
+    offending node; nothing downstream ever sees it. This only reads.
     """
     if np.isfinite(out.data).all():
         return
-    if not out.parents:
-        # Not recorded (no input needs grad, or no_grad()): link it anyway, so the
-        # graph up to the offending node can still be drawn. `out` is never returned.
-        out.op, out.parents, out.grad_fn = fn.name, tuple(inputs), fn
     names = ", ".join(describe(t) for t in inputs)
     raise AnomalyError(
         f"{fn.name}: forward produced {_what(out.data)} in its output of shape {out.shape} "
         f"(inputs: {names}); {_inputs_report(inputs)}",
         fn.name,
-        inputs,
-        out,
+        cast("Sequence[Tensor]", inputs),  # the nodes of a Tensor graph are Tensors
+        cast("Tensor", out),
     )
 
 
-def check_backward(node: Tensor, parent: Tensor, grad: np.ndarray) -> None:
+def check_backward(node: Node, parent: Node, grad: np.ndarray) -> None:
     """Raise if ``node``'s backward rule sent a NaN or Inf gradient to ``parent``."""
     if np.isfinite(grad).all():
         return
@@ -94,6 +122,6 @@ def check_backward(node: Tensor, parent: Tensor, grad: np.ndarray) -> None:
         f"{node.op}: backward produced {_what(grad)} in the gradient for {describe(parent)} "
         f"(the op's output is {describe(node)}); {_inputs_report(node.parents)}",
         node.op,
-        node.parents,
-        node,
+        cast("Sequence[Tensor]", node.parents),
+        cast("Tensor", node),
     )

@@ -474,7 +474,9 @@ class _Trace:
 
 
 def _array(t: Tensor) -> np.ndarray:
-    return t.data
+    # The tensor's own array, read only: `.data` would hand out a copy of one a graph
+    # holds (copy on write), and the trace recognises tensors by their memory.
+    return t._data
 
 
 def _same_view(a: Any, b: Any) -> bool:
@@ -903,7 +905,7 @@ class Compiled:
         arrays: list[Any] = []
         for a in args:
             if type(a) is Tensor:
-                data = a.data
+                data = a._data  # only read: no copy on write (see _array)
                 key.append((data.shape, data.strides, data.dtype, a.requires_grad))
                 arrays.append(data)
             elif type(a) is np.ndarray:

@@ -7,10 +7,12 @@ a chain of ten.
 from __future__ import annotations
 
 import gc
+import threading
+import weakref
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -22,8 +24,62 @@ if TYPE_CHECKING:
 
 _serial = attrgetter("serial")
 
+# One lock for every write into `.grad`: two threads calling backward() into the
+# same leaf would otherwise both read the old `.grad` and one sum would be lost.
+_store_lock = threading.Lock()
 
-def topological_order(root: Tensor, sources: Collection[Tensor] | None = None) -> list[Tensor]:
+# Tensors that keep their `.grad` even in backward(retain_intermediate_grads=False).
+_retained: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+N = TypeVar("N", bound="Node")
+
+
+class Node(Protocol):
+    """What the backward walk needs of a node of the graph (``Tensor`` is the one we have).
+
+    ``parents`` are the op's inputs in order, ``grad_fn`` the op that made the
+    node (None for a leaf; its ``saved`` arrays are what the rule reads),
+    ``serial`` a number larger than every parent's. ``shape`` and ``dtype``
+    are ``data``'s, read without touching ``data`` itself.
+    """
+
+    requires_grad: bool
+
+    @property
+    def data(self) -> np.ndarray: ...
+
+    @property
+    def grad(self) -> np.ndarray | None: ...
+
+    @property
+    def parents(self: N) -> Sequence[N]: ...
+
+    @property
+    def grad_fn(self) -> Op | None: ...
+
+    @property
+    def serial(self) -> int: ...
+
+    @property
+    def op(self) -> str: ...
+
+    @property
+    def name(self) -> str | None: ...
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    @property
+    def dtype(self) -> np.dtype[Any]: ...
+
+
+def retain(node: Node) -> None:
+    """Mark ``node`` to keep its gradient in ``backward(retain_intermediate_grads=False)``."""
+    _retained.add(node)
+
+
+def topological_order(root: N, sources: Collection[N] | None = None) -> list[N]:
     """Every tensor that ``root`` depends on and that requires grad, inputs first.
 
     First collect the graph with an explicit stack (a node reached twice, as in
@@ -69,11 +125,14 @@ class Step:
 def _recorded_arguments(node: Tensor, fn: Op) -> tuple[Tensor, ...]:
     """The node's parents and the node itself, for a rule that must be recorded.
 
-    They must still hold the arrays the forward saw: the rule computes with them.
+    They must still hold the values the forward saw: the rule computes with
+    them. (`.data` may have swapped in a copy since, copy on write: equal values
+    are fine, edited ones are not.)
     """
     arguments = (*node.parents, node)
     for tensor, array in zip(arguments, fn.saved):
-        if tensor.data is not array:
+        current = tensor._data
+        if current is not array and not (current.shape == array.shape and np.array_equal(current, array)):
             raise RuntimeError(
                 f"{fn.name}: the data of {anomaly.describe(tensor)} was replaced after the forward pass, "
                 "so its graph no longer describes the values; run the forward again"
@@ -91,11 +150,16 @@ def _chain_rule(
     ``create_graph`` Tensors: each rule then runs on the node's parents and the
     node itself, and its ops are recorded (the caller turns recording on).
     """
+    checking = anomaly.is_enabled()
     grads = {root: grad}  # dL/dt of each tensor t reached so far, local to this walk
     for node in reversed(topological_order(root, sources)):
         # Every node in the order lies on a path to root, so its gradient is complete
         # by the time the reversed walk reaches it.
-        node_grad = grads.pop(node)
+        node_grad = grads.pop(node, None)
+        if node_grad is None:
+            # Its requires_grad was switched on after the forward: the ops that used it
+            # recorded it as a constant and send it nothing. It gets no gradient.
+            continue
         fn = node.grad_fn
         if fn is None:  # a leaf: nothing to pass on
             yield node, node_grad, ()
@@ -109,9 +173,10 @@ def _chain_rule(
             if parent_grad is None or not parent.requires_grad:
                 sent.append(None)
                 continue
-            if parent_grad.shape != parent.data.shape:
-                parent_grad = sum_to(parent_grad, parent.data.shape)
-            if anomaly.enabled:
+            shape = parent._data.shape  # the slot itself: no property call on this hot path
+            if parent_grad.shape != shape:
+                parent_grad = sum_to(parent_grad, shape)
+            if checking:
                 anomaly.check_backward(node, parent, constant(parent_grad))
             # `+` makes a new array: the one already there may be shared with another node.
             grads[parent] = grads[parent] + parent_grad if parent in grads else parent_grad
@@ -129,11 +194,17 @@ def walk(root: Tensor, grad: np.ndarray) -> Iterator[Step]:
         yield Step(node, node_grad, parent_grads)
 
 
-def backward(root: Tensor, grad: np.ndarray) -> None:
+def backward(root: Tensor, grad: np.ndarray, retain_intermediate_grads: bool = True) -> None:
     """Propagate ``grad`` (dL/droot) to every tensor in root's graph; add it to ``.grad``.
 
-    The walk finishes before any ``.grad`` is written, so an error half way
-    leaves every ``.grad`` as it was, and a second call sees none of the first's work.
+    The walk finishes, and every ``.grad`` about to be added to is checked,
+    before any ``.grad`` is written, so an error half way leaves every ``.grad``
+    as it was, and a second call sees none of the first's work.
+
+    ``retain_intermediate_grads=False`` stores only the leaves' gradients (and
+    those of tensors that asked with ``retain_grad()``), as PyTorch does: each
+    intermediate gradient is then dropped as soon as the walk has passed it on,
+    so the walk holds only the gradients still on their way, not all of them.
     """
     # The walk makes no reference cycles, so Python's cycle collector would find
     # nothing in it; pausing it keeps it from scanning the whole graph again and
@@ -141,20 +212,42 @@ def backward(root: Tensor, grad: np.ndarray) -> None:
     collecting = gc.isenabled()
     gc.disable()
     try:
-        results = [(node, node_grad) for node, node_grad, _ in _chain_rule(root, grad)]
+        if retain_intermediate_grads:
+            results = [(node, node_grad) for node, node_grad, _ in _chain_rule(root, grad)]
+        else:
+            retained = _retained
+            results = [
+                (node, node_grad)
+                for node, node_grad, _ in _chain_rule(root, grad)
+                if node.grad_fn is None or node in retained
+            ]
     finally:
         if collecting:
             gc.enable()
-    stored: set[int] = set()  # ids of the arrays already handed to a .grad
-    for node, g in results:
-        if g.dtype != node.data.dtype:
-            g = g.astype(node.data.dtype)
-        # Give each .grad an array of its own, so that editing one in place
-        # never changes another (add's backward hands one array to both inputs).
-        if id(g) in stored or g.base is not None or not g.flags.writeable:
-            g = g.copy()
-        stored.add(id(g))
-        node.grad = g if node.grad is None else node.grad + g
+    _store(results)
+
+
+def _store(results: list[tuple[Tensor, np.ndarray]]) -> None:
+    """Add each gradient into its tensor's ``.grad``: all or nothing, one thread at a time."""
+    with _store_lock:
+        for node, _ in results:
+            old = node._grad
+            if old is not None and (old.shape != node._data.shape or old.dtype != node._data.dtype):
+                raise ValueError(
+                    f"backward: {anomaly.describe(node)} holds a .grad of shape {old.shape} ({old.dtype}) "
+                    f"that does not match its data ({node._data.dtype}); "
+                    "set its .grad to None (zero_grad()) before calling backward() again"
+                )
+        stored: set[int] = set()  # ids of the arrays already handed to a .grad
+        for node, g in results:
+            if g.dtype != node._data.dtype:
+                g = g.astype(node._data.dtype)
+            # Give each .grad an array of its own, so that editing one in place
+            # never changes another (add's backward hands one array to both inputs).
+            if id(g) in stored or g.base is not None or not g.flags.writeable:
+                g = g.copy()
+            stored.add(id(g))
+            node._grad = g if node._grad is None else node._grad + g
 
 
 def gradients(root: Tensor, grad: Any, sources: Sequence[Tensor], create_graph: bool = False) -> list[Any]:

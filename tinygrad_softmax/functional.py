@@ -30,23 +30,43 @@ def _shifted(x: Tensor, axis: int) -> Tensor:
     return x - shift
 
 
-def softmax(x: Tensor, axis: int = -1) -> Tensor:
+def _class_axis(x: Any, axis: Any, who: str) -> tuple[Tensor, int]:
+    """``x`` as a Tensor (an ndarray is wrapped) and ``axis`` checked, in ``who``'s words."""
+    if not isinstance(x, Tensor):
+        x = Tensor(x)
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{who}: axis must be an integer (the class axis), got {axis!r}")
+    if not -x.ndim <= axis < x.ndim:
+        raise ValueError(f"{who}: axis {axis} is out of range for a tensor of shape {x.shape}")
+    if x.shape[axis] == 0:
+        raise ValueError(f"{who}: axis {axis} of shape {x.shape} has no classes to normalise over")
+    return x, int(axis)
+
+
+def softmax(x: Tensor | np.ndarray, axis: int = -1) -> Tensor:
     """p_i = exp(x_i) / Σ_j exp(x_j) along ``axis``."""
+    x, axis = _class_axis(x, axis, "softmax")
     e = _shifted(x, axis).exp()
     return e / e.sum(axis=axis, keepdims=True)
 
 
-def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
+def log_softmax(x: Tensor | np.ndarray, axis: int = -1) -> Tensor:
     """log p_i = x_i − log Σ_j exp(x_j) along ``axis``."""
+    x, axis = _class_axis(x, axis, "log_softmax")
     z = _shifted(x, axis)
     return z - z.exp().sum(axis=axis, keepdims=True).log()
 
 
 def check_labels(labels: Any, shape: tuple[int, ...], axis: int, who: str) -> np.ndarray:
-    """``labels`` as an integer array of ``shape`` without ``axis``, values in [0, C)."""
-    labels = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
+    """``labels`` as an integer array of ``shape`` without ``axis``, values in [0, C).
+
+    A copy: editing the caller's array after the forward must not move the gradient.
+    """
+    labels = np.array(labels._data if isinstance(labels, Tensor) else labels)
     if len(shape) == 0:
         raise ValueError(f"{who}: logits must have a class axis, got a 0-d tensor")
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{who}: axis must be an integer (the class axis), got {axis!r}")
     if not -len(shape) <= axis < len(shape):
         raise ValueError(f"{who}: axis {axis} is out of range for logits of shape {shape}")
     axis %= len(shape)
@@ -70,12 +90,14 @@ def check_labels(labels: Any, shape: tuple[int, ...], axis: int, who: str) -> np
     return labels
 
 
-def cross_entropy(logits: Tensor, labels: Any, axis: int = -1) -> Tensor:
+def cross_entropy(logits: Tensor | np.ndarray, labels: Any, axis: int = -1) -> Tensor:
     """L = −(1/N) Σ_i log softmax(z_i)[y_i]: the mean over samples.
 
     ``axis`` is the class axis: 0 in the derivation's column layout (C×N logits),
     1 or -1 in the row layout (N×C).
     """
+    if not isinstance(logits, Tensor):
+        logits = Tensor(logits)
     labels = check_labels(labels, logits.shape, axis, "cross_entropy")
     log_p = log_softmax(logits, axis)
     picked = log_p.gather(axis, np.expand_dims(labels, axis))

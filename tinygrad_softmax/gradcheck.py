@@ -21,29 +21,58 @@ class GradcheckError(AssertionError):
 def numerical_gradient(f: Callable[[np.ndarray], Any], x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     """df/dx by central differences: (f(x + eps) − f(x − eps)) / 2 eps, one entry at a time.
 
-    ``f`` returns a scalar. ``x`` is perturbed in place and restored.
+    ``f`` returns a scalar. ``x`` is perturbed in place and restored, also when ``f`` raises.
     """
     if not isinstance(x, np.ndarray) or x.dtype.kind != "f":
         raise TypeError("numerical_gradient: x must be a float ndarray (it is perturbed in place)")
-    grad = np.zeros_like(x)
-    flat_x, flat_grad = x.reshape(-1), grad.reshape(-1)
-    if not np.shares_memory(flat_x, x):
-        raise ValueError("numerical_gradient: x must be contiguous so it can be perturbed in place")
-    for i in range(flat_x.size):
-        saved = flat_x[i]
-        flat_x[i] = saved + eps
-        up = float(np.asarray(f(x)).sum())
-        flat_x[i] = saved - eps
-        down = float(np.asarray(f(x)).sum())
-        flat_x[i] = saved
-        flat_grad[i] = (up - down) / (2 * eps)
+    if x.dtype.itemsize < 4:  # float16 keeps 3 digits: x ± a usable eps rounds back to x, giving 0
+        raise TypeError(
+            f"numerical_gradient: x is {x.dtype}, too coarse for central differences "
+            f"(its resolution is {np.finfo(x.dtype).eps:.1e}); pass x.astype(np.float64)"
+        )
+    if not x.flags.writeable:
+        raise ValueError(
+            "numerical_gradient: x is read-only (a broadcast view or a locked array), but it is "
+            "perturbed in place; pass a writable copy, x.copy(), that f reads"
+        )
+    grad = np.zeros(x.shape, dtype=x.dtype)
+    for i in np.ndindex(x.shape):  # any layout works: no flat view of x needed
+        saved = x[i]
+        try:
+            x[i] = saved + eps
+            up = _total(f(x))
+            x[i] = saved - eps
+            down = _total(f(x))
+        finally:
+            x[i] = saved
+        grad[i] = (up - down) / (2 * eps)
     return grad
 
 
+def _total(value: Any) -> float:
+    """f's value as one float: a Tensor's or an array's entries summed."""
+    data = value.numpy() if hasattr(value, "numpy") and hasattr(value, "grad_fn") else value
+    return float(np.asarray(data).sum())
+
+
 def rel_error(a: Any, b: Any) -> float:
-    """max |a − b| / max(|a| + |b|): scale-free, 0 when equal, ≤ 1 always."""
+    """max |a − b| / max(|a| + |b|): scale-free, 0 when equal, ≤ 1 always.
+
+    Entries equal in both (infinities included) count as no error; an entry
+    where either is NaN or infinite and they differ counts as the worst, 1.
+    ``a`` and ``b`` must have the same shape.
+    """
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return float(np.max(np.abs(a - b), initial=0.0) / max(np.max(np.abs(a) + np.abs(b), initial=0.0), TINY))
+    if a.shape != b.shape:
+        raise ValueError(f"rel_error: shapes {a.shape} and {b.shape} differ; compare arrays of one shape")
+    differ = a != b
+    if not differ.any():
+        return 0.0
+    if not (np.isfinite(a[differ]).all() and np.isfinite(b[differ]).all()):
+        return 1.0
+    finite = np.isfinite(a) & np.isfinite(b)  # equal infinities add no error and set no scale
+    scale = np.max(np.abs(a) + np.abs(b), where=finite, initial=0.0)
+    return float(np.max(np.abs(a - b), where=differ, initial=0.0) / max(scale, TINY))
 
 
 def gradcheck(
@@ -66,10 +95,14 @@ def gradcheck(
     if not checked:
         raise ValueError("gradcheck: no input requires grad, so there is nothing to check")
     out = f(*tensors)
+    if not hasattr(out, "backward"):
+        raise TypeError(
+            f"gradcheck: f must return a Tensor (built from its inputs), got {type(out).__name__}"
+        )
     weights = np.random.default_rng(seed).standard_normal(out.shape)
 
     def scalar(_: np.ndarray) -> float:
-        return float(np.sum(f(*tensors).data * weights))
+        return float(np.sum(f(*tensors).numpy() * weights))
 
     saved = [t.grad for t in checked]
     try:
@@ -87,11 +120,16 @@ def gradcheck(
         if excess.size and excess.max() > 0:
             worst = np.unravel_index(int(np.argmax(excess)), excess.shape)
             label = t.name or f"input {position}"
+            advice = (
+                ""
+                if t.dtype == np.float64
+                else f"; the input is {t.dtype}, too coarse for central differences: check in float64"
+            )
             raise GradcheckError(
                 f"gradcheck: gradient of {label} (shape {t.shape}) is wrong at index "
                 f"{tuple(map(int, worst))}: "
                 f"autograd {analytic_grad[worst]:.6g}, numerical {numeric[worst]:.6g} "
-                f"(rel_error over the input {rel_error(analytic_grad, numeric):.2e})"
+                f"(rel_error over the input {rel_error(analytic_grad, numeric):.2e}){advice}"
             )
     return True
 
