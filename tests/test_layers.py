@@ -24,8 +24,8 @@ NAME = "tinygrad_softmax"
 ENTRY_POINTS = ("cli.py", "__main__.py")  # at the top, but not the core: they open the rooms
 
 CORE = sorted(p for p in PACKAGE.glob("*.py") if p.name not in ENTRY_POINTS)
-LECTURE = sorted((PACKAGE / "lecture").glob("*.py"))
-BENCH = sorted((PACKAGE / "bench").glob("*.py"))
+LECTURE = sorted((PACKAGE / "lecture").rglob("*.py"))  # subpackages (the exercise kit) too
+BENCH = sorted((PACKAGE / "bench").rglob("*.py"))
 THIRD_PARTY_IN_THE_CORE = {"numpy"}
 
 
@@ -73,6 +73,7 @@ def test_the_rooms_are_found():
     assert {"tensor.py", "ops.py", "engine.py", "functional.py", "analytic.py", "gradcheck.py"} <= names
     assert {"anomaly.py", "derivatives.py", "__init__.py"} <= names
     assert {"viz.py", "ledger.py", "demo.py", "classifier.py"} <= {p.name for p in LECTURE}
+    assert any(p.parent.name != "lecture" for p in LECTURE)  # the lecture's own subpackages are read
     assert {"__init__.py", "timing.py", "report.py"} <= {p.name for p in BENCH}
 
 
@@ -137,10 +138,14 @@ def test_the_ledger_draws_no_picture_so_loads_no_graphviz():
     assert f"{NAME}.lecture.ledger" in loaded and "graphviz" not in loaded
 
 
-def test_the_wheel_holds_every_module_of_every_room_and_the_data(wheel):
+def test_the_wheel_holds_every_file_of_every_room_and_the_data(wheel):
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
-    for path in [*CORE, *PACKAGE.glob("cli.py"), *LECTURE, *BENCH]:
+    # The package's files as a clean clone has them: what git tracks.
+    tracked = subprocess.run(
+        ["git", "ls-files", NAME], cwd=PACKAGE.parent, capture_output=True, text=True, check=True
+    ).stdout.split()
+    shipped = [PACKAGE.parent / name for name in tracked]
+    assert any(p.suffix == ".csv" for p in shipped) and any(p.name == "report.md" for p in shipped)
+    for path in shipped:  # modules, data, templates, the explorer's page, py.typed
         assert path.relative_to(PACKAGE.parent).as_posix() in names, path
-    for data in ("py.typed", "lecture/report.md", "lecture/data/iris.csv", "lecture/data/digits.csv.gz"):
-        assert f"{NAME}/{data}" in names, data

@@ -81,3 +81,15 @@ def test_every_relative_link_points_at_a_file_that_exists(page):
             continue
         path = (page.parent / target.split("#")[0]).resolve()
         assert path.exists(), f"{page.name} links to {target}, which does not exist"
+
+
+def test_the_code_map_names_every_module_of_the_package():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    code_map = readme.split("## The code", 1)[1]
+    package = ROOT / "tinygrad_softmax"
+    for module in package.rglob("*.py"):
+        if module.name in ("__init__.py", "__main__.py"):
+            continue
+        inner = module.relative_to(package).parent
+        named = f"`{module.name}`" in code_map or (inner.parts and f"`{inner.parts[-1]}/`" in code_map)
+        assert named, f"README's code map does not name {module.relative_to(ROOT)}"
