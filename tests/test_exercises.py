@@ -364,3 +364,24 @@ def test_check_without_my_rules_is_a_one_line_error(tmp_path, capsys):
     assert main(["exercise", "check", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "my_rules.py does not exist" in err and "exercise init" in err and "Traceback" not in err
+
+
+def test_a_rule_that_calls_the_packages_own_rule_is_marked_wrong(tmp_path):
+    rule = "def exp_backward(self, grad, x, out):\n    return ops.Exp.backward(self, grad, x, out)\n"
+    _student_file(tmp_path, {"exp": rule}, names=("exp", "log"))
+    exp, log = exercises.check(tmp_path).rules
+    assert exp.status == "wrong" and "calls a .backward method" in exp.message
+    assert log.status == "passed"
+
+
+def test_the_report_fits_100_columns(tmp_path):
+    rules = {
+        "matmul": "def matmul_backward(self, grad, a, b, out):\n    return grad @ b, a @ grad\n",
+        "gather": "def gather_backward(self, grad, x, out):\n"
+        "    dx = np.zeros(x.shape)\n    dx[self.positions] += grad\n    return (dx,)\n",
+    }
+    _student_file(tmp_path, rules)
+    text = exercises.check(tmp_path).to_text()
+    lines = text.splitlines()[1:]  # the first names the file, whose path may be long
+    assert max(len(line) for line in lines) <= 100
+    assert "hint: a transposed factor" in text and "hint: an entry picked more than once" in text

@@ -17,6 +17,7 @@ import queue
 import subprocess
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 from dataclasses import dataclass, field
@@ -62,7 +63,7 @@ class RuleResult:
         if self.status == "not implemented":
             return out  # the row says it all
         if self.message:
-            out.append(self.message)
+            out += self.message.split("\n")
         if self.worst:
             w = self.worst
             index = ", ".join(map(str, w["index"]))
@@ -166,11 +167,11 @@ class Report:
         for r in self.rules:
             cases = f"{r.cases - r.failed}/{r.cases}" if r.cases and r.status in ("passed", "wrong") else ""
             lines.append(f"  {r.function:<20} {_shout(r.status):<17} {cases:>7} {_duration(r.seconds):>9}")
-            lines += [f"      {line}" for line in r.lines()]
+            lines += _details(r.lines())
         lines.append("")
         for c in self.classifiers:
             lines.append(f"  {c.title:<46} {_shout(c.status):<9} {_duration(c.seconds):>9}")
-            lines += [f"      {line}" for line in c.lines()]
+            lines += _details(c.lines())
         tally = ", ".join(
             f"{n} {status}"
             for status in ("wrong", "not implemented", "missing", "timed out", "crashed")
@@ -203,6 +204,20 @@ class Report:
             for test in tests:
                 test["output"] = self.problem
         return results
+
+
+WIDTH = 100  # the report fits a terminal of 100 columns, like the other tables
+
+
+def _details(lines: list[str]) -> list[str]:
+    """The lines under a row, indented, wrapped at :data:`WIDTH` (a long path or number stays whole)."""
+    return [
+        wrapped
+        for line in lines
+        for wrapped in textwrap.wrap(
+            line, WIDTH, initial_indent=" " * 6, subsequent_indent=" " * 8, break_long_words=False
+        )
+    ]
 
 
 def _test(number: str, name: str, passed: bool, lines: list[str]) -> dict[str, Any]:
@@ -363,7 +378,7 @@ def check(
         functions = ", ".join(e.function for e in list(EXERCISES.values())[:3])
         return finished(Report(path, (), [], [], f"{path.name} defines no rule ({functions}, ...)"))
 
-    worker = _Worker(path)
+    worker = _Worker(path.resolve())
     try:
         hello = worker.receive(LOAD_TIME_LIMIT)
         if "ready" not in hello:
@@ -391,7 +406,7 @@ def check(
             rules.append(_rule_result(name, answer, time_limit))
             if "timeout" in answer or "crash" in answer:
                 worker.close()
-                worker = _Worker(path)
+                worker = _Worker(path.resolve())
                 worker.receive(LOAD_TIME_LIMIT)
         unsafe = {
             r.name: r.status for r in rules if r.status in ("timed out", "crashed") or "calls a" in r.message
@@ -402,7 +417,7 @@ def check(
             classifiers.append(_classifier_result(layout, answer, time_limit))
             if "timeout" in answer or "crash" in answer:
                 worker.close()
-                worker = _Worker(path)
+                worker = _Worker(path.resolve())
                 worker.receive(LOAD_TIME_LIMIT)
     finally:
         worker.close()

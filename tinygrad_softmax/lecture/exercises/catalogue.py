@@ -289,7 +289,7 @@ def _gather_cases(rng: np.random.Generator) -> list[Case]:
         ),
         Case("log p[y], row layout: x 5×3, axis=1, index 5×1", lambda c: c(1, row), (_normal(rng, 5, 3),)),
         Case(
-            "repeated indices: x 3×3, axis=1, index 3×4 picking some entries twice or three times",
+            "repeated indices: x 3×3, axis=1, index 3×4 (entries picked 2 or 3 times)",
             lambda c: c(1, repeated),
             (_normal(rng, 3, 3),),
         ),

@@ -13,6 +13,7 @@ its classes are never changed.
 from __future__ import annotations
 
 import importlib.util
+import re
 import time
 import traceback
 from collections.abc import Callable
@@ -52,8 +53,10 @@ def load(path: str | Path) -> ModuleType:
 
 def where_raised(error: BaseException, path: str | Path) -> str:
     """``ValueError: ... (my_rules.py line 12: return (grad @ b,))``: the error and its line in the file."""
-    text = f"{type(error).__name__}: {error}".strip().rstrip(":")
-    frames = [f for f in traceback.extract_tb(error.__traceback__) if Path(f.filename) == Path(path)]
+    said = re.sub(r", with gufunc signature \S+", "", str(error))  # NumPy's matmul speaks of gufuncs
+    text = f"{type(error).__name__}: {said}".strip().rstrip(":")
+    mine = Path(path).resolve()
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if Path(f.filename).resolve() == mine]
     if frames:
         frame = frames[-1]
         text += f" ({Path(path).name} line {frame.lineno}: {(frame.line or '').strip()})"
@@ -229,7 +232,11 @@ def grade_rule(module: ModuleType, name: str, path: str | Path) -> dict[str, Any
             _fail(result, case, str(error))
             continue
         except Exception as error:  # the student's code raised: say what and where, not the engine's stack
-            _fail(result, case, f"{exercise.function} raised " + where_raised(error, path))
+            shapes = ", ".join(
+                f"{n} {_shape(x.shape)}"
+                for n, x in zip(("grad", *names, "out"), (case.grad, *case.inputs, out.data))
+            )
+            _fail(result, case, f"{exercise.function} raised {where_raised(error, path)}", shapes)
             continue
         got = tuple(t.grad if t.grad is not None else np.zeros_like(t.data) for t in tensors)
         expected = finite_differences(exercise, case)
@@ -237,7 +244,7 @@ def grade_rule(module: ModuleType, name: str, path: str | Path) -> dict[str, Any
             continue
         worst = _worst(case, names, got, expected)
         nonfinite = not all(np.all(np.isfinite(g)) for g in got)
-        _fail(result, case, "returned nan or inf" if nonfinite else "", worst)
+        _fail(result, case, "returned nan or inf" if nonfinite else "", worst=worst)
         reference = _reference(exercise, case)
         for kind, mistakes in enumerate((exercise.mistakes, GENERIC)):
             for mistake in mistakes:
@@ -261,11 +268,14 @@ def grade_rule(module: ModuleType, name: str, path: str | Path) -> dict[str, Any
     return result | {"seconds": time.perf_counter() - start}
 
 
-def _fail(result: dict[str, Any], case: Case, message: str, worst: dict | None = None) -> None:
-    """Count a failed case; keep the first failure's message and worst entry."""
+def _fail(
+    result: dict[str, Any], case: Case, message: str, shapes: str = "", worst: dict | None = None
+) -> None:
+    """Count a failed case; keep the first failure's message (and the case, the shapes) and worst entry."""
     result["failed"] += 1
     if result["failed"] == 1:
-        result["message"] = f"{message} (case: {case.title})" if message else ""
+        where = f"in case {case.title!r}" + (f", with {shapes}" if shapes else "")
+        result["message"] = f"{message}\n{where}" if message else ""
         result["worst"] = worst
 
 
@@ -279,18 +289,22 @@ def _install(loss: Tensor, classes: dict[type[ops.Op], type[ops.Op]]) -> None:
             node.grad_fn.__class__ = classes[type(node.grad_fn)]
 
 
+def _shape(shape: tuple[int, ...]) -> str:
+    """``3×5``, ``(3,)`` or ``scalar``."""
+    return "×".join(map(str, shape)) if len(shape) > 1 else f"({shape[0]},)" if shape else "scalar"
+
+
 def _first(
     labels: dict[Tensor, str], tensor: Tensor, node: Tensor, reason: str, toward_w: bool
 ) -> dict[str, Any]:
     """A wrong gradient: the tensor it goes to, its shape, the op that sends it, why, and if W needs it."""
-    shape = (
-        "×".join(map(str, tensor.shape))
-        if tensor.ndim > 1
-        else str(tensor.shape)
-        if tensor.ndim
-        else "scalar"
-    )
-    return {"tensor": labels[tensor], "shape": shape, "op": node.op, "reason": reason, "toward_w": toward_w}
+    return {
+        "tensor": labels[tensor],
+        "shape": _shape(tensor.shape),
+        "op": node.op,
+        "reason": reason,
+        "toward_w": toward_w,
+    }
 
 
 def grade_classifier(
