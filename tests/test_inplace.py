@@ -242,3 +242,15 @@ def test_each_kind_of_edit_is_harmless_on_a_fixed_program(how):
     values = [np.arange(9.0).reshape(3, 3) / 7 + i for i in range(3)]
     steps = [("mul", 0, 1), ("exp", 3, 0), ("matmul", 4, 2)]
     np.testing.assert_array_equal(_run(steps, values, None)[0], _run(steps, values, (1, how))[0])
+
+
+def test_editing_the_source_of_an_unrecorded_view_leaves_the_gradient():
+    # y = x.T records nothing (x needs no grad) but shares x's memory; the graph of
+    # w * y then reads that memory, so x's edit must not reach it.
+    x = Tensor([[3.0, 4.0]])
+    y = x.T
+    w = Tensor([[1.0], [2.0]], requires_grad=True)
+    loss = (w * y).sum()
+    x.data[:] = 100
+    loss.backward()
+    np.testing.assert_array_equal(w.grad, [[3.0], [4.0]])

@@ -484,8 +484,9 @@ class Tensor:
     def detach(self) -> Tensor:
         """The same values as a new leaf that records nothing.
 
-        It shares this tensor's memory until either one is edited through
-        ``.data`` (then the edited one gets a copy of its own).
+        It shares this tensor's memory, as a view would: an edit of this
+        tensor's ``.data`` may show in it. Its own ``.data`` is a copy made
+        on first use, so editing it never changes this tensor or a graph.
         """
         out = Tensor._wrap(self._data, VIEW)  # so its `.data` copies before anyone edits it
         out.name = self.name
