@@ -373,3 +373,69 @@ def test_matmul_turns_a_wide_short_product_in_both_engines() -> None:
     assert loss == expected_loss
     assert np.array_equal(grads[0], expected[0]) and np.array_equal(grads[1], expected[1])
     assert grads[0].flags.c_contiguous and grads[0].base is None  # an array of its own, as .grad is
+
+
+@pytest.mark.parametrize("model", ["linear", "mlp"])
+def test_training_compiled_is_training_eager_bit_for_bit(model: str) -> None:
+    from tinygrad_softmax.lecture.train import train
+
+    eager_run = train("iris", epochs=12, model=model, hidden=8, log=None)
+    compiled_run = train("iris", epochs=12, model=model, hidden=8, log=None, compiled=True)
+    assert compiled_run.train_loss == eager_run.train_loss
+    assert compiled_run.test_accuracy == eager_run.test_accuracy
+    assert np.array_equal(compiled_run.W, eager_run.W) and np.array_equal(compiled_run.b, eager_run.b)
+
+
+def test_cli_train_compile(capsys: Any) -> None:
+    from tinygrad_softmax import cli
+
+    assert cli.main(["train", "--dataset", "iris", "--epochs", "5", "--compile"]) == 0
+    assert "iris: train accuracy" in capsys.readouterr().out
+
+
+def test_has_aux_hands_back_a_tensor_it_computed() -> None:
+    step = classifier_step("row")
+
+    def with_logits(W: Tensor, b: Tensor, X: Tensor, y: Any) -> tuple[Tensor, Tensor]:
+        Z = logits(W, b, X, "row")
+        return F.cross_entropy(Z, y, axis=1), Z
+
+    compiled = compile(with_logits, has_aux=True)
+    args = classifier_inputs("row", 4, 6, 3, np.float64)
+    for _ in range(3):
+        loss, grads, Z = compiled(*args)
+        assert np.array_equal(Z, args[2].data @ args[0].data + args[1].data)
+        expected_loss, expected = eager(step, *args)
+        assert loss == expected_loss and np.array_equal(grads[0], expected[0])
+    with pytest.raises(CompileError, match="has_aux"):
+        compile(step, has_aux=True)(*args)
+
+
+def test_the_benchmark_judges_the_compiled_step() -> None:
+    from tinygrad_softmax import bench
+
+    def result(size: str, compiled: float, torch_fused: float) -> Any:
+        timings = {
+            f"{bench.NUMPY_PREFIX}: a": bench.Timing(1.0, 1.0, 1.0),
+            bench.COMPILED: bench.Timing(compiled, compiled, compiled),
+            bench.ENGINE: bench.Timing(5.0, 5.0, 5.0),
+            bench.ENGINE_FUSED: bench.Timing(3.0, 3.0, 3.0),
+            bench.TORCH_FUSED: bench.Timing(torch_fused, torch_fused, torch_fused),
+        }
+        kinds = {name: "numpy" if name.startswith(bench.NUMPY_PREFIX) else "other" for name in timings}
+        return bench.SizeResult(size, "column", timings, kinds)
+
+    from tinygrad_softmax.bench.judging import _step_targets
+
+    got = {
+        t.claim: t.met
+        for r in [result("tiny", 1.55, 1.5), result("small", 1.35, 3.0)]
+        for t in _step_targets(r)
+    }
+    assert got[f"tiny, column: {bench.COMPILED} ≤ 1.6 × closed form"] is True
+    assert got[f"tiny, column: {bench.COMPILED} faster than {bench.TORCH_FUSED}"] is False
+    assert got[f"small, column: {bench.COMPILED} ≤ 1.3 × closed form"] is False
+    assert got[f"small, column: {bench.COMPILED} faster than {bench.TORCH_FUSED}"] is True
+    large = {t.claim: t.met for t in _step_targets(result("mnist-like", 1.02, 0.5))}
+    assert large[f"mnist-like, column: {bench.COMPILED} ≤ 1.03 × closed form"] is True
+    assert not any("JAX" in claim for claim in large)  # JAX is not installed: no peer row

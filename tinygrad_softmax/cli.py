@@ -237,6 +237,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         hidden=args.hidden,
         optimizer=args.optimizer,
         momentum=args.momentum,
+        compiled=args.compile,
     )
     if args.out:
         if not extras.have("matplotlib"):
@@ -563,6 +564,11 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--seed", type=SEED, default=0, help="random seed of the split and the initial weights (default: 0)"
+    )
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="run each step as the NumPy program compile() writes for it (same numbers, less Python)",
     )
     parser.add_argument(
         "--out",

@@ -379,8 +379,8 @@ class _Program:
 
     def fresh(self, base: str) -> str:
         base = base if base.isidentifier() and not keyword.iskeyword(base) else "t"
-        if base in _RUNTIME or hasattr(builtins, base):
-            base += "_"
+        if base in _RUNTIME or hasattr(builtins, base):  # never hide max, sum, picks, ...
+            base += "1"
         if base not in self.names:
             self.names.add(base)
             return base
@@ -539,7 +539,9 @@ def _argument_names(fn: Callable[..., Any], n: int, args: Sequence[Any]) -> list
     return names
 
 
-def _trace(fn: Callable[..., Any], args: Sequence[Any], function_name: str) -> _Generated:
+def _trace(
+    fn: Callable[..., Any], args: Sequence[Any], function_name: str, has_aux: bool = False
+) -> _Generated:
     """Run ``fn`` on Tensors, watch its ops, and write the program."""
     program = _Program()
     program.names.update(_RUNTIME)
@@ -556,9 +558,14 @@ def _trace(fn: Callable[..., Any], args: Sequence[Any], function_name: str) -> _
         root = fn(*traced_args)
     finally:
         tensor._tracing.trace = before
+    aux: Tensor | None = None
+    if has_aux:
+        if not (isinstance(root, tuple) and len(root) == 2 and isinstance(root[1], Tensor)):
+            raise CompileError("compile: with has_aux=True, fn must return (loss, a Tensor to hand back)")
+        root, aux = root
     if not isinstance(root, Tensor):
         raise CompileError(f"compile: fn must return a Tensor (the loss), got {type(root).__name__}")
-    if root.data.size != 1:
+    if _array(root).size != 1:
         raise CompileError(f"compile: fn must return a scalar loss, got a tensor of shape {root.shape}")
 
     syms: dict[Tensor, Sym] = {}
@@ -673,6 +680,8 @@ def _trace(fn: Callable[..., Any], args: Sequence[Any], function_name: str) -> _
             returned.add(name)
             grad_names[i] = name
 
+    aux_name = sym_of(aux).name if aux is not None else None
+
     # ------------------------------------------------------------ the source
     grads_text = ", ".join(n or "None" for n in grad_names) + ("," if len(grad_names) == 1 else "")
     body = []
@@ -687,7 +696,7 @@ def _trace(fn: Callable[..., Any], args: Sequence[Any], function_name: str) -> _
         [
             f"def {function_name}({', '.join(arg_names)}):",
             *body,
-            f"    return float({loss_name}), ({grads_text})",
+            f"    return float({loss_name}), ({grads_text})" + (f", {aux_name}" if aux_name else ""),
             "",
         ]
     )
@@ -830,7 +839,7 @@ def _check_against_engine(
 ) -> None:
     """The program, run on the traced inputs, must give the eager engine's loss and gradients."""
     arrays = [_array(a) if isinstance(a, Tensor) else a for a in traced_args]
-    loss, grads = generated.function(*arrays)
+    loss, grads, *_ = generated.function(*arrays)
     sources = [a for a in traced_args if isinstance(a, Tensor) and a.requires_grad]
     if root.requires_grad and sources:
         seed = np.ones(np.shape(_array(root)), dtype=_array(root).dtype)
@@ -881,7 +890,9 @@ class Compiled:
     them (the least recently used is dropped).
     """
 
-    def __init__(self, fn: Callable[..., Any], cache_size: int = 8, check: bool = True) -> None:
+    def __init__(
+        self, fn: Callable[..., Any], cache_size: int = 8, check: bool = True, has_aux: bool = False
+    ) -> None:
         if not callable(fn):
             raise TypeError(f"compile: fn must be callable, got {type(fn).__name__}")
         if cache_size < 1:
@@ -889,6 +900,7 @@ class Compiled:
         self.fn = fn
         self.cache_size = cache_size
         self.check = check
+        self.has_aux = has_aux
         self._programs: OrderedDict[tuple[Any, ...], _Generated] = OrderedDict()
         self._unchecked: set[tuple[Any, ...]] = set()
         self._last: _Generated | None = None
@@ -899,7 +911,7 @@ class Compiled:
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
 
-    def __call__(self, *args: Any) -> tuple[float, tuple[np.ndarray | None, ...]]:
+    def __call__(self, *args: Any) -> Any:
         # The key and the arrays in one pass: at lecture sizes this loop is a good part of a call.
         key: list[Any] = []
         arrays: list[Any] = []
@@ -937,7 +949,7 @@ class Compiled:
 
     def _trace(self, key: tuple[Any, ...], args: Sequence[Any], keep: bool = True) -> _Generated:
         self._traces += 1
-        program = _trace(self.fn, args, self._name)
+        program = _trace(self.fn, args, self._name, self.has_aux)
         if keep:
             self._programs[key] = program
             if self.check:
@@ -1026,7 +1038,9 @@ class Compiled:
         self._unchecked.clear()
 
 
-def compile(fn: Callable[..., Any], *, cache_size: int = 8, check: bool = True) -> Compiled:
+def compile(
+    fn: Callable[..., Any], *, cache_size: int = 8, check: bool = True, has_aux: bool = False
+) -> Compiled:
     """``fn(*tensors) -> scalar loss``, compiled to straight-line NumPy for the forward and backward.
 
     >>> import numpy as np
@@ -1044,5 +1058,9 @@ def compile(fn: Callable[..., Any], *, cache_size: int = 8, check: bool = True) 
     :class:`CompileError` if the program changed. Integer arrays passed as
     arguments (labels) are read on every call; other NumPy values computed
     inside ``fn`` are constants of the program.
+
+    With ``has_aux``, ``fn`` returns ``(loss, T)`` for a Tensor ``T`` it
+    computed on the way (the logits, say), and each call returns
+    ``(loss, grads, T's array)``.
     """
-    return Compiled(fn, cache_size=cache_size, check=check)
+    return Compiled(fn, cache_size=cache_size, check=check, has_aux=has_aux)

@@ -2,8 +2,8 @@
 
 Each is a function ``make(problem)`` that sets up the parameters and returns
 the step, a function of no arguments returning ``(dW, db)``. ``kind`` says
-what an implementation is (``engine``, ``numpy``, ``torch``, ``autograd``,
-``micrograd``): the report uses it to pick the baseline and the targets.
+what an implementation is (``engine``, ``compiled``, ``numpy``, ``torch``,
+``autograd``, ``jax``, ``micrograd``): the report uses it to pick the baseline and the targets.
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ from .problem import SIZES, BenchmarkError, Problem, StepFn
 # The names the report and the targets use.
 ENGINE = "engine (primitives)"
 ENGINE_FUSED = "engine (fused op)"
+COMPILED = "engine compiled (primitives)"
+COMPILED_FUSED = "engine compiled (fused op)"
+JAX_JIT = "JAX jit"
 TORCH = "PyTorch (primitives)"
 TORCH_FUSED = "PyTorch F.cross_entropy"
 AUTOGRAD = "HIPS autograd"
@@ -38,7 +41,7 @@ class Implementation:
     """A way to run one step: ``make(problem)`` sets up parameters and returns the step."""
 
     name: str
-    kind: str  # "engine", "numpy", "torch", "autograd" or "micrograd"
+    kind: str  # "engine", "compiled", "numpy", "torch", "autograd", "jax" or "micrograd"
     make: Callable[[Problem], StepFn]
     sizes: tuple[str, ...] = tuple(SIZES)
 
@@ -58,6 +61,33 @@ def _engine(loss_fn: Callable[..., Tensor]) -> Callable[[Problem], StepFn]:
             Z = logits(W, b, X, layout)
             loss_fn(Z, labels, axis=axis).backward()
             return W.grad, b.grad
+
+        return step
+
+    return make
+
+
+def _compiled(loss_fn: Callable[..., Tensor]) -> Callable[[Problem], StepFn]:
+    """The same step through ``compile``: traced on the first call, then the generated NumPy program."""
+
+    def make(p: Problem) -> StepFn:
+        from ..compile import compile
+
+        X = Tensor(p.X, name="X")
+        W = Tensor(p.W, requires_grad=True, name="W")
+        b = Tensor(p.b, requires_grad=True, name="b")
+        labels, axis, layout = p.labels, p.axis, p.layout
+
+        def loss(W: Tensor, b: Tensor, X: Tensor, y: np.ndarray) -> Tensor:
+            return loss_fn(logits(W, b, X, layout), y, axis=axis)
+
+        compiled = compile(loss)
+        compiled(W, b, X, labels)  # traced, then traced again and compared: not part of a step
+        compiled(W, b, X, labels)
+
+        def step() -> tuple[Any, Any]:
+            _, (dW, db, _, _) = compiled(W, b, X, labels)
+            return dW, db
 
         return step
 
@@ -215,6 +245,31 @@ def _autograd(p: Problem) -> StepFn:
     return step
 
 
+def _jax(p: Problem) -> StepFn:
+    """JAX's jit of its own gradient: the compiled peer (measured only where JAX is installed)."""
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", True)
+    X, labels, axis, column = jnp.asarray(p.X), jnp.asarray(p.labels), p.axis, p.layout == "column"
+
+    def loss(W: Any, b: Any) -> Any:
+        Z = W @ X + b if column else X @ W + b
+        shifted = Z - jax.lax.stop_gradient(Z.max(axis=axis, keepdims=True))
+        log_p = shifted - jnp.log(jnp.exp(shifted).sum(axis=axis, keepdims=True))
+        picked = jnp.take_along_axis(log_p, jnp.expand_dims(labels, axis), axis=axis)
+        return -picked.mean()
+
+    gradient = jax.jit(jax.grad(loss, argnums=(0, 1)))
+    W, b = jnp.asarray(p.W), jnp.asarray(p.b)
+
+    def step() -> tuple[Any, Any]:
+        dW, db = gradient(W, b)
+        return np.asarray(dW.block_until_ready()), np.asarray(db)
+
+    return step
+
+
 def _micrograd(p: Problem) -> StepFn:
     """micrograd has no exp or log, so they are added the way its own ops are written."""
     from micrograd.engine import Value
@@ -268,6 +323,8 @@ def implementations() -> list[Implementation]:
     found = [
         Implementation(ENGINE, "engine", _engine(F.cross_entropy)),
         Implementation(ENGINE_FUSED, "engine", _engine(F.softmax_cross_entropy)),
+        Implementation(COMPILED, "compiled", _compiled(F.cross_entropy)),
+        Implementation(COMPILED_FUSED, "compiled", _compiled(F.softmax_cross_entropy)),
         Implementation(f"{NUMPY_PREFIX}: one-hot (P − Y)/N", "numpy", _numpy_one_hot),
         Implementation(f"{NUMPY_PREFIX}: in place", "numpy", _numpy_in_place),
         Implementation(f"{NUMPY_PREFIX}: in place, transposed", "numpy", _numpy_in_place_transposed),
@@ -279,6 +336,8 @@ def implementations() -> list[Implementation]:
         ]
     if installed("autograd"):
         found.append(Implementation(AUTOGRAD, "autograd", _autograd))
+    if installed("jax"):  # optional: the project never installs JAX
+        found.append(Implementation(JAX_JIT, "jax", _jax))
     if installed("micrograd"):
         found.append(Implementation(MICROGRAD, "micrograd", _micrograd, sizes=("tiny",)))
     return found

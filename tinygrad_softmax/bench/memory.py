@@ -72,7 +72,7 @@ def memory_child(name: str, size: str, layout: Layout, steps: int, threads: int)
     before = _current_rss_kib() or _peak_rss_kib()
     step()
     peak_rss = _peak_rss_kib() - before
-    numpy_based = impl.kind in ("engine", "numpy", "autograd")
+    numpy_based = impl.kind in ("engine", "compiled", "numpy", "autograd")
     traced_peak = None
     if numpy_based:
         tracemalloc.start()

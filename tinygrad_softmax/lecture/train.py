@@ -20,11 +20,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .. import functional as F
 from .. import nn, optim
+from ..compile import Compiled, compile
 from ..tensor import Tensor, no_grad
 from .datasets import Dataset, feature_statistics, load, train_test_split
 from .extras import have
@@ -164,6 +166,32 @@ def _build_model(model: str, D: int, C: int, hidden: int, weight_scale: float, s
     return nn.MLP([D, hidden, C], layout="column", rng=rng)
 
 
+def _compiled_step(network: nn.Module) -> Compiled:
+    """The loss of ``network`` as a function of its parameters, X and y, compiled.
+
+    The parameters are arguments, so the program reads their current values
+    each step and returns their gradients; inside, each layer holds the
+    traced parameters only while the trace runs.
+    """
+    layers = [network] if isinstance(network, nn.Linear) else []
+    if isinstance(network, nn.Sequential):
+        layers = [m for m in network if isinstance(m, nn.Linear)]
+
+    def loss(*args: Any) -> tuple[Tensor, Tensor]:
+        *params, X, y = args
+        own = [(layer.W, layer.b) for layer in layers]
+        try:
+            for layer, W, b in zip(layers, params[0::2], params[1::2]):
+                layer.W, layer.b = W, b
+            Z = network(X)
+            return F.cross_entropy(Z, y, axis=0), Z  # Z back too: the history's train accuracy reads it
+        finally:
+            for layer, (W, b) in zip(layers, own):
+                layer.W, layer.b = W, b
+
+    return compile(loss, has_aux=True)
+
+
 def _build_optimizer(optimizer: str, params: list[Tensor], lr: float, momentum: float) -> optim.Optimizer:
     if optimizer == "adam":
         return optim.Adam(params, lr=lr)
@@ -193,6 +221,7 @@ def train(
     hidden: int = 100,
     optimizer: str = "sgd",
     momentum: float = 0.0,
+    compiled: bool = False,
 ) -> TrainResult:
     """Full-batch gradient descent on the mean cross-entropy; returns the weights and the history.
 
@@ -200,6 +229,10 @@ def train(
     hidden layer of ``hidden`` ReLUs); ``optimizer`` is ``"sgd"`` (plain gradient
     descent, or with ``momentum``) or ``"adam"``. ``epochs`` and ``lr`` default
     to values that converge for the dataset (Adam: lr 0.01).
+
+    With ``compiled``, each step runs the NumPy program ``compile`` writes for
+    it (traced on the first step) instead of the eager engine: the same
+    numbers, bit for bit, without building a graph every step.
 
     ``log`` receives a progress line (epoch, loss, train and test accuracy)
     every ``log_every`` epochs (default: ten lines per run), and after the first
@@ -254,7 +287,17 @@ def train(
                 _progress_line(steps, epochs, train_loss, result.train_accuracy[-1], result.test_accuracy[-1])
             )
 
+    step = _compiled_step(network) if compiled else None
     for _ in range(epochs):
+        if step is not None:
+            loss_value, grads, z_train = step(*params, X, y)
+            with no_grad():
+                z_test = network(X_test).data
+            record(loss_value, z_train, z_test)
+            for param, grad in zip(params, grads):
+                param.grad = grad
+            optimiser.step()
+            continue
         Z = network(X)
         loss = F.cross_entropy(Z, y, axis=0)
         # The forward of this step is the evaluation of the model the previous step left.
