@@ -439,3 +439,14 @@ def test_the_benchmark_judges_the_compiled_step() -> None:
     large = {t.claim: t.met for t in _step_targets(result("mnist-like", 1.02, 0.5))}
     assert large[f"mnist-like, column: {bench.COMPILED} ≤ 1.03 × closed form"] is True
     assert not any("JAX" in claim for claim in large)  # JAX is not installed: no peer row
+
+
+def test_docs_show_the_program_the_cli_prints(capsys: Any) -> None:
+    from pathlib import Path
+
+    from tinygrad_softmax import cli
+
+    cli.main(["compile"])
+    printed = capsys.readouterr().out.rstrip("\n")
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "compile.md").read_text(encoding="utf-8")
+    assert f"```text\n{printed}\n```" in docs, "docs/compile.md shows an older program: paste the new one"
