@@ -137,50 +137,83 @@ def _temporaries(folder: Path) -> list[Path]:
     return [p for p in folder.rglob("*") if p.name.startswith(TEMP_PREFIX)]
 
 
-def _run(argv: list[str], cwd: Path) -> subprocess.Popen:
+# A slow disk, for the subprocesses below: every Path.write_bytes/write_text writes half its data,
+# notes the file in $SLOW_WRITES, waits, then writes the rest. An interrupt in the wait is an
+# interrupt in the middle of a write, every time, and two runs overlap for certain.
+SLOW_DISK = """
+import os, pathlib, time
+
+def _slow(write_half):
+    def write(self, data, *args, **kwargs):
+        raw = data.encode("utf-8") if isinstance(data, str) else data
+        with open(self, "wb") as file:
+            file.write(raw[: len(raw) // 2])
+            file.flush()
+            with open(os.environ["SLOW_WRITES"], "a") as log:
+                log.write(str(self) + "\\n")
+            time.sleep(float(os.environ["SLOW_SECONDS"]))
+            file.write(raw[len(raw) // 2 :])
+        return len(data)
+    return write
+
+pathlib.Path.write_bytes = _slow(True)
+pathlib.Path.write_text = _slow(False)
+"""
+
+
+def _run(argv: list[str], cwd: Path, slow: float = 0.0) -> subprocess.Popen:
+    env = dict(os.environ)
+    if slow:
+        (cwd / "slow-disk").mkdir(exist_ok=True)
+        (cwd / "slow-disk" / "sitecustomize.py").write_text(SLOW_DISK)
+        env["PYTHONPATH"] = os.pathsep.join([str(cwd / "slow-disk"), env.get("PYTHONPATH", "")])
+        env["SLOW_WRITES"], env["SLOW_SECONDS"] = str(cwd / "slow-writes.log"), str(slow)
     return subprocess.Popen(
         [sys.executable, "-m", "tinygrad_softmax", *argv],
         cwd=cwd,
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
 
 
+def _writes_started(tmp_path: Path) -> int:
+    log = tmp_path / "slow-writes.log"
+    return len(log.read_text().splitlines()) if log.exists() else 0
+
+
 def test_ctrl_c_in_the_middle_of_a_write_leaves_every_file_whole(tmp_path):
-    """SIGINT the demo the moment a temporary file exists, i.e. while a file is being written."""
+    """SIGINT the demo while a file is half-written (a slow disk makes that moment certain)."""
     out = tmp_path / "demo"
     first = _run(["demo", "--out", str(out)], tmp_path)
     assert first.wait(timeout=600) == 0, first.stderr.read()
-    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    before = {p for p in out.rglob("*") if p.is_file()}
     assert all(_is_whole(p) for p in before)
 
-    interrupted = 0
-    for skip in (0, 5, 15):  # the 1st, 6th and 16th moment a write is under way
-        run = _run(["demo", "--out", str(out)], tmp_path)
-        seen = 0
-        while run.poll() is None:
-            if _temporaries(out):
-                seen += 1
-                if seen > skip:
-                    run.send_signal(signal.SIGINT)
-                    break
-            time.sleep(0.002)
+    for nth in (1, 4, 9, 16):  # interrupt during the nth write of the run: frames, tables, report
+        (tmp_path / "slow-writes.log").unlink(missing_ok=True)
+        run = _run(["demo", "--out", str(out)], tmp_path, slow=1.0)
+        while run.poll() is None and _writes_started(tmp_path) < nth:
+            time.sleep(0.01)
+        run.send_signal(signal.SIGINT)  # half of the nth file is on disk right now
         code = run.wait(timeout=600)
-        interrupted += code != 0
-        after = [p for p in out.rglob("*") if p.is_file()]
-        broken = [p for p in after if not _is_whole(p)]
+        after = {p for p in out.rglob("*") if p.is_file()}
+        broken = sorted(p.relative_to(out).as_posix() for p in after if not _is_whole(p))
         assert broken == [], f"half-written after SIGINT: {broken}"
+        assert code == 130 and run.stderr.read().endswith("demo: interrupted\n")  # one line
         assert _temporaries(out) == []  # the interrupted write cleaned up after itself
-        assert set(after) >= set(before)  # nothing from the good run was lost
-    assert interrupted >= 1  # at least one run was really cut short mid-write
+        assert after >= before  # nothing from the good run was lost
 
 
 def test_two_runs_into_one_folder_both_succeed_and_leave_a_complete_set(tmp_path):
     out = tmp_path / "frames"
     argv = ["animate", "--out", str(out), "--gif", "--dpi", "30"]
-    runs = [_run(argv, tmp_path) for _ in range(2)]
-    results = [(run.wait(timeout=600), run.stderr.read()) for run in runs]
+    first = _run(argv, tmp_path, slow=0.05)
+    while first.poll() is None and _writes_started(tmp_path) < 3:  # the first run is mid-set
+        time.sleep(0.01)
+    second = _run(argv, tmp_path, slow=0.05)
+    results = [(run.wait(timeout=600), run.stderr.read()) for run in (first, second)]
     assert [code for code, _ in results] == [0, 0], results
     frames = sorted(p.name for p in out.glob("frame_*.png"))
     assert frames == [f"frame_{k:03d}.png" for k in range(1, 13)]
