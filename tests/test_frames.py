@@ -109,7 +109,7 @@ def test_frames_in_row_layout_top_to_bottom_and_old_frames_replaced(tmp_path):
     stale = tmp_path / "frame_099.png"
     stale.write_bytes(b"old")
     model = build_classifier("row")
-    frames = viz.backward_frames(model.loss, tmp_path, rankdir="TB", dpi=50)
+    frames = viz.backward_frames(model.loss, tmp_path, rankdir="TB", dpi=50, slide=None)  # as drawn
     assert len(frames) == len(walk_steps(model.loss))
     assert not stale.exists()
     assert len({viz.png_size(p) for p in frames}) == 1

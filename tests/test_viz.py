@@ -335,8 +335,8 @@ def test_compact_ids_are_the_ledgers_ids():
 def test_compact_png_is_markedly_less_wide(tmp_path):
     model = build_classifier("column")
     clusters = {"cross_entropy": (model.loss, [model.Z])}
-    full = viz.render(model.loss, tmp_path / "full.png", clusters=clusters)
-    compact = viz.render(model.loss, tmp_path / "compact.png", clusters=clusters, compact=True)
+    full = viz.render(model.loss, tmp_path / "full.png", clusters=clusters, slide=None)
+    compact = viz.render(model.loss, tmp_path / "compact.png", clusters=clusters, compact=True, slide=None)
     with Image.open(full) as a, Image.open(compact) as b:
         assert (a.size, b.size) == (viz.png_size(full), viz.png_size(compact))
         (full_w, full_h), (compact_w, compact_h) = a.size, b.size
@@ -449,7 +449,7 @@ def test_a_notebook_shows_the_digraph_inline():
 
 def test_cli_graph_compact(tmp_path, capsys):
     full, compact = tmp_path / "full.svg", tmp_path / "compact.svg"
-    assert main(["graph", "--out", str(full)]) == 0
+    assert main(["graph", "--out", str(full), "--wide"]) == 0
     assert main(["graph", "--out", str(compact), "--compact"]) == 0
     assert str(compact) in capsys.readouterr().out
     assert "t7 · 3×5" in compact.read_text(encoding="utf-8")

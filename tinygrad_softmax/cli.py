@@ -129,6 +129,15 @@ DPI = _integer(24, 600, " dots per inch")  # below 24 text is unreadable; above 
 SEED = _integer(0)  # NumPy's generators take seeds ≥ 0
 
 
+def _add_slide(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ratio", choices=["16:9", "4:3"], default="16:9", help="the slide the picture fits (default: 16:9)"
+    )
+    parser.add_argument(
+        "--wide", action="store_true", help="the full drawing at its natural width, not fitted to a slide"
+    )
+
+
 def _add_layout(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--layout",
@@ -354,8 +363,12 @@ def cmd_graph(args: argparse.Namespace) -> int:
     """Draw the classifier's computation graph, forward and backward already run, as PNG, SVG or PDF.
 
     The ops of cross_entropy sit in a dashed box; --collapse draws them as one node instead.
-    --compact draws each unnamed intermediate inside the op that made it, for a slide.
+    --compact draws each unnamed intermediate inside the op that made it.
     --model mlp draws the two-layer net (W1, b1, Z1, H1, W2, b2, Z2) instead.
+
+    By default the picture fits a 16:9 slide (--ratio 4:3 for the older shape): 1920 px wide, the
+    chain wrapped onto rows, and drawn compact or collapsed if that is what keeps its smallest text
+    at least 24 px tall on the slide. --wide draws it at its natural width, exactly as asked.
     """
     from .lecture import viz
 
@@ -373,10 +386,14 @@ def cmd_graph(args: argparse.Namespace) -> int:
             clusters={"cross_entropy": (model.loss, [model.logits])},
             collapse=args.collapse,
             compact=args.compact,
+            slide=None if args.wide else args.ratio,
         )
     except viz.GraphvizNotFoundError as missing:
         return _skipped([str(missing)])
-    print(f"graph of the {model.what} written to {path}")
+    print(
+        f"graph of the {model.what} written to {path}"
+        + ("" if args.wide else f" (fits a {args.ratio} slide)")
+    )
     return 0
 
 
@@ -393,7 +410,13 @@ def cmd_animate(args: argparse.Namespace) -> int:
         skipped.append(extras.skipped(f"the animated GIF {Path(args.out) / 'frames.gif'}", "Pillow"))
     try:
         frames = viz.backward_frames(
-            model.loss, args.out, gif=gif, delay_ms=args.delay_ms, dpi=args.dpi, rankdir=args.rankdir
+            model.loss,
+            args.out,
+            gif=gif,
+            delay_ms=args.delay_ms,
+            dpi=args.dpi,
+            rankdir=args.rankdir,
+            slide=None if args.wide else args.ratio,
         )
     except viz.GraphvizNotFoundError as missing:  # no frames without dot, and so no GIF either
         return _skipped([str(missing)])
@@ -694,7 +717,8 @@ def _graph_arguments(parser: argparse.ArgumentParser) -> None:
         help="draw each unnamed intermediate (t6, t7, ...) inside the op that made it: half the ranks",
     )
     parser.add_argument("--rankdir", choices=["LR", "TB"], default="LR", help="LR: left to right (default)")
-    parser.add_argument("--dpi", type=DPI, help="resolution of a PNG (24-600)")
+    parser.add_argument("--dpi", type=DPI, help="resolution of a PNG (24-600; default: 1920 px wide)")
+    _add_slide(parser)
 
 
 def _animate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -709,7 +733,10 @@ def _animate_arguments(parser: argparse.ArgumentParser) -> None:
         type=_integer(20, 60_000, " ms"),
         help="the same time for every GIF frame (default: 1.5 s + 0.2 s per word of its caption)",
     )
-    parser.add_argument("--dpi", type=DPI, default=96, help="resolution of the frames (default: 96)")
+    parser.add_argument(
+        "--dpi", type=DPI, help="resolution of the frames (default: 1920 px wide; 96 with --wide)"
+    )
+    _add_slide(parser)
     parser.add_argument("--rankdir", choices=["LR", "TB"], default="LR", help="LR: left to right (default)")
 
 

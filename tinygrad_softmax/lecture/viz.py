@@ -27,7 +27,7 @@ import graphviz
 
 from .. import engine
 from ..tensor import Tensor
-from . import extras, outputs
+from . import extras, outputs, slides
 from .graph import (
     BROADCASTING_OPS,
     graph_order,
@@ -469,12 +469,22 @@ def _missing_dot(source: str, path: Path) -> GraphvizNotFoundError:
     return GraphvizNotFoundError(extras.skipped(what, "dot"), dot_path)
 
 
-def render(root: Tensor, path: str | Path, *, dpi: int | None = None, **to_dot_options: Any) -> Path:
+def render(
+    root: Tensor,
+    path: str | Path,
+    *,
+    dpi: int | None = None,
+    slide: str | None = "16:9",
+    **to_dot_options: Any,
+) -> Path:
     """Draw ``root``'s graph into ``path``: PNG, SVG or PDF by its extension.
 
-    ``dpi`` sets the resolution (for slides, 150–300). Other options go to
-    :func:`to_dot`. Without Graphviz's ``dot`` program, the DOT text is saved
-    next to ``path`` and :class:`GraphvizNotFoundError` says how to install it.
+    By default the picture fits a 16:9 slide (:mod:`lecture.slides`: a long
+    chain wrapped onto rows, the canvas padded to the ratio, 1920 px wide);
+    ``slide="4:3"`` for the older shape, ``slide=None`` for the drawing at its
+    natural width (``graph --wide``). ``dpi`` sets the resolution. Other options
+    go to :func:`to_dot`. Without Graphviz's ``dot`` program, the DOT text is
+    saved next to ``path`` and :class:`GraphvizNotFoundError` says how to install it.
     """
     path = Path(path)
     fmt = path.suffix.lower().lstrip(".")
@@ -483,16 +493,39 @@ def render(root: Tensor, path: str | Path, *, dpi: int | None = None, **to_dot_o
             f"render: cannot write {path.name!r}: the extension {path.suffix or '(none)'!r} is not "
             "one of .png, .svg, .pdf"
         )
+    if slide is not None and slide not in slides.RATIOS:
+        raise ValueError(f"render: slide must be one of {', '.join(slides.RATIOS)} or None, got {slide!r}")
     dot = to_dot(root, **to_dot_options)
     if dpi is not None:
         dot.attr(dpi=str(dpi))
     if shutil.which("dot") is None:
         raise _missing_dot(dot.source, path)
     try:
-        data = dot.pipe(format=fmt)
+        source = dot.source if slide is None else _slide_source(root, to_dot_options, slide, dpi)
+        data = graphviz.Source(source).pipe(format=fmt)
     except graphviz.ExecutableNotFound:
         raise _missing_dot(dot.source, path) from None
     return outputs.write_bytes(path, data)  # whole or not at all: a temporary file renamed into place
+
+
+def _slide_source(root: Tensor, options: dict[str, Any], shape: str, dpi: int | None) -> str:
+    """The DOT source of the mildest drawing that meets the slide rule (:mod:`lecture.slides`).
+
+    Tried in order: the drawing as asked, wrapped onto rows; then compact (each
+    unnamed intermediate inside its op); then, if a cluster was given, collapsed
+    (cross_entropy as one node); then both. The first whose smallest text is at
+    least ``slides.MIN_TEXT_PX`` on a 1920×1080 slide is drawn, else the last.
+    """
+    steps: list[dict[str, Any]] = [{}, {"compact": True}]
+    if options.get("clusters"):
+        steps += [{"collapse": True}, {"compact": True, "collapse": True}]
+    source = ""
+    for extra in steps:
+        source = slides.fit(to_dot(root, **{**options, **extra}).source, shape, dpi)
+        resolution = float(dpi) if dpi is not None else slides.SLIDE[0] / slides.canvas_inches(source)
+        if slides.text_px(slides.min_font_pt(source), resolution, slides.SLIDE) >= slides.MIN_TEXT_PX:
+            break
+    return source
 
 
 # ---------------------------------------------------------------- backward frames
@@ -727,8 +760,9 @@ def backward_frames(
     *,
     gif: bool = False,
     delay_ms: int | None = None,
-    dpi: int = 96,
+    dpi: int | None = None,
     rankdir: str = "LR",
+    slide: str | None = "16:9",
 ) -> list[Path]:
     """One PNG per step of the backward walk: ``frame_001.png``, ``frame_002.png``, ...
 
@@ -757,7 +791,9 @@ def backward_frames(
     out_dir = Path(out_dir)
 
     full = _frame_dot(root, order, steps, None, rankdir)
-    layout = _Layout.from_json(full.pipe(format="json"))
+    # The layout every frame is pinned to: wrapped onto rows like `graph` for a slide, unless wide.
+    source = full.source if slide is None else slides.fit(full.source, slide)
+    layout = _Layout.from_json(graphviz.Source(source).pipe(format="json"))
     captions = _frame_captions(root, steps, labels)
     _place_caption(layout, captions)
 
@@ -766,7 +802,7 @@ def backward_frames(
         made = []
         for name, (k, caption) in zip(names, enumerate(captions)):
             frame = _frame_dot(root, order, steps, k, rankdir, layout, caption)
-            frame.attr(dpi=str(dpi))
+            frame.attr(**_frame_canvas(layout, slide, dpi))
             made.append(private / name)
             made[-1].write_bytes(frame.pipe(format="png", engine="neato", neato_no_op=2))  # private folder
         _same_size(made)
@@ -782,6 +818,20 @@ def backward_frames(
         if old.name not in names:  # left by an earlier run with more steps
             old.unlink(missing_ok=True)
     return [out_dir / name for name in names]
+
+
+def _frame_canvas(layout: _Layout, slide: str | None, dpi: int | None) -> dict[str, str]:
+    """Resolution and padding of a frame: 1920 px wide and padded to the slide's shape, or as given."""
+    if slide is None:
+        return {"dpi": str(dpi or 96)}
+    ratio = slides.RATIOS[slide]
+    width, height = layout.width + 12, layout.height + 12
+    if width / height > ratio:
+        height = width / ratio
+    else:
+        width = height * ratio
+    pad = f"{(width - layout.width) / 2 / 72:.4f},{(height - layout.height) / 2 / 72:.4f}"
+    return {"pad": pad, "dpi": f"{dpi if dpi is not None else slides.SLIDE[0] / (width / 72):.3f}"}
 
 
 def _place_caption(layout: _Layout, captions: list[list[str]]) -> None:

@@ -1,0 +1,83 @@
+"""Slide-fit: every picture the demo writes has a slide's shape, and its graphs and plots have text
+at least 24 px tall when scaled to fill a 1920×1080 slide (the rule in lecture/slides.py)."""
+
+import re
+
+import matplotlib
+import pytest
+from PIL import Image
+
+from tinygrad_softmax.lecture import slides, viz
+from tinygrad_softmax.lecture.classifier import build_classifier
+from tinygrad_softmax.lecture.demo import run_demo
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    run_demo(out, log=lambda line: None)
+    return out
+
+
+def test_every_picture_the_demo_writes_has_a_slide_shape(demo):
+    pictures = sorted(demo.rglob("*.png"))
+    assert len(pictures) >= 20
+    low, high = slides.BANDS["16:9"]
+    shapes = {p.relative_to(demo).as_posix(): viz.png_size(p) for p in pictures}
+    outside = {name: (w, h) for name, (w, h) in shapes.items() if not low <= w / h <= high}
+    assert outside == {}
+
+
+@pytest.mark.parametrize(("name", "grads"), [("graph.png", False), ("graph-grads.png", True)])
+def test_the_demo_graphs_keep_their_smallest_text_24_px_on_the_slide(demo, name, grads):
+    model = build_classifier("column")
+    options = {"clusters": {"cross_entropy": (model.loss, [model.Z])}, "show_grads": grads}
+    source = viz._slide_source(model.loss, options, "16:9", None)  # the DOT the demo rendered
+    dpi = float(re.findall(r"dpi=([\d.]+)", source)[-1])
+    font = slides.min_font_pt(source)
+    size = viz.png_size(demo / name)
+    assert font >= 10 and slides.fits(size, font, dpi), (size, font, dpi, slides.text_px(font, dpi, size))
+
+
+@pytest.mark.parametrize("name", ["iris-loss.png", "digits-loss.png", "digits-weights.png"])
+def test_the_training_plots_keep_their_smallest_text_24_px_on_the_slide(demo, name):
+    assert matplotlib.rcParams["font.size"] == 10  # tick labels and legends: the smallest text drawn
+    with Image.open(demo / name) as image:
+        dpi = image.info["dpi"][0]
+        assert slides.fits(image.size, 10, dpi), slides.text_px(10, dpi, image.size)
+
+
+def test_the_wide_drawing_is_what_used_to_be_drawn_and_does_not_fit(tmp_path):
+    model = build_classifier("column")
+    clusters = {"cross_entropy": (model.loss, [model.Z])}
+    wide = viz.render(model.loss, tmp_path / "wide.png", clusters=clusters, slide=None)
+    fitted = viz.render(model.loss, tmp_path / "slide.png", clusters=clusters)
+    w, h = viz.png_size(wide)
+    assert w / h > 5 and not slides.fits((w, h), 10, 96)  # 3000-odd px by 360: unreadable on a slide
+    assert viz.png_size(fitted) == slides.SLIDE
+
+
+def test_wrapping_keeps_every_node_and_edge_and_stacks_the_rows_in_order():
+    model = build_classifier("column")
+    source = viz.to_dot(model.loss, clusters={"cross_entropy": (model.loss, [model.Z])}).source
+    wrapped = slides.wrap_rows(source, 3)
+
+    def nodes(text):
+        return sorted(set(re.findall(r"^\t+(t\d+|op\d+) \[", text, re.M)))
+
+    def edges(text):
+        return sorted(re.findall(r"^\t+(\w+) -> (\w+)\b(?! \[style=invis)", text, re.M))
+
+    assert nodes(wrapped) == nodes(source) and edges(wrapped) == edges(source)
+    assert wrapped.count("cluster_row") == 3 and "cross_entropy, continued" in wrapped
+    assert "constraint=false" in wrapped  # the arrows that wrap to the next row
+    assert slides.wrap_rows(source, 1) == source
+
+
+@pytest.mark.parametrize("shape", ["16:9", "4:3"])
+def test_the_ratio_option_gives_that_shape(tmp_path, shape):
+    model = build_classifier("column")
+    path = viz.render(model.loss, tmp_path / "g.png", slide=shape)
+    w, h = viz.png_size(path)
+    low, high = slides.BANDS[shape]
+    assert low <= w / h <= high and w == 1920
