@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import numpy as np
 
 from . import anomaly
-from .ops import Op, constant, sum_to
+from .ops import Op, constant, sum_to, unbroadcast
 
 if TYPE_CHECKING:
     from .tensor import Tensor
@@ -150,7 +150,9 @@ def _chain_rule(
     ``create_graph`` Tensors: each rule then runs on the node's parents and the
     node itself, and its ops are recorded (the caller turns recording on).
     """
-    checking = anomaly.is_enabled()
+    checking = anomaly.checking_threads and anomaly.is_enabled()
+    # On arrays, `unbroadcast` itself: `sum_to` would ask of every gradient whether it is a Tensor.
+    reduce_to = sum_to if create_graph else unbroadcast
     grads = {root: grad}  # dL/dt of each tensor t reached so far, local to this walk
     for node in reversed(topological_order(root, sources)):
         # Every node in the order lies on a path to root, so its gradient is complete
@@ -175,11 +177,12 @@ def _chain_rule(
                 continue
             shape = parent._data.shape  # the slot itself: no property call on this hot path
             if parent_grad.shape != shape:
-                parent_grad = sum_to(parent_grad, shape)
+                parent_grad = reduce_to(parent_grad, shape)
             if checking:
                 anomaly.check_backward(node, parent, constant(parent_grad))
             # `+` makes a new array: the one already there may be shared with another node.
-            grads[parent] = grads[parent] + parent_grad if parent in grads else parent_grad
+            earlier = grads.get(parent)  # one dict look-up, not `in` and then `[]`
+            grads[parent] = parent_grad if earlier is None else earlier + parent_grad
             sent.append(parent_grad)
         yield node, node_grad, tuple(sent)
 
@@ -228,26 +231,34 @@ def backward(root: Tensor, grad: np.ndarray, retain_intermediate_grads: bool = T
 
 
 def _store(results: list[tuple[Tensor, np.ndarray]]) -> None:
-    """Add each gradient into its tensor's ``.grad``: all or nothing, one thread at a time."""
+    """Add each gradient into its tensor's ``.grad``: all or nothing, one thread at a time.
+
+    The first loop checks every ``.grad`` and computes every new value; only
+    then does the second loop write them, so an error (a mismatched ``.grad``,
+    or even running out of memory for a sum) leaves every ``.grad`` as it was.
+    """
     with _store_lock:
-        for node, _ in results:
+        new: list[np.ndarray] = []
+        handed_out: set[int] = set()  # ids of the arrays already given to a .grad
+        for node, g in results:
+            data = node._data
             old = node._grad
-            if old is not None and (old.shape != node._data.shape or old.dtype != node._data.dtype):
+            if old is not None and (old.shape != data.shape or old.dtype != data.dtype):
                 raise ValueError(
                     f"backward: {anomaly.describe(node)} holds a .grad of shape {old.shape} ({old.dtype}) "
-                    f"that does not match its data ({node._data.dtype}); "
+                    f"that does not match its data ({data.dtype}); "
                     "set its .grad to None (zero_grad()) before calling backward() again"
                 )
-        stored: set[int] = set()  # ids of the arrays already handed to a .grad
-        for node, g in results:
-            if g.dtype != node._data.dtype:
-                g = g.astype(node._data.dtype)
-            # Give each .grad an array of its own, so that editing one in place
-            # never changes another (add's backward hands one array to both inputs).
-            if id(g) in stored or g.base is not None or not g.flags.writeable:
+            if g.dtype != data.dtype:
+                g = g.astype(data.dtype)  # a new array of its own
+            elif id(g) in handed_out or g.base is not None or not g.flags.writeable:
+                # Give each .grad an array of its own, so that editing one in place
+                # never changes another (add's backward hands one array to both inputs).
                 g = g.copy()
-            stored.add(id(g))
-            node._grad = g if node._grad is None else node._grad + g
+            handed_out.add(id(g))
+            new.append(g if old is None else old + g)
+        for (node, _), value in zip(results, new):
+            node._grad = value
 
 
 def gradients(root: Tensor, grad: Any, sources: Sequence[Tensor], create_graph: bool = False) -> list[Any]:

@@ -34,6 +34,9 @@ def _class_axis(x: Any, axis: Any, who: str) -> tuple[Tensor, int]:
     """``x`` as a Tensor (an ndarray is wrapped) and ``axis`` checked, in ``who``'s words."""
     if not isinstance(x, Tensor):
         x = Tensor(x)
+    shape = x._data.shape
+    if type(axis) is int and -len(shape) <= axis < len(shape) and shape[axis]:
+        return x, axis  # the usual case, answered without the checks below
     if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
         raise TypeError(f"{who}: axis must be an integer (the class axis), got {axis!r}")
     if not -x.ndim <= axis < x.ndim:
@@ -65,7 +68,7 @@ def check_labels(labels: Any, shape: tuple[int, ...], axis: int, who: str) -> np
     labels = np.array(labels._data if isinstance(labels, Tensor) else labels)
     if len(shape) == 0:
         raise ValueError(f"{who}: logits must have a class axis, got a 0-d tensor")
-    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+    if type(axis) is not int and (isinstance(axis, bool) or not isinstance(axis, (int, np.integer))):
         raise TypeError(f"{who}: axis must be an integer (the class axis), got {axis!r}")
     if not -len(shape) <= axis < len(shape):
         raise ValueError(f"{who}: axis {axis} is out of range for logits of shape {shape}")
@@ -81,8 +84,9 @@ def check_labels(labels: Any, shape: tuple[int, ...], axis: int, who: str) -> np
         )
     if labels.size == 0:  # the mean over samples would be 0/0
         raise ValueError(f"{who}: no samples to average over (logits of shape {shape})")
-    bad = (labels < 0) | (labels >= num_classes)
-    if bad.any():
+    # Two reductions answer the usual case (all in range); the positions are found only on error.
+    if labels.min() < 0 or labels.max() >= num_classes:
+        bad = (labels < 0) | (labels >= num_classes)
         raise IndexError(
             f"{who}: labels must be in [0, {num_classes}) for {num_classes} classes; "
             f"got {labels[bad][:5].tolist()} at positions {np.argwhere(bad)[:5].tolist()}"
@@ -100,7 +104,11 @@ def cross_entropy(logits: Tensor | np.ndarray, labels: Any, axis: int = -1) -> T
         logits = Tensor(logits)
     labels = check_labels(labels, logits.shape, axis, "cross_entropy")
     log_p = log_softmax(logits, axis)
-    picked = log_p.gather(axis, np.expand_dims(labels, axis))
+    axis %= logits.ndim
+    # `labels` is already our own copy, so the gather op takes it as it is
+    # (``Tensor.gather`` would copy it once more), with the class axis put back as size 1.
+    picks = labels.reshape((*labels.shape[:axis], 1, *labels.shape[axis:]))
+    picked = Tensor._apply(ops.Gather(axis, picks), log_p)
     return -picked.mean()
 
 

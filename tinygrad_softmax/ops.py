@@ -48,9 +48,13 @@ Grads = tuple[Value | None, ...]
 # ---------------------------------------------------------------- arrays or tensors
 
 
+_ARRAYS = (np.ndarray, np.generic)  # what the first-order path computes with
+
+
 def is_tensor(value: Value) -> bool:
     """True on the recorded path (a Tensor), False on the first-order path (an array)."""
-    return not isinstance(value, (np.ndarray, np.generic))
+    # Asked for every gradient on the first-order path: the exact-type test answers it quickly.
+    return type(value) is not np.ndarray and not isinstance(value, _ARRAYS)
 
 
 def constant(value: Value) -> Array:
@@ -344,7 +348,8 @@ def rows_first_is_slow(m: int, k: int, n: int) -> bool:
 
 def product(a: Value, b: Value) -> Value:
     """a @ b, computed the faster way round for matrices (see :func:`rows_first_is_slow`)."""
-    if a.ndim == 2 and b.ndim == 2 and rows_first_is_slow(a.shape[0], a.shape[1], b.shape[1]):
+    a_shape, b_shape = a.shape, b.shape
+    if len(a_shape) == 2 == len(b_shape) and rows_first_is_slow(a_shape[0], a_shape[1], b_shape[1]):
         return (b.T @ a.T).T
     return a @ b
 
