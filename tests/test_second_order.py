@@ -81,10 +81,10 @@ def test_modes_results_agree_and_forward_mode_needs_c_times_d_passes():
 
 def test_without_matplotlib_one_line_says_what_was_skipped(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    assert main(["hessian", "--out", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    assert "check: passed" in out
-    assert "skipped hessian-column.png: matplotlib is not installed" in out
+    assert main(["hessian", "--out", str(tmp_path)]) == 1  # a missing part: status 1, as every command
+    captured = capsys.readouterr()
+    assert "check: passed" in captured.out
+    assert "skipped " in captured.err and "hessian-column.png: matplotlib is not installed" in captured.err
     assert not list(tmp_path.iterdir())
 
 

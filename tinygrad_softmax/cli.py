@@ -311,19 +311,20 @@ def cmd_epsilon(args: argparse.Namespace) -> int:
     return 0
 
 
-def _save_figures(figures: list[tuple[str, Callable[[], Any]]], out: str | None) -> None:
-    """Draw each (file name, figure maker) into ``out``; without matplotlib, one line says what is skipped."""
+def _save_figures(figures: list[tuple[str, Callable[[], Any]]], out: str | None) -> list[str]:
+    """Draw each (file name, figure maker) into ``out``; without matplotlib, the line saying what was
+    skipped, for :func:`_skipped` to print last."""
     if not out:
-        return
+        return []
     from .lecture.extras import have, skipped
 
     if not have("matplotlib"):
-        print(skipped(", ".join(name for name, _ in figures), "matplotlib"))
-        return
+        return [skipped(", ".join(str(Path(out) / name) for name, _ in figures), "matplotlib")]
     from .lecture.second_order import save_figure
 
     for name, make in figures:
         print(f"picture written to {save_figure(make(), Path(out) / name)}")
+    return []
 
 
 def cmd_hessian(args: argparse.Namespace) -> int:
@@ -333,8 +334,8 @@ def cmd_hessian(args: argparse.Namespace) -> int:
 
     check = so.hessian_check(args.layout, args.samples, args.features, args.classes, args.seed)
     print(so.format_hessian_check(check))
-    _save_figures([(f"hessian-{args.layout}.png", lambda: so.hessian_figure(check))], args.out)
-    return 0 if check.passed else 1
+    missing = _save_figures([(f"hessian-{args.layout}.png", lambda: so.hessian_figure(check))], args.out)
+    return _skipped(missing) or (0 if check.passed else 1)
 
 
 def cmd_newton(args: argparse.Namespace) -> int:
@@ -344,8 +345,8 @@ def cmd_newton(args: argparse.Namespace) -> int:
 
     run = so.newton_vs_gd(args.dataset, l2=args.l2, max_steps=args.max_steps, gd_budget=args.gd_steps)
     print(so.format_newton(run))
-    _save_figures([(f"newton-{args.dataset}.png", lambda: so.newton_figure(run))], args.out)
-    return 0 if run.converged else 1
+    missing = _save_figures([(f"newton-{args.dataset}.png", lambda: so.newton_figure(run))], args.out)
+    return _skipped(missing) or (0 if run.converged else 1)
 
 
 def cmd_modes(args: argparse.Namespace) -> int:
@@ -355,8 +356,8 @@ def cmd_modes(args: argparse.Namespace) -> int:
 
     rows = so.modes(args.features, classes=args.classes)
     print(so.format_modes(rows))
-    _save_figures([("modes.png", lambda: so.modes_figure(rows))], args.out)
-    return 0 if max(r.max_difference for r in rows) < 1e-12 else 1
+    missing = _save_figures([("modes.png", lambda: so.modes_figure(rows))], args.out)
+    return _skipped(missing) or (0 if max(r.max_difference for r in rows) < 1e-12 else 1)
 
 
 def cmd_graph(args: argparse.Namespace) -> int:

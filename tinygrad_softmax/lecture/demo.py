@@ -136,7 +136,10 @@ def run_demo(out: str | Path = "demo-output", log: Callable[[str], None] = print
 
     have_matplotlib = extras.have("matplotlib")
     if not have_matplotlib:
-        result.problems.append(extras.skipped("the training pictures", "matplotlib"))
+        # one line for every plot the demo draws: training, decision boundaries, second order
+        result.problems.append(
+            extras.skipped("the plots (training, decision boundaries, Hessian, Newton, modes)", "matplotlib")
+        )
     for dataset in ("iris", "digits"):
         lines: list[str] = []
         # compiled: the same numbers bit for bit, about twice as fast on Iris (docs/compile.md)
