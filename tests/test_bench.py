@@ -69,7 +69,7 @@ def test_the_problem_carries_the_closed_form(rng):
 
 
 def wrong_closed_form(problem):
-    """The seed's formulas, forgetting the 1/N of the mean."""
+    """The closed form, forgetting the 1/N of the mean."""
     axis = problem.axis
 
     def step():

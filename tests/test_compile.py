@@ -327,7 +327,7 @@ def test_cli_prints_the_program_with_the_lines_that_make_dz_marked(layout: str, 
     assert cli.main(["compile", "--layout", layout]) == 0
     out = capsys.readouterr().out
     marked = [line[2:].strip() for line in out.splitlines() if line.startswith("▶ ") and " = " in line]
-    # Exactly the backward lines dZ depends on: the seed down to dZ, not dW or db.
+    # Exactly the backward lines dZ depends on: from dloss = 1 down to dZ, not dW or db.
     assert marked[0].startswith("dloss = np.ones") and marked[-1].startswith("dZ = ")
     assert len(marked) == 10 and not any(line.startswith(("dW", "db")) for line in marked)
     assert any(line.startswith("dsub1 = dsub2 + dsub1_2") for line in marked)

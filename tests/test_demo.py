@@ -115,7 +115,7 @@ def test_a_second_run_writes_the_same_files(demo, tmp_path):
 def test_cli_demo_prints_the_summary(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
-    # the seed's layout as the full table, the others as one verdict line each
+    # the derivation's layout as the full table, the others as one verdict line each
     assert "Gradient check: column layout, float64" in out and "dZ = (P − Y)/N" in out
     assert "row layout, float64: PASS" in out and "column layout, float32: PASS" in out
     assert "digits: train accuracy" in out and f"{tmp_path / 'out' / 'report.md'}" in out

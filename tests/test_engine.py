@@ -127,7 +127,7 @@ def test_intermediate_tensors_get_gradients():
     np.testing.assert_allclose(x.grad, 2 * np.exp(x.data))
 
 
-def test_explicit_seed_gradient():
+def test_backward_from_an_explicit_starting_gradient():
     x = Tensor([1.0, 2.0, 3.0], requires_grad=True)
     y = x * 2.0
     y.backward(np.array([1.0, 0.0, -1.0]))
@@ -163,7 +163,7 @@ def test_backward_on_a_tensor_without_grad():
         Tensor(1.0).backward()
 
 
-def test_a_backward_with_a_bad_seed_changes_no_grad():
+def test_a_backward_from_a_badly_shaped_starting_gradient_changes_no_grad():
     w = Tensor(np.ones((2, 3)), requires_grad=True)
     y = w * 2
     y.sum().backward()

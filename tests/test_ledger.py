@@ -1,4 +1,4 @@
-"""The chain-rule ledger follows the engine's walk and ends in the seed's (P − Y)/N."""
+"""The chain-rule ledger follows the engine's walk and ends in the closed form (P − Y)/N."""
 
 from __future__ import annotations
 

@@ -346,16 +346,16 @@ def test_a_grad_output_that_requires_grad_is_differentiated_too(torch, rng):
     v = rng.normal(size=(3, 4))
     x = Tensor(a, requires_grad=True)
     w = Tensor(np.arange(8.0).reshape(4, 2) / 8, requires_grad=True)
-    seed = Tensor(u, requires_grad=True)
-    (gx,) = grad((x.exp() @ w), x, grad_output=seed, create_graph=True)
-    dseed, dw = grad((gx * v).sum(), [seed, w])
+    upstream = Tensor(u, requires_grad=True)
+    (gx,) = grad((x.exp() @ w), x, grad_output=upstream, create_graph=True)
+    dupstream, dw = grad((gx * v).sum(), [upstream, w])
 
     tx = torch.tensor(a, requires_grad=True)
     tw = torch.tensor(np.arange(8.0).reshape(4, 2) / 8, requires_grad=True)
-    tseed = torch.tensor(u, requires_grad=True)
-    (tgx,) = torch.autograd.grad(torch.exp(tx) @ tw, tx, grad_outputs=tseed, create_graph=True)
-    tdseed, tdw = torch.autograd.grad((tgx * torch.tensor(v)).sum(), [tseed, tw])
-    np.testing.assert_allclose(dseed.data, tdseed.numpy(), rtol=1e-12)
+    tupstream = torch.tensor(u, requires_grad=True)
+    (tgx,) = torch.autograd.grad(torch.exp(tx) @ tw, tx, grad_outputs=tupstream, create_graph=True)
+    tdupstream, tdw = torch.autograd.grad((tgx * torch.tensor(v)).sum(), [tupstream, tw])
+    np.testing.assert_allclose(dupstream.data, tdupstream.numpy(), rtol=1e-12)
     np.testing.assert_allclose(dw.data, tdw.numpy(), rtol=1e-12)
 
 

@@ -36,7 +36,7 @@ def test_loss_starts_at_ln_c_and_falls(digits_run):
     assert len(losses) == digits_run.epochs + 1  # before every step, and after the last
 
 
-def test_one_step_is_w_minus_lr_times_the_seeds_gradient():
+def test_one_step_is_w_minus_lr_times_the_closed_form_gradient():
     """One epoch moves W by exactly −lr · dZ Xᵀ and b by −lr · Σ dZ, the closed form."""
     data = datasets.load_iris()
     before = train(data, epochs=1, lr=1e-12, log=None)  # practically no step: the starting point

@@ -771,10 +771,10 @@ def _walk(
                 expected[parent] = expected.get(parent, 0) + 1
     arrived: dict[Tensor, int] = {}
     grads: dict[Tensor, Sym] = {}
-    seed = Sym(program, np.ones(np.shape(_array(root)), dtype=_array(root).dtype))
-    seed.template = f"np.ones({np.shape(_array(root))}, dtype=np.{_array(root).dtype.name})"
-    program.emit(program.fresh("d" + (syms[root].name or "loss")), seed, "dL/dL = 1")
-    grads[root] = seed
+    ones = Sym(program, np.ones(np.shape(_array(root)), dtype=_array(root).dtype))
+    ones.template = f"np.ones({np.shape(_array(root))}, dtype=np.{_array(root).dtype.name})"
+    program.emit(program.fresh("d" + (syms[root].name or "loss")), ones, "dL/dL = 1")
+    grads[root] = ones
     finished: dict[Tensor, Sym] = {}
     for node in reversed(order):
         g = grads.pop(node)
@@ -842,8 +842,8 @@ def _check_against_engine(
     loss, grads, *_ = generated.function(*arrays)
     sources = [a for a in traced_args if isinstance(a, Tensor) and a.requires_grad]
     if root.requires_grad and sources:
-        seed = np.ones(np.shape(_array(root)), dtype=_array(root).dtype)
-        eager = iter(engine.gradients(root, seed, sources))
+        ones = np.ones(np.shape(_array(root)), dtype=_array(root).dtype)
+        eager = iter(engine.gradients(root, ones, sources))
     else:
         eager = iter(())
     problems = []

@@ -32,7 +32,7 @@ def grad(
 ) -> tuple[Tensor, ...]:
     """d(output)/d(input) for each input, as new Tensors; no ``.grad`` is touched.
 
-    ``grad_output`` is ∂L/∂output for some L (the seed of the walk, like
+    ``grad_output`` is ∂L/∂output for some L (where the walk starts, like
     ``backward(grad)``); it may be left out when ``output`` is a scalar. The
     result for each input then has the input's shape: ``Jᵀ grad_output``.
 
@@ -58,15 +58,15 @@ def grad(
                 f"grad: input {position} ({source.name or 'unnamed'}, shape {source.shape}) does not "
                 "require grad; create it with requires_grad=True"
             )
-    seed = _seed(output, grad_output)
+    start = _start(output, grad_output)
     results: list[Any] = [None] * len(sources)
     if output.requires_grad:  # otherwise it depends on no input, and every gradient is zero
         if create_graph:
             with enable_grad():
-                seed_tensor = seed if isinstance(seed, Tensor) else Tensor._wrap(seed)
-                results = engine.gradients(output, seed_tensor, sources, create_graph=True)
+                start_tensor = start if isinstance(start, Tensor) else Tensor._wrap(start)
+                results = engine.gradients(output, start_tensor, sources, create_graph=True)
         else:
-            results = engine.gradients(output, seed.data if isinstance(seed, Tensor) else seed, sources)
+            results = engine.gradients(output, start.data if isinstance(start, Tensor) else start, sources)
     out = []
     for source, g in zip(sources, results):
         if g is None:
@@ -80,7 +80,7 @@ def grad(
     return tuple(out)
 
 
-def _seed(output: Tensor, grad_output: Any) -> Any:
+def _start(output: Tensor, grad_output: Any) -> Any:
     """The walk's starting gradient: ones for a scalar, else ``grad_output`` checked against the shape."""
     if grad_output is None:
         if output.data.size != 1:
@@ -89,12 +89,12 @@ def _seed(output: Tensor, grad_output: Any) -> Any:
             )
         return np.ones(output.shape, dtype=output.dtype)
     if isinstance(grad_output, Tensor):
-        seed: Any = grad_output
+        start: Any = grad_output
     else:
-        seed = _as_float_array(grad_output, "grad").astype(output.dtype, copy=True)
-    if seed.shape != output.shape:
-        raise ValueError(f"grad: grad_output has shape {seed.shape} but the output has shape {output.shape}")
-    return seed
+        start = _as_float_array(grad_output, "grad").astype(output.dtype, copy=True)
+    if start.shape != output.shape:
+        raise ValueError(f"grad: grad_output has shape {start.shape} but the output has shape {output.shape}")
+    return start
 
 
 def _leaf(x: Tensor | Any, who: str) -> Tensor:
@@ -150,9 +150,9 @@ def jacobian(f: Function, x: Tensor | Any, mode: Literal["reverse", "forward"] =
     if out.requires_grad:  # otherwise out does not depend on x at all, and J = 0
         if mode == "reverse":
             for i in range(out.data.size):
-                seed = np.zeros(out.data.size, dtype=out.dtype)
-                seed[i] = 1
-                (row,) = grad(out, leaf, seed.reshape(out.shape))
+                one_hot = np.zeros(out.data.size, dtype=out.dtype)
+                one_hot[i] = 1
+                (row,) = grad(out, leaf, one_hot.reshape(out.shape))
                 matrix[i] = row.data.reshape(-1)
         else:
             transposed = _TransposedProduct(out, leaf)
@@ -219,9 +219,9 @@ def hessian(f: Function, x: Tensor | Any) -> np.ndarray:
         (gradient,) = grad(out, leaf, create_graph=True)
         if gradient.requires_grad:  # otherwise the gradient is constant and H = 0
             for i in range(size):
-                seed = np.zeros(size, dtype=leaf.dtype)
-                seed[i] = 1
-                (row,) = grad(gradient, leaf, seed.reshape(leaf.shape))
+                one_hot = np.zeros(size, dtype=leaf.dtype)
+                one_hot[i] = 1
+                (row,) = grad(gradient, leaf, one_hot.reshape(leaf.shape))
                 matrix[i] = row.data.reshape(-1)
     return matrix.reshape(leaf.shape + leaf.shape)
 

@@ -262,7 +262,7 @@ def _store(results: list[tuple[Tensor, np.ndarray]]) -> None:
 
 
 def gradients(root: Tensor, grad: Any, sources: Sequence[Tensor], create_graph: bool = False) -> list[Any]:
-    """d(root)/d(source) for each source, seeded with ``grad``; no ``.grad`` is touched.
+    """d(root)/d(source) for each source, the walk starting from ``grad``; no ``.grad`` is touched.
 
     Only the part of the graph between the sources and ``root`` is walked. A
     source that ``root`` does not depend on gets None. With ``create_graph``,

@@ -442,7 +442,7 @@ class Tensor:
     def backward(self, grad: Any = None, retain_intermediate_grads: bool = True) -> None:
         """Add dself/dt into ``t.grad`` for every tensor ``t`` in the graph that requires grad.
 
-        Called on a scalar, the seed gradient is 1; otherwise pass ``grad`` of
+        Called on a scalar, the walk starts from the gradient 1; otherwise pass ``grad`` of
         this tensor's shape. Nothing changes if an error is raised.
 
         By default every intermediate tensor keeps its gradient too (the
@@ -463,15 +463,15 @@ class Tensor:
                     f"backward: called without grad on a non-scalar tensor of shape {self.shape}; "
                     f"pass grad= an array of shape {self.shape}"
                 )
-            seed = np.ones(self._data.shape, dtype=self._data.dtype)
+            start = np.ones(self._data.shape, dtype=self._data.dtype)
         else:
-            seed = _as_float_array(grad._data if isinstance(grad, Tensor) else grad, "backward")
-            if seed.shape != self.shape:
+            start = _as_float_array(grad._data if isinstance(grad, Tensor) else grad, "backward")
+            if start.shape != self.shape:
                 raise ValueError(
-                    f"backward: grad has shape {seed.shape} but the tensor has shape {self.shape}"
+                    f"backward: grad has shape {start.shape} but the tensor has shape {self.shape}"
                 )
-            seed = seed.astype(self._data.dtype, copy=True)
-        engine.backward(self, seed, retain_intermediate_grads)
+            start = start.astype(self._data.dtype, copy=True)
+        engine.backward(self, start, retain_intermediate_grads)
 
     def retain_grad(self) -> None:
         """Keep this tensor's ``.grad`` even in ``backward(retain_intermediate_grads=False)``."""

@@ -98,7 +98,7 @@ def _compiled(loss_fn: Callable[..., Tensor]) -> Callable[[Problem], StepFn]:
 
 
 def _numpy_one_hot(p: Problem) -> StepFn:
-    """The seed's formulas as written: P − Y with a one-hot Y (made once, like the data)."""
+    """The closed form as the derivation writes it: P − Y with a one-hot Y (made once, like the data)."""
     X, W, b, axis, N = p.X, p.W, p.b, p.axis, p.samples
     Y = analytic.one_hot(p.labels, p.classes, axis)
     layout = p.layout
@@ -140,7 +140,7 @@ def _in_place_rows(X: np.ndarray, W: np.ndarray, b: np.ndarray, labels: np.ndarr
 
 
 def _in_place_columns(X: np.ndarray, W: np.ndarray, b: np.ndarray, labels: np.ndarray) -> StepFn:
-    """Z = W X + b (C×N) worked on in place, the seed's orientation."""
+    """Z = W X + b (C×N) worked on in place, in the derivation's column layout."""
     N = len(labels)
     pick = (labels, np.arange(N))
 

@@ -56,7 +56,8 @@ def render(report: Report) -> str:
         "## Long chains of elementwise ops",
         "",
         "Graph build + backward of `y = y * 1.0001` and `y = y + 0.001` in turn, on a vector of 8, "
-        f"seeded with ones; median of {s.chain_repeats[s.chain_lengths[0]]} runs of the shorter chain "
+        "its backward started from ones; "
+        f"median of {s.chain_repeats[s.chain_lengths[0]]} runs of the shorter chain "
         f"and {s.chain_repeats[s.chain_lengths[1]]} of the longer. Each implementation runs in a fresh "
         "process of its own: Python's cycle collector scans every object in a process, so one "
         "library's objects would slow down another's graph build.",

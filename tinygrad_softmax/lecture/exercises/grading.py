@@ -318,9 +318,9 @@ def grade_classifier(
     start = time.perf_counter()
     model = build_classifier(layout, backward=False)  # type: ignore[arg-type]
     loss = model.loss
-    seed = np.ones_like(loss.data)
+    ones = np.ones_like(loss.data)
     labels = tensor_labels(loss)
-    reference = {step.node: step.parent_grads for step in engine.walk(loss, seed)}
+    reference = {step.node: step.parent_grads for step in engine.walk(loss, ones)}
     classes: dict[type[ops.Op], type[ops.Op]] = {}
     for name in names:
         exercise = EXERCISES[name]
@@ -341,7 +341,7 @@ def grade_classifier(
     order = list(reversed(engine.topological_order(loss)))
     done = 0
     try:
-        for step in engine.walk(loss, seed):
+        for step in engine.walk(loss, ones):
             node = step.node
             done += 1
             for parent, sent, right in zip(node.parents, step.parent_grads, reference[node]):
