@@ -141,16 +141,21 @@ def _memory_targets(report: Report) -> list[Target]:
     closed = _smallest_closed_form(report)
     counted = report.settings.memory_steps
     found = []
+    # Peak memory is judged only at the large sizes: at a small one the step's arrays are a few
+    # pages, below what page rounding and the allocator's reuse of freed memory already move.
+    judged = report.settings.memory_size in LARGE
     for name in (ENGINE, ENGINE_FUSED):
         ours = memory[name]["peak_rss_kib"]
         ratio = ours / max(closed["peak_rss_kib"], 1.0)
+        sizes = f"{ours / 1024:.1f} MiB vs {closed['peak_rss_kib'] / 1024:.1f} MiB"
         found.append(
             Target(
                 "peak-memory",
                 f"peak resident memory of a {report.settings.memory_size} step: {name} ≤ 1.15 × closed form",
-                f"{ratio:.2f}× ({ours / 1024:.1f} MiB vs {closed['peak_rss_kib'] / 1024:.1f} MiB, "
-                f"{closed['name'].removeprefix(NUMPY_PREFIX + ': ')})",
-                ratio <= 1.15,
+                f"{ratio:.2f}× ({sizes}, {closed['name'].removeprefix(NUMPY_PREFIX + ': ')})"
+                if judged
+                else f"{sizes}: not judged at this size (only {' and '.join(LARGE)})",
+                ratio <= 1.15 if judged else None,
                 ours=name,
             )
         )

@@ -83,7 +83,8 @@ def render(report: Report) -> str:
         "the peak (`/proc/self/clear_refs`). "
         "*Peak allocated*: tracemalloc's peak of the bytes allocated during a second step (exact for "
         "NumPy arrays and Python objects; not available for PyTorch). The peak-memory targets are "
-        "judged on peak RSS against the smallest closed form. "
+        "judged on peak RSS against the smallest closed form, at the large sizes only (at a small "
+        "one a step's arrays are a few pages, within the allocator's own noise). "
         f"*Growth*: live bytes (tracemalloc) added over a first round of {s.memory_steps:,} tiny steps, "
         "in which the bounded caches of NumPy and Python fill up, and over a second round of as many, "
         "which is judged (a leak keeps growing); and the resident set added in the second round.",
@@ -107,6 +108,8 @@ def render(report: Report) -> str:
         verdict = {True: "met", False: "**missed**", None: "not measured"}[target.met]
         if target.kind == "compiled-peer":
             verdict = "reported"
+        elif target.kind == "peak-memory" and target.met is None:
+            verdict = "not judged at this size"
         lines.append(f"| {target.claim} | {target.measured} | {verdict} |")
     why = explanations(report)
     if why:
