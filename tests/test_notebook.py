@@ -85,3 +85,20 @@ def test_the_printed_numbers_agree_with_the_derivation(executed):
     assert int(newton.split()[1]) <= 15
     line = next(line for line in text.splitlines() if line.startswith("max |Z2.grad − (P − Y)/N|"))
     assert float(line.rsplit("=", 1)[1]) < 1e-15
+
+
+def test_the_graphs_fit_a_slide_as_the_graph_command_draws_them(executed):
+    """Each inline graph is the slide-fit drawing: a 16:9 canvas, not a chain thousands of points wide."""
+    import re
+
+    from tinygrad_softmax.lecture import slides
+
+    low, high = slides.BANDS["16:9"]
+    for svg in outputs_of(executed, "image/svg+xml"):
+        width, height = (float(v) for v in re.search(r'width="([\d.]+)pt" height="([\d.]+)pt"', svg).groups())
+        assert low <= width / height <= high, (width, height)
+
+
+def test_the_explorer_steps_through_the_walk_inline(executed):
+    pages = [page for page in outputs_of(executed, "text/html") if "backward pass explorer" in page]
+    assert len(pages) == 1 and pages[0].startswith("<iframe srcdoc=")
