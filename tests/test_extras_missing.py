@@ -156,3 +156,10 @@ def test_the_demo_does_everything_else_then_one_line_per_missing_part(tmp_path, 
         not list((tmp_path / "demo").glob("*-boundaries.png"))
         and not (tmp_path / "demo" / "modes.png").exists()
     )
+
+
+def test_exercise_check_grades_then_skips_the_picture(tmp_path):
+    assert run(tmp_path, "exercise", "solution", "kit", dot=False).returncode == 0
+    result = run(tmp_path, "exercise", "check", "kit", "--picture", "wrong.png", dot=False)
+    assert_policy(result, [("wrong.png", DOT)])  # every rule passed: status 1 for the picture alone
+    assert "score: 11 / 11" in result.stdout

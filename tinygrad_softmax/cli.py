@@ -501,10 +501,13 @@ def cmd_exercise(args: argparse.Namespace) -> int:
     print(report.to_text(), end="")
     if args.json:
         print(f"Gradescope results written to {exercises.write_json(report, args.json)}")
+    status = 0 if report.passed else 1
     if args.picture:
         drawn = exercises.picture.draw(report, args.picture)
-        print(f"picture written to {drawn}" if drawn else extras.skipped("the picture", "dot"))
-    return 0 if report.passed else 1
+        if not drawn:
+            return _skipped([extras.skipped(f"the picture {args.picture}", "dot")]) or status
+        print(f"picture written to {drawn}")
+    return status
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
