@@ -552,12 +552,8 @@ def _trace(
         for a in args
     ]
     trace = _Trace()
-    before = tensor._tracing.trace
-    tensor._tracing.trace = trace
-    try:
+    with tensor._traced_by(trace):
         root = fn(*traced_args)
-    finally:
-        tensor._tracing.trace = before
     aux: Tensor | None = None
     if has_aux:
         if not (isinstance(root, tuple) and len(root) == 2 and isinstance(root[1], Tensor)):

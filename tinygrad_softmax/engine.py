@@ -141,12 +141,17 @@ def _recorded_arguments(node: Tensor, fn: Op) -> tuple[Tensor, ...]:
 
 
 def _chain_rule(
-    root: Tensor, grad: Any, create_graph: bool = False, sources: Collection[Tensor] | None = None
+    root: Tensor,
+    grad: Any,
+    create_graph: bool = False,
+    sources: Collection[Tensor] | None = None,
+    report_sent: bool = True,
 ) -> Iterator[tuple[Tensor, Any, tuple[Any, ...]]]:
     """The steps of :func:`walk` as plain tuples ``(node, grad, parent_grads)``.
 
     ``backward`` reads these directly: a ``Step`` object per node would cost
-    about as much as a small op. The gradients are arrays, or with
+    about as much as a small op. It needs no ``parent_grads`` either: with
+    ``report_sent=False`` they are not collected (always ``()``). The gradients are arrays, or with
     ``create_graph`` Tensors: each rule then runs on the node's parents and the
     node itself, and its ops are recorded (the caller turns recording on).
     """
@@ -173,7 +178,8 @@ def _chain_rule(
         sent: list[Any] = []
         for parent, parent_grad in zip(node.parents, rule_grads):
             if parent_grad is None or not parent.requires_grad:
-                sent.append(None)
+                if report_sent:
+                    sent.append(None)
                 continue
             shape = parent._data.shape  # the slot itself: no property call on this hot path
             if parent_grad.shape != shape:
@@ -183,7 +189,8 @@ def _chain_rule(
             # `+` makes a new array: the one already there may be shared with another node.
             earlier = grads.get(parent)  # one dict look-up, not `in` and then `[]`
             grads[parent] = parent_grad if earlier is None else earlier + parent_grad
-            sent.append(parent_grad)
+            if report_sent:
+                sent.append(parent_grad)
         yield node, node_grad, tuple(sent)
 
 
@@ -216,12 +223,12 @@ def backward(root: Tensor, grad: np.ndarray, retain_intermediate_grads: bool = T
     gc.disable()
     try:
         if retain_intermediate_grads:
-            results = [(node, node_grad) for node, node_grad, _ in _chain_rule(root, grad)]
+            results = [(node, node_grad) for node, node_grad, _ in _chain_rule(root, grad, report_sent=False)]
         else:
             retained = _retained
             results = [
                 (node, node_grad)
-                for node, node_grad, _ in _chain_rule(root, grad)
+                for node, node_grad, _ in _chain_rule(root, grad, report_sent=False)
                 if node.grad_fn is None or node in retained
             ]
     finally:
@@ -273,7 +280,7 @@ def gradients(root: Tensor, grad: Any, sources: Sequence[Tensor], create_graph: 
     collecting = gc.isenabled()  # paused for the same reason as in backward()
     gc.disable()
     try:
-        for node, node_grad, _ in _chain_rule(root, grad, create_graph, wanted):
+        for node, node_grad, _ in _chain_rule(root, grad, create_graph, wanted, report_sent=False):
             if node in wanted:
                 found[node] = node_grad
     finally:

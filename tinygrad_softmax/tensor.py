@@ -90,6 +90,26 @@ class _Tracing(local):
 
 
 _tracing = _Tracing()
+# How many threads are tracing now. While it is 0 (nearly always), `_apply`
+# skips the per-thread look-up, as it does for the grad mode.
+_tracing_threads = 0
+
+
+@contextmanager
+def _traced_by(trace: Any) -> Iterator[None]:
+    """Inside this block, ``trace.record(op, inputs, out)`` sees every op this thread makes."""
+    global _tracing_threads
+    before = _tracing.trace
+    with _paused_threads_lock:
+        _tracing_threads += 1
+    _tracing.trace = trace
+    try:
+        yield
+    finally:
+        _tracing.trace = before
+        with _paused_threads_lock:
+            _tracing_threads -= 1
+
 
 Operand = Union["Tensor", np.ndarray, float, int, Sequence[Any]]
 
@@ -319,7 +339,7 @@ class Tensor:
             # up to the offending node: link it even if it was not recorded (it is never returned).
             out.op, out.parents, out.grad_fn = fn.name, inputs, fn
             anomaly.check_forward(fn, inputs, out)
-        if _tracing.trace is not None:
+        if _tracing_threads and _tracing.trace is not None:
             _tracing.trace.record(fn, inputs, out)
         return out
 
@@ -463,7 +483,9 @@ class Tensor:
                     f"backward: called without grad on a non-scalar tensor of shape {self.shape}; "
                     f"pass grad= an array of shape {self.shape}"
                 )
-            start = np.ones(self._data.shape, dtype=self._data.dtype)
+            # A loss is nearly always 0-d, and np.array(1) costs a fifth of np.ones(()).
+            shape, dtype = self._data.shape, self._data.dtype
+            start = np.array(1, dtype=dtype) if shape == () else np.ones(shape, dtype=dtype)
         else:
             start = _as_float_array(grad._data if isinstance(grad, Tensor) else grad, "backward")
             if start.shape != self.shape:
