@@ -83,7 +83,7 @@ docs-images: install
 	$(PY) -m tinygrad_softmax graph --out docs/images/softmax_graph_collapsed.png --collapse --show-values --show-grads
 	$(PY) -m tinygrad_softmax graph --out docs/images/softmax_graph_compact.png --compact
 	$(PY) -m tinygrad_softmax graph --out docs/images/softmax_graph_mlp.png --model mlp --compact --collapse
-	$(PY) -m tinygrad_softmax animate --out docs/images/backward --gif --rankdir TB --dpi 72
+	$(PY) -m tinygrad_softmax animate --out docs/images/backward --gif
 	$(PY) -m tinygrad_softmax anomaly --out docs/images
 	$(PY) -m tinygrad_softmax epsilon --plot docs/images/epsilon_sweep.png
 	$(PY) -m tinygrad_softmax demo --out $(OUT)

@@ -81,3 +81,66 @@ def test_the_ratio_option_gives_that_shape(tmp_path, shape):
     w, h = viz.png_size(path)
     low, high = slides.BANDS[shape]
     assert low <= w / h <= high and w == 1920
+
+
+def _classifier_clusters(model):
+    return {"cross_entropy": (model.loss, [model.Z])}
+
+
+def test_the_demo_frames_keep_their_smallest_text_24_px_on_the_slide(demo):
+    model = build_classifier("column")
+    plan = viz.frames_plan(model.loss, clusters=_classifier_clusters(model))  # what the demo drew
+    frames = sorted((demo / "frames").glob("frame_*.png"))
+    assert len(frames) == len(plan.captions) == 12
+    dpi = float(plan.canvas["dpi"])
+    for frame in (frames[0], frames[len(frames) // 2], frames[-1]):
+        size = viz.png_size(frame)
+        assert slides.fits(size, plan.font_pt, dpi), (
+            frame.name,
+            size,
+            slides.text_px(plan.font_pt, dpi, size),
+        )
+    # The drawing that fits: compact, cross_entropy as one box; the font is the frame's own smallest.
+    assert plan.compact and plan.collapsed is not None and plan.font_pt == viz.FRAME_TEXT_PT
+    source = viz._frame_dot(
+        model.loss,
+        plan.order,
+        viz.loss_steps(model.loss, "t"),
+        0,
+        "LR",
+        plan.layout,
+        plan.captions[0],
+        compact=plan.compact,
+        collapsed=plan.collapsed,
+    ).source
+    assert slides.min_font_pt(source) == plan.font_pt
+
+
+def test_animate_draws_as_asked_with_wide_and_falls_back_by_default(tmp_path):
+    model = build_classifier("column")
+    clusters = _classifier_clusters(model)
+    wide = viz.frames_plan(model.loss, clusters=clusters, slide=None)
+    assert not wide.compact and wide.collapsed is None and wide.text_px < 10  # ~6 px: unreadable on a slide
+    asked = viz.frames_plan(model.loss, clusters=clusters, slide=None, compact=True, collapse=True)
+    assert asked.compact and asked.collapsed is not None
+    unclustered = viz.frames_plan(model.loss)  # nothing to collapse: compact, on rows, is the best there is
+    assert unclustered.compact and unclustered.collapsed is None
+    with pytest.raises(ValueError, match="collapse=True needs a cluster"):
+        viz.frames_plan(model.loss, collapse=True)
+    frames = viz.backward_frames(model.loss, tmp_path / "wide", clusters=clusters, slide=None)
+    w, h = viz.png_size(frames[0])
+    assert w / h > slides.BANDS["16:9"][1]  # the natural drawing is far wider than a slide
+
+
+@pytest.mark.parametrize("rankdir", ["LR", "TB"])
+def test_the_rules_picture_keeps_its_smallest_text_24_px_on_the_slide(tmp_path, rankdir):
+    model = build_classifier("column")
+    options = {"clusters": _classifier_clusters(model), "show_rules": True, "rankdir": rankdir}
+    path = viz.render(model.loss, tmp_path / "rules.png", **options)  # as `graph --show-rules` draws it
+    source = viz._slide_source(model.loss, options, "16:9", None)
+    dpi = float(re.findall(r"dpi=([\d.]+)", source)[-1])
+    font = slides.min_font_pt(source)
+    size = viz.png_size(path)
+    assert slides.fits(size, font, dpi), (size, font, dpi, slides.text_px(font, dpi, size))
+    for rule in ("∂out/∂in₁ = 1", "∂L/∂in₂ = in₁ᵀ · ∂L/∂out"):  # the ops outside cross_entropy keep theirs
+        assert rule in source

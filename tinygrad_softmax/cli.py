@@ -401,7 +401,12 @@ def cmd_graph(args: argparse.Namespace) -> int:
 def cmd_animate(args: argparse.Namespace) -> int:
     """Watch backprop: one PNG per step of the classifier's backward walk, and with --gif an
     animated frames.gif. The node being processed is orange with the gradient that just reached it.
-    --model mlp steps through the two-layer net's backward walk instead."""
+    --model mlp steps through the two-layer net's backward walk instead.
+
+    By default the frames fit a 16:9 slide as graph's picture does (--ratio 4:3 for the older shape):
+    1920 px wide, the chain wrapped onto rows, drawn compact (--compact) or with cross_entropy as one
+    box (--collapse) if that is what keeps the smallest text at least 24 px tall on the slide.
+    --wide draws them at their natural width, exactly as asked."""
     from .lecture import extras, viz
 
     model = _small_model(args)
@@ -418,6 +423,9 @@ def cmd_animate(args: argparse.Namespace) -> int:
             dpi=args.dpi,
             rankdir=args.rankdir,
             slide=None if args.wide else args.ratio,
+            clusters={"cross_entropy": (model.loss, [model.logits])},
+            compact=args.compact,
+            collapse=args.collapse,
         )
     except viz.GraphvizNotFoundError as missing:  # no frames without dot, and so no GIF either
         return _skipped([str(missing)])
@@ -739,6 +747,12 @@ def _animate_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--dpi", type=DPI, help="resolution of the frames (default: 1920 px wide; 96 with --wide)"
+    )
+    parser.add_argument("--collapse", action="store_true", help="draw cross_entropy as a single box")
+    parser.add_argument(
+        "--compact",
+        action="store_true",
+        help="draw each unnamed intermediate (t6, t7, ...) inside the op that made it: half the ranks",
     )
     _add_slide(parser)
     parser.add_argument("--rankdir", choices=["LR", "TB"], default="LR", help="LR: left to right (default)")

@@ -97,7 +97,8 @@ def _draw_graphs(model: Classifier, out: Path, result: DemoResult) -> None:
         except viz.GraphvizNotFoundError as missing:
             result.problems.append(str(missing))
     try:
-        result.files += viz.backward_frames(model.loss, out / "frames", gif=gif)
+        # Slide-fit too: compact, with cross_entropy one box, as `tinygrad-softmax animate` draws it.
+        result.files += viz.backward_frames(model.loss, out / "frames", gif=gif, clusters=clusters)
         result.files.append(explorer.classifier_page(model, out / "explorer.html"))
     except viz.GraphvizNotFoundError as missing:
         result.problems.append(str(missing))

@@ -100,19 +100,22 @@ def _record(
     border: str = INK,
     ink: str = INK,
     border_width: int = 1,
+    small: int = 10,
 ) -> str:
-    """A tensor as a record: ``name  kind | shape dtype | values | grad``."""
-    kind_html = f'  <FONT POINT-SIZE="10" COLOR="{ink}"><I>{html.escape(kind)}</I></FONT>' if kind else ""
+    """A tensor as a record: ``name  kind | shape dtype | values | grad``; smallest text ``small`` pt."""
+    kind_html = (
+        f'  <FONT POINT-SIZE="{small}" COLOR="{ink}"><I>{html.escape(kind)}</I></FONT>' if kind else ""
+    )
     name_html = f'<FONT POINT-SIZE="15" COLOR="{ink}"><B>{html.escape(title)}</B></FONT>'
     rows = [
         f"<TR><TD>{name_html}{kind_html}</TD></TR>",
-        f'<TR><TD><FONT POINT-SIZE="11" COLOR="{ink}">{html.escape(subtitle)}</FONT></TD></TR>',
+        f'<TR><TD><FONT POINT-SIZE="{small + 1}" COLOR="{ink}">{html.escape(subtitle)}</FONT></TD></TR>',
     ]
     for section in sections:
         body = "<BR/>".join(html.escape(line) for line in [section.heading, *section.lines])
         rows.append("<HR/>")
         rows.append(
-            f'<TR><TD ALIGN="LEFT" BALIGN="LEFT"><FONT FACE="{MONO}" POINT-SIZE="10" '
+            f'<TR><TD ALIGN="LEFT" BALIGN="LEFT"><FONT FACE="{MONO}" POINT-SIZE="{small}" '
             f'COLOR="{section.color}">{body}</FONT></TD></TR>'
         )
     return (
@@ -134,26 +137,28 @@ def _op_label(
     *,
     output: str = "",
     sections: Sequence[Section] = (),
+    small: int = 10,
 ) -> str:
     """An op node's label: the op's name in bold, its settings, optionally its local rule.
 
     A compact drawing folds the op's output into it: ``output`` (``t7 · 3×5``)
     goes under the settings, and the output's values and gradient at the bottom.
+    ``small`` is the size of its smallest text, in points.
     """
     rows = [f'<FONT POINT-SIZE="14" COLOR="{ink}"><B>{html.escape(name)}</B></FONT>']
     if detail:
-        rows.append(f'<FONT POINT-SIZE="10" COLOR="{ink}">{html.escape(detail)}</FONT>')
+        rows.append(f'<FONT POINT-SIZE="{small}" COLOR="{ink}">{html.escape(detail)}</FONT>')
     if output:
-        rows.append(f'<FONT POINT-SIZE="11" COLOR="{ink}">{html.escape(output)}</FONT>')
+        rows.append(f'<FONT POINT-SIZE="{small + 1}" COLOR="{ink}">{html.escape(output)}</FONT>')
     if rule:
         lines = "<BR/>".join(html.escape(line) for line in _rule_lines(rule))
-        rows.append(f'<FONT POINT-SIZE="10" COLOR="{ink}"><I>{lines}</I></FONT>')
+        rows.append(f'<FONT POINT-SIZE="{small}" COLOR="{ink}"><I>{lines}</I></FONT>')
     # One table cell per part keeps an underscore in the name clear of the line below.
     cells = "".join(f"<TR><TD>{row}</TD></TR>" for row in rows)
     for section in sections:
         body = "<BR/>".join(html.escape(line) for line in [section.heading, *section.lines])
         cells += (
-            f'<HR/><TR><TD ALIGN="LEFT" BALIGN="LEFT"><FONT FACE="{MONO}" POINT-SIZE="10" '
+            f'<HR/><TR><TD ALIGN="LEFT" BALIGN="LEFT"><FONT FACE="{MONO}" POINT-SIZE="{small}" '
             f'COLOR="{section.color}">{body}</FONT></TD></TR>'
         )
     rule_color = f' COLOR="{OP_LINE}"' if sections else ""  # the lines above the numbers
@@ -609,6 +614,8 @@ class _Frame:
     order: list[Tensor]
     steps: list[engine.Step]
     current: int | None  # the step being drawn; None: every gradient shown (the layout pass)
+    compact: bool = False  # an unnamed intermediate drawn inside the op that made it, as in to_dot
+    collapsed: _Cluster | None = None  # a cluster drawn as one box, lit while any of its steps runs
     names: dict[Tensor, str] = field(init=False)
     labels: dict[Tensor, str] = field(init=False)
     step_of: dict[Tensor, int] = field(init=False)  # tensor → the step that processed it
@@ -618,18 +625,41 @@ class _Frame:
         self.names = {t: f"t{k}" for k, t in enumerate(self.order)}
         self.labels = tensor_labels(self.root)
         self.step_of = {s.node: k for k, s in enumerate(self.steps)}
+        self.members = set(self.collapsed.members) if self.collapsed else set()
         self.sent = {}
         for k, s in enumerate(self.steps):
             if s.node.grad_fn is None:
                 continue
             op = self.op_node(s.node)
-            self.sent[(op, self.names[s.node])] = k
+            self.sent[(op, self.node_of(s.node))] = k
             for p, g in zip(s.node.parents, s.parent_grads):
                 if g is not None:
-                    self.sent[(self.names[p], op)] = k
+                    self.sent[(self.node_of(p), op)] = k
+
+    def hidden(self, t: Tensor) -> bool:
+        """Inside the collapsed box: everything but the box's output."""
+        return t in self.members and self.collapsed is not None and t is not self.collapsed.output
+
+    def folded(self, t: Tensor) -> bool:
+        """Compact: an unnamed intermediate is drawn inside its op (a collapsed box hides its own)."""
+        return (
+            self.compact and not t.name and bool(t.parents) and t is not self.root and t not in self.members
+        )
 
     def op_node(self, t: Tensor) -> str:
-        return f"op{self.names[t][1:]}"
+        return "fn0" if t in self.members else f"op{self.names[t][1:]}"
+
+    def node_of(self, t: Tensor) -> str:
+        """The node an arrow to or from ``t`` ends at."""
+        if self.hidden(t):
+            return "fn0"
+        return self.op_node(t) if self.folded(t) else self.names[t]
+
+    def edges_of(self, t: Tensor) -> list[tuple[str, str]]:
+        """The arrows into the op that made ``t`` and out of it, none inside the collapsed box."""
+        op = self.op_node(t)
+        edges = [*((self.node_of(p), op) for p in t.parents), (op, self.node_of(t))]
+        return [(a, b) for a, b in edges if a != b]
 
     def state(self, k: int | None) -> str:
         """``done``, ``current`` or ``waiting``, for the thing step ``k`` processes."""
@@ -645,11 +675,9 @@ class _Frame:
             "done": _FrameStyle(fill, INK, INK),
         }[self.state(k)]
 
-    def add_tensor(self, dot: graphviz.Digraph, t: Tensor, pinned: dict[str, str]) -> None:
-        """A tensor's record, with the gradient it has received so far."""
+    def sections(self, t: Tensor, look: _FrameStyle) -> list[Section]:
+        """The gradient ``t`` has received so far."""
         at = self.step_of.get(t)
-        kind = kind_of(t, self.root)
-        look = self.look(at, FILL[kind])
         sections = []
         if t.requires_grad:
             grad = self.steps[at].grad if at is not None else None
@@ -659,6 +687,15 @@ class _Frame:
             shown = self.state(at) != "waiting" or self.current is None
             top = self.labels[self.root]
             sections.append(Section(f"∂{top}/∂{self.labels[t]}", lines, INK if shown else look.fill))
+        return sections
+
+    def add_tensor(self, dot: graphviz.Digraph, t: Tensor, pinned: dict[str, str]) -> None:
+        """A tensor's record, with the gradient it has received so far."""
+        if self.hidden(t) or self.folded(t):
+            return
+        kind = kind_of(t, self.root)
+        look = self.look(self.step_of.get(t), FILL[kind])
+        sections = self.sections(t, look)
         label = _record(
             self.labels[t],
             kind,
@@ -668,15 +705,39 @@ class _Frame:
             border=look.border,
             ink=look.ink,
             border_width=2,
+            small=FRAME_TEXT_PT,
         )
         dot.node(self.names[t], label, **pinned)
 
     def add_op(self, dot: graphviz.Digraph, t: Tensor, pinned: dict[str, str]) -> None:
-        """The op that made ``t``, lit when its step comes."""
+        """The op that made ``t``, lit when its step comes: an oval, or (compact) a box holding ``t``."""
+        if t in self.members:
+            return  # drawn once, by add_collapsed
         look = self.look(self.step_of.get(t), OP_FILL)
+        if self.folded(t):
+            dot.node(
+                self.op_node(t),
+                _op_label(
+                    t.op,
+                    op_text(t),
+                    None,
+                    look.ink,
+                    output=f"{self.labels[t]} · {shape_text(t.shape)}",
+                    sections=self.sections(t, look),
+                    small=FRAME_TEXT_PT,
+                ),
+                shape="box",
+                style="rounded,filled",
+                fillcolor=look.fill,
+                color=look.border,
+                penwidth="2",
+                margin="0.12,0.05",
+                **pinned,
+            )
+            return
         dot.node(
             self.op_node(t),
-            _op_label(t.op, op_text(t), None, look.ink),
+            _op_label(t.op, op_text(t), None, look.ink, small=FRAME_TEXT_PT),
             shape="ellipse",
             style="filled",
             fillcolor=look.fill,
@@ -686,14 +747,44 @@ class _Frame:
             **pinned,
         )
 
+    def add_collapsed(self, dot: graphviz.Digraph, pinned: dict[str, str]) -> None:
+        """The collapsed cluster as one box: orange while any of its steps runs, done after the last."""
+        assert self.collapsed is not None
+        ops = [t for t in self.collapsed.members if t.grad_fn is not None]
+        ks = sorted(self.step_of[t] for t in ops if t in self.step_of)
+        k = self.current if self.current in ks else (ks[0] if ks else None)
+        look = self.look(k, OP_FILL)
+        label = _op_label(
+            self.collapsed.name,
+            f"{len(ops)} ops: " + ", ".join(t.op for t in ops),
+            None,
+            look.ink,
+            small=FRAME_TEXT_PT,
+        )
+        dot.node(
+            "fn0",
+            label,
+            shape="box",
+            style="rounded,filled",
+            fillcolor=look.fill,
+            color=look.border,
+            penwidth="2",
+            margin="0.15,0.08",
+            **pinned,
+        )
+
     def add_edges(self, dot: graphviz.Digraph, layout: _Layout | None) -> None:
         """Every arrow, bold once a gradient has travelled it back, at its place in ``layout``."""
         splines = {edge: list(positions) for edge, positions in layout.edges.items()} if layout else {}
+        drawn: set[tuple[str, str]] = set()
         for t in self.order:
             if t.grad_fn is None:
                 continue
-            op = self.op_node(t)
-            for edge in [*((self.names[p], op) for p in t.parents), (op, self.names[t])]:
+            for edge in self.edges_of(t):
+                if edge[0] == "fn0" or edge[1] == "fn0":  # one arrow per pair at the collapsed box
+                    if edge in drawn:
+                        continue
+                    drawn.add(edge)
                 when = self.state(self.sent.get(edge))
                 pen = {"waiting": (FAINT, "1.2"), "current": (CURRENT, "3.5"), "done": (INK, "2.5")}[when]
                 extra = {"pos": splines[edge].pop(0)} if edge in splines else {}
@@ -709,20 +800,25 @@ def _frame_dot(
     rankdir: str,
     layout: _Layout | None = None,
     caption: list[str] | None = None,
+    *,
+    compact: bool = False,
+    collapsed: _Cluster | None = None,
 ) -> graphviz.Digraph:
     """The graph as it stands at step ``current`` of the backward walk.
 
     With ``current=None`` every gradient is shown: that version only sets the
     layout, which is then pinned for every frame.
     """
-    frame = _Frame(root, order, steps, current)
+    frame = _Frame(root, order, steps, current, compact, collapsed)
     dot = _new_digraph(rankdir)
     if layout is not None:
         dot.attr(bb=f"0,0,{layout.width:.2f},{layout.height:.2f}", splines="true")
 
-    def pinned(name: str) -> dict[str, str]:
-        return layout.nodes[name] if layout is not None else {}
+    def pinned(name: str) -> dict[str, str]:  # a node folded or hidden in this drawing has no place
+        return layout.nodes.get(name, {}) if layout is not None else {}
 
+    if collapsed is not None:
+        frame.add_collapsed(dot, pinned("fn0"))
     for t in order:
         frame.add_tensor(dot, t, pinned(frame.names[t]))
         if t.grad_fn is not None:
@@ -763,6 +859,9 @@ def backward_frames(
     dpi: int | None = None,
     rankdir: str = "LR",
     slide: str | None = "16:9",
+    clusters: Mapping[str, tuple[Tensor, Sequence[Tensor]]] | None = None,
+    compact: bool = False,
+    collapse: bool = False,
 ) -> list[Path]:
     """One PNG per step of the backward walk: ``frame_001.png``, ``frame_002.png``, ...
 
@@ -773,6 +872,12 @@ def backward_frames(
     ``gif=True``, Pillow also writes ``frames.gif``: each frame held long enough
     to read its caption (:func:`caption_delays`), or ``delay_ms`` each, the last
     three times as long. The walk is ``engine.walk``: no ``.grad`` changes.
+
+    By default the frames fit a 16:9 slide as :func:`render`'s graphs do: the
+    chain wrapped onto rows, and drawn compact (each unnamed intermediate inside
+    its op) or with the one cluster in ``clusters`` collapsed into a box, the
+    first of these that keeps the smallest text at least ``slides.MIN_TEXT_PX``
+    on the slide (:func:`frames_plan`). ``slide=None`` draws exactly as asked.
 
     The set is built in a private temporary folder inside ``out_dir`` and then
     moved into place file by file (each move atomic), and older ``frame_*.png``
@@ -786,23 +891,28 @@ def backward_frames(
         raise ImportError("backward_frames: " + extras.skipped("the animated GIF (gif=True)", "Pillow"))
     if not extras.have("dot"):
         raise GraphvizNotFoundError(extras.skipped("the backward frames", "dot"), None)
-    order = graph_order(root)
-    labels = tensor_labels(root)
     out_dir = Path(out_dir)
-
-    full = _frame_dot(root, order, steps, None, rankdir)
-    # The layout every frame is pinned to: wrapped onto rows like `graph` for a slide, unless wide.
-    source = full.source if slide is None else slides.fit(full.source, slide)
-    layout = _Layout.from_json(graphviz.Source(source).pipe(format="json"))
-    captions = _frame_captions(root, steps, labels)
-    _place_caption(layout, captions)
+    plan = frames_plan(
+        root, rankdir=rankdir, slide=slide, dpi=dpi, clusters=clusters, compact=compact, collapse=collapse
+    )
+    order, layout, captions = plan.order, plan.layout, plan.captions
 
     names = [f"frame_{k + 1:03d}.png" for k in range(len(captions))]
     with outputs.private_folder(out_dir) as private:
         made = []
         for name, (k, caption) in zip(names, enumerate(captions)):
-            frame = _frame_dot(root, order, steps, k, rankdir, layout, caption)
-            frame.attr(**_frame_canvas(layout, slide, dpi))
+            frame = _frame_dot(
+                root,
+                order,
+                steps,
+                k,
+                rankdir,
+                layout,
+                caption,
+                compact=plan.compact,
+                collapsed=plan.collapsed,
+            )
+            frame.attr(**plan.canvas)
             made.append(private / name)
             made[-1].write_bytes(frame.pipe(format="png", engine="neato", neato_no_op=2))  # private folder
         _same_size(made)
@@ -820,16 +930,114 @@ def backward_frames(
     return [out_dir / name for name in names]
 
 
-def _frame_canvas(layout: _Layout, slide: str | None, dpi: int | None) -> dict[str, str]:
-    """Resolution and padding of a frame: 1920 px wide and padded to the slide's shape, or as given."""
-    if slide is None:
-        return {"dpi": str(dpi or 96)}
-    ratio = slides.RATIOS[slide]
+@dataclass
+class FramesPlan:
+    """How :func:`backward_frames` draws: the drawing chosen, the pinned layout, captions and canvas."""
+
+    order: list[Tensor]
+    compact: bool
+    collapsed: _Cluster | None
+    layout: _Layout
+    captions: list[list[str]]
+    canvas: dict[str, str]  # the frame's pad and dpi attributes
+    size_pt: tuple[float, float]  # the canvas, in points
+    font_pt: float  # the smallest text drawn
+
+    @property
+    def text_px(self) -> float:
+        """How tall the smallest text is when a frame fills the 1920×1080 slide."""
+        width, height = self.size_pt
+        return self.font_pt * min(slides.SLIDE[0] / width, slides.SLIDE[1] / height)
+
+
+CAPTION_PT = 15  # the caption above a frame
+# The smallest text on a frame, in points (10 on a graph): a frame's records carry their gradients,
+# and at 10 points the frame would need a canvas too short for them to meet the slide rule.
+FRAME_TEXT_PT = 12
+
+
+def frames_plan(
+    root: Tensor,
+    *,
+    rankdir: str = "LR",
+    slide: str | None = "16:9",
+    dpi: int | None = None,
+    clusters: Mapping[str, tuple[Tensor, Sequence[Tensor]]] | None = None,
+    compact: bool = False,
+    collapse: bool = False,
+) -> FramesPlan:
+    """The mildest drawing of the frames that meets the slide rule, laid out once.
+
+    Tried in order, as for :func:`render`: as asked, then compact, then (given a
+    cluster) collapsed, then both; each wrapped onto rows by ``slides.fit``. The
+    first whose smallest text is at least ``slides.MIN_TEXT_PX`` when a frame
+    fills the slide is kept, else the last. With ``slide=None``, as asked.
+    """
+    steps = loss_steps(root, "backward_frames")
+    if slide is not None and slide not in slides.RATIOS:
+        raise ValueError(
+            f"backward_frames: slide must be one of {', '.join(slides.RATIOS)} or None, got {slide!r}"
+        )
+    order = graph_order(root)
+    found = _find_clusters(order, clusters)
+    if len(found) > 1:
+        raise ValueError(f"backward_frames: at most one cluster can be collapsed, got {len(found)}")
+    cluster = found[0] if found else None
+    if collapse and cluster is None:
+        raise ValueError("backward_frames: collapse=True needs a cluster: clusters={name: (output, inputs)}")
+    tries = [(compact, collapse)]
+    if slide is not None:
+        tries += [(True, collapse), *([(compact, True), (True, True)] if cluster else [])]
+    labels = tensor_labels(root)
+    plan = None
+    for fold, shut in dict.fromkeys(tries):
+        collapsed = cluster if shut else None
+        full = _frame_dot(root, order, steps, None, rankdir, compact=fold, collapsed=collapsed)
+        font = min(slides.min_font_pt(full.source), CAPTION_PT)
+        best = None
+        # The layout every frame is pinned to: wrapped onto rows like `graph` for a slide, unless
+        # wide; the number of rows chosen with the caption strip counted, as the frame shows it.
+        for rows in range(1, slides.MAX_ROWS + 1) if slide is not None else [1]:
+            source = slides.wrap_rows(full.source, rows)
+            layout = _Layout.from_json(graphviz.Source(source).pipe(format="json"))
+            tall = layout.width / layout.height < slides.RATIOS.get(slide or "", 0)
+            captions = _frame_captions(root, steps, labels)
+            _place_caption(layout, captions)
+            size = _frame_points(layout, slide)
+            candidate = FramesPlan(
+                order, fold, collapsed, layout, captions, _frame_canvas(layout, size, slide, dpi), size, font
+            )
+            if best is None or candidate.text_px > best.text_px:
+                best = candidate
+            if tall:  # already taller than the slide: more rows only shrink the text
+                break
+        plan = best
+        if plan is not None and plan.text_px >= slides.MIN_TEXT_PX:
+            break
+    assert plan is not None
+    return plan
+
+
+def _frame_points(layout: _Layout, slide: str | None) -> tuple[float, float]:
+    """The frame's canvas in points: the drawing with a margin, padded to the slide's shape."""
     width, height = layout.width + 12, layout.height + 12
+    if slide is None:
+        return width, height
+    ratio = slides.RATIOS[slide]
     if width / height > ratio:
         height = width / ratio
     else:
         width = height * ratio
+    return width, height
+
+
+def _frame_canvas(
+    layout: _Layout, size: tuple[float, float], slide: str | None, dpi: int | None
+) -> dict[str, str]:
+    """Resolution and padding of a frame: 1920 px wide and padded to the slide's shape, or as given."""
+    if slide is None:
+        return {"dpi": str(dpi or 96)}
+    width, height = size
     pad = f"{(width - layout.width) / 2 / 72:.4f},{(height - layout.height) / 2 / 72:.4f}"
     return {"pad": pad, "dpi": f"{dpi if dpi is not None else slides.SLIDE[0] / (width / 72):.3f}"}
 
