@@ -274,8 +274,14 @@ def test_a_syntax_error_is_one_clear_message(tmp_path, capsys):
     problems = [text for text in out.splitlines() if "syntax error" in text]
     assert len(problems) == 1 and problems[0].startswith("my_rules.py line ")
     assert str(line) in problems[0] or str(line + 1) in problems[0]  # Python may point past the open paren
+    # The score counts the rules the file meant to define, and the two layouts.
+    assert f"score: 0 / {len(CLASSIFIER_OPS) + 2}" in out
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["score"] == 0 and "syntax error" in results["output"]
+    assert len(results["tests"]) == len(CLASSIFIER_OPS) + 2
+    assert all(t["score"] == 0 and "syntax error" in t["output"] for t in results["tests"])
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.validate(results, _documented_schema())
 
 
 def test_the_package_is_never_modified(tmp_path):
