@@ -3,10 +3,12 @@
     cli ──(lazily, per subcommand)──► lecture/ ──► core
       └──────────────────────────────► bench/   ──► core (+ lecture's classifier)
 
-The core (every module at the package's top but ``cli`` and ``__main__``)
-imports NumPy and the standard library only; ``analytic`` not even the rest of
+The core (every module at the package's top but ``__main__``) imports NumPy
+and the standard library only; ``analytic`` not even the rest of
 the core, because it is the independent witness. Every import statement
-counts, including those inside functions.
+counts, including those inside functions. The command line (``cli/``)
+imports the standard library at the top of its modules, and a room only inside
+the subcommand that needs it.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "tinygrad_softmax"
 NAME = "tinygrad_softmax"
-ENTRY_POINTS = ("cli.py", "__main__.py")  # at the top, but not the core: they open the rooms
+ENTRY_POINTS = ("__main__.py",)  # at the top, but not the core: it opens the command line
 
 CORE = sorted(p for p in PACKAGE.glob("*.py") if p.name not in ENTRY_POINTS)
 LECTURE = sorted((PACKAGE / "lecture").rglob("*.py"))  # subpackages (the exercise kit) too
 BENCH = sorted((PACKAGE / "bench").rglob("*.py"))
+CLI = sorted((PACKAGE / "cli").rglob("*.py"))
 THIRD_PARTY_IN_THE_CORE = {"numpy"}
 
 
@@ -34,12 +37,13 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imports(path: Path) -> set[str]:
-    """Every module ``path`` imports, as absolute names, from every import statement in it."""
+def imports(path: Path, top_only: bool = False) -> set[str]:
+    """Every module ``path`` imports, as absolute names, from every import statement in it (with
+    ``top_only``: from those outside any function and class, run when the module is imported)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     package = module_name(path) if path.name == "__init__.py" else module_name(path).rpartition(".")[0]
     found: set[str] = set()
-    for node in ast.walk(tree):
+    for node in tree.body if top_only else ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -75,6 +79,7 @@ def test_the_rooms_are_found():
     assert {"viz.py", "ledger.py", "demo.py", "classifier.py"} <= {p.name for p in LECTURE}
     assert any(p.parent.name != "lecture" for p in LECTURE)  # the lecture's own subpackages are read
     assert {"__init__.py", "timing.py", "report.py"} <= {p.name for p in BENCH}
+    assert {"__init__.py", "parser.py", "options.py", "graphs.py"} <= {p.name for p in CLI}
 
 
 @pytest.mark.parametrize("path", CORE, ids=lambda p: p.name)
@@ -109,6 +114,21 @@ def test_the_bench_imports_the_core_and_only_the_classifier_from_the_lecture(pat
         assert not inside(name, f"{NAME}.cli"), f"bench/{path.name} imports {name}"
         if inside(name, f"{NAME}.lecture"):
             assert inside(name, f"{NAME}.lecture.classifier"), f"bench/{path.name} imports {name}"
+
+
+@pytest.mark.parametrize("path", CLI, ids=lambda p: p.name)
+def test_the_command_line_imports_a_room_only_inside_the_subcommand_that_needs_it(path):
+    # At its top a module of cli/ imports the standard library and cli/ itself, so building the
+    # parser loads no room; inside a function it may import the lecture or the bench, never the
+    # command line the other way round (checked above).
+    for name in imports(path, top_only=True):
+        if inside(name, NAME):
+            assert inside(name, f"{NAME}.cli"), f"cli/{path.name} imports {name} at its top"
+        else:
+            assert name.split(".")[0] in sys.stdlib_module_names, f"cli/{path.name} imports {name} at its top"
+    for name in imports(path):
+        if inside(name, NAME):
+            assert any(inside(name, f"{NAME}.{room}") for room in ("cli", "lecture", "bench")), name
 
 
 def _loaded_after(code: str) -> list[str]:

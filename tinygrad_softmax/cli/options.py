@@ -1,0 +1,155 @@
+"""The options of the command line: one validation style for every value, and the options several
+subcommands share.
+
+Each type function is an argparse ``type``: argparse calls it while parsing, so a bad value is
+refused, with the option's name, before any work starts, and argparse turns the message into exit
+status 2 (one line, ``tinygrad-softmax X: error: ...``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+# ---------------------------------------------------------------- numbers
+
+
+def integer(low: int, high: int | None = None, unit: str = "") -> Callable[[str], int]:
+    """An integer in [low, high]."""
+    bounds = f"from {low} to {high}" if high is not None else f"at least {low}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number {bounds}{unit}, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be {bounds}{unit}, got {value}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+DPI = integer(24, 600, " dots per inch")  # below 24 text is unreadable; above 600 a PNG runs to 100 MB
+SEED = integer(0)  # NumPy's generators take seeds ≥ 0
+POSITIVE = integer(1)
+
+
+def fraction(text: str) -> float:
+    """A number in [0, 1) (a momentum)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a number from 0 up to (not including) 1, got {text!r}"
+        ) from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be from 0 up to (not including) 1, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0 (a learning rate)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """A finite number ≥ 0 (a weight decay)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number ≥ 0, got {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number ≥ 0, got {text}")
+    return value
+
+
+def jacobian_classes(text: str) -> int:
+    """C ≥ 2, and small enough that the demo's C×C float64 matrices fit the memory limit."""
+    from ..lecture.lab import JACOBIAN_MATRICES, MAX_JACOBIAN_BYTES, jacobian_demo_bytes
+
+    classes = integer(2)(text)
+    need = jacobian_demo_bytes(classes)
+    if need > MAX_JACOBIAN_BYTES:
+        largest = math.isqrt(MAX_JACOBIAN_BYTES // (8 * JACOBIAN_MATRICES))
+        raise argparse.ArgumentTypeError(
+            f"{classes} classes need {JACOBIAN_MATRICES} float64 matrices of {classes}×{classes} = "
+            f"{need / 2**30:.1f} GiB; at most {largest} classes fit in {MAX_JACOBIAN_BYTES / 2**30:.0f} GiB"
+        )
+    return classes
+
+
+# ---------------------------------------------------------------- files and folders
+
+
+def output_file(*suffixes: str) -> Callable[[str], Path]:
+    """A file that can be written (its folder made if needed), with one of ``suffixes`` if given."""
+
+    def parse(text: str) -> Path:
+        from ..lecture.outputs import OutputPathError, check_file
+
+        path = Path(text)
+        if suffixes and path.suffix.lower() not in suffixes:
+            raise argparse.ArgumentTypeError(
+                f"cannot write {text!r}: the extension must be {', '.join(suffixes)}"
+            )
+        try:
+            return check_file(path, "")
+        except OutputPathError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    parse.__name__ = "output file"
+    return parse
+
+
+def output_folder(text: str) -> Path:
+    """A folder that exists or can be made, and accepts new files."""
+    from ..lecture.outputs import OutputPathError, check_folder
+
+    try:
+        return check_folder(Path(text), "")
+    except OutputPathError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+# ---------------------------------------------------------------- options several subcommands take
+
+
+def add_layout(parser: argparse.ArgumentParser) -> None:
+    """--layout: the derivation's column layout or the row layout."""
+    parser.add_argument(
+        "--layout",
+        choices=["column", "row"],
+        default="column",
+        help="column: the derivation's X D×N, W C×D (default); row: X N×D, W D×C",
+    )
+
+
+def add_model(parser: argparse.ArgumentParser) -> None:
+    """--model: the linear softmax classifier or the two-layer net."""
+    parser.add_argument(
+        "--model",
+        choices=["linear", "mlp"],
+        default="linear",
+        help="linear: the linear softmax classifier (default); mlp: the two-layer net "
+        "Z2 = W2 relu(W1 X + b1) + b2",
+    )
+
+
+def add_slide(parser: argparse.ArgumentParser) -> None:
+    """--ratio and --wide: the slide a picture fits, or none."""
+    parser.add_argument(
+        "--ratio", choices=["16:9", "4:3"], default="16:9", help="the slide the picture fits (default: 16:9)"
+    )
+    parser.add_argument(
+        "--wide", action="store_true", help="the full drawing at its natural width, not fitted to a slide"
+    )

@@ -1,0 +1,42 @@
+"""The engine's speed: compile (the straight-line NumPy program the engine writes for one step) and
+bench (the benchmark that times it against the hand-written closed form and other libraries)."""
+
+from __future__ import annotations
+
+import argparse
+
+from .options import add_layout, integer, output_file
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    """The program the engine writes for one step of the classifier: straight-line NumPy, forward and
+    backward, from compile(). The lines that make dZ = (P − Y)/N are marked ▶, found by reading the
+    program; run, they give the derivation's closed form (checked)."""
+    from ..lecture.program import MarkedProgram
+
+    program = MarkedProgram.for_classifier(args.layout)
+    print(program.render())
+    return 0 if program.difference < 1e-12 else 1
+
+
+def compile_arguments(parser: argparse.ArgumentParser) -> None:
+    add_layout(parser)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """One training step of the softmax classifier, timed against the hand-written NumPy closed form,
+    PyTorch, HIPS autograd and micrograd (those installed); plus long chains and memory. Prints a
+    Markdown report; --write also saves it."""
+    from ..bench import main as run_bench
+
+    return run_bench(quick=args.quick, write=args.write, threads=args.threads)
+
+
+def bench_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, few repeats: only proves it runs")
+    parser.add_argument(
+        "--write", metavar="FILE", type=output_file(), help="also write the Markdown report to FILE"
+    )
+    parser.add_argument(
+        "--threads", type=integer(1, 256), default=1, help="BLAS and PyTorch threads (default: 1)"
+    )
