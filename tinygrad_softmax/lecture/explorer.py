@@ -33,7 +33,7 @@ from ..tensor import Tensor
 from . import outputs
 from .classifier import Classifier
 from .graph import (
-    BROADCASTING_OPS,
+    broadcast_note,
     graph_order,
     kind_of,
     loss_steps,
@@ -42,7 +42,6 @@ from .graph import (
     summarize,
     tensor_labels,
 )
-from .ledger import _summed_axes
 from .viz import FILL as TENSOR_FILL
 from .viz import OP_FILL, OP_LINE, Section, _find_clusters, _missing_dot, _new_digraph, _op_label, _record
 
@@ -305,10 +304,8 @@ def _step_data(g: _Graph, k: int) -> dict[str, Any]:
             entry["none"] = True
         else:
             entry["shape"] = shape_text(grad.shape)
-            if node.op in BROADCASTING_OPS and parent.shape != node.shape:
-                axes = _summed_axes(parent.shape, node.shape)
-                which = f"axis {axes[0]}" if len(axes) == 1 else f"axes {axes}"
-                entry["note"] = f"summed over {which}: the adjoint of broadcasting"
+            if note := broadcast_note(node, parent):
+                entry["note"] = note
         sent.append(entry)
     data["sent"] = sent
     edges = g.edges(node)

@@ -22,6 +22,8 @@ __all__ = [
     "summarize",
     "kind_of",
     "op_text",
+    "summed_axes",
+    "broadcast_note",
     "loss_steps",
 ]
 
@@ -104,6 +106,30 @@ def op_text(t: Tensor) -> str:
         else:
             parts.append(f"{key}={value}")
     return ", ".join(part for part in parts if part)
+
+
+def summed_axes(parent: tuple[int, ...], out: tuple[int, ...]) -> tuple[int, ...]:
+    """The axes of ``out`` that broadcasting added or stretched for an input of shape ``parent``.
+
+    They are the axes the input's gradient is summed over (``ops.sum_to``):
+    ``summed_axes((3, 1), (3, 5)) == (1,)``, ``summed_axes((3,), (5, 3)) == (0,)``.
+    """
+    extra = len(out) - len(parent)
+    return tuple(range(extra)) + tuple(
+        extra + i for i, n in enumerate(parent) if n == 1 and out[extra + i] != 1
+    )
+
+
+def broadcast_note(node: Tensor, parent: Tensor) -> str | None:
+    """What the chain rule did to ``parent``'s gradient if ``node``'s op broadcast ``parent``, else None.
+
+    ``summed over axis 1: the adjoint of broadcasting`` for ``b`` (3×1) in ``Z = t2 + b`` (3×5).
+    """
+    if node.op not in BROADCASTING_OPS or parent.shape == node.shape:
+        return None
+    axes = summed_axes(parent.shape, node.shape)
+    which = f"axis {axes[0]}" if len(axes) == 1 else f"axes {axes}"
+    return f"summed over {which}: the adjoint of broadcasting"
 
 
 def loss_steps(root: Tensor, who: str) -> list[engine.Step]:

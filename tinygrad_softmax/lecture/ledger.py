@@ -19,7 +19,7 @@ import numpy as np
 from .. import analytic, engine
 from ..functional import check_labels
 from ..tensor import Tensor
-from .graph import BROADCASTING_OPS, loss_steps, shape_text, tensor_labels
+from .graph import broadcast_note, loss_steps, shape_text, tensor_labels
 from .numbers import array_text
 
 __all__ = ["LogitsReference", "LedgerRow", "ledger_rows", "explain"]
@@ -59,14 +59,6 @@ class _Comparison:
         return float(np.max(np.abs(self.autograd - self.closed_form)))
 
 
-def _summed_axes(parent: tuple[int, ...], out: tuple[int, ...]) -> tuple[int, ...]:
-    """The axes of ``out`` that broadcasting added or stretched for an input of shape ``parent``."""
-    extra = len(out) - len(parent)
-    return tuple(range(extra)) + tuple(
-        extra + i for i, n in enumerate(parent) if n == 1 and out[extra + i] != 1
-    )
-
-
 def _sent(step: engine.Step, labels: dict[Tensor, str]) -> str:
     parts = []
     for parent, grad in zip(step.node.parents, step.parent_grads):
@@ -75,10 +67,8 @@ def _sent(step: engine.Step, labels: dict[Tensor, str]) -> str:
             parts.append(f"{name} (needs no grad)")
             continue
         text = f"{name} {shape_text(grad.shape)}"
-        if step.node.op in BROADCASTING_OPS and parent.shape != step.node.shape:
-            axes = _summed_axes(parent.shape, step.node.shape)
-            which = f"axis {axes[0]}" if len(axes) == 1 else f"axes {axes}"
-            text += f" (summed over {which}: the adjoint of broadcasting)"
+        if note := broadcast_note(step.node, parent):
+            text += f" ({note})"
         parts.append(text)
     return ", ".join(parts)
 
