@@ -239,9 +239,9 @@ def compile_source(source: str) -> Any:
 
 
 def runtime() -> dict[str, Any]:
-    from tinygrad_softmax.compile import _RUNTIME
+    from tinygrad_softmax.compiler.runtime import RUNTIME
 
-    return dict(_RUNTIME)
+    return dict(RUNTIME)
 
 
 def test_a_data_dependent_branch_is_caught() -> None:
@@ -450,3 +450,19 @@ def test_docs_show_the_program_the_cli_prints(capsys: Any) -> None:
     printed = capsys.readouterr().out.rstrip("\n")
     docs = (Path(__file__).resolve().parents[1] / "docs" / "compile.md").read_text(encoding="utf-8")
     assert f"```text\n{printed}\n```" in docs, "docs/compile.md shows an older program: paste the new one"
+
+
+def test_the_compiler_is_a_module_and_compile_the_function() -> None:
+    """``tinygrad_softmax.compile`` is the function; the package that writes programs is ``compiler``."""
+    import importlib
+    from pathlib import Path
+
+    import tinygrad_softmax.compiler as compiler
+
+    assert callable(tg.compile) and tg.compile is compiler.compile
+    assert compiler.__name__ == "tinygrad_softmax.compiler" and compiler.__file__.endswith("__init__.py")
+    assert tg.CompileError is compiler.CompileError
+    for room in ("symbolic", "program", "trace", "backward", "runtime", "cache"):
+        module = importlib.import_module(f"tinygrad_softmax.compiler.{room}")
+        lines = Path(module.__file__ or "").read_text(encoding="utf-8").count("\n")
+        assert lines < 400, f"compiler/{room}.py has {lines} lines: more than one sitting"

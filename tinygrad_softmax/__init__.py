@@ -13,7 +13,7 @@ from typing import Any
 
 from . import analytic, functional, gradcheck, nn, optim
 from .anomaly import AnomalyError, detect_anomaly
-from .compile import CompileError, compile
+from .compiler import CompileError, compile
 from .derivatives import grad, hessian, hvp, jacobian, jvp
 from .tensor import Tensor, enable_grad, is_grad_enabled, no_grad
 

@@ -67,7 +67,7 @@ def constant(value: Value) -> Array:
 
 
 def _record(op: Op, x: Tensor) -> Tensor:
-    # `type(x)`: a Tensor records the op; the symbolic values of compile.py write it as code.
+    # `type(x)`: a Tensor records the op; the symbolic values of compiler/symbolic.py write it as code.
     return type(x)._apply(op, x)
 
 

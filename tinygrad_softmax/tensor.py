@@ -84,7 +84,7 @@ _serials = count()
 
 class _Tracing(local):
     """What ``compile`` is tracing in this thread: an object whose ``record(op, inputs, out)``
-    sees every op, recorded in the graph or not (see compile.py). None when nothing is traced."""
+    sees every op, recorded in the graph or not (see compiler/trace.py). None when nothing is traced."""
 
     trace: Any = None
 

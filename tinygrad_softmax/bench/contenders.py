@@ -71,7 +71,7 @@ def _compiled(loss_fn: Callable[..., Tensor]) -> Callable[[Problem], StepFn]:
     """The same step through ``compile``: traced on the first call, then the generated NumPy program."""
 
     def make(p: Problem) -> StepFn:
-        from ..compile import compile
+        from ..compiler import compile
 
         X = Tensor(p.X, name="X")
         W = Tensor(p.W, requires_grad=True, name="W")

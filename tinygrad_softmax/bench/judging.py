@@ -316,7 +316,7 @@ def _why_chain_speed(report: Report, missed: list[Target]) -> list[str]:
 
 def _classifier_program() -> str:
     """The program compile writes for one step of the classifier (column layout, the lecture's sizes)."""
-    from ..compile import compile
+    from ..compiler import compile
     from ..lecture.classifier import build_classifier, logits
 
     model = build_classifier("column", backward=False)

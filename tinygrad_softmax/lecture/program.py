@@ -18,7 +18,7 @@ import numpy as np
 from .. import analytic
 from .. import functional as F
 from ..analytic import CLASS_AXIS, Layout
-from ..compile import compile
+from ..compiler import compile
 from ..tensor import Tensor
 from .classifier import build_classifier, logits
 

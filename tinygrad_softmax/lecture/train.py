@@ -26,7 +26,7 @@ import numpy as np
 
 from .. import functional as F
 from .. import nn, optim
-from ..compile import Compiled, compile
+from ..compiler import Compiled, compile
 from ..tensor import Tensor, no_grad
 from .datasets import Dataset, feature_statistics, load, train_test_split
 from .extras import have

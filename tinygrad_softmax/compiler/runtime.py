@@ -1,0 +1,68 @@
+"""What the generated program calls besides NumPy: three small adjoint helpers and the fused loss.
+
+The program's namespace is :data:`RUNTIME` plus the program's own constants;
+everything else a line does is a NumPy call.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import ops
+
+
+def picks(index: np.ndarray, axis: int, size: int, grid: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The positions ``gather`` reads, with this call's labels as ``index`` along ``axis``.
+
+    ``grid`` holds the running positions 0, 1, 2, ... along the other axes
+    (they depend on the shapes only, so the program keeps them). The labels are
+    checked: NumPy would wrap a negative one around.
+    """
+    # Python's min and max are quicker than NumPy's on a few labels, NumPy's on many.
+    if index.size <= 64:
+        values = index.ravel().tolist()
+        low, high = (min(values), max(values)) if values else (0, 0)
+    else:
+        low, high = index.min(), index.max()
+    if low < 0 or high >= size:
+        raise IndexError(
+            f"gather: index values must be in [0, {size}) along axis {axis}; "
+            f"got values from {index.min()} to {index.max()}"
+        )
+    return (*grid[:axis], index, *grid[axis + 1 :])
+
+
+def scatter_add(
+    values: np.ndarray, positions: tuple[np.ndarray, ...], shape: tuple[int, ...], unique: bool
+) -> Any:
+    """Zeros of ``shape`` with ``values`` added at ``positions``: gather's adjoint, as ``Gather.scatter``."""
+    out = np.zeros(shape, dtype=values.dtype)
+    if unique:  # one pick per line: no position repeats, so assigning is adding
+        out[positions] = values
+    else:
+        np.add.at(out, positions, values)
+    return out
+
+
+def one_hot_at(positions: tuple[np.ndarray, ...], shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """Y: 1 at each sample's label, 0 elsewhere (``SoftmaxCrossEntropy.one_hot``)."""
+    out = np.zeros(shape, dtype=dtype)
+    out[positions] = 1
+    return out
+
+
+def softmax_cross_entropy(z: np.ndarray, labels: np.ndarray, axis: int) -> Any:
+    """The fused loss's forward, run by the op itself."""
+    return ops.SoftmaxCrossEntropy(axis, labels).forward(z)
+
+
+RUNTIME: dict[str, Any] = {
+    "np": np,
+    "spread": ops.spread,
+    "picks": picks,
+    "scatter_add": scatter_add,
+    "one_hot_at": one_hot_at,
+    "softmax_cross_entropy": softmax_cross_entropy,
+}
