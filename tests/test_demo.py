@@ -1,5 +1,6 @@
 """`tinygrad-softmax demo`: the whole lecture demo into one folder, the same on every run."""
 
+import fnmatch
 import json
 import re
 from pathlib import Path
@@ -162,3 +163,29 @@ def test_without_graphviz_the_demo_still_writes_the_rest_and_says_how_to_install
     assert "## Notes" in report and "apt-get install graphviz" in report
     assert "graph.png was not drawn" in report
     assert lines[-3:] == result.problems
+
+
+def test_the_lecture_notes_show_what_the_demo_prints_and_list_every_file_it_writes(demo):
+    """docs/lecture.md quotes the demo's printout (all but the timing of forward mode), and its table
+    of the folder names every file the demo writes and no other."""
+    _, out, lines = demo
+    doc = (ROOT / "docs" / "lecture.md").read_text(encoding="utf-8")
+    shown = re.search(r"```console\n(Gradient check.*?)```", doc, re.S).group(1)
+    printed = "\n".join(lines).replace(str(out), "demo-output") + "\n"
+
+    def timing(text: str) -> str:  # a ratio of two timings varies from run to run
+        return re.sub(r"forward mode \d+× slower", "forward mode N× slower", text)
+
+    assert timing(shown) == timing(printed), "docs/lecture.md shows an older printout of the demo"
+    rows = doc.split("| file in `demo-output/` |", 1)[1].split("\n\n", 1)[0].splitlines()[2:]
+    patterns = set()
+    for row in rows:
+        names = re.findall(r"`([^`]+)`", row.split(" | ")[0])
+        patterns |= {name for name in names if name != ".json"}
+        if "`.json`" in row:  # "`compare-column.md` (and `.json`)"
+            patterns |= {name.removesuffix(".md") + ".json" for name in names if name.endswith(".md")}
+    written = {path.relative_to(out).as_posix() for path in out.rglob("*") if path.is_file()}
+    for name in written:
+        assert any(fnmatch.fnmatch(name, pattern) for pattern in patterns), f"lecture.md does not list {name}"
+    for pattern in patterns:
+        assert fnmatch.filter(written, pattern), f"lecture.md lists {pattern}, which the demo does not write"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -93,3 +94,162 @@ def test_the_code_map_names_every_module_of_the_package():
         inner = module.relative_to(package).parent
         named = f"`{module.name}`" in code_map or (inner.parts and f"`{inner.parts[-1]}/`" in code_map)
         assert named, f"README's code map does not name {module.relative_to(ROOT)}"
+
+
+# ---------------------------------------------------------------- what the pages say about code and commands
+
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+TESTS = {path.stem: path.read_text(encoding="utf-8") for path in (ROOT / "tests").glob("test_*.py")}
+DEFINED_TESTS = {name for source in TESTS.values() for name in re.findall(r"^def (test_\w+)", source, re.M)}
+
+
+def defines(source: str, name: str) -> re.Match | None:
+    """Where ``source`` defines ``name``: a function, a class, or a module-level assignment."""
+    return re.search(
+        rf"^\s*(?:def|class) {re.escape(name)}\b|^{re.escape(name)}\s*(?::[^=]+)?=", source, re.M
+    )
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_linked_name_is_defined_in_the_file_it_links_to(page):
+    """[`analytic.logits_grad`](../tinygrad_softmax/analytic.py#L58) names a definition in that file, on
+    that line if the link gives one; [`test_x`](../tests/test_y.py) a test in that test file."""
+    text = page.read_text(encoding="utf-8")
+    links = re.findall(r"\[`([\w.]+)(?:\(\))?`\]\(([^)#\s]+\.py)(?:#L(\d+))?\)", text)
+    for name, target, line in links:
+        source = (page.parent / target).resolve().read_text(encoding="utf-8")
+        short = name.split(".")[-1]
+        if short == "py":  # [`ops.py`](...): the file itself
+            continue
+        found = defines(source, short)
+        assert found, f"{page.name}: {name} is not defined in {target}"
+        if line:
+            text_at = source.splitlines()[int(line) - 1]
+            assert defines(text_at, short), (
+                f"{page.name}: {target}#L{line} is {text_at.strip()!r}, not {name}"
+            )
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_test_a_page_names_exists(page):
+    """A test named in `backticks` (`test_repeated_labels_are_all_counted`) is a test of the suite,
+    and a test file (`tests/test_lab.py`, `test_oracles.py`) is a file of it."""
+    for name in set(re.findall(r"\b(test_[a-z0-9_]+)\b(?!<)", page.read_text(encoding="utf-8"))):
+        assert name in DEFINED_TESTS or name in TESTS, f"{page.name} names {name}, which no test file has"
+
+
+def _command_lines(page: Path) -> list[str]:
+    """Every `tinygrad-softmax SUBCOMMAND ...` a page writes: in inline code, or a line of a code block."""
+    text = page.read_text(encoding="utf-8")
+    found = []
+    for block in re.findall(r"^```[a-z]*\n(.*?)^```", text, re.M | re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            line = line.removeprefix("$ ").strip()
+            if line.startswith("tinygrad-softmax "):
+                found.append(line)
+    prose = re.sub(r"^```.*?^```", "", text, flags=re.M | re.S)
+    found += [" ".join(span.split()) for span in re.findall(r"`(tinygrad-softmax\s[^`]+)`", prose)]
+    commands = []
+    for line in found:
+        line = line.split("#")[0].split("||")[0].strip()
+        if not re.match(r"tinygrad-softmax [a-z]+( |$)", line):
+            continue  # `tinygrad-softmax X: error: ...` is a message, not a command
+        if "[" in line:  # optional parts: the command without them, and with them all
+            commands += [re.sub(r"\s*\[[^\]]*\]", "", line), re.sub(r"[\[\]]", "", line)]
+        else:
+            commands.append(line)
+    return commands
+
+
+def _options_of_the_command_line(capsys) -> set[str]:
+    from tinygrad_softmax.cli import SUBCOMMANDS, main
+
+    helps = [[sub.name, "--help"] for sub in SUBCOMMANDS]
+    helps += [["exercise", action, "--help"] for action in ("init", "check", "solution")]
+    options = set()
+    for argv in helps:
+        with pytest.raises(SystemExit):
+            main(argv)
+        options |= set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", capsys.readouterr().out))
+    return options
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_command_a_page_writes_is_accepted_as_written(page, monkeypatch, capsys):
+    """Each `tinygrad-softmax ...` line parses (its subcommand, options and values exist; optional
+    [parts] with and without), and every --option a page names in code is one the command line has."""
+    from tinygrad_softmax.cli import build_parser
+    from tinygrad_softmax.lecture import outputs
+
+    # The paths are the reader's; whether this machine could write them is not the question here.
+    monkeypatch.setattr(outputs, "check_file", lambda path, option="": Path(path))
+    monkeypatch.setattr(outputs, "check_folder", lambda path, option="": Path(path))
+    for line in _command_lines(page):
+        try:
+            build_parser().parse_args(line.split()[1:])
+        except SystemExit as stop:  # --help ends with 0; a refused value with 2
+            assert stop.code == 0, f"{page.name}: `{line}` is refused: {capsys.readouterr().err.strip()}"
+    capsys.readouterr()
+    options = _options_of_the_command_line(capsys)
+    text = page.read_text(encoding="utf-8")
+    blocks = re.findall(r"^```[a-z]*\n(.*?)^```", text, re.M | re.S)
+    prose = re.sub(r"^```.*?^```", "", text, flags=re.M | re.S)
+    for span in re.findall(r"`([^`]+)`", prose) + blocks:
+        if any(tool in span for tool in ("ruff", "pip ", "make ", "pytest", "browser.py")):  # other programs
+            continue
+        for option in re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", span):
+            assert option in options, f"{page.name} names {option}, which no subcommand has: {span!r}"
+
+
+def _console_blocks() -> list[tuple[str, str, list[str]]]:
+    """(page, command, the lines shown under it) of every ```console block that shows one command's output."""
+    blocks = []
+    for page in PAGES:
+        for block in re.findall(r"^```console\n(.*?)^```", page.read_text(encoding="utf-8"), re.M | re.S):
+            lines = block.splitlines()
+            commands = [line for line in lines if line.startswith("$ ")]
+            if len(commands) == 1 and lines[0].startswith("$ tinygrad-softmax ") and len(lines) > 1:
+                blocks.append((page.name, lines[0][2:], lines[1:]))
+    return blocks
+
+
+def _shows(shown: list[str], printed: list[str]) -> bool:
+    """``printed`` as ``shown`` writes it: a line `...` stands for any lines, a line ending in ` ...`
+    for any line that starts like it; every other line is exactly the printed one, in order."""
+    at = 0
+    for k, line in enumerate(shown):
+        if line == "...":
+            following = shown[k + 1] if k + 1 < len(shown) else None
+            while at < len(printed) and following is not None and not _same(following, printed[at]):
+                at += 1
+            continue
+        if at >= len(printed) or not _same(line, printed[at]):
+            return False
+        at += 1
+    return at == len(printed) or shown[-1] == "..."
+
+
+def _same(shown: str, printed: str) -> bool:
+    return printed.startswith(shown[:-4]) if shown.endswith(" ...") else shown == printed
+
+
+def test_the_block_matcher_reads_ellipses():
+    printed = ["a", "b 1 2 3", "c", "d", "e"]
+    assert _shows(["a", "b 1 ...", "...", "e"], printed)
+    assert _shows(["a", "...", "d", "e"], printed) and _shows(["a", "..."], printed)
+    assert not _shows(["a", "b 1 2 4", "..."], printed) and not _shows(["a", "c", "..."], printed)
+    assert not _shows(["a", "b 1 2 3", "c"], printed)  # stops before the end
+
+
+@pytest.mark.parametrize("block", _console_blocks(), ids=lambda b: f"{b[0]}: {b[1]}")
+def test_the_console_blocks_show_what_the_command_prints(block, tmp_path, monkeypatch, capsys):
+    from tinygrad_softmax.cli import main
+
+    page, command, shown = block
+    if "anomaly" in command and not shutil.which("dot"):
+        pytest.skip("the anomaly demo's lines name its pictures, which need Graphviz's dot")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "100")
+    main(command.split()[1:])
+    printed = capsys.readouterr().out.splitlines()
+    assert _shows(shown, printed), f"{page} shows an older output of `{command}`:\n" + "\n".join(printed)
