@@ -69,7 +69,8 @@ def last_lines(result: subprocess.CompletedProcess[str], count: int) -> list[str
 def assert_policy(result: subprocess.CompletedProcess[str], endings: list[tuple[str, str]]) -> None:
     """No traceback, status 1, and the output ends with one line per (what, install hint)."""
     printed = result.stdout + result.stderr
-    assert "Traceback" not in printed and "Error" not in printed.replace("error", ""), printed
+    lesson = printed.replace("error", "").replace("AnomalyError:", "")  # the anomaly lesson prints one
+    assert "Traceback" not in printed and "Error" not in lesson, printed
     assert result.returncode == 1, printed
     lines = last_lines(result, len(endings))
     for line, (what, hint) in zip(lines, endings):
@@ -116,6 +117,27 @@ def test_the_second_order_commands_print_their_numbers_then_skip_the_picture(
     assert_policy(result, [(str(Path("pics") / picture), MATPLOTLIB)])
     assert checked in result.stdout
     assert not (tmp_path / "pics" / picture).exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "pictures", "printed"),
+    [
+        (["graph", "--out", "g.png"], ["g.png"], ""),
+        (["explore", "--out", "e.html"], ["e.html"], ""),
+        (["anomaly", "--out", "pics"], ["pics/anomaly_naive.png", "pics/anomaly_stable.png"], "max |Z.grad"),
+    ],
+    ids=["graph", "explore", "anomaly"],
+)
+def test_the_graph_commands_keep_the_dot_text_and_skip_the_picture(tmp_path, argv, pictures, printed):
+    result = run(tmp_path, *argv, dot=False)
+    assert_policy(result, [(picture, DOT) for picture in pictures])
+    assert printed in result.stdout  # the numbers came first
+    for picture in map(Path, pictures):
+        assert (tmp_path / picture.with_suffix(".dot")).is_file() and not (tmp_path / picture).exists()
+        remake = f"dot -T{picture.suffix[1:]} {picture.with_suffix('.dot')} -o {picture}"
+        # A command that remakes the file from its DOT text, where Graphviz alone makes that file:
+        # a picture, not the explorer page.
+        assert (remake in result.stderr) == (picture.suffix == ".png"), result.stderr
 
 
 def test_animate_without_pillow_writes_the_frames_and_skips_only_the_gif(tmp_path):

@@ -470,7 +470,10 @@ class _Drawing:
 def _missing_dot(source: str, path: Path) -> GraphvizNotFoundError:
     """Save the DOT text next to ``path`` and build the error that says so, in one line."""
     dot_path = outputs.write_text(path.with_suffix(".dot"), source)
-    what = f"{path} (its DOT text is in {dot_path}: dot -T{path.suffix[1:] or 'png'} {dot_path} -o {path})"
+    form = path.suffix[1:].lower() or "png"
+    # `dot -Tpng` makes the picture itself; an explorer page is more than Graphviz's output
+    remake = f": dot -T{form} {dot_path} -o {path}" if form in ("png", "svg", "pdf") else ""
+    what = f"{path} (its DOT text is in {dot_path}{remake})"
     return GraphvizNotFoundError(extras.skipped(what, "dot"), dot_path)
 
 
