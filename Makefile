@@ -77,12 +77,12 @@ bench: install
 	$(PY) -m tinygrad_softmax bench --write docs/benchmarks.md
 
 docs-images: install
-	$(PY) -m tinygrad_softmax graph --out docs/images/softmax_graph.png
-	$(PY) -m tinygrad_softmax graph --out docs/images/softmax_graph_row.png --layout row --show-grads
+	$(PY) -m tinygrad_softmax graph --out docs/images/softmax_graph.png --wide
+	$(PY) -m tinygrad_softmax graph --out docs/images/softmax_graph_row.png --wide --layout row --show-grads
 	$(PY) -m tinygrad_softmax graph --out docs/images/softmax_graph_rules.png --show-rules --rankdir TB
-	$(PY) -m tinygrad_softmax graph --out docs/images/softmax_graph_collapsed.png --collapse --show-values --show-grads
-	$(PY) -m tinygrad_softmax graph --out docs/images/softmax_graph_compact.png --compact
-	$(PY) -m tinygrad_softmax graph --out docs/images/softmax_graph_mlp.png --model mlp --compact --collapse
+	$(PY) -m tinygrad_softmax graph --out docs/images/softmax_graph_collapsed.png --wide --collapse --show-values --show-grads
+	$(PY) -m tinygrad_softmax graph --out docs/images/softmax_graph_compact.png --wide --compact
+	$(PY) -m tinygrad_softmax graph --out docs/images/softmax_graph_mlp.png --wide --model mlp --compact --collapse
 	$(PY) -m tinygrad_softmax animate --out docs/images/backward --gif
 	$(PY) -m tinygrad_softmax anomaly --out docs/images
 	$(PY) -m tinygrad_softmax epsilon --plot docs/images/epsilon_sweep.png

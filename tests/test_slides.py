@@ -2,6 +2,7 @@
 at least 24 px tall when scaled to fill a 1920×1080 slide (the rule in lecture/slides.py)."""
 
 import re
+from pathlib import Path
 
 import matplotlib
 import pytest
@@ -144,3 +145,26 @@ def test_the_rules_picture_keeps_its_smallest_text_24_px_on_the_slide(tmp_path, 
     assert slides.fits(size, font, dpi), (size, font, dpi, slides.text_px(font, dpi, size))
     for rule in ("∂out/∂in₁ = 1", "∂L/∂in₂ = in₁ᵀ · ∂L/∂out"):  # the ops outside cross_entropy keep theirs
         assert rule in source
+
+
+def test_the_docs_pictures_have_the_shape_make_docs_images_asks_for():
+    """Each graph picture `make docs-images` draws is in docs/images/ as that line draws it: fitted to
+    the slide (1920 px wide, in the 16:9 band) without --wide, at its natural shape with it; and the
+    sizes docs/graph.md quotes are those of pictures there."""
+    root = Path(__file__).resolve().parents[1]
+    lines = re.findall(r"tinygrad_softmax graph --out (docs/images/\S+)(.*)", (root / "Makefile").read_text())
+    assert len(lines) >= 5
+    low, high = slides.BANDS["16:9"]
+    for name, options in lines:
+        with Image.open(root / name) as image:
+            width, height = image.size
+        fitted = width == slides.SLIDE[0] and low <= width / height <= high
+        assert fitted != ("--wide" in options.split()), (
+            f"{name} is {width}×{height}; make docs-images:{options}"
+        )
+    sizes = set()
+    for picture in (root / "docs" / "images").glob("*.png"):
+        with Image.open(picture) as image:
+            sizes.add("{}×{}".format(*image.size))
+    quoted = re.findall(r"(\d+×\d+) pixels", (root / "docs" / "graph.md").read_text(encoding="utf-8"))
+    assert quoted and set(quoted) <= sizes, quoted
