@@ -171,6 +171,25 @@ def test_cross_entropy_labels_out_of_range():
         F.cross_entropy(z, np.array([0, -1, 2, 1]))
 
 
+@pytest.mark.parametrize(
+    "dtype", [np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64]
+)
+@pytest.mark.parametrize("loss_fn", [F.cross_entropy, F.softmax_cross_entropy])
+def test_labels_of_every_integer_width_are_range_checked(loss_fn, dtype):
+    """Labels are checked by one max over them read as unsigned integers of their width,
+    where a negative label is huge: any width, signed or not, still gets the error."""
+    z = Tensor(np.zeros((4, 3)), requires_grad=True)
+    good = np.array([0, 1, 2, 1], dtype=dtype)
+    loss_fn(z, good).backward()
+    assert z.grad is not None and np.isclose(z.grad.sum(), 0.0)
+    too_big = np.array([0, 1, 2, 3], dtype=dtype)
+    with pytest.raises(IndexError, match=r"labels must be in \[0, 3\).*\[3\]"):
+        loss_fn(z, too_big)
+    if np.dtype(dtype).kind == "i":
+        with pytest.raises(IndexError, match=r"labels must be in \[0, 3\).*\[-1\]"):
+            loss_fn(z, np.array([0, -1, 2, 1], dtype=dtype))
+
+
 def test_cross_entropy_labels_wrong_shape_or_type():
     z = Tensor(np.zeros((4, 3)), requires_grad=True)
     with pytest.raises(ValueError, match=r"cross_entropy: labels of shape \(3,\).*\(4, 3\)"):

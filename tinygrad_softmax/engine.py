@@ -159,10 +159,11 @@ def _chain_rule(
     # On arrays, `unbroadcast` itself: `sum_to` would ask of every gradient whether it is a Tensor.
     reduce_to = sum_to if create_graph else unbroadcast
     grads = {root: grad}  # dL/dt of each tensor t reached so far, local to this walk
+    pop, get = grads.pop, grads.get  # bound once: they run for every node and every parent
     for node in reversed(topological_order(root, sources)):
         # Every node in the order lies on a path to root, so its gradient is complete
         # by the time the reversed walk reaches it.
-        node_grad = grads.pop(node, None)
+        node_grad = pop(node, None)
         if node_grad is None:
             # Its requires_grad was switched on after the forward: the ops that used it
             # recorded it as a constant and send it nothing. It gets no gradient.
@@ -175,10 +176,10 @@ def _chain_rule(
             rule_grads = fn.backward(node_grad, *_recorded_arguments(node, fn))
         else:
             rule_grads = fn.backward(node_grad, *fn.saved)
-        sent: list[Any] = []
+        sent: list[Any] | None = [] if report_sent else None
         for parent, parent_grad in zip(node.parents, rule_grads):
             if parent_grad is None or not parent.requires_grad:
-                if report_sent:
+                if sent is not None:
                     sent.append(None)
                 continue
             shape = parent._data.shape  # the slot itself: no property call on this hot path
@@ -187,11 +188,11 @@ def _chain_rule(
             if checking:
                 anomaly.check_backward(node, parent, constant(parent_grad))
             # `+` makes a new array: the one already there may be shared with another node.
-            earlier = grads.get(parent)  # one dict look-up, not `in` and then `[]`
+            earlier = get(parent)  # one dict look-up, not `in` and then `[]`
             grads[parent] = parent_grad if earlier is None else earlier + parent_grad
-            if report_sent:
+            if sent is not None:
                 sent.append(parent_grad)
-        yield node, node_grad, tuple(sent)
+        yield node, node_grad, (() if sent is None else tuple(sent))
 
 
 def walk(root: Tensor, grad: np.ndarray) -> Iterator[Step]:
@@ -247,22 +248,25 @@ def _store(results: list[tuple[Tensor, np.ndarray]]) -> None:
     with _store_lock:
         new: list[np.ndarray] = []
         handed_out: set[int] = set()  # ids of the arrays already given to a .grad
+        hand_out = handed_out.add
         for node, g in results:
             data = node._data
+            dtype = data.dtype
             old = node._grad
-            if old is not None and (old.shape != data.shape or old.dtype != data.dtype):
+            if old is not None and (old.shape != data.shape or old.dtype != dtype):
                 raise ValueError(
                     f"backward: {anomaly.describe(node)} holds a .grad of shape {old.shape} ({old.dtype}) "
-                    f"that does not match its data ({data.dtype}); "
+                    f"that does not match its data ({dtype}); "
                     "set its .grad to None (zero_grad()) before calling backward() again"
                 )
-            if g.dtype != data.dtype:
-                g = g.astype(data.dtype)  # a new array of its own
-            elif id(g) in handed_out or g.base is not None or not g.flags.writeable:
+            # (`is` first: the usual dtypes are one object each, so the `!=` is rarely asked.)
+            if g.dtype is not dtype and g.dtype != dtype:
+                g = g.astype(dtype)  # a new array of its own
+            elif g.base is not None or id(g) in handed_out or not g.flags.writeable:
                 # Give each .grad an array of its own, so that editing one in place
                 # never changes another (add's backward hands one array to both inputs).
                 g = g.copy()
-            handed_out.add(id(g))
+            hand_out(id(g))
             new.append(g if old is None else old + g)
         for (node, _), value in zip(results, new):
             node._grad = value

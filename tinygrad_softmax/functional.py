@@ -60,6 +60,9 @@ def log_softmax(x: Tensor | np.ndarray, axis: int = -1) -> Tensor:
     return z - z.exp().sum(axis=axis, keepdims=True).log()
 
 
+_UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}  # by the width in bytes
+
+
 def check_labels(labels: Any, shape: tuple[int, ...], axis: int, who: str) -> np.ndarray:
     """``labels`` as an integer array of ``shape`` without ``axis``, values in [0, C).
 
@@ -84,8 +87,9 @@ def check_labels(labels: Any, shape: tuple[int, ...], axis: int, who: str) -> np
         )
     if labels.size == 0:  # the mean over samples would be 0/0
         raise ValueError(f"{who}: no samples to average over (logits of shape {shape})")
-    # Two reductions answer the usual case (all in range); the positions are found only on error.
-    if labels.min() < 0 or labels.max() >= num_classes:
+    # One reduction answers the usual case (all in range); the positions are found only on error.
+    # Read as unsigned integers of the same width, a negative label is huge, so the max catches it too.
+    if labels.view(_UNSIGNED[labels.dtype.itemsize]).max() >= num_classes:
         bad = (labels < 0) | (labels >= num_classes)
         raise IndexError(
             f"{who}: labels must be in [0, {num_classes}) for {num_classes} classes; "
@@ -105,10 +109,10 @@ def cross_entropy(logits: Tensor | np.ndarray, labels: Any, axis: int = -1) -> T
     labels = check_labels(labels, logits.shape, axis, "cross_entropy")
     log_p = log_softmax(logits, axis)
     axis %= logits.ndim
-    # `labels` is already our own copy, so the gather op takes it as it is
-    # (``Tensor.gather`` would copy it once more), with the class axis put back as size 1.
+    # `labels` is already our own copy, checked, so the gather op takes it as it is
+    # (``Tensor.gather`` would copy and check it once more), with the class axis put back as size 1.
     picks = labels.reshape((*labels.shape[:axis], 1, *labels.shape[axis:]))
-    picked = Tensor._apply(ops.Gather(axis, picks), log_p)
+    picked = Tensor._apply(ops.Gather(axis, picks, checked=True), log_p)
     return -picked.mean()
 
 

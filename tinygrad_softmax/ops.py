@@ -532,15 +532,29 @@ def _out_of_range(index: Array, shape: tuple[int, ...], axis: int) -> IndexError
 class Gather(Op):
     """out[i][j] = in[i][index[i][j]] (axis=1), PyTorch semantics. The positions are constants."""
 
-    __slots__ = ("axis", "index", "positions", "one_pick_per_line")
+    __slots__ = ("axis", "index", "checked", "positions", "one_pick_per_line")
     name = "gather"
     rule = "∂L/∂in = ∂L/∂out added into zeros at the picked positions"
 
-    def __init__(self, axis: int, index: Array) -> None:
+    def __init__(self, axis: int, index: Array, checked: bool = False) -> None:
         self.axis = axis
         self.index = index
+        # True when the caller has already checked ``index`` against the input (cross_entropy's
+        # labels: integers in range, one per line, ``axis`` non-negative), so forward need not again.
+        self.checked = checked
 
     def forward(self, x: Array) -> Array:
+        index = self.index
+        axis = self.axis if self.checked else self.check(x)
+        self.positions = _picked_positions(index, axis)
+        self.one_pick_per_line = index.shape[axis] == 1
+        try:
+            return x[self.positions]
+        except IndexError:
+            raise _out_of_range(index, x.shape, axis) from None
+
+    def check(self, x: Array) -> int:
+        """Raise unless ``index`` can pick from ``x``; return the axis, counted from 0."""
         index = self.index
         if index.dtype.kind not in "iu":  # signed or unsigned integers
             raise TypeError(f"gather: index must hold integers, got dtype {index.dtype}")
@@ -555,15 +569,10 @@ class Gather(Op):
                 raise ValueError(
                     f"gather: index shape {index.shape} is larger than input shape {x.shape} in dimension {d}"
                 )
-        self.positions = _picked_positions(index, axis)
-        self.one_pick_per_line = index.shape[axis] == 1
         # NumPy itself rejects an index ≥ the size, but would wrap a negative one around.
         if index.size and index.min() < 0:
             raise _out_of_range(index, x.shape, axis)
-        try:
-            return x[self.positions]
-        except IndexError:
-            raise _out_of_range(index, x.shape, axis) from None
+        return axis
 
     def backward(self, grad: Value, x: Value, out: Value) -> Grads:
         return (scatter_add(grad, self, x.shape),)

@@ -113,6 +113,13 @@ def _traced_by(trace: Any) -> Iterator[None]:
 
 Operand = Union["Tensor", np.ndarray, float, int, Sequence[Any]]
 
+# The values an op's `needs_grad` can take, made once and shared by every op
+# (a new tuple per op is one more object to allocate and for the cycle collector to visit).
+_ONLY_INPUT = (True,)
+_BOTH = (True, True)
+_FIRST_ONLY = (True, False)
+_SECOND_ONLY = (False, True)
+
 
 def no_grad() -> AbstractContextManager[None]:
     """Inside this block, ops record no graph (results never require grad).
@@ -297,7 +304,7 @@ class Tensor:
             except ValueError as error:
                 raise fn.explain(error, x_data) from None
             if record:
-                fn.needs_grad = (True,)
+                fn.needs_grad = _ONLY_INPUT
                 fn.saved = (x_data, data)  # the arrays the backward rule reads, as this forward saw them
                 if x._hold == OWN:  # (an OUT or VIEW input was copied above and stays as it is)
                     x._hold = GRAPH
@@ -311,7 +318,10 @@ class Tensor:
             except ValueError as error:
                 raise fn.explain(error, a_data, b_data) from None
             if record:
-                fn.needs_grad = (a.requires_grad, b.requires_grad)
+                if a.requires_grad:
+                    fn.needs_grad = _BOTH if b.requires_grad else _FIRST_ONLY
+                else:
+                    fn.needs_grad = _SECOND_ONLY
                 fn.saved = (a_data, b_data, data)
                 if a._hold == OWN:
                     a._hold = GRAPH
