@@ -257,3 +257,38 @@ def test_the_console_blocks_show_what_the_command_prints(block, tmp_path, monkey
     main(command.split()[1:])
     printed = capsys.readouterr().out.splitlines()
     assert _shows(shown, printed), f"{page} shows an older output of `{command}`:\n" + "\n".join(printed)
+
+
+def test_the_readme_quotes_the_benchmark_page_as_it_stands():
+    """Each ratio in the README's table is docs/benchmarks.md's (row layout), rounded as printed: after
+    `make bench` rewrites the page, this says which figure of the README to update."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    bench = (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+    measured = {
+        (size, name): float(ratio)
+        for size, name, ratio in re.findall(
+            r"^\| (\w[\w-]*) \([^)]*\) \| row \| \**([^|*]+?)\** \| [^|]+ \| [^|]+ \| ([\d.]+) \|$",
+            bench,
+            re.M,
+        )
+    }
+    columns = {
+        "engine, from primitives": "engine (primitives)",
+        "engine, fused op": "engine (fused op)",
+        "engine, compiled": "engine compiled (primitives)",
+        "PyTorch, from primitives": "PyTorch (primitives)",
+        "HIPS autograd": "HIPS autograd",
+    }
+    table = re.search(r"^\| size \(N, D, C\) \|(.*?)\n\n", readme, re.M | re.S).group(0).strip().splitlines()
+    heads = [cell.strip() for cell in table[0].strip("|").split("|")][1:]
+    assert set(heads) == set(columns), heads
+    for row in table[2:]:
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        size = cells[0].split()[0]
+        for head, quoted in zip(heads, cells[1:]):
+            figure = quoted.removesuffix("×")
+            decimals = len(figure.partition(".")[2])
+            actual = measured[(size, columns[head])]
+            assert float(figure) == round(actual, decimals), (
+                f"README: {size}, {head} is {quoted}; the page: {actual}"
+            )
