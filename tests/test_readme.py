@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import re
 import shutil
 from pathlib import Path
@@ -292,3 +293,15 @@ def test_the_readme_quotes_the_benchmark_page_as_it_stands():
             assert float(figure) == round(actual, decimals), (
                 f"README: {size}, {head} is {quoted}; the page: {actual}"
             )
+
+
+def test_the_pages_call_the_source_the_derivation():
+    """The source is "the derivation" (named once as "Demystifying Softmax Loss"); to a student "the
+    seed" is a random seed, and "the post" names nothing they can open."""
+    notebook = json.loads((ROOT / "docs" / "lecture.ipynb").read_text(encoding="utf-8"))
+    texts = {page.name: page.read_text(encoding="utf-8") for page in PAGES}
+    texts["lecture.ipynb"] = "".join(
+        "".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "markdown"
+    )
+    for name, text in texts.items():
+        assert not re.search(r"\bthe (post|seed)\b", text, re.I), f"{name}: say the derivation"
