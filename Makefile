@@ -73,7 +73,9 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: install
+# The benchmark's peers (PyTorch, HIPS autograd, micrograd, JAX) are the bench extra.
+bench:
+	@$(MAKE) --no-print-directory install EXTRAS=bench
 	$(PY) -m tinygrad_softmax bench --write docs/benchmarks.md
 
 docs-images: install

@@ -3,6 +3,7 @@
 No timing is asserted here: the figures depend on the machine.
 """
 
+import dataclasses
 import os
 
 import numpy as np
@@ -171,12 +172,12 @@ def verdicts(report):
 def test_targets_are_judged_against_the_fastest_closed_form():
     report = fake_report({"cifar-like": 1.04, "mnist-like": 1.06, "tiny": 2.9}, (0.001, 0.2), 1100.0, 0.5)
     got = verdicts(report)
-    assert got[f"cifar-like, row: {bench.ENGINE} ≤ 1.05 × closed form"] is True
-    assert got[f"mnist-like, row: {bench.ENGINE} ≤ 1.05 × closed form"] is False
-    assert got[f"tiny, row: {bench.ENGINE} ≤ 3 × closed form"] is True
-    assert got[f"tiny, row: {bench.ENGINE} faster than {bench.TORCH}"] is True
-    assert got[f"tiny, row: {bench.ENGINE_FUSED} faster than {bench.TORCH_FUSED}"] is False
-    assert got[f"tiny, row: {bench.ENGINE} faster than {bench.AUTOGRAD}"] is None  # not in this run
+    assert got[f"cifar-like, row, 1 thread: {bench.ENGINE} ≤ 1.05 × closed form"] is True
+    assert got[f"mnist-like, row, 1 thread: {bench.ENGINE} ≤ 1.05 × closed form"] is False
+    assert got[f"tiny, row, 1 thread: {bench.ENGINE} ≤ 3 × closed form"] is True
+    assert got[f"tiny, row, 1 thread: {bench.ENGINE} faster than {bench.TORCH}"] is True
+    assert got[f"tiny, row, 1 thread: {bench.ENGINE_FUSED} faster than {bench.TORCH_FUSED}"] is False
+    assert got[f"tiny, row, 1 thread: {bench.ENGINE} faster than {bench.AUTOGRAD}"] is None  # not in this run
     assert got["chain of 100,000 ops: build + backward faster than PyTorch"] is True
     assert got["time per node, 100,000-op chain ≤ 1.5 × 1,000-op chain"] is False  # 2 µs per node against 1
     memory_claim = f"peak resident memory of a cifar-like step: {bench.ENGINE} ≤ 1.15 × closed form"
@@ -188,7 +189,7 @@ def test_growth_and_memory_misses_are_reported():
     report = fake_report({"small": 3.5}, (0.001, 0.1), 1200.0, 64.0)
     assert verdicts(report)["time per node, 100,000-op chain ≤ 1.5 × 1,000-op chain"] is True
     got = verdicts(report)
-    assert got[f"small, row: {bench.ENGINE} ≤ 3 × closed form"] is False
+    assert got[f"small, row, 1 thread: {bench.ENGINE} ≤ 3 × closed form"] is False
     assert got[f"peak resident memory of a cifar-like step: {bench.ENGINE} ≤ 1.15 × closed form"] is False
     assert got[f"{bench.ENGINE}: no memory growth over 10,000 tiny steps"] is False
     text = bench.render(report)
@@ -216,9 +217,9 @@ def test_the_report_states_the_machine_it_ran_on_not_a_fixed_one():
 
 def test_the_load_fact_is_the_machines_load_at_the_start(monkeypatch):
     monkeypatch.setattr(os, "getloadavg", lambda: (7.25, 3.5, 1.0))
-    assert machine.machine_facts(1, "test")["load"].startswith("7.25, 3.50, 1.00")
+    assert machine.machine_facts()["load"].startswith("7.25, 3.50, 1.00")
     monkeypatch.delattr(os, "getloadavg")
-    assert machine.machine_facts(1, "test")["load"] == "unknown"
+    assert machine.machine_facts()["load"] == "unknown"
 
 
 def test_a_missed_target_is_explained_by_its_kind_not_its_words(monkeypatch):
@@ -227,10 +228,7 @@ def test_a_missed_target_is_explained_by_its_kind_not_its_words(monkeypatch):
     step = next(t for t in found if t.kind == "step-time")
     assert (step.size, step.layout, step.ours, step.met) == ("small", "row", bench.ENGINE, False)
     # Reword every claim: the explanation must still come, because it follows the kind.
-    reworded = [
-        bench.Target(t.kind, f"claim {k}", t.measured, t.met, t.size, t.layout, t.ours, t.theirs)
-        for k, t in enumerate(found)
-    ]
+    reworded = [dataclasses.replace(t, claim=f"claim {k}") for k, t in enumerate(found)]
     from tinygrad_softmax.bench import judging
 
     monkeypatch.setattr(judging, "targets", lambda _: reworded)

@@ -33,7 +33,10 @@ The rooms of the benchmark, by job:
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from .contenders import (
@@ -52,12 +55,21 @@ from .contenders import (
     check_gradients,
     implementations,
 )
-from .judging import Target, explanations, targets
+from .judging import Target, explanations, targets, unexplained
 from .memory import measure_memory, memory_child
 from .problem import LAYOUTS, SIZES, BenchmarkError, Problem, StepFn, make_problem
 from .report import render
-from .runner import Report, Settings, run
-from .timing import ChainResult, SizeResult, Timing, chain_child, interleaved_timings, time_chains, time_size
+from .runner import THREADS, Report, Settings, run
+from .timing import (
+    ChainResult,
+    SizeResult,
+    Timing,
+    chain_child,
+    interleaved_timings,
+    step_child,
+    time_chains,
+    time_size,
+)
 
 __all__ = [
     "SIZES",
@@ -84,6 +96,7 @@ __all__ = [
     "interleaved_timings",
     "SizeResult",
     "time_size",
+    "step_child",
     "ChainResult",
     "chain_child",
     "time_chains",
@@ -96,13 +109,29 @@ __all__ = [
     "targets",
     "render",
     "explanations",
+    "unexplained",
+    "THREADS",
     "main",
 ]
 
 
-def main(quick: bool = False, write: str | None = None, threads: int = 1) -> int:
-    """Run the benchmark, print the Markdown report, and write it to ``write`` if given."""
-    settings = Settings.for_mode(quick, threads)
+def _write(path: Path, text: str) -> None:
+    """Write to a temporary file in the same folder and rename it into place: never a half-written report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", delete=False
+    ) as out:
+        out.write(text)
+    os.replace(out.name, path)
+
+
+def main(quick: bool = False, write: str | None = None, threads: int | Sequence[int] = THREADS) -> int:
+    """Run the benchmark, print the Markdown report, and write it to ``write`` if given.
+
+    ``threads``: the BLAS thread counts to measure the step with (1 and 2 by default).
+    """
+    counts = (threads,) if isinstance(threads, int) else tuple(dict.fromkeys(threads))
+    settings = Settings.for_mode(quick, counts)
     try:
         report = run(settings, log=lambda line: print(line, file=sys.stderr, flush=True))
     except BenchmarkError as error:
@@ -111,7 +140,6 @@ def main(quick: bool = False, write: str | None = None, threads: int = 1) -> int
     text = render(report)
     print(text)
     if write:
-        Path(write).parent.mkdir(parents=True, exist_ok=True)
-        Path(write).write_text(text, encoding="utf-8")
+        _write(Path(write), text)
         print(f"bench: wrote {write}", file=sys.stderr)
     return 0

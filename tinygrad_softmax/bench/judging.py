@@ -8,7 +8,7 @@ never by matching the words of its claim.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from .. import functional as F
@@ -53,6 +53,17 @@ class Target:
     layout: Layout | None = None
     ours: str = ""  # the implementation judged ...
     theirs: str = ""  # ... and the one it is compared with
+    threads: int = 0  # the BLAS threads of a step target (0: not a step target)
+
+
+def threads_label(threads: int) -> str:
+    """``1 thread``, ``2 threads``: the BLAS (and PyTorch, and JAX) threads a step was measured with."""
+    return f"{threads} thread{'' if threads == 1 else 's'}"
+
+
+def where(result: SizeResult) -> str:
+    """The size, layout and thread count of a row group: the start of each step target's claim."""
+    return f"{result.size}, {result.layout}, {threads_label(result.threads)}"
 
 
 def _step_limit(size: str) -> float:
@@ -62,8 +73,18 @@ def _step_limit(size: str) -> float:
 
 def _step_time(result: SizeResult) -> Target:
     limit, ratio = _step_limit(result.size), result.ratio(ENGINE)
-    claim = f"{result.size}, {result.layout}: {ENGINE} ≤ {limit:g} × closed form"
-    return Target("step-time", claim, f"{ratio:.2f}×", ratio <= limit, result.size, result.layout, ENGINE)
+    claim = f"{where(result)}: {ENGINE} ≤ {limit:g} × closed form"
+    return Target(
+        "step-time",
+        claim,
+        f"{ratio:.2f}×",
+        ratio <= limit,
+        result.size,
+        result.layout,
+        ENGINE,
+        "",
+        result.threads,
+    )
 
 
 # How many times the closed form's step the compiled step may take, by size.
@@ -72,32 +93,48 @@ COMPILED_LIMITS = {"tiny": 1.6, "small": 1.3, "mnist-like": 1.03, "cifar-like": 
 
 def _compiled_step_time(result: SizeResult) -> Target:
     limit = COMPILED_LIMITS.get(result.size, 1.03)
-    claim = f"{result.size}, {result.layout}: {COMPILED} ≤ {limit:g} × closed form"
+    claim = f"{where(result)}: {COMPILED} ≤ {limit:g} × closed form"
     ratio = result.ratio(COMPILED)
     return Target(
-        "compiled-step-time", claim, f"{ratio:.2f}×", ratio <= limit, result.size, result.layout, COMPILED
+        "compiled-step-time",
+        claim,
+        f"{ratio:.2f}×",
+        ratio <= limit,
+        result.size,
+        result.layout,
+        COMPILED,
+        "",
+        result.threads,
     )
 
 
 def _compiled_peer(result: SizeResult) -> Target | None:
     """The gap to JAX's jit, where JAX is installed (the report says so where it is not)."""
-    claim = f"{result.size}, {result.layout}: {COMPILED} against {JAX_JIT} (the gap, not judged)"
+    claim = f"{where(result)}: {COMPILED} against {JAX_JIT} (the gap, not judged)"
     if JAX_JIT not in result.timings or COMPILED not in result.timings:
         return None
     ratio = result.timings[COMPILED].median / result.timings[JAX_JIT].median
     return Target(
-        "compiled-peer", claim, f"{ratio:.2f}× its time", None, result.size, result.layout, COMPILED, JAX_JIT
+        "compiled-peer",
+        claim,
+        f"{ratio:.2f}× its time",
+        None,
+        result.size,
+        result.layout,
+        COMPILED,
+        JAX_JIT,
+        result.threads,
     )
 
 
 def _faster(result: SizeResult, ours: str, theirs: str) -> Target:
-    claim = f"{result.size}, {result.layout}: {ours} faster than {theirs}"
+    claim = f"{where(result)}: {ours} faster than {theirs}"
     if theirs not in result.timings:
         measured, met = f"{theirs} not installed", None
     else:
         ratio = result.timings[ours].median / result.timings[theirs].median
         measured, met = f"{ratio:.3f}× its time", ratio < 1
-    return Target("faster", claim, measured, met, result.size, result.layout, ours, theirs)
+    return Target("faster", claim, measured, met, result.size, result.layout, ours, theirs, result.threads)
 
 
 def _step_targets(result: SizeResult) -> list[Target]:
@@ -173,7 +210,7 @@ def _memory_targets(report: Report) -> list[Target]:
 
 
 def targets(report: Report) -> list[Target]:
-    """The targets of the performance work, each judged on this run's medians."""
+    """The targets of the performance work, each judged on this run's medians (and the gap to JAX)."""
     steps = [target for result in report.sizes for target in _step_targets(result)]
     return steps + _chain_targets(report) + _memory_targets(report)
 
@@ -195,71 +232,150 @@ def _graph_nodes() -> int:
     return len(topological_order(build_classifier("row", backward=False).loss))
 
 
+def _group(report: Report, target: Target, threads: int | None = None) -> SizeResult | None:
+    """The row group a step target was judged on (or the same size and layout with other ``threads``)."""
+    want = target.threads if threads is None else threads
+    for result in report.sizes:
+        if (result.size, result.layout, result.threads) == (target.size, target.layout, want):
+            return result
+    return None
+
+
+def _beyond(result: SizeResult, name: str) -> float:
+    """Seconds ``name``'s step takes beyond the closed form's."""
+    return result.timings[name].median - result.timings[result.baseline].median
+
+
+def _by_threads(missed: list[Target]) -> dict[int, list[Target]]:
+    found: dict[int, list[Target]] = {}
+    for target in missed:
+        found.setdefault(target.threads, []).append(target)
+    return dict(sorted(found.items()))
+
+
+def _second_thread(report: Report, result: SizeResult, name: str) -> str:
+    """With more threads: how much the closed form gained, and how little ``name``'s extra time changed."""
+    fewest = min(r.threads for r in report.sizes)
+    one = next(
+        (r for r in report.sizes if (r.size, r.layout, r.threads) == (result.size, result.layout, fewest)),
+        None,
+    )
+    if result.threads == fewest or one is None or name not in one.timings:
+        return ""
+    return (
+        f" With {threads_label(result.threads)} the closed form's step there takes "
+        f"{us(result.timings[result.baseline].median)} µs against {us(one.timings[one.baseline].median)} µs "
+        f"with {threads_label(fewest)} (BLAS shares the matrix products among the threads), while {name} "
+        f"takes {us(_beyond(result, name))} µs beyond it against {us(_beyond(one, name))} µs: its Python "
+        "work and NumPy's elementwise ops run on one thread whatever BLAS does, so they weigh more the "
+        "faster the products get."
+    )
+
+
 def _why_step_time(report: Report, missed: list[Target]) -> list[str]:
     """The engine's fixed Python cost per node, and the closed form's faster orientation."""
-    if not any(t.kind == "step-time" for t in missed):
-        return []
-    first = report.sizes[0]
-    fixed = first.timings[ENGINE].median - first.timings[first.baseline].median
+    groups = _by_threads(missed)
+    fixed = {}
+    for threads in groups:
+        first = next(r for r in report.sizes if r.threads == threads)
+        fixed[threads] = (first, _beyond(first, ENGINE))
+    first = next(iter(fixed.values()))[0]
+    per_step = " and ".join(f"{us(cost)} µs with {threads_label(t)}" for t, (_, cost) in fixed.items())
     text = (
         f"**Step time.** On top of the NumPy arithmetic, the engine does Python work for each of the "
         f"{_graph_nodes()} nodes of the composed loss, forward and backward (make the op, record it, "
-        f"walk it, store each gradient): about {us(fixed)} µs per step here (engine minus closed form "
-        f"at the {first.size} size). The closed form is a dozen NumPy calls in one function."
+        f"walk it, store each gradient): about {per_step} per step here (engine minus closed form at "
+        f"the {first.size} size, {first.layout} layout). The closed form is a dozen NumPy calls in one "
+        "function."
     )
-    for result in report.sizes:
-        if result.size in LARGE and result.ratio(ENGINE) > _step_limit(result.size):
-            share = fixed / result.timings[result.baseline].median
+    for threads, lost in groups.items():
+        large = next((t for t in lost if t.size in LARGE), None)
+        result = None if large is None else _group(report, large)
+        if result is not None:
+            share = fixed[threads][1] / result.timings[result.baseline].median
             text += (
-                f" At {result.size} ({result.layout}) that fixed cost alone is {share:.0%} of the closed "
-                f"form's step."
-            )
-            break
+                f" At {result.size} ({result.layout}, {threads_label(threads)}) that fixed cost alone is "
+                f"{share:.0%} of the closed form's step."
+            ) + _second_thread(report, result, ENGINE)
     notes = [text]
     plain, transposed = f"{NUMPY_PREFIX}: in place", f"{NUMPY_PREFIX}: in place, transposed"
-    for result in report.sizes:
-        if (
-            result.layout == "column"
-            and result.baseline == transposed
-            and plain in result.timings
-            and result.ratio(ENGINE) > _step_limit(result.size)
-        ):
-            notes.append(
-                f"**Column layout, {result.size}.** The fastest closed form there ({result.baseline}) "
-                f"multiplies Xᵀ Wᵀ instead of W X: the same numbers, but OpenBLAS is faster in that "
-                f"orientation ({us(result.timings[result.baseline].median)} µs against "
-                f"{us(result.timings[plain].median)} µs for the same code computing W X). The engine "
-                "turns a product that way only where it measured faster (ops.rows_first_is_slow)."
-            )
-            break
+    for lost in groups.values():
+        for target in lost:
+            result = _group(report, target)
+            if (
+                result is not None
+                and result.layout == "column"
+                and result.baseline == transposed
+                and plain in result.timings
+            ):
+                notes.append(
+                    f"**Column layout, {where(result)}.** The fastest closed form there ({result.baseline}) "
+                    f"multiplies Xᵀ Wᵀ instead of W X: the same numbers, but OpenBLAS is faster in that "
+                    f"orientation ({us(result.timings[result.baseline].median)} µs against "
+                    f"{us(result.timings[plain].median)} µs for the same code computing W X). The engine "
+                    "turns a product that way only where it measured faster (ops.rows_first_is_slow)."
+                )
+                break
     return notes
+
+
+def _torch_column(report: Report, target: Target) -> bool:
+    """A loss to PyTorch in the column layout, where the row layout's figures are there to compare."""
+    row = _group(report, replace(target, layout="row"))
+    return (
+        target.kind == "faster"
+        and target.layout == "column"
+        and target.ours == ENGINE
+        and target.theirs == TORCH
+        and row is not None
+        and TORCH in row.timings
+    )
 
 
 def _why_torch_column(report: Report, missed: list[Target]) -> list[str]:
     """PyTorch's BLAS prefers the column layout where NumPy's prefers the row layout."""
-    rows = {(r.size, r.layout): r for r in report.sizes}
-    lost = {
-        t.size
-        for t in missed
-        if t.kind == "faster" and t.layout == "column" and t.ours == ENGINE and t.theirs == TORCH
-    }
     notes = []
-    for result in report.sizes:
-        row = rows.get((result.size, "row"))
-        if (
-            result.layout == "column"
-            and result.size in lost
-            and row is not None
-            and TORCH in result.timings
-            and TORCH in row.timings
-        ):
-            notes.append(
-                f"**Against PyTorch in the column layout, {result.size}.** The step is mostly the two "
-                "matrix products, and PyTorch's BLAS has the opposite preference to NumPy's OpenBLAS: "
-                f"{TORCH} takes {us(result.timings[TORCH].median)} µs in the column layout against "
-                f"{us(row.timings[TORCH].median)} µs in the row layout, while the engine takes "
-                f"{us(result.timings[ENGINE].median)} µs against {us(row.timings[ENGINE].median)} µs."
+    for target in missed:
+        result, row = _group(report, target), _group(report, replace(target, layout="row"))
+        assert result is not None and row is not None
+        notes.append(
+            f"**Against PyTorch in the column layout, {where(result)}.** The step is mostly the two "
+            "matrix products, and PyTorch's BLAS has the opposite preference to NumPy's OpenBLAS: "
+            f"{TORCH} takes {us(result.timings[TORCH].median)} µs in the column layout against "
+            f"{us(row.timings[TORCH].median)} µs in the row layout, while the engine takes "
+            f"{us(result.timings[ENGINE].median)} µs against {us(row.timings[ENGINE].median)} µs."
+        )
+    return notes
+
+
+def _why_faster(report: Report, missed: list[Target]) -> list[str]:
+    """Any other lost comparison: where each step's time goes beyond the closed form's arithmetic."""
+    notes = []
+    for target in missed:
+        result = _group(report, target)
+        if result is None or target.theirs not in result.timings:
+            continue
+        ours, theirs = target.ours, target.theirs
+        text = (
+            f"**{ours} against {theirs}, {where(result)}.** The closed form's step takes "
+            f"{us(result.timings[result.baseline].median)} µs; {ours} takes "
+            f"{us(result.timings[ours].median)} µs ({us(_beyond(result, ours))} µs beyond it), {theirs} "
+            f"{us(result.timings[theirs].median)} µs ({us(_beyond(result, theirs))} µs beyond it)."
+        )
+        if theirs in (TORCH, TORCH_FUSED):
+            text += " PyTorch builds its graph and runs its backward in C++" + (
+                f", and splits elementwise ops over large arrays among its {result.threads} threads; "
+                "the engine's Python work and NumPy's elementwise ops run on one."
+                if result.threads > 1 and result.size in LARGE
+                else "; the engine does that work in Python, op by op."
             )
+        elif theirs == AUTOGRAD:
+            text += (
+                " HIPS autograd calls the same NumPy functions, so the difference is the work beyond the "
+                "arithmetic: the engine's is its Python bookkeeping per node and a stored gradient for "
+                "each node."
+            )
+        notes.append(text + _second_thread(report, result, ours))
     return notes
 
 
@@ -314,6 +430,20 @@ def _why_chain_speed(report: Report, missed: list[Target]) -> list[str]:
     ]
 
 
+def _why_growth(report: Report, missed: list[Target]) -> list[str]:
+    """Live memory that grows step after step: something is kept."""
+    memory = {m["name"]: m for m in report.memory}
+    steps = report.settings.memory_steps
+    return [
+        f"**Memory growth, {t.ours}.** {memory[t.ours]['growth_traced_kib']:.1f} KiB more are live after "
+        f"{steps:,} more tiny steps, once a first {steps:,} had filled the caches of NumPy and Python: "
+        "the step keeps something from one call to the next (an unbounded cache, or a graph kept "
+        "alive), which tracemalloc in a run of memory.memory_child shows by line."
+        for t in missed
+        if t.ours in memory
+    ]
+
+
 def _classifier_program() -> str:
     """The program compile writes for one step of the classifier (column layout, the lecture's sizes)."""
     from ..compiler import compile
@@ -331,39 +461,89 @@ def _classifier_program() -> str:
 
 def _why_compiled_step(report: Report, missed: list[Target]) -> list[str]:
     """What the compiled program still does that the closed form does not."""
-    lost = [
-        t for t in missed if t.kind == "compiled-step-time" or (t.kind == "faster" and t.ours == COMPILED)
-    ]
-    if not lost:
-        return []
     source = _classifier_program()
     lines = [line for line in source.splitlines() if " = " in line]
-    backward = source.split("# backward")[1].split("    dZ = ")[0]
-    for_dz = sum(" = " in line for line in backward.splitlines()) + 1
-    first = next(r for r in report.sizes if r.size == lost[0].size and r.layout == lost[0].layout)
-    extra = first.timings[COMPILED].median - first.timings[first.baseline].median
-    return [
+    text = (
         f"**Compiled step.** The program the engine writes keeps every op of the composed loss and every "
-        f"line its backward rules write: {len(lines)} NumPy statements per step, {for_dz} of "
-        "them for dZ alone, where the closed form computes (P − Y)/N in three (it knows the answer; the "
-        "chain rule does not simplify it). Each NumPy call costs about a microsecond at lecture sizes, "
-        f"so at {first.size} ({first.layout}) the program takes {us(extra)} µs more than the closed form. "
-        "It computes exactly the eager engine's numbers, bit for bit, so it cannot merge lines the way "
-        "the closed form does."
-    ]
+        f"line its backward rules write: {len(lines)} NumPy statements per step"
+    )
+    if "# backward" in source and "    dZ = " in source:
+        backward = source.split("# backward")[1].split("    dZ = ")[0]
+        text += f", {sum(' = ' in line for line in backward.splitlines()) + 1} of them for dZ alone"
+    text += (
+        ", where the closed form computes (P − Y)/N in three (it knows the answer; the chain rule does "
+        "not simplify it). It computes exactly the eager engine's numbers, bit for bit, so it cannot "
+        "merge lines the way the closed form does."
+    )
+    small_costs, fused, large_notes = [], "", ""
+    for threads, lost in _by_threads(missed).items():
+        small = next((t for t in lost if t.size not in LARGE), None)
+        if small is not None and (result := _group(report, small)) is not None:
+            at = f"{result.size} ({result.layout}, {threads_label(threads)})"
+            small_costs.append(f"{us(_beyond(result, COMPILED))} µs at {at}")
+        lost_to_torch = next((t for t in lost if t.theirs == TORCH_FUSED), None)
+        if not fused and lost_to_torch is not None and (result := _group(report, lost_to_torch)) is not None:
+            fused = (
+                f" {TORCH_FUSED} is one C++ kernel forward and one backward: at {where(result)} it takes "
+                f"{us(result.timings[TORCH_FUSED].median)} µs against the program's "
+                f"{us(result.timings[COMPILED].median)} µs."
+            )
+        large = next((t for t in lost if t.size in LARGE), None)
+        if large is not None and (result := _group(report, large)) is not None:
+            large_notes += (
+                f" At {result.size} ({result.layout}, {threads_label(threads)}) it takes "
+                f"{us(_beyond(result, COMPILED))} µs more than the closed form's "
+                f"{us(result.timings[result.baseline].median)} µs: the lines the closed form does in place "
+                "are passes over fresh N×C arrays in the program."
+            ) + _second_thread(report, result, COMPILED)
+    if small_costs:
+        text += (
+            " Each NumPy call costs about a microsecond at lecture sizes: the program takes "
+            f"{' and '.join(small_costs)} more than the closed form."
+        )
+    text += fused + large_notes
+    return [text]
 
 
-EXPLANATIONS: list[Callable[[Report, list[Target]], list[str]]] = [
-    _why_step_time,
-    _why_compiled_step,
-    _why_torch_column,
-    _why_peak_memory,
-    _why_time_per_node,
-    _why_chain_speed,
+Explain = Callable[[Report, list[Target]], list[str]]
+Covers = Callable[[Report, Target], bool]
+
+# Each missed target goes to the first explanation that covers it, chosen by its kind (and, for a
+# lost comparison, by what it compares), never by the words of its claim.
+EXPLANATIONS: list[tuple[Covers, Explain]] = [
+    (lambda r, t: t.kind == "step-time", _why_step_time),
+    (
+        lambda r, t: t.kind == "compiled-step-time" or (t.kind == "faster" and t.ours == COMPILED),
+        _why_compiled_step,
+    ),
+    (_torch_column, _why_torch_column),
+    (lambda r, t: t.kind == "faster", _why_faster),
+    (lambda r, t: t.kind == "peak-memory", _why_peak_memory),
+    (lambda r, t: t.kind == "memory-growth", _why_growth),
+    (lambda r, t: t.kind == "time-per-node", _why_time_per_node),
+    (lambda r, t: t.kind == "chain-speed", _why_chain_speed),
 ]
+
+
+def _assigned(report: Report) -> tuple[list[tuple[Explain, list[Target]]], list[Target]]:
+    """The missed targets, given each to its explanation; and those no explanation covers."""
+    missed = [t for t in targets(report) if t.met is False]
+    given: dict[int, list[Target]] = {}
+    left = []
+    for target in missed:
+        k = next((k for k, (covers, _) in enumerate(EXPLANATIONS) if covers(report, target)), None)
+        if k is None:
+            left.append(target)
+        else:
+            given.setdefault(k, []).append(target)
+    return [(EXPLANATIONS[k][1], given[k]) for k in sorted(given)], left
 
 
 def explanations(report: Report) -> list[str]:
     """For each kind of missed target, the reason, with this run's own figures."""
-    missed = [t for t in targets(report) if t.met is False]
-    return [note for explain in EXPLANATIONS for note in explain(report, missed)]
+    return [note for explain, lost in _assigned(report)[0] for note in explain(report, lost)]
+
+
+def unexplained(report: Report) -> list[Target]:
+    """Missed targets that no explanation covers (a test keeps this empty)."""
+    return _assigned(report)[1]

@@ -1,4 +1,14 @@
-"""The machine: threads, versions and the facts the report starts with; fresh interpreters."""
+"""The machine: threads, versions and the facts the report starts with; fresh interpreters.
+
+Every measurement runs in a fresh interpreter given its thread count. Such a
+process is *pinned* to that many CPUs (``os.sched_setaffinity``, before it
+imports anything), and inside it NumPy's BLAS (threadpoolctl) and PyTorch
+(``torch.set_num_threads``) are set to the same count. JAX has no call for it:
+XLA sizes its CPU thread pool once, from the CPUs the process may run on, so
+the pinning is what holds it to one thread (an ``XLA_FLAGS`` setting such as
+``--xla_cpu_multi_thread_eigen=false`` still leaves several of its threads
+busy in a step).
+"""
 
 from __future__ import annotations
 
@@ -25,6 +35,13 @@ def installed(module: str) -> bool:
 
 def _thread_env(threads: int) -> dict[str, str]:
     return {name: str(threads) for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+
+
+def cpus_for(threads: int) -> list[int] | None:
+    """The first ``threads`` of the CPUs this process may run on; None where CPU affinity is unknown."""
+    if not hasattr(os, "sched_getaffinity"):  # Linux only
+        return None
+    return sorted(os.sched_getaffinity(0))[:threads]
 
 
 _thread_limits: list[Any] = []  # keeps threadpoolctl's limit in force for the whole run
@@ -61,8 +78,8 @@ def _load() -> str:
     return f"{one:.2f}, {five:.2f}, {fifteen:.2f} (averages over 1, 5, 15 minutes, at the start)"
 
 
-def machine_facts(threads: int, how: str) -> dict[str, str]:
-    """CPU, BLAS, threads and versions, for the report."""
+def machine_facts() -> dict[str, str]:
+    """CPU, BLAS and versions, for the report (the threads of each run come from :func:`thread_facts`)."""
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -71,22 +88,6 @@ def machine_facts(threads: int, how: str) -> dict[str, str]:
                 break
     except OSError:
         pass
-    blas = "unknown"
-    blas_threads = "unknown"
-    if installed("threadpoolctl"):
-        from threadpoolctl import threadpool_info
-
-        infos = [i for i in threadpool_info() if i.get("user_api") == "blas"]
-        if infos:
-            i = infos[0]
-            blas = f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture')})"
-            blas_threads = ", ".join(str(i["num_threads"]) for i in infos)
-    else:
-        try:
-            config = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-            blas = f"{config['name']} {config['version']}"
-        except (TypeError, KeyError):
-            pass
     facts = {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "CPU": f"{cpu}, {os.cpu_count()} logical CPUs",
@@ -94,24 +95,77 @@ def machine_facts(threads: int, how: str) -> dict[str, str]:
         "OS": platform.platform(),
         "Python": platform.python_version(),
         "NumPy": np.__version__,
-        "BLAS": blas,
-        "threads": f"{threads} requested; NumPy BLAS threads in use: {blas_threads} (set via {how})",
+        "BLAS": _blas()[0],
+        "PyTorch": _version("torch"),
+        "HIPS autograd": _version("autograd"),
+        "micrograd": _version("micrograd"),
+        "JAX": _version("jax") if installed("jax") else f"not installed ({JAX_HINT})",
     }
-    if installed("torch"):
-        import torch
-
-        facts["threads"] += f"; PyTorch threads: {torch.get_num_threads()}"
-    facts["PyTorch"] = _version("torch")
-    facts["HIPS autograd"] = _version("autograd")
-    facts["micrograd"] = _version("micrograd")
     return facts
 
 
-def in_subprocess(module: str, function: str, threads: int, *args: Any) -> Any:
-    """``function(*args)`` from ``module``, run in a fresh interpreter; its result comes back as JSON."""
+# How to get the optional compiled peer; the report repeats it where JAX is missing.
+JAX_HINT = "`make bench` installs it: the bench extra, pip install -e '.[bench]'"
+
+
+def _blas() -> tuple[str, str]:
+    """NumPy's BLAS library and the threads each of its pools uses now (as threadpoolctl reports them)."""
+    if installed("threadpoolctl"):
+        from threadpoolctl import threadpool_info
+
+        infos = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+        if infos:
+            i = infos[0]
+            name = f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture')})"
+            return name, ", ".join(str(i["num_threads"]) for i in infos)
+    try:
+        config = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        return f"{config['name']} {config['version']}", "unknown (threadpoolctl is not installed)"
+    except (TypeError, KeyError):
+        return "unknown", "unknown"
+
+
+def thread_facts(threads: int, how: str) -> dict[str, str]:
+    """What the process really runs with: its CPUs, NumPy's BLAS threads, PyTorch's and JAX's threads."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    facts = {
+        "CPUs the process may run on": "any (no CPU affinity on this platform)"
+        if cpus is None
+        else ", ".join(map(str, cpus)),
+        "NumPy's BLAS threads": f"{_blas()[1]} (set via {how})",
+    }
+    if "torch" in sys.modules:
+        facts["PyTorch threads"] = str(sys.modules["torch"].get_num_threads())
+    if "jax" in sys.modules:
+        facts["JAX"] = (
+            "not limited (XLA uses every CPU)"
+            if cpus is None
+            else "one XLA CPU thread per CPU the process may run on"
+        )
+    return facts
+
+
+def in_subprocess(module: str, function: str, threads: int, *args: Any, show_progress: bool = False) -> Any:
+    """``function(*args)`` from ``module`` in a fresh interpreter on ``threads`` CPUs; the result as JSON.
+
+    The interpreter pins itself to the first ``threads`` CPUs before importing
+    anything, so every thread it starts (BLAS, PyTorch, XLA) inherits the set.
+    With ``show_progress`` its standard error (the progress lines) goes straight
+    to ours; otherwise it is kept for the error message.
+    """
     env = {**os.environ, **_thread_env(threads)}
-    code = f"import json; from {module} import {function}; print(json.dumps({function}(*{args!r})))"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
+    cpus = cpus_for(threads)
+    pin = "" if cpus is None else f"import os; os.sched_setaffinity(0, {cpus!r}); "
+    code = f"{pin}import json; from {module} import {function}; print(json.dumps({function}(*{args!r})))"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=None if show_progress else subprocess.PIPE,
+        text=True,
+        env=env,
+        check=False,
+    )
     if done.returncode != 0:
-        raise BenchmarkError(f"bench: {function}{args!r} failed:\n{done.stderr[-2000:]}")
+        why = "its error is above" if show_progress else done.stderr[-2000:]
+        raise BenchmarkError(f"bench: {function}{args!r} failed:\n{why}")
     return json.loads(done.stdout.strip().splitlines()[-1])

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .contenders import Implementation, implementations
-from .machine import limit_threads, machine_facts
+from . import timing
+from .contenders import implementations
+from .machine import in_subprocess, machine_facts
 from .memory import measure_memory
-from .problem import LAYOUTS, SIZES
-from .timing import ChainResult, SizeResult, time_chains, time_size
+from .problem import SIZES, BenchmarkError
+from .timing import ChainResult, SizeResult, time_chains
+
+# The BLAS thread counts the step is measured with, each in a process of its own.
+THREADS = (1, 2)
 
 
 @dataclass
 class Settings:
     quick: bool = False
-    threads: int = 1
+    threads: tuple[int, ...] = THREADS
     sizes: tuple[str, ...] = tuple(SIZES)
     repeats: int = 41
     sample_seconds: float = 0.002
@@ -25,8 +29,13 @@ class Settings:
     memory_size: str = "cifar-like"
     memory_steps: int = 10_000
 
+    @property
+    def side_threads(self) -> int:
+        """The threads of the long chains and the memory runs (Python work, not BLAS): the fewest."""
+        return min(self.threads)
+
     @staticmethod
-    def for_mode(quick: bool, threads: int = 1) -> Settings:
+    def for_mode(quick: bool, threads: tuple[int, ...] = THREADS) -> Settings:
         if not quick:
             return Settings(threads=threads)
         return Settings(
@@ -49,31 +58,47 @@ class Report:
     sizes: list[SizeResult]
     chains: list[ChainResult]
     memory: list[dict[str, Any]]
+    # What each thread count's processes ran with: their CPUs, BLAS, PyTorch and JAX threads.
+    thread_facts: dict[int, dict[str, str]] = field(default_factory=dict)
 
 
-def run(
-    settings: Settings, impls: Sequence[Implementation] | None = None, log: Callable[[str], None] = print
-) -> Report:
-    """Everything the report needs: timings per size and layout, chains, memory."""
-    how = limit_threads(settings.threads)
-    impls = list(implementations() if impls is None else impls)
-    facts = machine_facts(settings.threads, how)
-    sizes = []
-    for size in settings.sizes:
-        for layout in LAYOUTS:
-            log(f"bench: {size} {SIZES[size]}, {layout} layout")
-            sizes.append(time_size(size, layout, impls, settings.repeats, settings.sample_seconds))
+def run(settings: Settings, log: Callable[[str], None] = print) -> Report:
+    """Everything the report needs: timings per thread count, size and layout; chains; memory."""
+    facts = machine_facts()
+    sizes: list[SizeResult] = []
+    thread_facts: dict[int, dict[str, str]] = {}
+    for threads in settings.threads:
+        found, thread_facts[threads] = _steps(settings, threads)
+        sizes += found
+    side = settings.side_threads
     log(f"bench: chains of {settings.chain_lengths[0]:,} and {settings.chain_lengths[1]:,} ops")
-    chains = time_chains(settings.chain_lengths, settings.chain_repeats, settings.threads)
+    chains = time_chains(settings.chain_lengths, settings.chain_repeats, side)
     log(
         f"bench: memory, {settings.memory_size} step and {settings.memory_steps:,} tiny steps, "
         "each implementation in its own process"
     )
     memory = measure_memory(
-        [i for i in impls if i.kind != "micrograd"],
+        [i for i in implementations() if i.kind not in ("micrograd", "jax")],
         settings.memory_size,
         "row",
         settings.memory_steps,
-        settings.threads,
+        side,
     )
-    return Report(settings, facts, sizes, chains, memory)
+    return Report(settings, facts, sizes, chains, memory, thread_facts)
+
+
+def _steps(settings: Settings, threads: int) -> tuple[list[SizeResult], dict[str, str]]:
+    """Every contender timed in a fresh process pinned to ``threads`` CPUs; and what that process ran with."""
+    found = in_subprocess(
+        timing.__name__,
+        "step_child",
+        threads,
+        threads,
+        list(settings.sizes),
+        settings.repeats,
+        settings.sample_seconds,
+        show_progress=True,
+    )
+    if "error" in found:
+        raise BenchmarkError(found["error"])
+    return [SizeResult.from_json(result) for result in found["sizes"]], found["facts"]

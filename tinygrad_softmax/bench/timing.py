@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import math
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -13,9 +14,9 @@ import numpy as np
 
 from ..analytic import Layout
 from ..tensor import Tensor
-from .contenders import COLLECTOR_PAUSED, Implementation, check_gradients
-from .machine import in_subprocess, installed, limit_threads
-from .problem import BenchmarkError, StepFn, make_problem
+from .contenders import COLLECTOR_PAUSED, Implementation, check_gradients, implementations
+from .machine import in_subprocess, installed, limit_threads, thread_facts
+from .problem import LAYOUTS, SIZES, BenchmarkError, StepFn, make_problem
 
 
 @dataclass(frozen=True)
@@ -60,12 +61,28 @@ def interleaved_timings(steps: dict[str, StepFn], repeats: int, sample_seconds: 
 
 @dataclass
 class SizeResult:
-    """The timings of every implementation on one size and layout."""
+    """The timings of every implementation on one size and layout, with ``threads`` BLAS threads."""
 
     size: str
     layout: Layout
     timings: dict[str, Timing]
     kinds: dict[str, str]
+    threads: int = 1
+
+    def to_json(self) -> dict[str, Any]:
+        timings = {name: [t.median, t.p25, t.p75] for name, t in self.timings.items()}
+        return {
+            "size": self.size,
+            "layout": self.layout,
+            "threads": self.threads,
+            "timings": timings,
+            "kinds": self.kinds,
+        }
+
+    @staticmethod
+    def from_json(found: dict[str, Any]) -> SizeResult:
+        timings = {name: Timing(*values) for name, values in found["timings"].items()}
+        return SizeResult(found["size"], found["layout"], timings, found["kinds"], found["threads"])
 
     @property
     def baseline(self) -> str:
@@ -78,9 +95,17 @@ class SizeResult:
 
 
 def time_size(
-    size: str, layout: Layout, impls: Sequence[Implementation], repeats: int, sample_seconds: float
+    size: str,
+    layout: Layout,
+    impls: Sequence[Implementation],
+    repeats: int,
+    sample_seconds: float,
+    threads: int = 1,
 ) -> SizeResult:
-    """Check every implementation's gradients on one problem, then time them interleaved."""
+    """Check every implementation's gradients on one problem, then time them interleaved.
+
+    ``threads`` only labels the result: the process's threads are set by :func:`step_child`.
+    """
     problem = make_problem(size, layout)
     steps: dict[str, StepFn] = {}
     kinds: dict[str, str] = {}
@@ -90,7 +115,34 @@ def time_size(
         step = impl.make(problem)
         check_gradients(impl, step, problem)
         steps[impl.name], kinds[impl.name] = step, impl.kind
-    return SizeResult(size, layout, interleaved_timings(steps, repeats, sample_seconds), kinds)
+    return SizeResult(size, layout, interleaved_timings(steps, repeats, sample_seconds), kinds, threads)
+
+
+def step_child(threads: int, sizes: Sequence[str], repeats: int, sample_seconds: float) -> dict[str, Any]:
+    """Run in a fresh interpreter pinned to ``threads`` CPUs: every size and layout, every implementation.
+
+    Returns the timings and what the process really ran with (CPUs, BLAS, PyTorch
+    and JAX threads), or the error of an implementation that failed its gradient check.
+    """
+    how = limit_threads(threads)
+    impls = implementations()
+    results = []
+    try:
+        for size in sizes:
+            for layout in LAYOUTS:
+                print(
+                    f"bench: {size} {SIZES[size]}, {layout} layout, {_threads(threads)}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                results.append(time_size(size, layout, impls, repeats, sample_seconds, threads).to_json())
+    except BenchmarkError as error:
+        return {"error": str(error)}
+    return {"threads": threads, "facts": thread_facts(threads, how), "sizes": results}
+
+
+def _threads(threads: int) -> str:
+    return f"{threads} BLAS thread{'' if threads == 1 else 's'}"
 
 
 # ---------------------------------------------------------------- long chains
