@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tinygrad_softmax import analytic, bench, ops
-from tinygrad_softmax.bench import contenders, machine, timing
+from tinygrad_softmax.bench import contenders, judging, machine, timing
 from tinygrad_softmax.cli import main
 
 
@@ -233,3 +233,44 @@ def test_a_missed_target_is_explained_by_its_kind_not_its_words(monkeypatch):
 
     monkeypatch.setattr(judging, "targets", lambda _: reworded)
     assert any(note.startswith("**Step time.**") for note in bench.explanations(report))
+
+
+def step_table(report_text, threads):
+    """The rows of the step table measured with ``threads`` threads."""
+    label = f"{threads} thread{'' if threads == 1 else 's'}"
+    section = report_text.split(f"## One training step, {label}\n")[1].split("\n## ")[0]
+    return [line for line in section.splitlines() if line.startswith(("| tiny", "| small"))]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_step_table_has_each_thread_count_with_its_own_closed_form(quick_report, threads):
+    rows = step_table(quick_report, threads)
+    for size in ("tiny (4, 3, 3)", "small (64, 32, 10)"):
+        for layout in ("row", "column"):
+            group = [row for row in rows if row.startswith(f"| {size} | {layout} |")]
+            assert sum(f"**{bench.NUMPY_PREFIX}" in row and row.endswith("| 1.00 |") for row in group) == 1
+            for name in (bench.ENGINE, bench.COMPILED):
+                assert sum(f"| {name} |" in row for row in group) == 1, (threads, size, layout, name)
+    targets = quick_report.split("## Targets")[1]
+    label = f"{threads} thread{'' if threads == 1 else 's'}"
+    for size in ("tiny", "small"):
+        claim = (
+            f"| {size}, column, {label}: {bench.COMPILED} ≤ {judging.COMPILED_LIMITS[size]:g} × closed form |"
+        )
+        assert claim in targets
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_each_thread_count_really_ran_with_that_many_threads(quick_report, threads):
+    """The machine section says what threadpoolctl, PyTorch and the CPU affinity reported in that process."""
+    label = f"{threads} thread{'' if threads == 1 else 's'}"
+    line = next(row for row in quick_report.splitlines() if row.startswith(f"| step, {label} |"))
+    facts = dict(part.split(": ", 1) for part in line.split(" | ")[1].removesuffix(" |").split("; "))
+    assert facts["NumPy's BLAS threads"] == f"{threads} (set via threadpoolctl)"
+    if hasattr(os, "sched_getaffinity"):
+        expected = sorted(os.sched_getaffinity(0))[:threads]
+        assert facts["CPUs the process may run on"] == ", ".join(map(str, expected))
+    if "PyTorch threads" in facts or machine.installed("torch"):
+        assert facts["PyTorch threads"] == str(threads)
+    if machine.installed("jax"):
+        assert facts["JAX"].startswith("one XLA CPU thread per CPU")

@@ -33,6 +33,17 @@ def integer(low: int, high: int | None = None, unit: str = "") -> Callable[[str]
     return parse
 
 
+def integers(low: int, high: int) -> Callable[[str], tuple[int, ...]]:
+    """Whole numbers in [low, high] separated by commas (``1,2``): each once, in the order given."""
+    one = integer(low, high)
+
+    def parse(text: str) -> tuple[int, ...]:
+        return tuple(dict.fromkeys(one(part.strip()) for part in text.split(",")))
+
+    parse.__name__ = "integers"
+    return parse
+
+
 DPI = integer(24, 600, " dots per inch")  # below 24 text is unreadable; above 600 a PNG runs to 100 MB
 SEED = integer(0)  # NumPy's generators take seeds ≥ 0
 POSITIVE = integer(1)

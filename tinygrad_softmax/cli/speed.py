@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from .options import add_layout, integer, output_file
+from .options import add_layout, integers, output_file
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
@@ -25,8 +25,8 @@ def compile_arguments(parser: argparse.ArgumentParser) -> None:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """One training step of the softmax classifier, timed against the hand-written NumPy closed form,
-    PyTorch, HIPS autograd and micrograd (those installed); plus long chains and memory. Prints a
-    Markdown report; --write also saves it."""
+    PyTorch, HIPS autograd, micrograd and JAX's jit (those installed), with 1 and with 2 BLAS threads;
+    plus long chains and memory. Prints a Markdown report; --write also saves it."""
     from ..bench import main as run_bench
 
     return run_bench(quick=args.quick, write=args.write, threads=args.threads)
@@ -38,5 +38,10 @@ def bench_arguments(parser: argparse.ArgumentParser) -> None:
         "--write", metavar="FILE", type=output_file(), help="also write the Markdown report to FILE"
     )
     parser.add_argument(
-        "--threads", type=integer(1, 256), default=1, help="BLAS and PyTorch threads (default: 1)"
+        "--threads",
+        type=integers(1, 256),
+        default=(1, 2),
+        metavar="N[,N...]",
+        help="the thread counts (NumPy's BLAS, PyTorch, JAX) to time the step with, each in a process "
+        "of its own pinned to that many CPUs (default: 1,2)",
     )
