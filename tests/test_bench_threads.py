@@ -4,6 +4,8 @@ No timing is asserted here: the figures depend on the machine.
 """
 
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -26,11 +28,9 @@ def test_a_measuring_process_is_pinned_to_its_cpus_and_its_blas_threads(threads)
 def test_limit_threads_is_what_threadpoolctl_then_reports():
     code = (
         "from tinygrad_softmax.bench import machine; import sys; "
-        "print(machine.limit_threads(int(sys.argv[1])), machine.thread_facts(0, 'x')[\"NumPy's BLAS threads\"])"
+        "how = machine.limit_threads(int(sys.argv[1])); "
+        "print(how, machine.thread_facts(0, 'x')[\"NumPy's BLAS threads\"])"
     )
-    import subprocess
-    import sys
-
     pytest.importorskip("threadpoolctl")
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "2"}
     for threads in (1, 2):
