@@ -265,6 +265,7 @@ def test_the_readme_quotes_the_benchmark_page_as_it_stands():
     `make bench` rewrites the page, this says which figure of the README to update."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     bench = (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+    bench = bench.split("## One training step, 2 threads")[0]  # the README quotes the 1-thread table
     measured = {
         (size, name): float(ratio)
         for size, name, ratio in re.findall(
