@@ -165,6 +165,17 @@ def test_random_programs_match_eager(seed: int) -> None:
         tensors = [Tensor(t.data + 0.05, requires_grad=t.requires_grad) for t in tensors]
 
 
+def test_random_programs_reuse_buffers() -> None:
+    """Most random programs have a dead array to write into, so the comparisons above test reuse."""
+    reused = 0
+    for seed in range(25):
+        fn, tensors = random_program(np.random.default_rng(seed))
+        compiled = compile(fn)
+        compiled(*tensors)
+        reused += "out=" in compiled.source()
+    assert reused >= 15
+
+
 def test_retraces_on_a_new_shape_and_dtype() -> None:
     compiled = compile(classifier_step("column"))
     compiled(*classifier_inputs("column", 4, 5, 3, np.float64))
@@ -215,21 +226,78 @@ def test_returned_gradients_are_never_reused() -> None:
         assert np.array_equal(dW2, keep) and not np.shares_memory(dW, dW2)
 
 
+@pytest.mark.parametrize("layout", ["column", "row"])
+def test_buffer_reuse_writes_no_argument_and_no_returned_array(layout: str) -> None:
+    """``out=`` goes only into dead intermediates: never an argument, never what a call hands back."""
+    step = classifier_step(layout)
+    compiled = compile(step)
+    # D = N: W has the logits' shape and is read by no line after the first, so an argument is
+    # among the arrays of the right shape that no later line reads.
+    W, b, X, y = classifier_inputs(layout, D=9, N=9, C=4, dtype=np.float64)
+    compiled(W, b, X, y)
+    source = compiled.source()
+    assert source.count("out=") >= 5, source
+    for t in (W, b, X):
+        t._data.setflags(write=False)  # a write into an argument would raise
+    y.setflags(write=False)
+    expected_loss, expected = eager(step, W, b, X, y)
+    first = compiled(W, b, X, y)
+    kept = [g.copy() for g in first[1][:2]]
+    for g in first[1][:2]:
+        g[...] = np.nan  # the caller edits what it was handed
+    second = compiled(W, b, X, y)
+    assert first[0] == second[0] == expected_loss
+    for got, again, want, before in zip(first[1][:2], second[1][:2], expected[:2], kept):
+        assert np.array_equal(again, want) and np.array_equal(before, want)
+        assert not np.shares_memory(got, again)
+        assert not any(np.shares_memory(again, t._data) for t in (W, b, X))
+    assert not np.shares_memory(second[1][0], second[1][1])
+
+
+def test_lines_run_once_are_never_handed_back() -> None:
+    """A gradient that reads no input is computed once, above the function, and copied when returned."""
+    compiled = compile(lambda a, b: (a * 2.0).sum() + (b * b).sum())
+    a, b = Tensor(np.ones(3), requires_grad=True), Tensor(np.arange(3.0), requires_grad=True)
+    _, (da, _) = compiled(a, b)
+    once = compiled.source().split("def ")[0]
+    assert "np.ones" in once and "spread" in once  # the starting gradient and d(sum): no input read
+    da[...] = -5.0
+    for _ in range(2):
+        _, (da2, db2) = compiled(a, b)
+        assert np.array_equal(da2, [2.0, 2.0, 2.0]) and np.array_equal(db2, [0.0, 2.0, 4.0])
+        da2[...] = -7.0
+
+
+def test_a_value_the_loss_does_not_need_gets_no_line() -> None:
+    def fn(a: Tensor) -> Tensor:
+        a.exp()  # computed and dropped: the program never runs it
+        return (a * a).sum()
+
+    compiled = compile(fn)
+    loss, (da,) = compiled(Tensor([1.0, 2.0], requires_grad=True))
+    assert loss == 5.0 and np.array_equal(da, [2.0, 4.0])
+    assert "exp" in compiled.ops() and "np.exp" not in compiled.source()
+
+
 def test_source_compiles_with_one_line_per_recorded_op() -> None:
     compiled = compile(classifier_step("column"))
     compiled(*classifier_inputs("column", 4, 5, 3, np.float64))
     source = compiled.source()
     recorded = compiled.ops()
     assert recorded == ["matmul", "add", "max", "sub", "exp", "sum", "log", "sub", "gather", "mean", "neg"]
-    forward = source.split("# backward")[0]
+    forward = source.split("    # forward")[1].split("    # backward")[0]
     tagged = [
-        line.rsplit("# ", 1)[1].split()[0] for line in forward.splitlines() if " = " in line and "# " in line
+        line.split("  # ", 1)[1].split()[0]
+        for line in forward.splitlines()
+        if " = " in line and "  # " in line
     ]
-    assert tagged == recorded
+    # log_p = sub1 - log1 (the second sub) is computed on the gather's line, for the picked entries only.
+    assert tagged == recorded[:7] + recorded[8:]
+    assert "gather1 = np.subtract(sub1[picked], log1, out=log1)  # gather (sub2's picked entries" in source
     namespace: dict[str, Any] = {}
     exec(compile_source(source), {"np": np, **runtime()}, namespace)
     assert callable(namespace["step"])
-    assert "    Z = WX + b  # add" in source and "dW = dZ @ X.T" in source
+    assert "    Z = np.add(WX, b, out=WX)  # add" in source and "dW = dZ @ X.T" in source
 
 
 def compile_source(source: str) -> Any:
@@ -327,13 +395,15 @@ def test_cli_prints_the_program_with_the_lines_that_make_dz_marked(layout: str, 
     assert cli.main(["compile", "--layout", layout]) == 0
     out = capsys.readouterr().out
     marked = [line[2:].strip() for line in out.splitlines() if line.startswith("▶ ") and " = " in line]
-    # Exactly the backward lines dZ depends on: from dloss = 1 down to dZ, not dW or db.
+    # Exactly the backward lines dZ depends on: from dloss = 1 (run once, above the function) down
+    # to dZ, not dW or db.
     assert marked[0].startswith("dloss = np.ones") and marked[-1].startswith("dZ = ")
-    assert len(marked) == 10 and not any(line.startswith(("dW", "db")) for line in marked)
-    assert any(line.startswith("dsub1 = dsub2 + dsub1_2") for line in marked)
+    assert len(marked) == 9 and not any(line.startswith(("dW", "db")) for line in marked)
+    assert any(line.startswith("dsub1 = np.add(dsub2, dsub1_2, out=") for line in marked)
     assert "dZ = (P − Y)/N" in out and "def step(W, b, X, y):" in out
+    assert "neg, mean, sub, gather, log, sum, exp" in out  # sum's spread is done by broadcasting
     program = MarkedProgram.for_classifier(layout, N=1)
-    assert program.difference < 1e-15 and len(program.marked) == 10
+    assert program.difference < 1e-15 and len(program.marked) == 9
 
 
 def test_lines_computing_follows_the_names() -> None:
@@ -368,11 +438,14 @@ def test_matmul_turns_a_wide_short_product_in_both_engines() -> None:
     args = classifier_inputs("column", D=784, N=256, C=10, dtype=np.float64)
     loss, grads = compiled(*args)
     source = compiled.source()
-    assert "WX = (X.T @ W.T).T" in source and "dW = (X @ dZ.T).T" in source
+    assert "WX = (X.T @ W.T).T" in source and "dW = (X @ dZ.T).T  #" in source  # no .copy()
     expected_loss, expected = eager(step, *args)
     assert loss == expected_loss
     assert np.array_equal(grads[0], expected[0]) and np.array_equal(grads[1], expected[1])
-    assert grads[0].flags.c_contiguous and grads[0].base is None  # an array of its own, as .grad is
+    # The transposed view of a product no other name holds: an array of its own without a copy.
+    assert grads[0].flags.f_contiguous and grads[0].base.base is None
+    _, again = compiled(*args)
+    assert not np.shares_memory(grads[0], again[0]) and np.array_equal(grads[0], again[0])
 
 
 @pytest.mark.parametrize("model", ["linear", "mlp"])

@@ -103,21 +103,43 @@ def own(program: Program, g: Sym, dtype: np.dtype[Any], returned: set[str], name
     """The line that makes a returned gradient an array of its own (as ``engine.backward`` does)."""
     value = np.asarray(g.value)
     if g.dtype != dtype:
-        program.emit(
-            program.fresh(name), Sym(program, value.astype(dtype), f"{{0}}.astype(np.{dtype.name})", (g,))
-        )
-        return program.lines[-1].target
+        cast = Sym(program, value.astype(dtype), f"{{0}}.astype(np.{dtype.name})", (g,))
+        return program.emit(program.fresh(name), cast, once=False).name or name
     shared = (
-        g.name in returned or g.name is None or value.base is not None or not isinstance(g.value, np.ndarray)
+        g.name in returned
+        or g.name is None
+        or (value.base is not None and not _turned_product(g))
+        or not isinstance(g.value, np.ndarray)
     )
-    if shared or g.name in program.constants or not value.flags.writeable:
+    if shared or g.name in program.fixed or not value.flags.writeable:
         copied = np.array(value)
         last = program.lines[-1]
-        if last.target == g.name and isinstance(g.value, np.ndarray) and g.name not in returned:
-            # The line that made it, made to copy: dW = (X @ dZ.T).T.copy() (nothing reads dW before).
+        if (
+            last.target == g.name
+            and last.section != "once"
+            and isinstance(g.value, np.ndarray)
+            and g.name not in returned
+        ):
+            # The line that made it, made to copy: nothing reads it before it is returned.
             code = last.code if g.precedence == ATOM or g.template == "{0}" else f"({last.code})"
-            last.code, last.comment = f"{code}.copy()", last.comment + "; an array of its own"
+            last.code, last.comment, last.copied = (
+                f"{code}.copy()",
+                last.comment + "; an array of its own",
+                True,
+            )
             return g.name
         sym = Sym(program, copied, "{0}.copy()" if isinstance(g.value, np.ndarray) else "np.array({0})", (g,))
-        return program.emit(program.fresh(name), sym, "an array of its own").name or name
+        return program.emit(program.fresh(name), sym, "an array of its own", once=False).name or name
     return g.name  # type: ignore[return-value]
+
+
+def _turned_product(g: Sym) -> bool:
+    """``(B.T @ A.T).T``: a view, but of a product no other name holds, so already an array of its own."""
+    inner = g.args[0] if g.template == "{0}.T" and g.args else None
+    return (
+        isinstance(inner, Sym)
+        and inner.name is None
+        and inner.template == "{0} @ {1}"
+        and isinstance(inner.value, np.ndarray)
+        and inner.value.base is None
+    )

@@ -24,13 +24,16 @@ from .trace import Generated, equal, trace
 __all__ = ["compile", "Compiled", "CacheInfo"]
 
 
-def _describe(arg: Any) -> Any:
-    """What a call is keyed on: shapes, dtypes, memory layout, which arguments require grad."""
+def _describe(arg: Any) -> tuple[Any, ...]:
+    """What a call is keyed on: shapes, dtypes, memory layout, which arguments require grad.
+
+    Four entries per argument (``__call__`` adds them to one flat key).
+    """
     if isinstance(arg, Tensor):
         a = array(arg)
         return (a.shape, a.strides, a.dtype, arg.requires_grad)
     if isinstance(arg, np.ndarray):
-        return (arg.shape, arg.strides, arg.dtype)
+        return (arg.shape, arg.strides, arg.dtype, None)
     try:
         hash(arg)
     except TypeError:
@@ -38,7 +41,7 @@ def _describe(arg: Any) -> Any:
             f"compile: arguments must be Tensors, NumPy arrays or hashable constants; "
             f"got {type(arg).__name__}"
         ) from None
-    return (type(arg).__name__, arg)
+    return (type(arg), arg, None, None)
 
 
 class CacheInfo(NamedTuple):
@@ -86,15 +89,16 @@ class Compiled:
         key: list[Any] = []
         arrays: list[Any] = []
         for a in args:
-            if type(a) is Tensor:
-                data = a._data  # only read: no copy on write (see _array)
-                key.append((data.shape, data.strides, data.dtype, a.requires_grad))
+            kind = type(a)
+            if kind is Tensor:
+                data = a._data  # only read: no copy on write (see backward.array)
+                key += (data.shape, data.strides, data.dtype, a.requires_grad)
                 arrays.append(data)
-            elif type(a) is np.ndarray:
-                key.append((a.shape, a.strides, a.dtype))
+            elif kind is np.ndarray:
+                key += (a.shape, a.strides, a.dtype, None)
                 arrays.append(a)
             else:
-                key.append(_describe(a))
+                key += _describe(a)
                 arrays.append(array(a) if isinstance(a, Tensor) else a)
         found = tuple(key)
         program = self._programs.get(found)
@@ -160,7 +164,7 @@ class Compiled:
     def source(self, *args: Any) -> str:
         """The generated program: for these arguments (traced if needed), else the last one run."""
         if args:
-            key = tuple([_describe(a) for a in args])
+            key = tuple(k for a in args for k in _describe(a))
             program = self._programs.get(key) or self._trace(key, args)
             return program.source
         if self._last is None:
@@ -180,23 +184,24 @@ class Compiled:
 
         For reading a program line by line (``compiled.value("dZ", W, b, X, y)``).
         """
-        key = tuple([_describe(a) for a in args])
+        key = tuple(k for a in args for k in _describe(a))
         program = self._programs.get(key) or self._trace(key, args)
-        function = ast.parse(program.source).body[0]
-        assert isinstance(function, ast.FunctionDef)
+        module = ast.parse(program.source)
+        namespace = dict(program.function.__globals__)
+        for statement in module.body:  # a line run once, when the program was made
+            if isinstance(statement, ast.Assign) and _assigns(statement, name):
+                return namespace[name]
+        function = next(s for s in module.body if isinstance(s, ast.FunctionDef))
         body: list[ast.stmt] = []
         for statement in function.body:
             if isinstance(statement, ast.Return):
-                break
+                raise KeyError(f"value: the program has no variable {name!r}")
             body.append(statement)
-            if any(isinstance(t, ast.Name) and t.id == name for t in getattr(statement, "targets", [])):
+            if _assigns(statement, name):
                 break
-        else:
-            raise KeyError(f"value: the program has no variable {name!r}")
         function.body = [*body, ast.Return(ast.Name(name, ast.Load()))]
         function.name = "_up_to"
         code = builtins.compile(ast.fix_missing_locations(ast.Module([function], [])), "<value>", "exec")
-        namespace = dict(program.function.__globals__)
         exec(code, namespace)
         return namespace["_up_to"](*[array(a) if isinstance(a, Tensor) else a for a in args])
 
@@ -206,6 +211,10 @@ class Compiled:
     def cache_clear(self) -> None:
         self._programs.clear()
         self._unchecked.clear()
+
+
+def _assigns(statement: ast.stmt, name: str) -> bool:
+    return any(isinstance(t, ast.Name) and t.id == name for t in getattr(statement, "targets", []))
 
 
 def compile(

@@ -1,11 +1,15 @@
 """The program being written: its lines, the names taken, the constants it refers to.
 
 Tracing appends one :class:`Line` per op (forward) and per gradient a rule
-sends (backward); :meth:`Program.source` joins them into the function's text.
+sends (backward); :meth:`Program.source` joins them into the program's text.
+A line that reads no input of the function (the starting gradient 1 of the
+loss, ``-1/N`` for a mean, ...) is run once, when the program is made, not on
+every call: it goes to the ``once`` section, above the function.
 """
 
 from __future__ import annotations
 
+import ast
 import builtins
 import keyword
 import linecache
@@ -13,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import count
 from typing import Any
+
+import numpy as np
 
 from .runtime import RUNTIME
 from .symbolic import ATOM, Sym, literal, value_of
@@ -23,8 +29,17 @@ class Line:
     target: str
     code: str
     comment: str
-    section: str  # "forward", "backward" or "setup"
+    section: str  # "once", "forward", "backward" or "setup"
     op: str = ""  # the recorded op a forward line runs
+    sym: Sym | None = None  # what the line computes, if a Sym (not for positions or zeros)
+    reads: frozenset[str] = frozenset()  # the names the code reads
+    copied: bool = False  # the code ends in .copy(): a returned gradient made an array of its own
+    out: str | None = None  # the dead array the result is written into (see optimize.reuse_buffers)
+
+
+def names_read(code: str) -> frozenset[str]:
+    """Every variable name a line of code reads."""
+    return frozenset(node.id for node in ast.walk(ast.parse(code, mode="eval")) if isinstance(node, ast.Name))
 
 
 @dataclass
@@ -36,6 +51,8 @@ class Program:
     constants: dict[str, Any] = field(default_factory=dict)
     positions: dict[int, str] = field(default_factory=dict)  # id of a positions tuple -> its variable
     section: str = "forward"
+    # Names whose values no call changes: the runtime helpers, the constants, the lines run once.
+    fixed: set[str] = field(default_factory=lambda: set(RUNTIME))
 
     def fresh(self, base: str) -> str:
         base = base if base.isidentifier() and not keyword.iskeyword(base) else "t"
@@ -53,6 +70,7 @@ class Program:
     def constant(self, value: Any) -> Sym:
         name = self.fresh("const")
         self.constants[name] = value
+        self.fixed.add(name)
         return Sym(self, value, name=name)
 
     def call(self, function: str, ufunc: Callable[..., Any], *args: Any) -> Sym:
@@ -60,13 +78,17 @@ class Program:
         value = ufunc(*[value_of(a) for a in operands])
         template = function + "(" + ", ".join(f"{{{i}}}" for i in range(len(operands))) + ")"
         rendered = tuple(a if isinstance(a, Sym) or literal(a) else _Text(repr(a)) for a in operands)
-        return Sym(self, value, template, rendered, ATOM)
+        sym = Sym(self, value, template, rendered, ATOM)
+        if isinstance(ufunc, np.ufunc) and not any(isinstance(a, _Text) for a in rendered):
+            sym.ufunc = ufunc
+        return sym
 
     def positions_name(self, positions: Any) -> str:
         name = self.positions.get(id(positions))
         if name is None:  # positions the trace did not see come from an argument: a constant
             name = self.fresh("positions")
             self.constants[name] = positions
+            self.fixed.add(name)
             self.positions[id(positions)] = name
         return name
 
@@ -74,33 +96,62 @@ class Program:
         """A constant for the running positions of a gather (the labels' slot left empty)."""
         name = self.fresh("grid")
         self.constants[name] = tuple(None if d == axis else p for d, p in enumerate(positions))
+        self.fixed.add(name)
         return name
 
-    def emit(self, target: str, sym: Sym, comment: str = "", op: str = "") -> Sym:
-        """Write ``target = <sym>``; shared sub-expressions first get lines of their own."""
+    def emit(self, target: str, sym: Sym, comment: str = "", op: str = "", once: bool = True) -> Sym:
+        """Write ``target = <sym>``; shared sub-expressions first get lines of their own.
+
+        With ``once`` (the default) a line that reads no input runs once, when the
+        program is made; a line whose array is handed back to the caller must not.
+        """
         for shared in _shared_subexpressions(sym):
             self.emit(self.fresh("t"), shared)
-        self.lines.append(Line(target, sym.render(), comment, self.section, op))
+        note = sym.note
+        line = Line(target, sym.render(), comment + (f" ({note})" if note else ""), self.section, op, sym)
+        self._append(line, once)
         sym.name = target
         return sym
 
-    def emit_code(self, target: str, code: str, comment: str = "") -> None:
+    def emit_code(self, target: str, code: str, comment: str = "", once: bool = True) -> None:
         """Write ``target = <code>`` for a value no rule computes (positions, zeros)."""
-        self.lines.append(Line(target, code, comment, self.section))
+        self._append(Line(target, code, comment, self.section), once)
+
+    def _append(self, line: Line, once: bool = True) -> None:
+        line.reads = names_read(line.code)
+        if once and line.reads <= self.fixed:
+            line.section = "once"
+            self.fixed.add(line.target)
+        self.lines.append(line)
+
+    def code_of(self, name: str) -> str:
+        """The right-hand side of the line that assigns ``name``."""
+        return next(line.code for line in self.lines if line.target == name)
+
+    def is_fixed(self, x: Any) -> bool:
+        """Whether ``x`` is the same on every call: a number, a constant, a line run once."""
+        if not isinstance(x, Sym):
+            return literal(x) is not None
+        return x.name is not None and (x.name in self.fixed or literal_name(x.name))
 
     def source(self, function_name: str, arg_names: list[str], returned: str) -> str:
-        """The function's text: the lines under ``# forward`` and ``# backward``, then ``return``."""
+        """The program's text: the lines run once, then the function (forward, backward, return)."""
+        once = [_text(line) for line in self.lines if line.section == "once"]
+        if once:
+            once = [ONCE_HEADING, *once, "", ""]
         body = []
         section = ""
         for line in self.lines:
+            if line.section == "once":
+                continue
             if line.section != section and line.section != "setup":
                 section = line.section
                 body.append(f"    # {section}")
-            text = f"    {line.target} = {line.code}"
-            body.append(f"{text}  # {line.comment}" if line.comment else text)
-        return "\n".join(
-            [f"def {function_name}({', '.join(arg_names)}):", *body, f"    return {returned}", ""]
-        )
+            body.append("    " + _text(line))
+        header = [f"def {function_name}({', '.join(arg_names)}):"]
+        if any(line.out for line in self.lines):
+            header.append(REUSE_NOTE)
+        return "\n".join([*once, *header, *body, f"    return {returned}", ""])
 
     def function(self, source: str, function_name: str) -> Callable[..., Any]:
         """The source run as Python, in a namespace of the runtime helpers and this program's constants."""
@@ -115,6 +166,24 @@ class Program:
 
 
 _programs = count(1)
+
+ONCE_HEADING = "# Read no input, so run once, when the program is made (the function reads them):"
+REUSE_NOTE = (
+    "    # out=A: the result goes into A's array, which no later line reads (the same numbers, no new array)"
+)
+
+
+def _text(line: Line) -> str:
+    text = f"{line.target} = {line.code}"
+    return f"{text}  # {line.comment}" if line.comment else text
+
+
+def literal_name(name: str) -> bool:
+    """A Sym named by its own value: a Python number lifted to a Tensor inside ``fn``."""
+    try:
+        return literal(ast.literal_eval(name)) is not None
+    except (ValueError, SyntaxError):
+        return False
 
 
 class _Text:

@@ -12,6 +12,8 @@ import numpy as np
 
 from .. import ops
 
+_UNSIGNED = {np.dtype(f"i{n}"): np.dtype(f"u{n}") for n in (1, 2, 4, 8)}
+
 
 def picks(index: np.ndarray, axis: int, size: int, grid: tuple[Any, ...]) -> tuple[Any, ...]:
     """The positions ``gather`` reads, with this call's labels as ``index`` along ``axis``.
@@ -20,13 +22,13 @@ def picks(index: np.ndarray, axis: int, size: int, grid: tuple[Any, ...]) -> tup
     (they depend on the shapes only, so the program keeps them). The labels are
     checked: NumPy would wrap a negative one around.
     """
-    # Python's min and max are quicker than NumPy's on a few labels, NumPy's on many.
-    if index.size <= 64:
+    if index.size <= 16:  # Python's min and max are quicker than NumPy's on a few labels
         values = index.ravel().tolist()
-        low, high = (min(values), max(values)) if values else (0, 0)
-    else:
-        low, high = index.min(), index.max()
-    if low < 0 or high >= size:
+        outside = bool(values) and (min(values) < 0 or max(values) >= size)
+    else:  # one pass for both ends: read as unsigned, a negative label is ≥ 2⁶³, past any size
+        unsigned = index.view(_UNSIGNED[index.dtype]) if index.dtype in _UNSIGNED else index
+        outside = bool(unsigned.max() >= size)
+    if outside:
         raise IndexError(
             f"gather: index values must be in [0, {size}) along axis {axis}; "
             f"got values from {index.min()} to {index.max()}"

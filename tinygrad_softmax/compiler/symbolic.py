@@ -78,6 +78,9 @@ class Sym:
         self.args = args
         self.precedence = precedence
         self.name = name  # set once the value has a line (or is an argument) of its own
+        self.ufunc: Any = None  # the NumPy ufunc of the outermost operation, if elementwise
+        self.note = ""  # why a line reads as it does, for its comment
+        self.scattered: tuple[Sym, int] | None = None  # (values, axis) of a scatter with one pick per line
 
     # ------------------------------------------------------------ what rules read
 
@@ -120,7 +123,10 @@ class Sym:
         precedence, ufunc = BINARY[symbol]
         a, b = self._operand(a), self._operand(b)
         value = ufunc(value_of(a), value_of(b))
-        return Sym(self.program, value, "{0} " + symbol + " {1}", (a, b), precedence)
+        out = Sym(self.program, value, "{0} " + symbol + " {1}", (a, b), precedence)
+        if symbol not in ("@", "**"):  # `**` has fast paths (x ** 2 is np.square): not np.power's bits
+            out.ufunc = ufunc
+        return out
 
     def __add__(self, other: Any) -> Sym:
         return self._binary("+", self, other)
@@ -162,7 +168,9 @@ class Sym:
         return self._binary("==", self, other)
 
     def __neg__(self) -> Sym:
-        return Sym(self.program, -self.value, "-{0}", (self,), UNARY)
+        out = Sym(self.program, -self.value, "-{0}", (self,), UNARY)
+        out.ufunc = np.negative
+        return out
 
     def _method(self, value: Any, call: str) -> Sym:
         return Sym(self.program, value, "{0}" + call, (self,), ATOM)
@@ -184,7 +192,37 @@ class Sym:
 
     def sum(self, axis: Any = None, keepdims: bool = False) -> Sym:
         value = self.value.sum(axis=axis, keepdims=keepdims)
+        shortcut = self._sum_of_one_pick(axis, keepdims, value)
+        if shortcut is not None:
+            return shortcut
         return self._method(value, f".sum(axis={_axis_text(axis)}, keepdims={keepdims})")
+
+    def _sum_of_one_pick(self, axis: Any, keepdims: bool, value: Any) -> Sym | None:
+        """``(-scatter_add(v, ...)).sum(axis)`` is ``-v`` when each line along ``axis`` holds one pick.
+
+        The line holds ``-v`` at the pick and ``-0.0`` elsewhere; adding zeros to
+        a finite, non-zero number changes no bit, wherever the pick sits, so the
+        sum needs no pass over the array: with ``v`` the same on every call (the
+        ``-1/N`` of a mean), neither does the line. Checked here on the traced value.
+        """
+        if not (self.name is None and self.template == "-{0}" and keepdims):
+            return None
+        scatter = self.args[0]
+        if not isinstance(scatter, Sym) or scatter.scattered is None:
+            return None
+        values, picked_axis = scatter.scattered
+        axes = axis if isinstance(axis, tuple) else (axis,)
+        if tuple(int(a) % self.ndim for a in axes) != (picked_axis,) or not self.program.is_fixed(values):
+            return None
+        v = np.asarray(values.value)
+        if v.shape != np.shape(value) or not (np.all(np.isfinite(v)) and np.all(v != 0)):
+            return None
+        out = -values
+        if not _same_bits(out.value, value):
+            return None
+        scatter_name = scatter.name or "the scatter"
+        out.note = f"the sum of -{scatter_name}, one pick per line, is -{values.render()}"
+        return out
 
     def max(self, axis: Any = None, keepdims: bool = False) -> Sym:
         value = self.value.max(axis=axis, keepdims=keepdims)
@@ -198,7 +236,33 @@ class Sym:
 
     def __getitem__(self, positions: Any) -> Sym:
         where = self.program.positions_name(positions)
-        return Sym(self.program, self.value[positions], "{0}[" + where + "]", (self,), ATOM)
+        value = self.value[positions]
+        shortcut = self._picked_first(positions, value)
+        if shortcut is not None:
+            return shortcut
+        return Sym(self.program, value, "{0}[" + where + "]", (self,), ATOM)
+
+    def _picked_first(self, positions: Any, value: Any) -> Sym | None:
+        """``(A - b)[picked]`` as ``A[picked] - b`` when ``b`` already has the picked shape.
+
+        A gather of one entry per line (the label's log-probability) from
+        ``log_p = shifted - log(Σ exp)``: each picked entry is the same subtraction
+        of the same two numbers, done for the N picked entries instead of all N·C.
+        The full ``log_p`` is then read by no line and is not computed.
+        """
+        a, b = self.args if len(self.args) == 2 else (None, None)
+        if self.ufunc is None or self.name is None or not (isinstance(a, Sym) and isinstance(b, Sym)):
+            return None
+        if a.shape != self.shape or b.shape != np.shape(value) or b.name is None:
+            return None
+        picked = Sym(
+            self.program, a.value[positions], "{0}[" + self.program.positions_name(positions) + "]", (a,)
+        )
+        out = picked._binary(_UFUNC_SYMBOL[self.ufunc], picked, b) if self.ufunc in _UFUNC_SYMBOL else None
+        if out is None or not _same_bits(out.value, value):
+            return None
+        out.note = f"{self.name}'s picked entries only: {self.name} = {self.program.code_of(self.name)}"
+        return out
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
         # np.exp(x), np.maximum(x, 0), ... in a forward rule, and `ndarray * Sym`.
@@ -223,7 +287,10 @@ class Sym:
             where = program.positions_name(op.picks.positions)
             unique = op.picks.one_pick_per_line
             value = scatter_add(x.value, op.picks.positions, op.shape, unique)
-            return Sym(program, value, f"scatter_add({{0}}, {where}, {op.shape}, {unique})", (x,))
+            out = Sym(program, value, f"scatter_add({{0}}, {where}, {op.shape}, {unique})", (x,))
+            if unique and x.shape == op.picks.index.shape:
+                out.scattered = (x, int(op.picks.axis) % len(op.shape))
+            return out
         raise CompileError(
             f"compile: the backward rule of {op.name} cannot be written as code (second order?)"
         )
@@ -233,6 +300,18 @@ class Sym:
         if self.name is not None:
             return self.name
         return _render(self, outer, right)
+
+    def render_line(self, out: str | None = None) -> str:
+        """The right-hand side of this value's own line; with ``out``, the ufunc writing into ``out``."""
+        if out is None:
+            return _render(self, 0, False)
+        operands = ", ".join(_render_operand(a, 0, False) for a in self.args)
+        return f"np.{self.ufunc.__name__}({operands}, out={out})"
+
+
+def _same_bits(a: Any, b: Any) -> bool:
+    a, b = np.asarray(a), np.asarray(b)
+    return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
 
 
 def value_of(x: Any) -> Any:

@@ -19,6 +19,7 @@ import numpy as np
 from .. import engine, ops, tensor
 from ..tensor import Tensor
 from .backward import array, own, walk
+from .optimize import broadcast_spreads, drop_dead_lines, reuse_buffers
 from .program import Program
 from .runtime import RUNTIME
 from .symbolic import CompileError, Sym, literal
@@ -195,23 +196,34 @@ def trace(
     wanted = [i for i, a in enumerate(traced_args) if isinstance(a, Tensor) and a.requires_grad]
     if root.requires_grad and wanted:
         grads = walk(program, root, syms, recorded_args={traced_args[i]: i for i in wanted})
-        returned: set[str] = set()
+        handed_back: set[str] = set()
         for i in wanted:
             g = grads.get(traced_args[i])
             a = array(traced_args[i])
             if g is None:
                 name = program.fresh("d" + arg_names[i])
-                program.emit_code(
-                    name, f"np.zeros({a.shape}, dtype=np.{a.dtype.name})", "does not reach the loss"
-                )
+                code = f"np.zeros({a.shape}, dtype=np.{a.dtype.name})"
+                program.emit_code(name, code, "does not reach the loss", once=False)
             else:
-                name = own(program, g, a.dtype, returned, "d" + arg_names[i])
-            returned.add(name)
+                name = own(program, g, a.dtype, handed_back, "d" + arg_names[i])
+            handed_back.add(name)
             grad_names[i] = name
 
-    aux_name = sym_of(aux).name if aux is not None else None
+    aux_name = None
+    if aux is not None:
+        aux_sym = sym_of(aux)
+        if aux_sym.name in program.fixed:  # the same array on every call: hand back a copy
+            aux_sym = program.emit(
+                program.fresh("aux"), Sym(program, aux_sym.value, "{0}.copy()", (aux_sym,)), once=False
+            )
+        aux_name = aux_sym.name
 
-    # ------------------------------------------------------------ the source
+    # ------------------------------------------------------------ passes that change no bit, the source
+    returned = {n for n in [loss_name, aux_name, *grad_names] if n is not None}
+    broadcast_spreads(program, returned)
+    drop_dead_lines(program, returned)
+    arguments = {name: array(t) if isinstance(t, Tensor) else t for name, t in zip(arg_names, traced_args)}
+    reuse_buffers(program, arguments, returned)
     grads_text = ", ".join(n or "None" for n in grad_names) + ("," if len(grad_names) == 1 else "")
     return_text = f"float({loss_name}), ({grads_text})" + (f", {aux_name}" if aux_name else "")
     source = program.source(function_name, arg_names, return_text)

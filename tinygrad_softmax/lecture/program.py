@@ -11,6 +11,7 @@ checks against :mod:`tinygrad_softmax.analytic` (written without the engine).
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,9 +65,11 @@ class MarkedProgram:
         lines = self.source.splitlines()
         found: list[str] = []
         for i in self.marked:
-            op = lines[i].rpartition("# ")[2].split(" backward")[0] if " backward" in lines[i] else ""
-            if op and op not in found:
-                found.append(op)
+            comment = lines[i].partition("  # ")[2]
+            # "exp backward → ∂L/∂in (sum backward's dexp1 = ..., done by broadcasting)": sum, then exp.
+            for op in reversed(re.findall(r"(\w+) backward", comment)):
+                if op not in found:
+                    found.append(op)
         return found
 
     def render(self) -> str:
@@ -90,16 +93,22 @@ class MarkedProgram:
 
 
 def lines_computing(source: str, name: str) -> tuple[int, ...]:
-    """The backward lines of ``source`` that ``name`` depends on, ``name``'s own line included (0-based)."""
-    function = ast.parse(source).body[0]
-    assert isinstance(function, ast.FunctionDef)
+    """The backward lines of ``source`` that ``name`` depends on, ``name``'s own line included (0-based).
+
+    The backward lines are those after ``# backward`` in the function, and the
+    lines above the function that run once, when the program is made (the
+    starting gradient and what follows from it alone).
+    """
+    module = ast.parse(source)
+    function = next(s for s in module.body if isinstance(s, ast.FunctionDef))
     backward_starts = next(i for i, line in enumerate(source.splitlines()) if line.strip() == "# backward")
+    statements = [s for s in module.body if isinstance(s, ast.Assign)]
+    statements += [s for s in function.body if isinstance(s, ast.Assign) and s.lineno - 1 > backward_starts]
     assigned: dict[str, ast.Assign] = {}
-    for statement in function.body:
-        if isinstance(statement, ast.Assign) and statement.lineno - 1 > backward_starts:
-            target = statement.targets[0]
-            if isinstance(target, ast.Name):
-                assigned[target.id] = statement
+    for statement in statements:
+        target = statement.targets[0]
+        if isinstance(target, ast.Name):
+            assigned[target.id] = statement
     if name not in assigned:
         raise KeyError(f"the program assigns no {name!r} in its backward part")
     marked: set[int] = set()

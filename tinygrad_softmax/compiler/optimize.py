@@ -1,0 +1,180 @@
+"""Passes over the written program that change no bit of what it computes.
+
+- :func:`broadcast_spreads`: ``dexp1 = spread(dsum1, (3, 5))`` read only by
+  elementwise lines of that shape is dropped, and those lines read ``dsum1``:
+  NumPy broadcasting does the spreading inside the operation, entry for entry
+  the same arithmetic, without the copy.
+- :func:`drop_dead_lines`: a line nobody reads and nothing returns.
+- :func:`reuse_buffers`: an elementwise line writes its result into an array
+  no later line reads (``sub2 = np.subtract(sub1, log1, out=sub1)``) instead
+  of a new one: fewer allocations and a smaller working set, the same
+  arithmetic (the same ufunc loop, only the destination differs).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .program import Line, Program, names_read
+from .symbolic import Sym
+
+
+def broadcast_spreads(program: Program, returned: set[str]) -> None:
+    """Let broadcasting do what a ``spread`` line read only by elementwise lines does."""
+    for line in list(program.lines):
+        sym = line.sym
+        if sym is None or not sym.template.startswith("spread(") or line.target in returned:
+            continue
+        source = sym.args[0]
+        if not (isinstance(source, Sym) and source.name is not None) or line.section == "once":
+            continue
+        readers = [other for other in program.lines if line.target in other.reads]
+        if not readers or not all(_takes_broadcast(reader, sym, source) for reader in readers):
+            continue
+        for reader in readers:
+            assert reader.sym is not None
+            reader.sym.args = tuple(source if a is sym else a for a in reader.sym.args)
+            reader.code = reader.sym.render_line()
+            reader.reads = names_read(reader.code)
+            rule = line.comment.split(" →")[0]
+            reader.comment += f" ({rule}'s {line.target} = {line.code}, done by broadcasting)"
+        program.lines.remove(line)
+
+
+def _takes_broadcast(reader: Line, spread: Sym, source: Sym) -> bool:
+    """Whether ``reader`` computes the same array with ``source`` in place of ``spread``."""
+    sym = reader.sym
+    if sym is None or sym.ufunc is None or reader.copied or len(sym.args) != 2:
+        return False
+    if sum(a is spread for a in sym.args) != 1 or not all(isinstance(a, Sym) for a in sym.args):
+        return False
+    other = next(a for a in sym.args if a is not spread)
+    if reader.target != sym.name or other.name is None:
+        return False
+    shape = np.shape(sym.value)
+    return bool(
+        np.broadcast_shapes(np.shape(source.value), np.shape(other.value)) == shape
+        and np.asarray(source.value).dtype == np.asarray(spread.value).dtype
+    )
+
+
+def drop_dead_lines(program: Program, returned: set[str]) -> None:
+    """Remove the lines whose value nobody reads (a forward value no gradient needs, ...)."""
+    while True:
+        read = set(returned)
+        for line in program.lines:
+            read |= line.reads
+        dead = [line for line in program.lines if line.target not in read]
+        if not dead:
+            return
+        for line in dead:
+            program.lines.remove(line)
+
+
+def reuse_buffers(program: Program, arguments: dict[str, Any], returned: set[str]) -> None:
+    """Write each elementwise result into a dead array of the same shape, dtype and strides.
+
+    Liveness is over memory, not names: ``dZ = dsub1`` and ``t = Z.T`` share
+    their array, so an array is dead only when no name that shares its memory
+    is read later. Which names share memory is read off the traced values (the
+    program makes the same views and copies on every call, the shapes being
+    the same). Never written: an argument, a constant, a line run once, a
+    returned array, or anything sharing memory with one of them.
+    """
+    lines = [line for line in program.lines if line.section != "once"]
+    values: dict[str, Any] = {**program.constants, **arguments}
+    pinned_names = set(arguments) | program.fixed | returned
+    for line in program.lines:
+        if line.sym is None:  # positions, zeros: values not traced as they run, so never reused
+            pinned_names.add(line.target)
+            pinned_names |= line.reads
+        else:
+            values[line.target] = line.sym.value
+    group = _groups(values)
+    for line in program.lines:  # a line not traced as a Sym may hand back what it reads
+        if line.sym is None:
+            for name in line.reads:
+                if name in group:
+                    _merge(group, line.target if line.target in group else name, name)
+    pinned = {group[n] for n in pinned_names if n in group}
+    last_read: dict[int, int] = {}
+    for i, line in enumerate(lines):
+        for name in line.reads:
+            if name in group:
+                last_read[group[name]] = i
+    free: dict[int, str] = {}  # group -> a writeable array of it (a dead group is dead in all its memory)
+    for name, value in values.items():
+        if isinstance(value, np.ndarray) and value.ndim and value.flags.writeable and name in group:
+            free.setdefault(group[name], name)
+    for i, line in enumerate(lines):
+        sym = line.sym
+        if sym is None or sym.ufunc is None or sym.ufunc.nout != 1 or line.copied or line.target in returned:
+            continue
+        result = sym.value
+        if not (isinstance(result, np.ndarray) and result.ndim and sym.name == line.target):
+            continue
+        mine = group.get(line.target)
+        if mine in pinned:
+            continue
+        # The line's own operands first: `sub2 = np.subtract(sub1, log1, out=sub1)` reads best.
+        operand_groups = [group[a.name] for a in sym.args if isinstance(a, Sym) and a.name in group]
+        candidates = sorted(free.items(), key=lambda item: item[0] not in operand_groups)
+        for g, donor in candidates:
+            if g in pinned or g == mine or last_read.get(g, -1) > i:
+                continue
+            # An operand of the line, if it is in the dead array, reads best: the result replaces it.
+            operands = [a.name for a in sym.args if isinstance(a, Sym) and a.name in values]
+            donor = next((n for n in operands if group.get(n) == g and _fits(values[n], result)), donor)
+            if _fits(values[donor], result):
+                line.out = donor
+                line.code = sym.render_line(out=donor)
+                if mine is not None:
+                    _merge(group, line.target, donor)
+                    last_read[group[donor]] = max(last_read.get(g, -1), last_read.get(mine, -1))
+                    free.pop(mine, None)
+                break
+
+
+def _fits(array: Any, result: np.ndarray) -> bool:
+    """Whether ``result`` can be written into ``array`` as it is laid out (the strides decide later sums)."""
+    return (
+        isinstance(array, np.ndarray)
+        and array.flags.writeable
+        and array.shape == result.shape
+        and array.dtype == result.dtype
+        and array.strides == result.strides
+    )
+
+
+def _groups(values: dict[str, Any]) -> dict[str, int]:
+    """Names whose arrays may share memory get one group number."""
+    arrays = [(name, a) for name, value in values.items() for a in _arrays_in(value)]
+    group: dict[str, int] = {}
+    for k, (name, _) in enumerate(arrays):
+        group.setdefault(name, k)
+    for i, (name, a) in enumerate(arrays):
+        for other, b in arrays[:i]:
+            if np.may_share_memory(a, b):
+                _merge(group, name, other)
+    return group
+
+
+def _arrays_in(value: Any) -> list[np.ndarray]:
+    if isinstance(value, np.ndarray):
+        return [value]
+    if isinstance(value, tuple):
+        return [a for item in value for a in _arrays_in(item)]
+    return []
+
+
+def _merge(group: dict[str, int], a: str, b: str) -> None:
+    """Put every name of a's group into b's group."""
+    old, new = group.get(a), group[b]
+    if old is None:
+        group[a] = new
+        return
+    for name, g in group.items():
+        if g == old:
+            group[name] = new
