@@ -81,7 +81,7 @@ bench:
 docs-images: install
 	$(PY) -m tinygrad_softmax graph --out docs/images/softmax_graph.png --wide
 	$(PY) -m tinygrad_softmax graph --out docs/images/softmax_graph_row.png --wide --layout row --show-grads
-	$(PY) -m tinygrad_softmax graph --out docs/images/softmax_graph_rules.png --show-rules --rankdir TB
+	$(PY) -m tinygrad_softmax graph --out docs/images/softmax_graph_rules.png --show-rules
 	$(PY) -m tinygrad_softmax graph --out docs/images/softmax_graph_collapsed.png --wide --collapse --show-values --show-grads
 	$(PY) -m tinygrad_softmax graph --out docs/images/softmax_graph_compact.png --wide --compact
 	$(PY) -m tinygrad_softmax graph --out docs/images/softmax_graph_mlp.png --wide --model mlp --compact --collapse

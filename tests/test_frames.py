@@ -45,7 +45,7 @@ def test_frames_are_real_images_of_identical_size(column_frames):
             sizes.add(image.size)
     assert len(sizes) == 1
     width, height = sizes.pop()
-    assert width > 1000 and height > 150
+    assert width > 500 and 1.5 <= width / height <= 2.1  # a slide's shape, at 60 dpi
 
 
 def test_consecutive_frames_differ(column_frames):

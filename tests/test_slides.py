@@ -1,6 +1,7 @@
 """Slide-fit: every picture the demo writes has a slide's shape, and its graphs and plots have text
 at least 24 px tall when scaled to fill a 1920×1080 slide (the rule in lecture/slides.py)."""
 
+import html
 import re
 from pathlib import Path
 
@@ -8,9 +9,11 @@ import matplotlib
 import pytest
 from PIL import Image
 
+from tinygrad_softmax.cli import main
 from tinygrad_softmax.lecture import slides, viz
 from tinygrad_softmax.lecture.classifier import build_classifier
 from tinygrad_softmax.lecture.demo import run_demo
+from tinygrad_softmax.lecture.hidden_layer import build_two_layer_net
 
 
 @pytest.fixture(scope="module")
@@ -133,18 +136,119 @@ def test_animate_draws_as_asked_with_wide_and_falls_back_by_default(tmp_path):
     assert w / h > slides.BANDS["16:9"][1]  # the natural drawing is far wider than a slide
 
 
-@pytest.mark.parametrize("rankdir", ["LR", "TB"])
-def test_the_rules_picture_keeps_its_smallest_text_24_px_on_the_slide(tmp_path, rankdir):
-    model = build_classifier("column")
-    options = {"clusters": _classifier_clusters(model), "show_rules": True, "rankdir": rankdir}
-    path = viz.render(model.loss, tmp_path / "rules.png", **options)  # as `graph --show-rules` draws it
-    source = viz._slide_source(model.loss, options, "16:9", None)
+def _text_px(source):
     dpi = float(re.findall(r"dpi=([\d.]+)", source)[-1])
-    font = slides.min_font_pt(source)
-    size = viz.png_size(path)
-    assert slides.fits(size, font, dpi), (size, font, dpi, slides.text_px(font, dpi, size))
-    for rule in ("∂out/∂in₁ = 1", "∂L/∂in₂ = in₁ᵀ · ∂L/∂out"):  # the ops outside cross_entropy keep theirs
-        assert rule in source
+    return slides.text_px(slides.min_font_pt(source), dpi, slides.SLIDE)
+
+
+def _rules(loss):
+    """Every op's local rule, as a label writes it (first line)."""
+    ops = [t for t in viz.graph_order(loss) if t.grad_fn is not None]
+    return [(t.op, html.escape(viz._rule_lines(t.grad_fn.rule)[0])) for t in ops]
+
+
+@pytest.mark.parametrize(("model_name", "rankdir"), [("linear", "LR"), ("linear", "TB"), ("mlp", "LR")])
+def test_the_rules_slides_show_every_ops_rule_at_24_px(tmp_path, model_name, rankdir):
+    if model_name == "mlp":
+        net = build_two_layer_net("column")
+        loss, logits = net.loss, net.Z2
+    else:
+        model = build_classifier("column")
+        loss, logits = model.loss, model.Z
+    options = {"clusters": {"cross_entropy": (loss, [logits])}, "show_rules": True, "rankdir": rankdir}
+    paths = viz.render_slides(loss, tmp_path / "rules.png", **options)  # as `graph --show-rules` draws it
+    sources = viz._slide_sources(loss, options, "16:9", None)
+    assert len(paths) == len(sources) >= 2  # one slide at 24 px would need cross_entropy collapsed
+    assert [p.name for p in paths] == [f"rules-{k}.png" for k in range(1, len(paths) + 1)]
+    for path, source in zip(paths, sources):
+        assert viz.png_size(path) == slides.SLIDE and _text_px(source) >= slides.MIN_TEXT_PX
+        assert not re.search(r"^\t+fn\d+ \[", source, re.M)  # nothing collapsed
+    every = "".join(sources)
+    missing = [(op, rule) for op, rule in _rules(loss) if rule not in every]
+    assert missing == []
+
+
+def test_one_slide_is_one_file_named_as_asked(tmp_path):
+    model = build_classifier("column")
+    paths = viz.render_slides(model.loss, tmp_path / "g.png", clusters=_classifier_clusters(model))
+    assert paths == [tmp_path / "g.png"] and viz.png_size(paths[0]) == slides.SLIDE
+
+
+def test_the_cli_writes_the_rules_as_slides(tmp_path, capsys):
+    assert main(["graph", "--show-rules", "--out", str(tmp_path / "rules.png")]) == 0
+    out = capsys.readouterr().out
+    assert "2 16:9 slides" in out and "rules-1.png" in out and "rules-2.png" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rules-1.png", "rules-2.png"]
+
+
+def test_split_gives_each_node_one_owner_and_each_edge_one_piece():
+    model = build_classifier("column")
+    source = viz.to_dot(model.loss, clusters=_classifier_clusters(model), show_rules=True).source
+    nodes = [n for n in re.findall(r"^\t+(\w+) \[", source, re.M) if n not in ("graph", "node", "edge")]
+    edges = sorted(re.findall(r"^\t+(\w+) -> (\w+)", source, re.M))
+    for parts in (2, 3, 4):
+        pieces = slides.split_nodes(source, parts)
+        owned = [n for own, _ in pieces for n in own]
+        assert sorted(owned) == sorted(nodes)  # every node drawn, owned by exactly one piece
+        cut = slides.split(source, parts)
+        assert sorted(e for piece in cut for e in re.findall(r"^\t+(\w+) -> (\w+)", piece, re.M)) == edges
+        for (own, drawn), piece in zip(pieces, cut):
+            for tail, head in re.findall(r"^\t+(\w+) -> (\w+)", piece, re.M):
+                assert head in own and tail in drawn  # an arrow from an earlier piece starts at its tensor
+        assert "continued, continued" not in "".join(cut)
+
+
+def test_the_rows_of_every_fitted_picture_are_stacked_in_order():
+    net = build_two_layer_net("column")
+    clusters = {"cross_entropy": (net.loss, [net.Z2])}
+    source = viz.to_dot(net.loss, clusters=clusters).source
+    for rows in (2, 3, 4, 5):  # asked one way only, dot stacks 2 and 3 rows of this graph out of order
+        assert slides.in_row_order(slides.wrap_rows(source, rows)), rows
+    model = build_classifier("column")
+    for loss, options in [
+        (model.loss, {"clusters": _classifier_clusters(model)}),
+        (model.loss, {"clusters": _classifier_clusters(model), "show_grads": True}),
+        (model.loss, {"clusters": _classifier_clusters(model), "show_rules": True}),
+        (net.loss, {"clusters": clusters, "show_rules": True}),
+        (net.loss, {"clusters": clusters, "compact": True, "collapse": True}),
+    ]:
+        for fitted in viz._slide_sources(loss, options, "16:9", None):
+            assert slides.in_row_order(fitted), options
+
+
+@pytest.mark.parametrize("layout", ["column", "row"])
+def test_the_two_layer_net_frames_keep_their_smallest_text_24_px_on_the_slide(tmp_path, layout):
+    net = build_two_layer_net(layout)
+    clusters = {"cross_entropy": (net.loss, [net.Z2])}
+    plan = viz.frames_plan(net.loss, clusters=clusters)  # what `animate --model mlp` draws
+    assert plan.text_px >= slides.MIN_TEXT_PX, plan.text_px
+    frames = viz.backward_frames(net.loss, tmp_path, clusters=clusters)
+    steps = viz.loss_steps(net.loss, "t")
+    assert len(frames) == len(steps) == len(plan.part_of) == 17
+    dpi = float(plan.canvas["dpi"])
+    assert {c["dpi"] for c in plan.canvases} == {plan.canvas["dpi"]}
+    for k, frame in enumerate(frames):
+        size = viz.png_size(frame)
+        assert slides.fits(size, plan.font_pt, dpi), (
+            frame.name,
+            size,
+            slides.text_px(plan.font_pt, dpi, size),
+        )
+        source = viz._frame_dot(
+            net.loss,
+            plan.order,
+            steps,
+            k,
+            "LR",
+            plan.layouts[plan.part_of[k]],
+            plan.captions[k],
+            compact=plan.compact,
+            collapsed=plan.collapsed,
+        ).source
+        assert slides.min_font_pt(source) >= plan.font_pt
+        assert viz.CURRENT_FILL in source, f"frame {k + 1} does not show the node of its step"
+    if len(plan.layouts) > 1:
+        assert "(part " in plan.captions[0][0]
 
 
 def test_the_docs_pictures_have_the_shape_make_docs_images_asks_for():
@@ -156,12 +260,16 @@ def test_the_docs_pictures_have_the_shape_make_docs_images_asks_for():
     assert len(lines) >= 5
     low, high = slides.BANDS["16:9"]
     for name, options in lines:
-        with Image.open(root / name) as image:
-            width, height = image.size
-        fitted = width == slides.SLIDE[0] and low <= width / height <= high
-        assert fitted != ("--wide" in options.split()), (
-            f"{name} is {width}×{height}; make docs-images:{options}"
-        )
+        path = root / name  # a graph cut into slides is NAME-1.png, NAME-2.png, ...
+        pictures = [path] if path.exists() else sorted(path.parent.glob(f"{path.stem}-[0-9].png"))
+        assert pictures, name
+        for picture in pictures:
+            with Image.open(picture) as image:
+                width, height = image.size
+            fitted = width == slides.SLIDE[0] and low <= width / height <= high
+            assert fitted != ("--wide" in options.split()), (
+                f"{picture.name} is {width}×{height}; make docs-images:{options}"
+            )
     sizes = set()
     for picture in (root / "docs" / "images").glob("*.png"):
         with Image.open(picture) as image:

@@ -45,14 +45,16 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
     By default the picture fits a 16:9 slide (--ratio 4:3 for the older shape): 1920 px wide, the
     chain wrapped onto rows, and drawn compact or collapsed if that is what keeps its smallest text
-    at least 24 px tall on the slide. --wide draws it at its natural width, exactly as asked.
+    at least 24 px tall on the slide. A graph that needs more than one slide at that size (with
+    --show-rules: collapsing would hide the rules) is cut into slides, OUT-1.png, OUT-2.png, ...
+    --wide draws it at its natural width, exactly as asked.
     """
     from ..lecture import viz
 
     model = small_model(args)
     out = Path(args.out).with_suffix("." + args.format) if args.format else Path(args.out)
     try:
-        path = viz.render(
+        paths = viz.render_slides(
             model.loss,
             out,
             dpi=args.dpi,
@@ -67,10 +69,16 @@ def cmd_graph(args: argparse.Namespace) -> int:
         )
     except viz.GraphvizNotFoundError as missing:
         return report_skipped([str(missing)])
-    print(
-        f"graph of the {model.what} written to {path}"
-        + ("" if args.wide else f" (fits a {args.ratio} slide)")
-    )
+    if len(paths) > 1:
+        print(
+            f"graph of the {model.what} written as {len(paths)} {args.ratio} slides "
+            f"({', '.join(str(p) for p in paths)}): on one slide its smallest text would be under 24 px"
+        )
+    else:
+        print(
+            f"graph of the {model.what} written to {paths[0]}"
+            + ("" if args.wide else f" (fits a {args.ratio} slide)")
+        )
     return 0
 
 

@@ -13,8 +13,13 @@ scale is ``min(1920 / width, 1080 / height)``),
 :func:`fit` gets a DOT graph there: a long left-to-right chain is wrapped onto
 rows (each row left to right, rows top to bottom, a cluster cut by a row break
 drawn as "name, continued"), trying 1 to 6 rows and keeping the layout whose
-text comes out largest; then the canvas is padded to the exact ratio and the
-resolution set so the PNG is 1920 px wide.
+text comes out largest (rows that ``dot`` stacks out of order only as a last
+resort); then the canvas is padded to the exact ratio and the resolution set so
+the PNG is 1920 px wide.
+
+A graph too big for one slide at that size is cut by :func:`split` into pieces
+along its ranks, one slide each, the tensor where one piece ends drawn again
+where the next begins.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import graphviz
@@ -35,6 +41,10 @@ __all__ = [
     "text_px",
     "fits",
     "wrap_rows",
+    "wrapped_rows",
+    "in_row_order",
+    "split_nodes",
+    "split",
     "fit",
     "canvas_inches",
 ]
@@ -124,17 +134,57 @@ def _ranks(parsed: _Parsed) -> dict[str, int]:
 
 
 def wrap_rows(source: str, rows: int) -> str:
-    """The same graph with its ranks cut into ``rows`` rows, stacked top to bottom."""
+    """The same graph with its ranks cut into ``rows`` rows, stacked top to bottom.
+
+    Each row is an invisible cluster; the rows' first nodes share a rank, tied
+    in row order by invisible arrows. ``dot`` does not always keep that order
+    (it places clusters as wholes), so the ways of saying it are tried in turn
+    and the first that ``dot`` lays out top to bottom is kept (else the first).
+    """
+    return wrapped_rows(source, rows)[0]
+
+
+def in_row_order(source: str) -> bool:
+    """Whether ``dot`` stacks the rows of a :func:`wrap_rows` source in order (a source not wrapped: True)."""
+    match = re.search(r"^\t\{rank=same; (.*)\}$", source, re.M)
+    return match is None or _rows_in_order(source, match.group(1).split())
+
+
+def wrapped_rows(source: str, rows: int) -> tuple[str, bool]:
+    """:func:`wrap_rows`, and whether ``dot`` keeps its rows in order (:func:`in_row_order`)."""
     if rows <= 1:
-        return source
+        return source, True
     parsed = _parse(source)
     rank = _ranks(parsed)
     per = -(-(max(rank.values()) + 1) // rows)
     row = {name: rank[name] // per for name in parsed.nodes}
     used = sorted(set(row.values()))
-    out = [*parsed.header, "\tnewrank=true"]
-    first_part: dict[str, int] = {}
-    for r in used:
+    firsts = [min((n for n in parsed.nodes if row[n] == r), key=lambda n: rank[n]) for r in used]
+    if len(firsts) == 1:
+        return source, True
+    tries = [_rows_source(parsed, row, used, firsts, order) for order in _ROW_ORDERS]
+    for candidate in tries:
+        if _rows_in_order(candidate, firsts):
+            return candidate, True
+    return tries[0], False
+
+
+# Ways to ask for the rows in order: where the shared rank is said, which way the invisible arrows go.
+_ROW_ORDERS = tuple(
+    (same, arrows, declared) for declared in (1, -1) for same in ("last", "first") for arrows in (1, -1)
+)
+
+
+def _rows_source(
+    parsed: _Parsed, row: dict[str, int], used: list[int], firsts: list[str], order: tuple[str, int, int]
+) -> str:
+    same_at, direction, declared = order
+    same = "\t{rank=same; " + " ".join(firsts) + "}"
+    out = [*parsed.header, "\tnewrank=true", *([same] if same_at == "first" else [])]
+    first_row: dict[str, int] = {}  # where each cluster's box starts; after that it is "continued"
+    for name, cluster in parsed.cluster_of.items():
+        first_row[cluster] = min(first_row.get(cluster, row[name]), row[name])
+    for r in used[::declared]:
         out.append(f'\tsubgraph cluster_row{r} {{\n\t\tgraph [label="" style=invis]')
         members = [n for n in parsed.nodes if row[n] == r]
         out += [f"\t\t{parsed.nodes[n]}" for n in members if n not in parsed.cluster_of]
@@ -142,9 +192,8 @@ def wrap_rows(source: str, rows: int) -> str:
             inside = [n for n in members if parsed.cluster_of.get(n) == cluster]
             if not inside:
                 continue
-            if cluster in first_part:  # the box goes on in this row
+            if r != first_row[cluster]:  # the box goes on in this row
                 attrs = re.sub(r"label=(\"[^\"]*\"|\S+)", lambda m: _continued(m.group(1)), attrs)
-            first_part.setdefault(cluster, r)
             out.append(f"\t\tsubgraph {cluster}_{r} {{\n\t\t\t{attrs}")
             out += [f"\t\t\t{parsed.nodes[n]}" for n in inside]
             out.append("\t\t}")
@@ -153,14 +202,108 @@ def wrap_rows(source: str, rows: int) -> str:
         if row[tail] != row[head]:  # the arrow that wraps to the next row must not pull the ranks
             line = line[:-1] + " constraint=false]" if line.endswith("]") else line + " [constraint=false]"
         out.append(line)
-    firsts = [min((n for n in parsed.nodes if row[n] == r), key=lambda n: rank[n]) for r in used]
-    out += [f"\t{a} -> {b} [style=invis]" for a, b in itertools.pairwise(firsts)]
-    out.append("\t{rank=same; " + " ".join(firsts) + "}")
+    out += [f"\t{a} -> {b} [style=invis]" for a, b in itertools.pairwise(firsts[::direction])]
+    if same_at == "last":
+        out.append(same)
     return "\n".join([*out, "}"]) + "\n"
 
 
+def _rows_in_order(source: str, firsts: list[str]) -> bool:
+    """Whether ``dot`` puts the rows' first nodes in row order: top to bottom (LR), left to right (TB)."""
+    layout = json.loads(graphviz.Source(source).pipe(format="json"))
+    pos = {
+        obj["name"]: obj["pos"] for obj in layout.get("objects", []) if "pos" in obj and "nodes" not in obj
+    }
+    x, y = zip(*((float(v) for v in pos[name].split(",")) for name in firsts))
+    if re.search(r"\brankdir=(TB|BT)\b", source) or "rankdir" not in source:
+        return all(a < b for a, b in itertools.pairwise(x))
+    return all(a > b for a, b in itertools.pairwise(y))
+
+
+def _part_of(source: str, parsed: _Parsed, parts: int) -> dict[str, int]:
+    """Each node's piece: consecutive ranks, each piece holding about the same drawn area, a
+    leaf going with its first consumer."""
+    rank = _ranks(parsed)
+    heads = {head for _, head, _ in parsed.edges}
+    for name in parsed.nodes:
+        consumers = [h for t, h, _ in parsed.edges if t == name]
+        if name not in heads and consumers:
+            rank[name] = min(rank[h] for h in consumers)  # counted, and cut, with its consumer
+    area = _node_areas(source)
+    total = sum(area.values())
+    before = {r: sum(area[n] for n in parsed.nodes if rank[n] < r) for r in set(rank.values())}
+    return {name: min(int(before[rank[name]] * parts / total), parts - 1) for name in parsed.nodes}
+
+
+def _node_areas(source: str) -> dict[str, float]:
+    """Each node's width × height as ``dot`` draws it (square inches)."""
+    layout = json.loads(graphviz.Source(source).pipe(format="json"))
+    return {
+        obj["name"]: float(obj["width"]) * float(obj["height"])
+        for obj in layout.get("objects", [])
+        if "width" in obj and "nodes" not in obj
+    }
+
+
+def split_nodes(source: str, parts: int) -> list[tuple[list[str], list[str]]]:
+    """For each piece :func:`split` cuts: the nodes it owns, and every node it draws (in source order).
+
+    The nodes drawn are the ones it owns and each node of an earlier piece that feeds one of them.
+    """
+    parsed = _parse(source)
+    part = _part_of(source, parsed, parts) if parts > 1 else dict.fromkeys(parsed.nodes, 0)
+    pieces = []
+    for p in range(parts):
+        own = [n for n in parsed.nodes if part[n] == p]
+        if not own:
+            continue
+        feeding = {t for t, h, _ in parsed.edges if h in own}
+        pieces.append((own, [n for n in parsed.nodes if n in feeding or part[n] == p]))
+    return pieces
+
+
+def split(source: str, parts: int, context: Mapping[str, str] | None = None) -> list[str]:
+    """The graph cut into ``parts`` pieces along its ranks, each a DOT source of its own.
+
+    A piece holds the nodes whose rank falls in its share of the ranks (about
+    the same drawn area in each; a leaf goes with its first consumer) and,
+    drawn again, each node of an earlier piece that feeds it: the tensor one
+    slide ends with is the one the next starts from. ``context`` gives the line
+    to draw for such a node instead of its own (a compact op box is handed
+    over as just the tensor it holds). A cluster cut by the boundary is "name,
+    continued" after its first piece. A piece left empty (a graph with fewer
+    ranks than ``parts``) is dropped.
+    """
+    if parts <= 1:
+        return [source]
+    context = context or {}
+    parsed = _parse(source)
+    sources = []
+    started: set[str] = set()  # clusters already begun on an earlier piece
+    for own, drawn in split_nodes(source, parts):
+
+        def line(n: str, own: list[str] = own) -> str:
+            return parsed.nodes[n] if n in own else context.get(n, parsed.nodes[n])
+
+        out = list(parsed.header)
+        out += [f"\t{line(n)}" for n in drawn if n not in parsed.cluster_of]
+        for cluster, attrs in parsed.cluster_attrs.items():
+            inside = [n for n in drawn if parsed.cluster_of.get(n) == cluster]
+            if not inside:
+                continue
+            if cluster in started:
+                attrs = re.sub(r"label=(\"[^\"]*\"|\S+)", lambda m: _continued(m.group(1)), attrs)
+            started.add(cluster)
+            out.append(f"\tsubgraph {cluster} {{\n\t\t{attrs}")
+            out += [f"\t\t{line(n)}" for n in inside]
+            out.append("\t}")
+        out += [line for _, head, line in parsed.edges if head in own]
+        sources.append("\n".join([*out, "}"]) + "\n")
+    return sources
+
+
 def _continued(label: str) -> str:
-    name = label.strip('"')
+    name = label.strip('"').removesuffix(", continued")
     return f'label="{name}, continued"'
 
 
@@ -177,17 +320,18 @@ def fit(source: str, shape: str = "16:9", dpi: float | None = None) -> str:
     Without ``dpi`` the resolution makes the PNG 1920 px wide (a slide's width).
     """
     ratio = RATIOS[shape]
-    best: tuple[float, str, tuple[float, float]] | None = None
+    best: tuple[bool, float, str, tuple[float, float]] | None = None
     for rows in range(1, MAX_ROWS + 1):
-        candidate = wrap_rows(source, rows)
+        candidate, in_order = wrapped_rows(source, rows)
         width, height = _bounding_box(candidate)
         scale = min(SLIDE[0] / width, SLIDE[1] / height)  # slide px per point, the picture filling it
-        if best is None or scale > best[0]:
-            best = (scale, candidate, (width, height))
+        # Rows stacked out of order are a last resort: a reader follows the arrows row by row.
+        if best is None or (in_order, scale) > best[:2]:
+            best = (in_order, scale, candidate, (width, height))
         if width / height < ratio:  # already taller than the slide: more rows only shrink the text
             break
     assert best is not None
-    _, chosen, (width, height) = best
+    _, _, chosen, (width, height) = best
     margin = 6.0  # points around the drawing
     canvas_w, canvas_h = width + 2 * margin, height + 2 * margin
     if canvas_w / canvas_h > ratio:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 import shutil
 import textwrap
 from collections.abc import Iterable, Mapping, Sequence
@@ -48,6 +49,7 @@ __all__ = [
     "loss_steps",
     "to_dot",
     "render",
+    "render_slides",
     "backward_frames",
 ]
 
@@ -276,18 +278,16 @@ def to_dot(
     ``t<k>`` is the same as in the full drawing. A chain of ops needs half as many
     ranks, so a left-to-right picture is much narrower.
     """
-    order = graph_order(root)
-    drawing = _Drawing(
+    drawing = _Drawing.of(
         root,
-        order,
-        _find_clusters(order, clusters),
         show_values=show_values,
         show_grads=show_grads,
         show_rules=show_rules,
-        highlight=set(highlight),
+        highlight=highlight,
+        clusters=clusters,
         collapse=collapse,
         compact=compact,
-        red_ops=set(highlight_ops),
+        highlight_ops=highlight_ops,
     )
     return drawing.digraph(rankdir, title)
 
@@ -316,6 +316,34 @@ class _Drawing:
     def __post_init__(self) -> None:
         self.names = {t: f"t{k}" for k, t in enumerate(self.order)}
         self.home = {t: c for c, cluster in enumerate(self.clusters) for t in cluster.members}
+
+    @classmethod
+    def of(
+        cls,
+        root: Tensor,
+        show_values: bool = False,
+        show_grads: bool = False,
+        show_rules: bool = False,
+        highlight: Iterable[Tensor] = (),
+        clusters: Mapping[str, tuple[Tensor, Sequence[Tensor]]] | None = None,
+        collapse: bool = False,
+        compact: bool = False,
+        highlight_ops: Iterable[Tensor] = (),
+    ) -> _Drawing:
+        """The drawing :func:`to_dot` makes with these options."""
+        order = graph_order(root)
+        return cls(
+            root,
+            order,
+            _find_clusters(order, clusters),
+            show_values=show_values,
+            show_grads=show_grads,
+            show_rules=show_rules,
+            highlight=set(highlight),
+            collapse=collapse,
+            compact=compact,
+            red_ops=set(highlight_ops),
+        )
 
     # ------------------------------------------------ which node draws what
 
@@ -360,13 +388,13 @@ class _Drawing:
 
     # ------------------------------------------------ the nodes
 
-    def add_tensor(self, target: graphviz.Digraph, t: Tensor) -> None:
+    def add_tensor(self, target: graphviz.Digraph, t: Tensor, node: str | None = None) -> None:
         """A tensor's record: coloured by what it is, red when highlighted."""
         kind = kind_of(t, self.root)
         red = t in self.highlight
         grey = kind in ("input", "constant")
         target.node(
-            self.names[t],
+            node or self.names[t],
             _record(
                 t.name or self.names[t],
                 kind,
@@ -415,6 +443,21 @@ class _Drawing:
                 margin="0.12,0.05" if self.show_rules else "0.05,0.03",
                 **({"penwidth": "3"} if red else {}),
             )
+
+    def handoffs(self) -> dict[str, str]:
+        """For each op box that holds its tensor (compact), the line drawing that tensor alone.
+
+        When the picture is cut into slides (``slides.split``), the tensor one
+        slide ends with is drawn again where the next starts: as a record, not
+        as the op with its rule a second time.
+        """
+        lines = {}
+        for t in self.order:
+            if self.folded(t):
+                scratch = graphviz.Digraph()
+                self.add_tensor(scratch, t, self.op_node(t))
+                lines[self.op_node(t)] = scratch.body[-1].strip()
+        return lines
 
     def add_collapsed_clusters(self, dot: graphviz.Digraph) -> None:
         """Each cluster as one box naming its ops."""
@@ -493,27 +536,78 @@ def render(
     natural width (``graph --wide``). ``dpi`` sets the resolution. Other options
     go to :func:`to_dot`. Without Graphviz's ``dot`` program, the DOT text is
     saved next to ``path`` and :class:`GraphvizNotFoundError` says how to install it.
+
+    One picture: to fit, it may be drawn compact or with its clusters collapsed
+    (:func:`_slide_source`), which hides the rules of a collapsed cluster's ops.
+    :func:`render_slides` cuts such a picture into slides instead.
     """
-    path = Path(path)
+    return _render("render", root, Path(path), dpi, slide, to_dot_options, cut=False)[0]
+
+
+def render_slides(
+    root: Tensor,
+    path: str | Path,
+    *,
+    dpi: int | None = None,
+    slide: str | None = "16:9",
+    **to_dot_options: Any,
+) -> list[Path]:
+    """Draw ``root``'s graph on as many slides as it takes to show everything asked: the paths written.
+
+    As :func:`render` when one slide is enough; else (typically with
+    ``show_rules=True``: a graph with every op's local rule) the graph is cut
+    along its ranks into 2, 3 or 4 pictures, ``path``'s name with ``-1``,
+    ``-2``, ... (``rules-1.png``, ``rules-2.png``), each fitted to the slide
+    and meeting the slide rule (:func:`_slide_sources`). The tensor one slide
+    ends with is drawn again where the next starts. ``slide=None``: one
+    picture at natural width, as :func:`render`.
+    """
+    return _render("render_slides", root, Path(path), dpi, slide, to_dot_options, cut=True)
+
+
+def _render(
+    who: str,
+    root: Tensor,
+    path: Path,
+    dpi: int | None,
+    slide: str | None,
+    options: dict[str, Any],
+    *,
+    cut: bool,
+) -> list[Path]:
     fmt = path.suffix.lower().lstrip(".")
     if fmt not in FORMATS:
         raise ValueError(
-            f"render: cannot write {path.name!r}: the extension {path.suffix or '(none)'!r} is not "
+            f"{who}: cannot write {path.name!r}: the extension {path.suffix or '(none)'!r} is not "
             "one of .png, .svg, .pdf"
         )
     if slide is not None and slide not in slides.RATIOS:
-        raise ValueError(f"render: slide must be one of {', '.join(slides.RATIOS)} or None, got {slide!r}")
-    dot = to_dot(root, **to_dot_options)
+        raise ValueError(f"{who}: slide must be one of {', '.join(slides.RATIOS)} or None, got {slide!r}")
+    dot = to_dot(root, **options)
     if dpi is not None:
         dot.attr(dpi=str(dpi))
     if shutil.which("dot") is None:
         raise _missing_dot(dot.source, path)
     try:
-        source = dot.source if slide is None else _slide_source(root, to_dot_options, slide, dpi)
-        data = graphviz.Source(source).pipe(format=fmt)
+        if slide is None:
+            sources = [dot.source]
+        elif cut:
+            sources = _slide_sources(root, options, slide, dpi)
+        else:
+            sources = [_slide_source(root, options, slide, dpi)]
+        pictures = [graphviz.Source(source).pipe(format=fmt) for source in sources]
     except graphviz.ExecutableNotFound:
         raise _missing_dot(dot.source, path) from None
-    return outputs.write_bytes(path, data)  # whole or not at all: a temporary file renamed into place
+    if len(pictures) == 1:
+        return [outputs.write_bytes(path, pictures[0])]  # whole or not at all: a temporary file renamed
+    paths = [path.with_name(f"{path.stem}-{k}{path.suffix}") for k in range(1, len(pictures) + 1)]
+    return [outputs.write_bytes(part, picture) for part, picture in zip(paths, pictures)]
+
+
+def _slide_text_px(source: str, dpi: int | None) -> float:
+    """How tall the smallest text of a fitted source is when its picture fills the slide."""
+    resolution = float(dpi) if dpi is not None else slides.SLIDE[0] / slides.canvas_inches(source)
+    return slides.text_px(slides.min_font_pt(source), resolution, slides.SLIDE)
 
 
 def _slide_source(root: Tensor, options: dict[str, Any], shape: str, dpi: int | None) -> str:
@@ -530,10 +624,49 @@ def _slide_source(root: Tensor, options: dict[str, Any], shape: str, dpi: int | 
     source = ""
     for extra in steps:
         source = slides.fit(to_dot(root, **{**options, **extra}).source, shape, dpi)
-        resolution = float(dpi) if dpi is not None else slides.SLIDE[0] / slides.canvas_inches(source)
-        if slides.text_px(slides.min_font_pt(source), resolution, slides.SLIDE) >= slides.MIN_TEXT_PX:
+        if _slide_text_px(source, dpi) >= slides.MIN_TEXT_PX:
             break
     return source
+
+
+MAX_SLIDES = 4  # a graph cut into more slides than this is better read in the explorer
+
+
+def _slide_sources(root: Tensor, options: dict[str, Any], shape: str, dpi: int | None) -> list[str]:
+    """One fitted DOT source per slide: the fewest slides that show everything asked at the rule's size.
+
+    One slide when :func:`_slide_source`'s drawing meets the rule and hides
+    nothing asked for: collapsing a cluster hides its ops' rules, so with
+    ``show_rules`` (and no ``collapse`` asked) it does not count. Else the
+    drawing as asked, then compact, cut into 2, 3, ... ``MAX_SLIDES`` pieces
+    (``slides.split``, a compact box handed over as its tensor): the first cut
+    whose every piece meets the rule. If none does, the one slide, or (when it
+    would hide the rules) the cut whose smallest text is largest.
+    """
+    single = _slide_source(root, options, shape, dpi)
+    collapsed = re.search(r"^\t+fn\d+ \[", single, re.M) is not None
+    hides_rules = bool(options.get("show_rules")) and not options.get("collapse") and collapsed
+    if _slide_text_px(single, dpi) >= slides.MIN_TEXT_PX and not hides_rules:
+        return [single]
+    best: tuple[float, list[str]] | None = None
+    for parts in range(2, MAX_SLIDES + 1):
+        for extra in ({}, {"compact": True}):
+            drawing_options = {**options, **extra}
+            source = to_dot(root, **drawing_options).source
+            handoffs = _Drawing.of(root, **_drawing_options(drawing_options)).handoffs()
+            pieces = [slides.fit(piece, shape, dpi) for piece in slides.split(source, parts, handoffs)]
+            smallest = min(_slide_text_px(piece, dpi) for piece in pieces)
+            if smallest >= slides.MIN_TEXT_PX:
+                return pieces
+            if best is None or smallest > best[0]:
+                best = (smallest, pieces)
+    assert best is not None
+    return best[1] if hides_rules else [single]
+
+
+def _drawing_options(options: dict[str, Any]) -> dict[str, Any]:
+    """:func:`to_dot`'s options without the ones that only place the picture (rankdir, title)."""
+    return {key: value for key, value in options.items() if key not in ("rankdir", "title")}
 
 
 # ---------------------------------------------------------------- backward frames
@@ -788,6 +921,8 @@ class _Frame:
                     if edge in drawn:
                         continue
                     drawn.add(edge)
+                if layout is not None and not splines.get(edge):
+                    continue  # on another part of a graph cut into parts
                 when = self.state(self.sent.get(edge))
                 pen = {"waiting": (FAINT, "1.2"), "current": (CURRENT, "3.5"), "done": (INK, "2.5")}[when]
                 extra = {"pos": splines[edge].pop(0)} if edge in splines else {}
@@ -810,21 +945,26 @@ def _frame_dot(
     """The graph as it stands at step ``current`` of the backward walk.
 
     With ``current=None`` every gradient is shown: that version only sets the
-    layout, which is then pinned for every frame.
+    layout, which is then pinned for every frame. With a layout, what has no
+    place in it is not drawn: a graph cut into parts has one layout per part.
     """
     frame = _Frame(root, order, steps, current, compact, collapsed)
     dot = _new_digraph(rankdir)
     if layout is not None:
         dot.attr(bb=f"0,0,{layout.width:.2f},{layout.height:.2f}", splines="true")
 
-    def pinned(name: str) -> dict[str, str]:  # a node folded or hidden in this drawing has no place
-        return layout.nodes.get(name, {}) if layout is not None else {}
+    def placed(name: str) -> bool:
+        return layout is None or name in layout.nodes
 
-    if collapsed is not None:
+    def pinned(name: str) -> dict[str, str]:
+        return layout.nodes[name] if layout is not None else {}
+
+    if collapsed is not None and placed("fn0"):
         frame.add_collapsed(dot, pinned("fn0"))
     for t in order:
-        frame.add_tensor(dot, t, pinned(frame.names[t]))
-        if t.grad_fn is not None:
+        if placed(frame.names[t]):  # folded, hidden, or on another part: not here
+            frame.add_tensor(dot, t, pinned(frame.names[t]))
+        if t.grad_fn is not None and placed(frame.op_node(t)):
             frame.add_op(dot, t, pinned(frame.op_node(t)))
     frame.add_edges(dot, layout)
     if caption is not None and layout is not None:
@@ -898,7 +1038,7 @@ def backward_frames(
     plan = frames_plan(
         root, rankdir=rankdir, slide=slide, dpi=dpi, clusters=clusters, compact=compact, collapse=collapse
     )
-    order, layout, captions = plan.order, plan.layout, plan.captions
+    order, captions = plan.order, plan.captions
 
     names = [f"frame_{k + 1:03d}.png" for k in range(len(captions))]
     with outputs.private_folder(out_dir) as private:
@@ -910,12 +1050,12 @@ def backward_frames(
                 steps,
                 k,
                 rankdir,
-                layout,
+                plan.layouts[plan.part_of[k]],
                 caption,
                 compact=plan.compact,
                 collapsed=plan.collapsed,
             )
-            frame.attr(**plan.canvas)
+            frame.attr(**plan.canvases[plan.part_of[k]])
             made.append(private / name)
             made[-1].write_bytes(frame.pipe(format="png", engine="neato", neato_no_op=2))  # private folder
         _same_size(made)
@@ -935,16 +1075,31 @@ def backward_frames(
 
 @dataclass
 class FramesPlan:
-    """How :func:`backward_frames` draws: the drawing chosen, the pinned layout, captions and canvas."""
+    """How :func:`backward_frames` draws: the drawing chosen, the pinned layouts, captions and canvas.
+
+    A graph too big for one slide is cut into parts (``slides.split``): each
+    part has its own layout, and each frame shows the part that holds the node
+    of its step. Every frame has the same canvas.
+    """
 
     order: list[Tensor]
     compact: bool
     collapsed: _Cluster | None
-    layout: _Layout
+    layouts: list[_Layout]  # one per part of the graph (one part unless it had to be cut)
+    part_of: list[int]  # the part each frame shows
     captions: list[list[str]]
-    canvas: dict[str, str]  # the frame's pad and dpi attributes
+    canvases: list[dict[str, str]]  # each part's pad and dpi attributes
     size_pt: tuple[float, float]  # the canvas, in points
     font_pt: float  # the smallest text drawn
+
+    @property
+    def layout(self) -> _Layout:
+        """The first part's layout (the only one when the graph is not cut)."""
+        return self.layouts[0]
+
+    @property
+    def canvas(self) -> dict[str, str]:
+        return self.canvases[0]
 
     @property
     def text_px(self) -> float:
@@ -972,7 +1127,10 @@ def frames_plan(
     """The mildest drawing of the frames that meets the slide rule, laid out once.
 
     Tried in order, as for :func:`render`: as asked, then compact, then (given a
-    cluster) collapsed, then both; each wrapped onto rows by ``slides.fit``. The
+    cluster) collapsed, then both; each wrapped onto rows by ``slides.fit``'s
+    rule. Then the last of these cut into 2, 3, ... ``MAX_SLIDES`` parts, each
+    frame showing the part where its step is (the two-layer net's walk: the
+    loss and the second layer, then the first layer from ``H1`` back). The
     first whose smallest text is at least ``slides.MIN_TEXT_PX`` when a frame
     fills the slide is kept, else the last. With ``slide=None``, as asked.
     """
@@ -991,34 +1149,106 @@ def frames_plan(
     tries = [(compact, collapse)]
     if slide is not None:
         tries += [(True, collapse), *([(compact, True), (True, True)] if cluster else [])]
-    labels = tensor_labels(root)
+    tries = list(dict.fromkeys(tries))
+    cuts = [(*tries[-1], parts) for parts in range(2, MAX_SLIDES + 1)] if slide is not None else []
     plan = None
-    for fold, shut in dict.fromkeys(tries):
+    for fold, shut, parts in [*((fold, shut, 1) for fold, shut in tries), *cuts]:
         collapsed = cluster if shut else None
-        full = _frame_dot(root, order, steps, None, rankdir, compact=fold, collapsed=collapsed)
-        font = min(slides.min_font_pt(full.source), CAPTION_PT)
-        best = None
-        # The layout every frame is pinned to: wrapped onto rows like `graph` for a slide, unless
-        # wide; the number of rows chosen with the caption strip counted, as the frame shows it.
-        for rows in range(1, slides.MAX_ROWS + 1) if slide is not None else [1]:
-            source = slides.wrap_rows(full.source, rows)
-            layout = _Layout.from_json(graphviz.Source(source).pipe(format="json"))
-            tall = layout.width / layout.height < slides.RATIOS.get(slide or "", 0)
-            captions = _frame_captions(root, steps, labels)
-            _place_caption(layout, captions)
-            size = _frame_points(layout, slide)
-            candidate = FramesPlan(
-                order, fold, collapsed, layout, captions, _frame_canvas(layout, size, slide, dpi), size, font
-            )
-            if best is None or candidate.text_px > best.text_px:
-                best = candidate
-            if tall:  # already taller than the slide: more rows only shrink the text
-                break
-        plan = best
-        if plan is not None and plan.text_px >= slides.MIN_TEXT_PX:
+        plan = _plan_frames(root, order, steps, rankdir, slide, dpi, fold, collapsed, parts)
+        if plan.text_px >= slides.MIN_TEXT_PX:
             break
     assert plan is not None
     return plan
+
+
+def _plan_frames(
+    root: Tensor,
+    order: list[Tensor],
+    steps: list[engine.Step],
+    rankdir: str,
+    slide: str | None,
+    dpi: int | None,
+    compact: bool,
+    collapsed: _Cluster | None,
+    parts: int,
+) -> FramesPlan:
+    """The frames drawn one way, cut into ``parts`` parts, each part laid out on its best rows."""
+    full = _frame_dot(root, order, steps, None, rankdir, compact=compact, collapsed=collapsed)
+    font = min(slides.min_font_pt(full.source), CAPTION_PT)
+    pieces = slides.split_nodes(full.source, parts)
+    where = _Frame(root, order, steps, None, compact, collapsed)
+    part_of = [
+        next(p for p, (own, _) in enumerate(pieces) if where.node_of(step.node) in own) for step in steps
+    ]
+    captions = _frame_captions(root, steps, tensor_labels(root))
+    if len(pieces) > 1:  # the picture changes with the part: say which part of the graph this is
+        for k, caption in enumerate(captions):
+            caption[0] = caption[0].replace(
+                ":", f" (part {part_of[k] + 1} of {len(pieces)} of the graph):", 1
+            )
+    layouts: list[_Layout] = []
+    sizes: list[tuple[float, float]] = []
+    for p, source in enumerate(slides.split(full.source, parts)):
+        ks = [k for k in range(len(steps)) if part_of[k] == p]
+        best: tuple[tuple[bool, float], _Layout, list[list[str]], tuple[float, float]] | None = None
+        # The layout every frame of the part is pinned to: wrapped onto rows like `graph` for a slide,
+        # unless wide; the number of rows chosen with the caption strip counted, as the frame shows it.
+        for rows in range(1, slides.MAX_ROWS + 1) if slide is not None else [1]:
+            wrapped, in_order = slides.wrapped_rows(source, rows)
+            layout = _Layout.from_json(graphviz.Source(wrapped).pipe(format="json"))
+            tall = layout.width / layout.height < slides.RATIOS.get(slide or "", 0)
+            part_captions = [list(captions[k]) for k in ks]
+            _place_caption(layout, part_captions)
+            size = _frame_points(layout, slide)
+            score = (in_order, min(slides.SLIDE[0] / size[0], slides.SLIDE[1] / size[1]))
+            if best is None or score > best[0]:
+                best = (score, layout, part_captions, size)
+            if tall:  # already taller than the slide: more rows only shrink the text
+                break
+        assert best is not None
+        _, layout, part_captions, size = best
+        for k, caption in zip(ks, part_captions):
+            captions[k] = caption
+        if slide is not None:
+            size = _drawn_size(root, order, steps, rankdir, layout, part_captions, compact, collapsed, slide)
+        layouts.append(layout)
+        sizes.append(size)
+    size = (max(w for w, _ in sizes), max(h for _, h in sizes))  # each at the slide's ratio, so this is too
+    canvases = [_frame_canvas(layout, size, slide, dpi) for layout in layouts]
+    return FramesPlan(order, compact, collapsed, layouts, part_of, captions, canvases, size, font)
+
+
+def _drawn_size(
+    root: Tensor,
+    order: list[Tensor],
+    steps: list[engine.Step],
+    rankdir: str,
+    layout: _Layout,
+    captions: list[list[str]],
+    compact: bool,
+    collapsed: _Cluster | None,
+    slide: str,
+) -> tuple[float, float]:
+    """The canvas of a frame as ``neato`` draws it at ``layout``, padded to the slide's shape.
+
+    An arrow drawn at its place can reach past the layout's box (a long arrow back to an
+    earlier row); the box is grown to what is drawn, so that the padding gives the canvas.
+    """
+    frame = _frame_dot(
+        root,
+        order,
+        steps,
+        None,
+        rankdir,
+        layout,
+        captions[0] if captions else None,
+        compact=compact,
+        collapsed=collapsed,
+    )
+    drawn = json.loads(frame.pipe(format="json", engine="neato", neato_no_op=2))
+    _, _, width, height = (float(v) for v in drawn["bb"].split(","))
+    layout.width, layout.height = max(layout.width, width), max(layout.height, height)
+    return _frame_points(layout, slide)
 
 
 def _frame_points(layout: _Layout, slide: str | None) -> tuple[float, float]:
