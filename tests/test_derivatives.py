@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinygrad_softmax import Tensor, hessian, hvp, jacobian, jvp, no_grad, ops
+from tinygrad_softmax import Tensor, grad, hessian, hvp, jacobian, jvp, no_grad, ops
 from tinygrad_softmax import functional as F
 from tinygrad_softmax.gradcheck import GradcheckError, gradcheck, gradgradcheck
 
@@ -127,6 +127,24 @@ def test_the_callers_tensors_gain_no_grad(rng):
     hessian(lambda t: (t * w).exp().sum(), x)
     jacobian(lambda t: (t * w).exp(), x, mode="forward")
     assert x.grad is None and w.grad is None
+
+
+def test_the_callers_tensors_keep_their_arrays(rng):
+    """They are only read: a tensor a graph holds keeps its very array. (Reading ``.data``
+    would swap in a copy, copy on write, and the next op recording the tensor would copy it again.)"""
+    x = leaf(rng, 3)
+    w = leaf(rng, 3)
+    out = (x * w).exp()
+    start = w * 2.0  # held by a graph too
+    tensors = (x, w, out, start)
+    arrays = [t._data for t in tensors]
+    grad(out, [x, w], grad_output=start)
+    jacobian(lambda t: (t * w).exp(), x)
+    jacobian(lambda t: (t * w).exp(), x, mode="forward")
+    hessian(lambda t: (t * w).exp().sum(), x)
+    hvp(lambda t: (t * w).exp().sum(), x, start)
+    jvp(lambda t: (t * w).exp(), x, start)
+    assert all(t._data is array for t, array in zip(tensors, arrays))
 
 
 # ---------------------------------------------------------------- gradgradcheck

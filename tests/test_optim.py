@@ -173,3 +173,20 @@ def test_adam_counts_steps_per_parameter_like_torch(torch):
     for p, t in zip(ours, theirs):
         np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-12)
     assert ours_opt.t == [6, 4]
+
+
+@pytest.mark.parametrize("make", [lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9), lambda ps: optim.Adam(ps)])
+def test_a_step_makes_one_new_array_that_the_next_forward_records_as_it_is(make):
+    """The step reads each parameter's array without copying it and gives it a new array of its
+    own; the next forward records that very array. (Were it handed over as the caller's, with the
+    ``data`` setter, the forward would copy it once more, every step.)"""
+    W = Tensor(np.ones((3, 2)), requires_grad=True, name="W")
+    x = np.arange(6.0).reshape(2, 3)
+    opt = make([W])
+    (x @ W).sum().backward()  # the graph holds W's array
+    before = W._data
+    opt.step()
+    assert W._data is not before and np.all(before == 1.0)  # the graph's array is untouched
+    stepped = W._data
+    Z = x @ W
+    assert Z.grad_fn is not None and Z.grad_fn.saved[1] is stepped

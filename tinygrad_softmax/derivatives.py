@@ -7,6 +7,10 @@
   forward-mode product per input element.
 - :func:`hessian` and :func:`hvp`: the gradient of the gradient.
 - :func:`jvp`: forward mode, obtained from reverse mode by differentiating twice.
+
+What is only read here (a size, a dtype, a starting gradient) is read from a
+tensor's ``_data``: ``.data`` would first copy an array a graph holds (copy on
+write) and leave the tensor to be copied again by the next op that records it.
 """
 
 from __future__ import annotations
@@ -66,16 +70,16 @@ def grad(
                 start_tensor = start if isinstance(start, Tensor) else Tensor._wrap(start)
                 results = engine.gradients(output, start_tensor, sources, create_graph=True)
         else:
-            results = engine.gradients(output, start.data if isinstance(start, Tensor) else start, sources)
+            results = engine.gradients(output, start._data if isinstance(start, Tensor) else start, sources)
     out = []
     for source, g in zip(sources, results):
         if g is None:
-            out.append(Tensor._wrap(np.zeros_like(source.data)))
+            out.append(Tensor._wrap(np.zeros_like(source._data)))
         elif isinstance(g, Tensor):
             out.append(g)
         else:
             # An array of its own in the input's dtype (a rule may hand back a view or a shared array).
-            g = np.array(g, dtype=source.data.dtype, copy=True)
+            g = np.array(g, dtype=source.dtype, copy=True)
             out.append(Tensor._wrap(g))
     return tuple(out)
 
@@ -83,7 +87,7 @@ def grad(
 def _start(output: Tensor, grad_output: Any) -> Any:
     """The walk's starting gradient: ones for a scalar, else ``grad_output`` checked against the shape."""
     if grad_output is None:
-        if output.data.size != 1:
+        if output._data.size != 1:
             raise ValueError(
                 f"grad: output has shape {output.shape}, not a scalar; pass grad_output= of that shape"
             )
@@ -101,7 +105,7 @@ def _leaf(x: Tensor | Any, who: str) -> Tensor:
     """A fresh leaf holding ``x``'s data, so that no tensor the caller holds gains a gradient."""
     if not is_grad_enabled():
         raise RuntimeError(f"{who}: called inside no_grad(), where no graph is recorded to walk back")
-    data = x.data if isinstance(x, Tensor) else x
+    data = x._data if isinstance(x, Tensor) else x  # Tensor() copies it
     return Tensor(data, requires_grad=True, name=x.name if isinstance(x, Tensor) and x.name else "x")
 
 
@@ -114,13 +118,13 @@ def _call(f: Function, leaf: Tensor, who: str) -> Tensor:
 
 def _scalar(f: Function, leaf: Tensor, who: str) -> Tensor:
     out = _call(f, leaf, who)
-    if out.data.size != 1:
+    if out._data.size != 1:
         raise ValueError(f"{who}: f must return a scalar, got shape {out.shape}")
     return out
 
 
 def _direction(v: Any, shape: tuple[int, ...], who: str) -> np.ndarray:
-    array = _as_float_array(v.data if isinstance(v, Tensor) else v, who)
+    array = _as_float_array(v._data if isinstance(v, Tensor) else v, who)
     if array.shape != shape:
         raise ValueError(f"{who}: v has shape {array.shape} but x has shape {shape}")
     return array
@@ -146,18 +150,18 @@ def jacobian(f: Function, x: Tensor | Any, mode: Literal["reverse", "forward"] =
         raise ValueError(f"jacobian: mode must be 'reverse' or 'forward', got {mode!r}")
     leaf = _leaf(x, "jacobian")
     out = _call(f, leaf, "jacobian")
-    matrix = np.zeros((out.data.size, leaf.data.size), dtype=np.result_type(out.dtype, leaf.dtype))
+    matrix = np.zeros((out._data.size, leaf._data.size), dtype=np.result_type(out.dtype, leaf.dtype))
     if out.requires_grad:  # otherwise out does not depend on x at all, and J = 0
         if mode == "reverse":
-            for i in range(out.data.size):
-                one_hot = np.zeros(out.data.size, dtype=out.dtype)
+            for i in range(out._data.size):
+                one_hot = np.zeros(out._data.size, dtype=out.dtype)
                 one_hot[i] = 1
                 (row,) = grad(out, leaf, one_hot.reshape(out.shape))
-                matrix[i] = row.data.reshape(-1)
+                matrix[i] = row._data.reshape(-1)
         else:
             transposed = _TransposedProduct(out, leaf)
-            for j in range(leaf.data.size):
-                tangent = np.zeros(leaf.data.size, dtype=leaf.dtype)
+            for j in range(leaf._data.size):
+                tangent = np.zeros(leaf._data.size, dtype=leaf.dtype)
                 tangent[j] = 1
                 matrix[:, j] = transposed.apply(tangent.reshape(leaf.shape)).reshape(-1)
     return matrix.reshape(out.shape + leaf.shape)
@@ -213,7 +217,7 @@ def hessian(f: Function, x: Tensor | Any) -> np.ndarray:
     """
     leaf = _leaf(x, "hessian")
     out = _scalar(f, leaf, "hessian")
-    size = leaf.data.size
+    size = leaf._data.size
     matrix = np.zeros((size, size), dtype=leaf.dtype)
     if out.requires_grad:
         (gradient,) = grad(out, leaf, create_graph=True)
@@ -222,7 +226,7 @@ def hessian(f: Function, x: Tensor | Any) -> np.ndarray:
                 one_hot = np.zeros(size, dtype=leaf.dtype)
                 one_hot[i] = 1
                 (row,) = grad(gradient, leaf, one_hot.reshape(leaf.shape))
-                matrix[i] = row.data.reshape(-1)
+                matrix[i] = row._data.reshape(-1)
     return matrix.reshape(leaf.shape + leaf.shape)
 
 

@@ -12,9 +12,9 @@ update rules exactly, so they give the same numbers for the same settings::
         loss.backward()
         opt.step()
 
-A step gives each parameter a new array (``p.data = p.data − …``) instead of
-writing into the old one, so a graph recorded before the step still holds the
-values it was built from.
+A step gives each parameter a new array (``p ← p − …``) instead of writing
+into the old one, so a graph recorded before the step still holds the values
+it was built from.
 
 NumPy only: this module is part of the core and imports nothing from the lecture.
 """
@@ -100,7 +100,12 @@ class Optimizer:
         self.steps += 1
         for i, p in enumerate(self.params):
             if p.grad is not None:
-                p.data = (p.data - self.update(i, p.data, p.grad)).astype(p.data.dtype, copy=False)
+                # `_data`, not `.data`: the step only reads the current array, and `.data` would
+                # first copy it if a graph holds it (copy on write). The difference is a new
+                # array nobody else holds, so the next forward records it without a copy.
+                current = p._data
+                stepped = current - self.update(i, current, p.grad)
+                p._take_new_data(stepped.astype(current.dtype, copy=False))
 
     def update(self, i: int, p: np.ndarray, grad: np.ndarray) -> np.ndarray:
         """The amount subtracted from parameter ``i`` (value ``p``, gradient ``grad``) in this step."""

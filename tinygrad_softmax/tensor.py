@@ -260,6 +260,15 @@ class Tensor:
             )
         self._grad = grad if grad.dtype == self._data.dtype else grad.astype(self._data.dtype)
 
+    def _take_new_data(self, array: np.ndarray) -> None:
+        """Swap in ``array``, a new array nobody else holds (an optimiser's step makes one).
+
+        Unlike the ``data`` setter, which must assume the caller keeps the array,
+        this lets the next op record it without copying it first.
+        """
+        self._data = array
+        self._hold = OWN
+
     # ------------------------------------------------------------ recording
 
     @staticmethod
