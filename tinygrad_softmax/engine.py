@@ -92,12 +92,12 @@ def topological_order(root: N, sources: Collection[N] | None = None) -> list[N]:
     """
     seen = {root}
     stack = [root]
+    see, push, pop = seen.add, stack.append, stack.pop  # bound once: they run for every node
     while stack:
-        node = stack.pop()
-        for parent in node.parents:
+        for parent in pop().parents:
             if parent.requires_grad and parent not in seen:
-                seen.add(parent)
-                stack.append(parent)
+                see(parent)
+                push(parent)
     order = sorted(seen, key=_serial)
     if sources is not None:
         reached = set(sources)

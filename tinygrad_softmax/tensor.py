@@ -366,9 +366,11 @@ class Tensor:
         """A non-tensor operand as a constant tensor; Python scalars take our dtype."""
         if isinstance(other, Tensor):
             return other
-        # The common case first, tested by exact type: `type(True) is int` is False,
+        # The common cases first, tested by exact type: `type(True) is int` is False,
         # so a bool falls through to the general case below like any other operand.
-        if type(other) is float or type(other) is int:
+        if type(other) is float:  # (a float never overflows a cast: at worst it becomes inf)
+            return Tensor._wrap(np.asarray(other, self._data.dtype))
+        if type(other) is int:
             return Tensor._wrap(_scalar(other, self._data.dtype, who))
         if isinstance(other, (int, float)) and not isinstance(other, bool):  # subclasses, e.g. np.float64
             return Tensor._wrap(_scalar(other, self._data.dtype, who))
