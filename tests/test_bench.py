@@ -27,7 +27,8 @@ def test_quick_mode_writes_the_whole_report(quick_report):
     assert "the ratios between implementations measured in the same run" in quick_report
     for name in (bench.ENGINE, bench.ENGINE_FUSED, bench.AUTOGRAD, bench.MICROGRAD):
         assert f"| {name} |" in quick_report, name
-    for fact in ("| CPU |", "| load |", "| BLAS |", "| threads |", "| NumPy |", "| PyTorch |"):
+    facts = ("| CPU |", "| load |", "| BLAS |", "| step, 1 thread |", "| step, 2 threads |", "| NumPy |")
+    for fact in (*facts, "| PyTorch |"):
         assert fact in quick_report
     assert f"{os.cpu_count()} logical CPUs" in quick_report
     targets = quick_report.split("## Targets")[1]
