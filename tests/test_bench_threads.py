@@ -83,7 +83,15 @@ def test_the_targets_are_judged_per_thread_count_against_that_thread_counts_clos
 def everything_missed():
     """A report in which every target is missed, with 1 and with 2 threads, at every size."""
     sizes = [
-        result(size, layout, threads, engine=50.0 / threads, compiled=40.0 / threads, torch=2.0)
+        result(
+            size,
+            layout,
+            threads,
+            engine=50.0 / threads,
+            compiled=40.0 / threads,
+            torch=2.0,
+            closed=1 / threads,
+        )
         for threads in (1, 2)
         for size in ("tiny", "small", "mnist-like", "cifar-like")
         for layout in ("row", "column")
@@ -142,6 +150,42 @@ def test_the_second_thread_sentence_uses_the_figures_of_both_runs():
         f"shares the matrix products among the threads), while {bench.ENGINE} takes 120 µs beyond it "
         "against 130 µs" in notes
     )
+
+
+def test_a_second_thread_that_found_no_free_cpu_is_called_noise_not_a_speed_up():
+    report = two_thread_report(
+        [
+            result("tiny", "row", 1, engine=6.0, compiled=1.5),
+            result("tiny", "row", 2, engine=6.0, compiled=1.5),
+            result("mnist-like", "row", 1, engine=430e-6, compiled=310e-6, closed=300e-6),
+            result("mnist-like", "row", 2, engine=900e-6, compiled=800e-6, closed=700e-6),
+        ]
+    )
+    notes = "\n".join(bench.explanations(report))
+    assert "BLAS shares the matrix products" not in notes
+    assert (
+        "With 2 threads the closed form's step there took no less time than with 1 thread (700 µs against "
+        "300 µs): the extra thread found no free CPU" in notes
+    )
+
+
+def test_the_column_layout_reason_is_given_only_where_the_figures_show_it():
+    def column_loss(torch_column, engine_column):
+        report = two_thread_report(
+            [
+                result("small", "row", 1, engine=3.0, compiled=1.2, torch=4.0),
+                result("small", "column", 1, engine=engine_column, compiled=1.2, torch=torch_column),
+            ]
+        )
+        return "\n".join(bench.explanations(report))
+
+    shown = column_loss(
+        torch_column=2.0, engine_column=3.5
+    )  # PyTorch gains in the column layout, the engine loses
+    assert "**Against PyTorch in the column layout, small, column, 1 thread.**" in shown
+    other = column_loss(torch_column=2.5, engine_column=2.9)  # both gain: not that reason
+    assert "Against PyTorch in the column layout" not in other
+    assert f"**{bench.ENGINE} against {bench.TORCH}, small, column, 1 thread.**" in other
 
 
 def test_explanations_are_chosen_for_each_missed_target():
