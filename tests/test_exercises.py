@@ -347,8 +347,40 @@ def test_the_picture_is_drawn(tmp_path, capsys):
     _student_file(tmp_path, {op: source})
     picture_path = tmp_path / "wrong.png"
     assert main(["exercise", "check", str(tmp_path), "--picture", str(picture_path)]) == 1
-    assert picture_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert f"picture written to {picture_path}" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    drawn = sorted(tmp_path.glob("wrong*.png"))  # the wrong sub is inside cross_entropy: two slides
+    assert [p.name for p in drawn] == ["wrong-1.png", "wrong-2.png"]
+    assert "picture written to 2 slides: " + ", ".join(map(str, drawn)) in out
+    for path in drawn:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    ("bugs", "slides_drawn"), [(["bias-not-summed"], 1), (["missing-one-hot", "exp-rule"], 2)]
+)
+def test_the_picture_fits_a_slide_and_shows_every_red_op(tmp_path, capsys, bugs, slides_drawn):
+    from tinygrad_softmax.lecture import extras, slides, viz
+
+    if not extras.have("dot"):
+        pytest.skip("Graphviz's dot is not installed")
+    rules = dict(_bug_rule(bug) for bug in bugs)
+    _student_file(tmp_path, rules)
+    report = exercises.check(tmp_path)
+    (tmp_path / "wrong-3.png").write_bytes(b"from an earlier check")  # must not be left to mislead
+    drawn = picture.draw(report, tmp_path / "wrong.png")
+    assert drawn is not None and len(drawn) == slides_drawn
+    assert sorted(p.name for p in tmp_path.glob("wrong*.png")) == sorted(p.name for p in drawn)
+    root, options = picture._drawing(report)
+    sources = viz._slide_sources(root, options, "16:9", None)  # what draw rendered
+    red = []
+    for path, source in zip(drawn, sources):
+        assert viz.png_size(path) == slides.SLIDE
+        assert viz._slide_text_px(source, None) >= slides.MIN_TEXT_PX
+        red += _red_ops(source)
+    assert set(red) == set(rules)  # every wrong op in red, none hidden in a collapsed cross_entropy
+    assert main(["exercise", "check", str(tmp_path), "--picture", str(tmp_path / "wrong.png")]) == 1
+    out = capsys.readouterr().out
+    assert ("2 slides: " in out) == (slides_drawn == 2)
 
 
 def test_a_bad_picture_name_is_refused_before_grading(tmp_path, capsys):

@@ -47,7 +47,8 @@ def cmd_exercise(args: argparse.Namespace) -> int:
         drawn = exercises.picture.draw(report, args.picture)
         if not drawn:
             return report_skipped([extras.skipped(f"the picture {args.picture}", "dot")]) or status
-        print(f"picture written to {drawn}")
+        where = str(drawn[0]) if len(drawn) == 1 else f"{len(drawn)} slides: " + ", ".join(map(str, drawn))
+        print(f"picture written to {where}")
     return status
 
 
@@ -80,7 +81,8 @@ def exercise_arguments(parser: argparse.ArgumentParser) -> None:
         "--picture",
         metavar="FILE",
         type=output_file(),
-        help="draw the classifier's graph, wrong rules in red (.png, .svg, .pdf)",
+        help="draw the classifier's graph, wrong rules in red (.png, .svg, .pdf), fitted to a 16:9 "
+        "slide (FILE-1, FILE-2 when it takes two)",
     )
     check.add_argument(
         "--ops",

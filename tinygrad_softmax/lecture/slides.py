@@ -232,7 +232,11 @@ def _part_of(source: str, parsed: _Parsed, parts: int) -> dict[str, int]:
     area = _node_areas(source)
     total = sum(area.values())
     before = {r: sum(area[n] for n in parsed.nodes if rank[n] < r) for r in set(rank.values())}
-    return {name: min(int(before[rank[name]] * parts / total), parts - 1) for name in parsed.nodes}
+    part = {name: min(int(before[rank[name]] * parts / total), parts - 1) for name in parsed.nodes}
+    for name in parsed.nodes:  # an op goes with the tensor it makes: a piece starts from a tensor
+        if name.startswith("op") and f"t{name[2:]}" in part:
+            part[name] = part[f"t{name[2:]}"]
+    return part
 
 
 def _node_areas(source: str) -> dict[str, float]:

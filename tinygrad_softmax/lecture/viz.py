@@ -13,6 +13,7 @@ so the same graph gives byte-identical DOT text on every run.
 
 from __future__ import annotations
 
+import glob
 import html
 import json
 import os
@@ -560,7 +561,9 @@ def render_slides(
     ``-2``, ... (``rules-1.png``, ``rules-2.png``), each fitted to the slide
     and meeting the slide rule (:func:`_slide_sources`). The tensor one slide
     ends with is drawn again where the next starts. ``slide=None``: one
-    picture at natural width, as :func:`render`.
+    picture at natural width, as :func:`render`. A picture an earlier call
+    left in the other form (``path`` itself, or ``path``-k) is removed, so
+    the folder never mixes two drawings.
     """
     return _render("render_slides", root, Path(path), dpi, slide, to_dot_options, cut=True)
 
@@ -598,10 +601,18 @@ def _render(
         pictures = [graphviz.Source(source).pipe(format=fmt) for source in sources]
     except graphviz.ExecutableNotFound:
         raise _missing_dot(dot.source, path) from None
+    # Each file whole or not at all: a temporary file renamed into place.
     if len(pictures) == 1:
-        return [outputs.write_bytes(path, pictures[0])]  # whole or not at all: a temporary file renamed
-    paths = [path.with_name(f"{path.stem}-{k}{path.suffix}") for k in range(1, len(pictures) + 1)]
-    return [outputs.write_bytes(part, picture) for part, picture in zip(paths, pictures)]
+        written = [outputs.write_bytes(path, pictures[0])]
+    else:
+        paths = [path.with_name(f"{path.stem}-{k}{path.suffix}") for k in range(1, len(pictures) + 1)]
+        written = [outputs.write_bytes(part, picture) for part, picture in zip(paths, pictures)]
+    if cut:  # a picture of an earlier run in the other form (one file, or more slides) would mislead
+        older = [path, *path.parent.glob(f"{glob.escape(path.stem)}-[0-9]{glob.escape(path.suffix)}")]
+        for old in older:
+            if old not in written:
+                old.unlink(missing_ok=True)
+    return written
 
 
 def _slide_text_px(source: str, dpi: int | None) -> float:
@@ -636,8 +647,9 @@ def _slide_sources(root: Tensor, options: dict[str, Any], shape: str, dpi: int |
     """One fitted DOT source per slide: the fewest slides that show everything asked at the rule's size.
 
     One slide when :func:`_slide_source`'s drawing meets the rule and hides
-    nothing asked for: collapsing a cluster hides its ops' rules, so with
-    ``show_rules`` (and no ``collapse`` asked) it does not count. Else the
+    nothing asked for: collapsing a cluster hides its ops' rules and the red
+    marks inside it, so then (unless ``collapse`` was asked) it does not
+    count (:func:`_collapse_hides`). Else the
     drawing as asked, then compact, cut into 2, 3, ... ``MAX_SLIDES`` pieces
     (``slides.split``, a compact box handed over as its tensor): the first cut
     whose every piece meets the rule. If none does, the one slide, or (when it
@@ -645,7 +657,7 @@ def _slide_sources(root: Tensor, options: dict[str, Any], shape: str, dpi: int |
     """
     single = _slide_source(root, options, shape, dpi)
     collapsed = re.search(r"^\t+fn\d+ \[", single, re.M) is not None
-    hides_rules = bool(options.get("show_rules")) and not options.get("collapse") and collapsed
+    hides_rules = collapsed and not options.get("collapse") and _collapse_hides(root, options)
     if _slide_text_px(single, dpi) >= slides.MIN_TEXT_PX and not hides_rules:
         return [single]
     best: tuple[float, list[str]] | None = None
@@ -662,6 +674,15 @@ def _slide_sources(root: Tensor, options: dict[str, Any], shape: str, dpi: int |
                 best = (smallest, pieces)
     assert best is not None
     return best[1] if hides_rules else [single]
+
+
+def _collapse_hides(root: Tensor, options: dict[str, Any]) -> bool:
+    """Whether collapsing the clusters would hide something asked for: a rule, or a red mark inside."""
+    members = {t for c in _find_clusters(graph_order(root), options.get("clusters")) for t in c.members}
+    if options.get("show_rules") and any(t.parents for t in members):
+        return True
+    marked = {*options.get("highlight", ()), *options.get("highlight_ops", ())}
+    return any(t in members and t is not root for t in marked)
 
 
 def _drawing_options(options: dict[str, Any]) -> dict[str, Any]:

@@ -8,14 +8,16 @@ in red as well, and the title names it.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .. import extras, outputs
 
 if TYPE_CHECKING:
     import graphviz
 
+    from ...tensor import Tensor
     from .autograder import Report
 
 FORMATS = (".png", ".svg", ".pdf")
@@ -32,8 +34,11 @@ def check_path(path: str | Path) -> Path:
     return outputs.check_file(path, "--picture")
 
 
+TITLE_WIDTH = 60  # characters: a wider title would set the picture's width and shrink the graph's text
+
+
 def title(report: Report) -> str:
-    """Two lines: which rules are wrong, and the first wrong gradient on the way to W."""
+    """Which rules are wrong, and the first wrong gradient on the way to W, wrapped to TITLE_WIDTH."""
     wrong = report.wrong_rules
     if report.problem:
         head = "Nothing could be graded: " + report.problem.splitlines()[0]
@@ -51,22 +56,37 @@ def title(report: Report) -> str:
         tail = "The engine derives ∂L/∂Z = (P − Y)/N, ∂L/∂W and ∂L/∂b of the closed form with your rules"
     else:
         tail = ""
-    return head + ("\n" + tail if tail else "")
+    return "\n".join(line for part in (head, tail) if part for line in textwrap.wrap(part, TITLE_WIDTH))
 
 
-def draw(report: Report, path: str | Path, dpi: int = 150) -> Path | None:
-    """Write the picture (PNG, SVG or PDF by the extension); None when ``dot`` is not installed."""
+def draw(report: Report, path: str | Path, dpi: int | None = None) -> list[Path] | None:
+    """Write the picture (PNG, SVG or PDF by the extension), fitted to a 16:9 slide: the paths written.
+
+    One picture when the graph fits one slide with every op and its red mark
+    readable (smallest text 24 px, :mod:`lecture.slides`), else the graph cut
+    into slides, ``wrong-1.png``, ``wrong-2.png`` (``viz.render_slides``); it
+    is never collapsed, which would hide a red op inside cross_entropy. None
+    when ``dot`` is not installed.
+    """
+    from .. import viz
+
     path = check_path(path)
     if not extras.have("dot"):
         return None
-    dot = to_dot(report)
-    dot.attr(dpi=str(dpi))
-    return outputs.write_bytes(path, dot.pipe(format=path.suffix.lower().lstrip(".")))
+    root, options = _drawing(report)
+    return viz.render_slides(root, path, dpi=dpi, **options)
 
 
 def to_dot(report: Report) -> graphviz.Digraph:
     """The picture as DOT (``graphviz.Digraph``): the wrong rules' ops and the first wrong gradient in red."""
     from .. import viz
+
+    root, options = _drawing(report)
+    return viz.to_dot(root, **options)
+
+
+def _drawing(report: Report) -> tuple[Tensor, dict[str, Any]]:
+    """The classifier's loss and the options of ``viz.to_dot`` that draw the report on it."""
     from ..classifier import build_classifier
     from ..graph import graph_order, tensor_labels
 
@@ -78,10 +98,10 @@ def to_dot(report: Report) -> graphviz.Digraph:
     first = column.first_wrong if column is not None else None
     labels = tensor_labels(model.loss)
     highlight = [t for t in order if first is not None and labels[t] == first["tensor"]]
-    return viz.to_dot(
-        model.loss,
-        highlight=highlight,
-        highlight_ops=red_ops,
-        clusters={"cross_entropy": (model.loss, [model.Z])},
-        title=title(report),
-    )
+    options = {
+        "highlight": highlight,
+        "highlight_ops": red_ops,
+        "clusters": {"cross_entropy": (model.loss, [model.Z])},
+        "title": title(report),
+    }
+    return model.loss, options
