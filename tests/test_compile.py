@@ -279,6 +279,28 @@ def test_a_value_the_loss_does_not_need_gets_no_line() -> None:
     assert "exp" in compiled.ops() and "np.exp" not in compiled.source()
 
 
+def test_a_gather_of_a_difference_is_picked_first_only_when_that_is_the_same_numbers() -> None:
+    """``(A - b)[picked]`` is ``A[picked] - b`` only if ``b`` has one entry per picked line.
+
+    Here ``b`` has A's shape and each line has four picks: traced with the identity as the index,
+    the two agree on that call's numbers, but not on the next call's index.
+    """
+
+    def fn(A: Tensor, b: Tensor, index: np.ndarray) -> Tensor:
+        return ((A - b).gather(1, index) ** 2).sum()
+
+    compiled = compile(fn)
+    A = Tensor(np.arange(12.0).reshape(3, 4), requires_grad=True)
+    b = Tensor(np.linspace(0.0, 1.0, 12).reshape(3, 4), requires_grad=True)
+    identity = np.tile(np.arange(4), (3, 1))
+    for index in (identity, identity[:, ::-1].copy(), identity[:, ::-1].copy()):
+        loss, grads = compiled(A, b, index)
+        expected_loss, expected = eager(fn, A, b, index)
+        assert loss == expected_loss
+        assert np.array_equal(grads[0], expected[0]) and np.array_equal(grads[1], expected[1])
+    assert "[picked] -" not in compiled.source()
+
+
 def test_source_compiles_with_one_line_per_recorded_op() -> None:
     compiled = compile(classifier_step("column"))
     compiled(*classifier_inputs("column", 4, 5, 3, np.float64))
@@ -418,10 +440,12 @@ def test_lines_computing_follows_the_names() -> None:
         "d2 = 3",
         "d3 = d1 * x",
         "d4 = d2",
+        "d5 = np.add(d2, d2, out=d1)",  # d1's array holds d5, but d5 is not computed from d1
     ]
     source = "\n".join([lines[0]] + ["    " + line for line in lines[1:]]) + "\n"
     assert lines_computing(source, "d3") == (4, 6)
     assert lines_computing(source, "d4") == (5, 7)
+    assert lines_computing(source, "d5") == (5, 8)
     with pytest.raises(KeyError):
         lines_computing(source, "x")
 

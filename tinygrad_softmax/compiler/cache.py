@@ -25,15 +25,12 @@ __all__ = ["compile", "Compiled", "CacheInfo"]
 
 
 def _describe(arg: Any) -> tuple[Any, ...]:
-    """What a call is keyed on: shapes, dtypes, memory layout, which arguments require grad.
-
-    Four entries per argument (``__call__`` adds them to one flat key).
-    """
+    """What a call is keyed on: shapes, dtypes, memory layout, which arguments require grad."""
     if isinstance(arg, Tensor):
         a = array(arg)
         return (a.shape, a.strides, a.dtype, arg.requires_grad)
     if isinstance(arg, np.ndarray):
-        return (arg.shape, arg.strides, arg.dtype, None)
+        return (arg.shape, arg.strides, arg.dtype)
     try:
         hash(arg)
     except TypeError:
@@ -41,7 +38,7 @@ def _describe(arg: Any) -> tuple[Any, ...]:
             f"compile: arguments must be Tensors, NumPy arrays or hashable constants; "
             f"got {type(arg).__name__}"
         ) from None
-    return (type(arg), arg, None, None)
+    return (type(arg), arg)
 
 
 class CacheInfo(NamedTuple):
@@ -89,16 +86,15 @@ class Compiled:
         key: list[Any] = []
         arrays: list[Any] = []
         for a in args:
-            kind = type(a)
-            if kind is Tensor:
+            if type(a) is Tensor:
                 data = a._data  # only read: no copy on write (see backward.array)
-                key += (data.shape, data.strides, data.dtype, a.requires_grad)
+                key.append((data.shape, data.strides, data.dtype, a.requires_grad))
                 arrays.append(data)
-            elif kind is np.ndarray:
-                key += (a.shape, a.strides, a.dtype, None)
+            elif type(a) is np.ndarray:
+                key.append((a.shape, a.strides, a.dtype))
                 arrays.append(a)
             else:
-                key += _describe(a)
+                key.append(_describe(a))
                 arrays.append(array(a) if isinstance(a, Tensor) else a)
         found = tuple(key)
         program = self._programs.get(found)
@@ -164,7 +160,7 @@ class Compiled:
     def source(self, *args: Any) -> str:
         """The generated program: for these arguments (traced if needed), else the last one run."""
         if args:
-            key = tuple(k for a in args for k in _describe(a))
+            key = tuple([_describe(a) for a in args])
             program = self._programs.get(key) or self._trace(key, args)
             return program.source
         if self._last is None:
@@ -184,7 +180,7 @@ class Compiled:
 
         For reading a program line by line (``compiled.value("dZ", W, b, X, y)``).
         """
-        key = tuple(k for a in args for k in _describe(a))
+        key = tuple([_describe(a) for a in args])
         program = self._programs.get(key) or self._trace(key, args)
         module = ast.parse(program.source)
         namespace = dict(program.function.__globals__)

@@ -66,7 +66,9 @@ def drop_dead_lines(program: Program, returned: set[str]) -> None:
         read = set(returned)
         for line in program.lines:
             read |= line.reads
-        dead = [line for line in program.lines if line.target not in read]
+        # Only lines a rule wrote: `picks` checks the labels, which the eager engine does even for a
+        # gather whose value nobody reads.
+        dead = [line for line in program.lines if line.target not in read and line.sym is not None]
         if not dead:
             return
         for line in dead:

@@ -205,7 +205,7 @@ class Sym:
         sum needs no pass over the array: with ``v`` the same on every call (the
         ``-1/N`` of a mean), neither does the line. Checked here on the traced value.
         """
-        if not (self.name is None and self.template == "-{0}" and keepdims):
+        if not (self.name is None and self.template == "-{0}" and keepdims and axis is not None):
             return None
         scatter = self.args[0]
         if not isinstance(scatter, Sym) or scatter.scattered is None:
@@ -236,13 +236,15 @@ class Sym:
 
     def __getitem__(self, positions: Any) -> Sym:
         where = self.program.positions_name(positions)
-        value = self.value[positions]
-        shortcut = self._picked_first(positions, value)
-        if shortcut is not None:
-            return shortcut
-        return Sym(self.program, value, "{0}[" + where + "]", (self,), ATOM)
+        return Sym(self.program, self.value[positions], "{0}[" + where + "]", (self,), ATOM)
 
-    def _picked_first(self, positions: Any, value: Any) -> Sym | None:
+    def gather(self, positions: Any, axis: int) -> Sym:
+        """``self[positions]`` for a gather along ``axis`` (the other positions run 0, 1, 2, ...)."""
+        value = self.value[positions]
+        shortcut = self._picked_first(positions, value, axis)
+        return shortcut if shortcut is not None else self[positions]
+
+    def _picked_first(self, positions: Any, value: Any, axis: int) -> Sym | None:
         """``(A - b)[picked]`` as ``A[picked] - b`` when ``b`` already has the picked shape.
 
         A gather of one entry per line (the label's log-probability) from
@@ -253,7 +255,9 @@ class Sym:
         a, b = self.args if len(self.args) == 2 else (None, None)
         if self.ufunc is None or self.name is None or not (isinstance(a, Sym) and isinstance(b, Sym)):
             return None
-        if a.shape != self.shape or b.shape != np.shape(value) or b.name is None:
+        # b has one entry per picked line (size 1 along the gather's axis), so the entry b broadcast
+        # to each picked position is b's entry at that line: the picked shape, entry for entry.
+        if a.shape != self.shape or b.shape != np.shape(value) or b.shape[axis] != 1 or b.name is None:
             return None
         picked = Sym(
             self.program, a.value[positions], "{0}[" + self.program.positions_name(positions) + "]", (a,)

@@ -162,7 +162,7 @@ def trace(
                 where, f"picks({index_source(op.index)}, {axis}, {inputs[0].shape[axis]}, {grid})"
             )
             program.positions[id(op.positions)] = where
-            sym = ins[0][op.positions]
+            sym = ins[0].gather(op.positions, axis)
         elif isinstance(op, ops.SoftmaxCrossEntropy):
             labels = index_source(op.labels)
             value = array(out)

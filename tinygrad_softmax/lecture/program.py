@@ -118,7 +118,13 @@ def lines_computing(source: str, name: str) -> tuple[int, ...]:
         if statement.lineno - 1 in marked:
             continue
         marked.add(statement.lineno - 1)
+        # out=A only says where the result goes: A is not read.
+        destinations = {
+            id(node.value)
+            for node in ast.walk(statement.value)
+            if isinstance(node, ast.keyword) and node.arg == "out"
+        }
         for node in ast.walk(statement.value):
-            if isinstance(node, ast.Name) and node.id in assigned:
+            if isinstance(node, ast.Name) and node.id in assigned and id(node) not in destinations:
                 stack.append(node.id)
     return tuple(sorted(marked))
