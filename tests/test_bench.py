@@ -218,7 +218,13 @@ def test_the_report_states_the_machine_it_ran_on_not_a_fixed_one():
 
 def test_the_load_fact_is_the_machines_load_at_the_start(monkeypatch):
     monkeypatch.setattr(os, "getloadavg", lambda: (7.25, 3.5, 1.0))
-    assert machine.machine_facts()["load"].startswith("7.25, 3.50, 1.00")
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert (
+        machine.machine_facts()["load"] == "7.25, 3.50, 1.00 (averages over 1, 5, 15 minutes, at the start)"
+    )
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    busy = machine.machine_facts()["load"]
+    assert busy.startswith("7.25, 3.50, 1.00") and "; more than the 4 CPUs: other work competed" in busy
     monkeypatch.delattr(os, "getloadavg")
     assert machine.machine_facts()["load"] == "unknown"
 

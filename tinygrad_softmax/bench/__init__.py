@@ -36,6 +36,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -132,11 +133,14 @@ def main(quick: bool = False, write: str | None = None, threads: int | Sequence[
     """
     counts = (threads,) if isinstance(threads, int) else tuple(dict.fromkeys(threads))
     settings = Settings.for_mode(quick, counts)
+    start = time.monotonic()
     try:
         report = run(settings, log=lambda line: print(line, file=sys.stderr, flush=True))
     except BenchmarkError as error:
         print(error, file=sys.stderr)
         return 1
+    minutes, seconds = divmod(round(time.monotonic() - start), 60)
+    print(f"bench: measured in {minutes} min {seconds} s", file=sys.stderr)
     text = render(report)
     print(text)
     if write:

@@ -75,7 +75,14 @@ def _load() -> str:
         one, five, fifteen = os.getloadavg()
     except (AttributeError, OSError):  # not on every platform
         return "unknown"
-    return f"{one:.2f}, {five:.2f}, {fifteen:.2f} (averages over 1, 5, 15 minutes, at the start)"
+    text = f"{one:.2f}, {five:.2f}, {fifteen:.2f} (averages over 1, 5, 15 minutes, at the start)"
+    cpus = os.cpu_count() or 1
+    if one > cpus:  # more runnable processes than CPUs: this run shared them
+        text += (
+            f"; more than the {cpus} CPUs: other work competed with this run, the rows with more "
+            "threads most (their spread p25–p75 shows it)"
+        )
+    return text
 
 
 def machine_facts() -> dict[str, str]:
