@@ -33,7 +33,7 @@ def test_without_jax_the_bench_runs_and_says_how_to_get_it(monkeypatch):
     hide_jax(monkeypatch)
     monkeypatch.setattr(timing, "limit_threads", lambda threads: "the test")  # this process keeps its threads
     assert bench.JAX_JIT not in [i.name for i in bench.implementations()]
-    found = timing.step_child(1, ["tiny"], 1, 0.0)
+    found = timing.step_child(1, {"tiny": 1}, 0.0)
     results = [bench.SizeResult.from_json(r) for r in found["sizes"]]
     assert [(r.size, r.layout) for r in results] == [("tiny", "row"), ("tiny", "column")]
     assert all(bench.JAX_JIT not in r.timings and bench.COMPILED in r.timings for r in results)

@@ -234,3 +234,20 @@ def test_bench_main_takes_one_thread_count_or_several(monkeypatch):
     bench.main(quick=True, threads=[1, 2, 1])
     bench.main(quick=True)
     assert seen == [(2,), (1, 2), (1, 2)]
+
+
+def test_the_longest_steps_get_fewer_rounds_and_the_report_says_so(monkeypatch):
+    settings = bench.Settings()
+    assert [settings.repeats_for(size) for size in settings.sizes] == [41, 41, 41, 21]
+    assert bench.Settings.for_mode(quick=True).repeats_for("small") == 5
+    calls = []
+    monkeypatch.setattr(
+        machine, "in_subprocess", lambda *args, **kwargs: calls.append(args) or {"sizes": [], "facts": {}}
+    )
+    from tinygrad_softmax.bench import runner
+
+    monkeypatch.setattr(runner, "in_subprocess", machine.in_subprocess)
+    runner._steps(settings, 2)
+    assert calls[0][2:] == (2, 2, {"tiny": 41, "small": 41, "mnist-like": 41, "cifar-like": 21}, 0.002)
+    report = two_thread_report([result("tiny", "row", 1, engine=6.0, compiled=1.5)], settings)
+    assert "41 rounds (21 at cifar-like, whose steps are the longest)" in bench.render(report)

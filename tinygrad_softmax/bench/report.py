@@ -6,7 +6,13 @@ from .contenders import COMPILED, JAX_JIT
 from .judging import explanations, targets, threads_label, us
 from .machine import JAX_HINT
 from .problem import SIZES
-from .runner import Report
+from .runner import Report, Settings
+
+
+def _fewer(s: Settings) -> str:
+    """Where the run times fewer rounds (the sizes whose steps are the longest)."""
+    fewer = [f"{s.repeats_for(size)} at {size}" for size in s.sizes if s.repeats_for(size) < s.repeats]
+    return f" ({', '.join(fewer)}, whose steps are the longest)" if fewer else ""
 
 
 def render(report: Report) -> str:
@@ -26,7 +32,7 @@ def render(report: Report) -> str:
         f"The step is measured with {' and with '.join(threads_label(t) for t in s.threads)} "
         "(NumPy's BLAS, PyTorch and JAX alike), each thread count in a fresh process of its own "
         "pinned to that many CPUs; within it all implementations run interleaved round by round "
-        f"after a warm-up: {s.repeats} rounds, each timing enough calls to last "
+        f"after a warm-up: {s.repeats} rounds{_fewer(s)}, each timing enough calls to last "
         f"≥ {s.sample_seconds * 1e3:g} ms. "
         "Every implementation's gradients were checked against the closed form before timing. "
         "The closed form (×1.00) is the fastest of the hand-written NumPy formulations in that row "

@@ -118,8 +118,8 @@ def time_size(
     return SizeResult(size, layout, interleaved_timings(steps, repeats, sample_seconds), kinds, threads)
 
 
-def step_child(threads: int, sizes: Sequence[str], repeats: int, sample_seconds: float) -> dict[str, Any]:
-    """Run in a fresh interpreter pinned to ``threads`` CPUs: every size and layout, every implementation.
+def step_child(threads: int, repeats: dict[str, int], sample_seconds: float) -> dict[str, Any]:
+    """Run in a fresh interpreter pinned to ``threads`` CPUs: every size (with its rounds) and layout.
 
     Returns the timings and what the process really ran with (CPUs, BLAS, PyTorch
     and JAX threads), or the error of an implementation that failed its gradient check.
@@ -128,14 +128,14 @@ def step_child(threads: int, sizes: Sequence[str], repeats: int, sample_seconds:
     impls = implementations()
     results = []
     try:
-        for size in sizes:
+        for size, rounds in repeats.items():
             for layout in LAYOUTS:
                 print(
                     f"bench: {size} {SIZES[size]}, {layout} layout, {_threads(threads)}",
                     file=sys.stderr,
                     flush=True,
                 )
-                results.append(time_size(size, layout, impls, repeats, sample_seconds, threads).to_json())
+                results.append(time_size(size, layout, impls, rounds, sample_seconds, threads).to_json())
     except BenchmarkError as error:
         return {"error": str(error)}
     return {"threads": threads, "facts": thread_facts(threads, how), "sizes": results}
