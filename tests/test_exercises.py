@@ -371,11 +371,11 @@ def test_the_picture_fits_a_slide_and_shows_every_red_op(tmp_path, capsys, bugs,
     assert drawn is not None and len(drawn) == slides_drawn
     assert sorted(p.name for p in tmp_path.glob("wrong*.png")) == sorted(p.name for p in drawn)
     root, options = picture._drawing(report)
-    sources = viz._slide_sources(root, options, "16:9", None)  # what draw rendered
+    sources = viz.rendering.slide_sources(root, options, "16:9", None)  # what draw rendered
     red = []
     for path, source in zip(drawn, sources):
         assert viz.png_size(path) == slides.SLIDE
-        assert viz._slide_text_px(source, None) >= slides.MIN_TEXT_PX
+        assert viz.rendering.slide_text_px(source, None) >= slides.MIN_TEXT_PX
         red += _red_ops(source)
     assert set(red) == set(rules)  # every wrong op in red, none hidden in a collapsed cross_entropy
     assert main(["exercise", "check", str(tmp_path), "--picture", str(tmp_path / "wrong.png")]) == 1

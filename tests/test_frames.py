@@ -76,13 +76,13 @@ def test_every_frame_pins_the_same_layout():
     model = build_classifier("row")
     steps = walk_steps(model.loss)
     order = viz.graph_order(model.loss)
-    full = viz._frame_dot(model.loss, order, steps, None, "LR")
-    layout = viz._Layout.from_json(full.pipe(format="json"))
-    captions = viz._frame_captions(model.loss, steps, viz.tensor_labels(model.loss))
-    viz._place_caption(layout, captions)
+    full = viz.frames.frame_dot(model.loss, order, steps, None, "LR")
+    layout = viz.frames.Layout.from_json(full.pipe(format="json"))
+    captions = viz.frames.frame_captions(model.loss, steps, viz.tensor_labels(model.loss))
+    viz.animation.place_caption(layout, captions)
     nodes, edges = [], []
     for k, caption in enumerate(captions):
-        source = viz._frame_dot(model.loss, order, steps, k, "LR", layout, caption).source
+        source = viz.frames.frame_dot(model.loss, order, steps, k, "LR", layout, caption).source
         nodes.append(re.findall(r'^\s*(\w+) \[.*pos="([^"]+)"', source, re.MULTILINE))
         edges.append(re.findall(r'^\s*(\w+ -> \w+) \[.*pos="([^"]+)"', source, re.MULTILINE))
     assert all(n == nodes[0] for n in nodes) and all(e == edges[0] for e in edges)
@@ -96,7 +96,7 @@ def test_the_current_node_shows_its_gradient_and_later_ones_are_hidden():
     steps = walk_steps(model.loss)
     order = viz.graph_order(model.loss)
     z_step = next(k for k, s in enumerate(steps) if s.node is model.Z)
-    source = viz._frame_dot(model.loss, order, steps, z_step, "LR").source
+    source = viz.frames.frame_dot(model.loss, order, steps, z_step, "LR").source
     z_line = next(line for line in source.splitlines() if "<B>Z</B>" in line)
     assert viz.CURRENT in z_line and f"{steps[z_step].grad[0, 0]:.3f}" in z_line
     w_line = next(line for line in source.splitlines() if "<B>W</B>" in line)

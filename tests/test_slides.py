@@ -36,7 +36,7 @@ def test_every_picture_the_demo_writes_has_a_slide_shape(demo):
 def test_the_demo_graphs_keep_their_smallest_text_24_px_on_the_slide(demo, name, grads):
     model = build_classifier("column")
     options = {"clusters": {"cross_entropy": (model.loss, [model.Z])}, "show_grads": grads}
-    source = viz._slide_source(model.loss, options, "16:9", None)  # the DOT the demo rendered
+    source = viz.rendering.slide_source(model.loss, options, "16:9", None)  # the DOT the demo rendered
     dpi = float(re.findall(r"dpi=([\d.]+)", source)[-1])
     font = slides.min_font_pt(source)
     size = viz.png_size(demo / name)
@@ -106,7 +106,7 @@ def test_the_demo_frames_keep_their_smallest_text_24_px_on_the_slide(demo):
         )
     # The drawing that fits: compact, cross_entropy as one box; the font is the frame's own smallest.
     assert plan.compact and plan.collapsed is not None and plan.font_pt == viz.FRAME_TEXT_PT
-    source = viz._frame_dot(
+    source = viz.frames.frame_dot(
         model.loss,
         plan.order,
         viz.loss_steps(model.loss, "t"),
@@ -144,7 +144,7 @@ def _text_px(source):
 def _rules(loss):
     """Every op's local rule, as a label writes it (first line)."""
     ops = [t for t in viz.graph_order(loss) if t.grad_fn is not None]
-    return [(t.op, html.escape(viz._rule_lines(t.grad_fn.rule)[0])) for t in ops]
+    return [(t.op, html.escape(viz.look.rule_lines(t.grad_fn.rule)[0])) for t in ops]
 
 
 @pytest.mark.parametrize(("model_name", "rankdir"), [("linear", "LR"), ("linear", "TB"), ("mlp", "LR")])
@@ -157,7 +157,7 @@ def test_the_rules_slides_show_every_ops_rule_at_24_px(tmp_path, model_name, ran
         loss, logits = model.loss, model.Z
     options = {"clusters": {"cross_entropy": (loss, [logits])}, "show_rules": True, "rankdir": rankdir}
     paths = viz.render_slides(loss, tmp_path / "rules.png", **options)  # as `graph --show-rules` draws it
-    sources = viz._slide_sources(loss, options, "16:9", None)
+    sources = viz.rendering.slide_sources(loss, options, "16:9", None)
     assert len(paths) == len(sources) >= 2  # one slide at 24 px would need cross_entropy collapsed
     assert [p.name for p in paths] == [f"rules-{k}.png" for k in range(1, len(paths) + 1)]
     for path, source in zip(paths, sources):
@@ -212,7 +212,7 @@ def test_the_rows_of_every_fitted_picture_are_stacked_in_order():
         (net.loss, {"clusters": clusters, "show_rules": True}),
         (net.loss, {"clusters": clusters, "compact": True, "collapse": True}),
     ]:
-        for fitted in viz._slide_sources(loss, options, "16:9", None):
+        for fitted in viz.rendering.slide_sources(loss, options, "16:9", None):
             assert slides.in_row_order(fitted), options
 
 
@@ -234,7 +234,7 @@ def test_the_two_layer_net_frames_keep_their_smallest_text_24_px_on_the_slide(tm
             size,
             slides.text_px(plan.font_pt, dpi, size),
         )
-        source = viz._frame_dot(
+        source = viz.frames.frame_dot(
             net.loss,
             plan.order,
             steps,

@@ -269,7 +269,7 @@ def test_when_the_bindings_cannot_run_dot_the_same_error_is_raised(tmp_path, mon
     empty = tmp_path / "empty-bin"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
-    monkeypatch.setattr(viz.shutil, "which", lambda name: f"/usr/bin/{name}")  # a stale lookup
+    monkeypatch.setattr(viz.rendering.shutil, "which", lambda name: f"/usr/bin/{name}")  # a stale lookup
     with pytest.raises(viz.GraphvizNotFoundError, match="dot is not installed"):
         viz.render(build_classifier().loss, tmp_path / "graph.svg")
     assert (tmp_path / "graph.dot").exists()

@@ -42,8 +42,10 @@ from .graph import (
     summarize,
     tensor_labels,
 )
-from .viz import FILL as TENSOR_FILL
-from .viz import OP_FILL, OP_LINE, Section, _find_clusters, _missing_dot, _new_digraph, _op_label, _record
+from .viz.drawing import find_clusters
+from .viz.look import FILL as TENSOR_FILL
+from .viz.look import OP_FILL, OP_LINE, Section, new_digraph, op_label, record
+from .viz.rendering import missing_dot
 
 __all__ = [
     "to_html",
@@ -147,8 +149,8 @@ def _dot(
     clusters: Clusters | None,
 ) -> graphviz.Digraph:
     """The graph for one variant of the drawing: records, ops, and the walk's gradients on request."""
-    dot = _new_digraph(rankdir)
-    found = _find_clusters(g.order, clusters)
+    dot = new_digraph(rankdir)
+    found = find_clusters(g.order, clusters)
     home = {t: c for c, cl in enumerate(found) for t in cl.members}
     subgraphs = [
         graphviz.Digraph(
@@ -175,7 +177,7 @@ def _dot(
         if not g.folded(t):
             target.node(
                 name,
-                _record(
+                record(
                     g.labels[t],
                     kind,
                     f"{shape_text(t.shape)}  {t.dtype}",
@@ -190,7 +192,7 @@ def _dot(
         if g.folded(t):
             target.node(
                 g.op_node(t),
-                _op_label(
+                op_label(
                     t.op, op_text(t), None, output=f"{name} · {shape_text(t.shape)}", sections=sections(t)
                 ),
                 shape="box",
@@ -202,7 +204,7 @@ def _dot(
         else:
             target.node(
                 g.op_node(t),
-                _op_label(t.op, op_text(t), None),
+                op_label(t.op, op_text(t), None),
                 shape="ellipse",
                 style="filled",
                 fillcolor=OP_FILL,
@@ -459,11 +461,11 @@ def _build(
     for variant, (values, grads) in variants.items():
         dot = _dot(g, values, grads, rankdir, clusters)
         if shutil.which("dot") is None:
-            raise _missing_dot(dot.source, path)
+            raise missing_dot(dot.source, path)
         try:
             svg = dot.pipe(format="svg", encoding="utf-8")
         except graphviz.ExecutableNotFound:
-            raise _missing_dot(dot.source, path) from None
+            raise missing_dot(dot.source, path) from None
         svgs.append(_clean_svg(svg, variant))
     # Inside <script>, "</" would end the element early.
     text = json.dumps(data, ensure_ascii=False, allow_nan=False).replace("</", "<\\/")
