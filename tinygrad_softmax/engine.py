@@ -260,13 +260,16 @@ def _store(results: list[tuple[Tensor, np.ndarray]]) -> None:
                     "set its .grad to None (zero_grad()) before calling backward() again"
                 )
             # (`is` first: the usual dtypes are one object each, so the `!=` is rarely asked.)
+            key = id(g)
             if g.dtype is not dtype and g.dtype != dtype:
                 g = g.astype(dtype)  # a new array of its own
-            elif g.base is not None or id(g) in handed_out or not g.flags.writeable:
+                key = id(g)
+            elif g.base is not None or key in handed_out or not g.flags.writeable:
                 # Give each .grad an array of its own, so that editing one in place
                 # never changes another (add's backward hands one array to both inputs).
                 g = g.copy()
-            hand_out(id(g))
+                key = id(g)
+            hand_out(key)
             new.append(g if old is None else old + g)
         for (node, _), value in zip(results, new):
             node._grad = value
