@@ -113,8 +113,9 @@ def cmd_animate(args: argparse.Namespace) -> int:
 
     By default the frames fit a 16:9 slide as graph's picture does (--ratio 4:3 for the older shape):
     1920 px wide, the chain wrapped onto rows, drawn compact (--compact) or with cross_entropy as one
-    box (--collapse) if that is what keeps the smallest text at least 24 px tall on the slide.
-    --wide draws them at their natural width, exactly as asked."""
+    box (--collapse) if that is what keeps the smallest text at least 24 px tall on the slide; if even
+    that is too small (--model mlp), the graph is cut into parts and each frame shows the part of its
+    step. --wide draws them at their natural width, exactly as asked."""
     from ..lecture import extras, viz
 
     model = small_model(args)
