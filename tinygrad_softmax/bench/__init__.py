@@ -3,19 +3,23 @@
 The workload is one step of the linear softmax classifier in float64: the
 forward pass (``Z = X W + b`` in the row layout, ``Z = W X + b`` in the column
 layout, then the mean cross-entropy with the max subtracted) and the backward
-pass (the gradients of ``W`` and ``b``). It runs side by side in one process,
-interleaved, after a warm-up, for
+pass (the gradients of ``W`` and ``b``). It runs with 1 and with 2 threads
+(NumPy's BLAS, PyTorch and JAX alike), each thread count in a fresh process
+pinned to that many CPUs; in it, side by side, interleaved, after a warm-up:
 
 - this engine, with the loss composed from the primitive ops (the lecture's
-  ``functional.cross_entropy``) and with the fused ``softmax_cross_entropy``;
+  ``functional.cross_entropy``) and with the fused ``softmax_cross_entropy``,
+  eagerly and through ``compile`` (the NumPy program the engine writes);
 - the NumPy closed form ``dZ = (P − Y)/N``, ``dW``, ``db`` written by hand, in a
   few formulations; the fastest one is the baseline, so the ratios are honest;
 - PyTorch CPU autograd (from the same primitives, and its fused
-  ``F.cross_entropy``), HIPS ``autograd`` and ``micrograd`` (tiny size only),
-  when they are installed.
+  ``F.cross_entropy``), HIPS ``autograd``, ``micrograd`` (tiny size only) and
+  JAX's ``jit`` (the compiled peer), when they are installed (the ``bench``
+  extra, which ``make bench`` installs).
 
 Every implementation's gradients are checked against the closed form before
-anything is timed. Also measured: the peak memory of one cifar-like step (each
+anything is timed; each target is judged against the closed form measured
+with the same threads in the same process. Also measured: the peak memory of one cifar-like step (each
 implementation in a fresh subprocess), the memory after 10,000 tiny steps, and
 graph build + backward for long chains of elementwise ops.
 
