@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -41,6 +41,15 @@ class Problem:
     labels: np.ndarray
     dW: np.ndarray
     db: np.ndarray
+
+    def copy(self) -> Problem:
+        """The same problem in arrays of its own, each laid out in memory as the original."""
+        arrays = {
+            f.name: np.array(value, order="K", copy=True)
+            for f in fields(self)
+            if isinstance(value := getattr(self, f.name), np.ndarray)
+        }
+        return replace(self, **arrays)
 
     @property
     def axis(self) -> int:

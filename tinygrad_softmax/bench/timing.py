@@ -112,7 +112,10 @@ def time_size(
     for impl in impls:
         if size not in impl.sizes:
             continue
-        step = impl.make(problem)
+        # Each implementation gets arrays of its own: one that shared the arrays another
+        # had just read would find them warm in the cache, and one that copied them
+        # (the engine's Tensor does) would not.
+        step = impl.make(problem.copy())
         check_gradients(impl, step, problem)
         steps[impl.name], kinds[impl.name] = step, impl.kind
     return SizeResult(size, layout, interleaved_timings(steps, repeats, sample_seconds), kinds, threads)
