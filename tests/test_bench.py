@@ -281,3 +281,20 @@ def test_each_thread_count_really_ran_with_that_many_threads(quick_report, threa
         assert facts["PyTorch threads"] == str(threads)
     if machine.installed("jax"):
         assert facts["JAX"].startswith("one XLA CPU thread per CPU")
+
+
+def test_each_implementation_is_timed_on_arrays_of_its_own():
+    """No contender finds X warm in the cache because another just read the same array."""
+    seen = []
+
+    def make(p):
+        seen.append(p)
+        return contenders._numpy_in_place(p)
+
+    impls = [bench.Implementation(f"closed form {i}", "numpy", make) for i in range(2)]
+    timing.time_size("tiny", "column", impls, repeats=1, sample_seconds=0.0001)
+    first, second = seen
+    for name in ("X", "W", "b", "labels"):
+        a, b = getattr(first, name), getattr(second, name)
+        assert not np.shares_memory(a, b), name
+        assert np.array_equal(a, b) and a.strides == b.strides, name

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -44,12 +44,19 @@ class Problem:
 
     def copy(self) -> Problem:
         """The same problem in arrays of its own, each laid out in memory as the original."""
-        arrays = {
-            f.name: np.array(value, order="K", copy=True)
-            for f in fields(self)
-            if isinstance(value := getattr(self, f.name), np.ndarray)
-        }
-        return replace(self, **arrays)
+
+        def own(a: np.ndarray) -> np.ndarray:
+            return np.array(a, order="K", copy=True)
+
+        return replace(
+            self,
+            X=own(self.X),
+            W=own(self.W),
+            b=own(self.b),
+            labels=own(self.labels),
+            dW=own(self.dW),
+            db=own(self.db),
+        )
 
     @property
     def axis(self) -> int:
