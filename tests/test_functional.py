@@ -124,6 +124,24 @@ def test_float_labels(z):
         F.softmax_cross_entropy(z, [0.0, 1.0, 2.0, 0.0])
 
 
+def test_float_labels_get_the_fix_a_student_needs():
+    """Labels read from a file come as floats, and one-hot Y is the derivation's other y."""
+    z = Tensor(np.zeros((3, 4)), requires_grad=True)  # column layout: C=3 classes on axis 0
+    y = np.array([0, 2, 1, 2])
+    with pytest.raises(
+        TypeError, match=r"whole numbers \(\[0\.0, 2\.0, 1\.0\], \.\.\.\): pass labels\.astype\(int\)"
+    ):
+        F.cross_entropy(z, y.astype(float), axis=0)
+    with pytest.raises(
+        TypeError, match=r"shape \(3, 4\), the logits' shape: .*one-hot .*labels\.argmax\(axis=0\)"
+    ):
+        F.cross_entropy(z, np.eye(3)[:, y], axis=0)
+    # Fractions are neither: no fix is guessed.
+    with pytest.raises(TypeError, match=r"got dtype float64$"):
+        F.cross_entropy(z, np.array([0.5, 1.0, 2.0, 0.0]), axis=0)
+    assert z.grad is None
+
+
 def test_labels_of_the_wrong_shape(z):
     with pytest.raises(ValueError, match=r"softmax_cross_entropy: labels of shape \(3,\) .*\(4, 3\)"):
         F.softmax_cross_entropy(z, [0, 1, 2])

@@ -63,6 +63,21 @@ def log_softmax(x: Tensor | np.ndarray, axis: int = -1) -> Tensor:
 _UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}  # by the width in bytes
 
 
+def _label_hint(labels: np.ndarray, shape: tuple[int, ...], axis: int) -> str:
+    """What a student most likely meant by labels that are not integers, and the fix."""
+    if labels.dtype.kind not in "fb" or labels.size == 0:
+        return ""
+    if labels.shape == shape and np.all((labels == 0) | (labels == 1)):
+        # Y itself, the derivation's one-hot matrix: cross_entropy wants y, the class of each sample.
+        return (
+            f" of shape {labels.shape}, the logits' shape: these look like one-hot labels Y; "
+            f"pass the class indices instead, labels.argmax(axis={axis})"
+        )
+    if np.all(np.isfinite(labels)) and np.all(labels == np.round(labels)):
+        return f" holding whole numbers ({labels.ravel()[:3].tolist()}, ...): pass labels.astype(int)"
+    return ""
+
+
 def check_labels(labels: Any, shape: tuple[int, ...], axis: int, who: str) -> np.ndarray:
     """``labels`` as an integer array of ``shape`` without ``axis``, values in [0, C).
 
@@ -78,7 +93,10 @@ def check_labels(labels: Any, shape: tuple[int, ...], axis: int, who: str) -> np
     axis %= len(shape)
     num_classes = shape[axis]
     if labels.dtype.kind not in "iu":  # signed or unsigned integers
-        raise TypeError(f"{who}: labels must be integer class indices, got dtype {labels.dtype}")
+        raise TypeError(
+            f"{who}: labels must be integer class indices, got dtype {labels.dtype}"
+            + _label_hint(labels, shape, axis)
+        )
     expected = shape[:axis] + shape[axis + 1 :]
     if labels.shape != expected:
         raise ValueError(
