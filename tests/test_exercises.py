@@ -133,6 +133,15 @@ def test_the_template_has_the_same_signatures_as_the_solution():
     assert signatures(template) == signatures(solution)
 
 
+def test_the_template_never_splits_a_call_across_lines():
+    """A student copies self.with_kept_axes(grad, x) from the hint: it must be on one line."""
+    template = exercises.template_source(tuple(EXERCISES))
+    assert "self.with_kept_axes(grad, x)" in template
+    split = [line for line in template.splitlines() if re.search(r"[\w.]+\([^()]*$", line)]
+    assert split == []
+    assert max(len(line) for line in template.splitlines()) <= 100
+
+
 # ---------------------------------------------------------------- the injected bugs as a student's mistakes
 
 

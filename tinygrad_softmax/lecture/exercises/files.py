@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import re
 import textwrap
 from importlib import resources
 from pathlib import Path
@@ -72,11 +73,19 @@ def _docstring(exercise: Exercise) -> str:
     return '"""' + body + '\n"""'
 
 
+# A call written in a hint, self.with_kept_axes(grad, x): its spaces are not places to break.
+_CALL = re.compile(r"[\w.]+\([^()]*\)")
+_KEEP = "\x00"  # stands for a space inside a call while the text is wrapped
+
+
 def _wrap_keeping_lines(text: str) -> str:
-    return "\n".join(
+    """Wrap each given line at 92 columns, never inside a call like ``f(a, b)``."""
+    glued = _CALL.sub(lambda call: call.group().replace(" ", _KEEP), text)
+    wrapped = "\n".join(
         "\n".join(textwrap.wrap(line, 92, break_on_hyphens=False, subsequent_indent="    ") or [""])
-        for line in text.split("\n")
+        for line in glued.split("\n")
     )
+    return wrapped.replace(_KEEP, " ")
 
 
 def template_source(names: tuple[str, ...], folder: str = ".") -> str:
