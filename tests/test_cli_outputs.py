@@ -83,6 +83,35 @@ def test_an_unwritable_output_folder_is_refused_before_any_work(argv, case, tmp_
     assert f"argument {argv[1]}: cannot write" in err and str(path) in err
 
 
+ALL_FOLDER_OPTIONS = [
+    *FOLDER_OPTIONS,
+    ["boundaries", "--out"],
+    ["hessian", "--out"],
+    ["newton", "--out"],
+    ["modes", "--out"],
+]
+
+
+@pytest.mark.parametrize("argv", ALL_FOLDER_OPTIONS, ids=" ".join)
+def test_a_file_name_given_as_the_folder_is_refused(argv, tmp_path, capsys, monkeypatch):
+    """`modes --out modes.png` must not make a folder modes.png/ holding modes.png."""
+    for target in ("train.train", "lab.anomaly_demo", "demo.run_demo", "classifier.build_classifier"):
+        monkeypatch.setattr(f"tinygrad_softmax.lecture.{target}", lambda *a, **k: pytest.fail("work started"))
+    path = tmp_path / f"{argv[0]}.png"
+    assert main([*argv, str(path)]) == 2
+    err = _one_line_error(capsys, argv[0])
+    assert f"argument {argv[1]}: {str(path)!r} looks like a file name" in err and "takes the folder" in err
+    assert list(tmp_path.iterdir()) == []  # nothing made
+
+
+def test_an_existing_folder_with_a_dot_in_its_name_is_still_a_folder(tmp_path):
+    from tinygrad_softmax.cli.options import output_folder
+
+    (tmp_path / "week-3.md").mkdir()
+    assert output_folder(str(tmp_path / "week-3.md")) == tmp_path / "week-3.md"
+    assert output_folder(str(tmp_path / "v1.2")) == tmp_path / "v1.2"  # not a file suffix
+
+
 # ---------------------------------------------------------------- values that must be refused
 
 

@@ -122,10 +122,21 @@ def output_file(*suffixes: str) -> Callable[[str], Path]:
     return parse
 
 
+# What the commands write: a new folder named like one of these is a file name given by mistake
+# (``modes --out modes.png`` would otherwise make a folder modes.png/ with modes.png inside).
+FILE_SUFFIXES = (".png", ".svg", ".pdf", ".gif", ".html", ".md", ".json", ".txt", ".py")
+
+
 def output_folder(text: str) -> Path:
     """A folder that exists or can be made, and accepts new files."""
     from ..lecture.outputs import OutputPathError, check_folder
 
+    path = Path(text)
+    if path.suffix.lower() in FILE_SUFFIXES and not path.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} looks like a file name; this option takes the folder to write into "
+            f"(e.g. {str(path.parent)!r})"
+        )
     try:
         return check_folder(Path(text), "")
     except OutputPathError as error:
