@@ -1,5 +1,7 @@
 """The command line as a whole: help on every subcommand, bad values as one-line errors."""
 
+from pathlib import Path
+
 import pytest
 
 from tinygrad_softmax.cli import build_parser, main
@@ -37,6 +39,17 @@ def test_a_bad_value_is_a_one_line_error_not_a_traceback(capsys):
     err = capsys.readouterr().err
     assert err.startswith("tinygrad-softmax train: error: ") and "epochs" in err and "-3" in err
     assert "Traceback" not in err
+
+
+def test_an_unknown_option_names_the_subcommand_and_its_help(capsys):
+    """`epsilon --out x.png` (it takes --plot): the error points at epsilon's --help, not the top's."""
+    assert main(["epsilon", "--out", "x.png"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "tinygrad-softmax epsilon: error: unrecognized arguments: --out x.png "
+        "(see tinygrad-softmax epsilon --help)\n"
+    )
+    assert not Path("x.png").exists()
 
 
 def test_python_dash_m_works():

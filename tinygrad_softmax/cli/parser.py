@@ -156,7 +156,10 @@ class _SubcommandParser(_Parser):
 
     def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
         self._ready()
-        return super().parse_known_args(args, namespace)
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:  # said here, the error names this subcommand and its --help, not the top level's
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
 
     def format_usage(self) -> str:
         self._ready()
