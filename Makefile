@@ -63,6 +63,7 @@ demo: install
 
 test: install browser
 	$(PY) -m pytest
+	@$(PY) -c "import torch" 2>/dev/null || echo "most tests marked s (skipped) compare with PyTorch: make test EXTRAS=dev,torch runs them (.venv/bin/python -m pytest -rs lists every reason)"
 
 lint: install
 	$(VENV)/bin/ruff check .
