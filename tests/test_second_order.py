@@ -57,6 +57,11 @@ def test_newton_run_records_every_step():
     reached = run.gd_steps_to_newton_loss
     assert reached is not None and reached > 100 * run.newton_steps  # the lesson, in numbers
     assert abs(run.gd_loss[reached] - run.newton_loss[-1]) <= 1e-10
+    # The picture marks that step on gradient descent's loss curve, where the title's count is.
+    ax_loss = so.newton_figure(run).axes[0]
+    marks = [t for t in ax_loss.texts if "Newton's loss" in t.get_text()]
+    assert len(marks) == 1 and f"step {reached}" in marks[0].get_text()
+    assert marks[0].xy[0] == reached + 1
 
 
 def test_newton_refuses_a_non_positive_l2(capsys):

@@ -55,7 +55,7 @@ MODELS = ("linear", "mlp")
 OPTIMIZERS = ("sgd", "adam")
 # 16:9, and at 10-point text on a 9.6-inch figure the smallest label is 28 px tall on a 1920 px slide.
 SLIDE_FIGSIZE = (9.6, 5.4)
-SLIDE_DPI = 110
+SLIDE_DPI = 200  # 9.6 in × 200 dpi = 1920 px: drawn at a slide's own size, not blown up from a smaller one
 
 
 @dataclass
