@@ -363,6 +363,49 @@ def test_a_screenshot_at_a_middle_step_shows_the_graph_and_the_highlight(browser
         opened.close()
 
 
+# The caption's and every node's box on screen, and the smallest node text in CSS pixels
+# (a font size in the drawing's units times the drawing's scale on screen).
+LAYOUT = """() => {
+  const box = (r) => [r.left, r.top, r.right, r.bottom];
+  const svg = document.querySelector("svg.graph.shown");
+  const scale = svg.getBoundingClientRect().height / svg.viewBox.baseVal.height;
+  const sizes = [...svg.querySelectorAll("g.node text")].map((t) => Number(t.getAttribute("font-size")));
+  return {
+    caption: box(document.getElementById("caption").getBoundingClientRect()),
+    nodes: [...svg.querySelectorAll("g.node")].map((g) => [g.dataset.name, box(g.getBoundingClientRect())]),
+    smallestText: Math.min(...sizes) * scale,
+  };
+}"""
+
+
+@pytest.mark.parametrize(("width", "height"), [(1366, 768), (1280, 720)])
+def test_on_a_laptop_the_caption_covers_no_node_and_keeps_to_a_third_of_the_height(
+    browser, tmp_path, width, height
+):
+    model, path = classifier_page(tmp_path)
+    opened = Opened(browser, path)
+    try:
+        opened.page.set_viewport_size({"width": width, "height": height})
+        for position in range(len(walk(model.loss)) + 2):
+            if position:
+                opened.press("ArrowRight")
+            shown = opened.page.evaluate(LAYOUT)
+            left, top, right, bottom = shown["caption"]
+            assert bottom - top <= 0.34 * height, f"position {position}: caption {bottom - top:.0f} px tall"
+            under = [
+                name
+                for name, (x0, y0, x1, y1) in shown["nodes"]
+                if x0 < right and x1 > left and y0 < bottom and y1 > top
+            ]
+            assert under == [], f"position {position}: the caption covers {under}"
+            assert shown["smallestText"] >= 11, (
+                f"position {position}: node text {shown['smallestText']:.1f} px"
+            )
+        assert opened.clean(), (opened.errors, opened.blocked, opened.failed)
+    finally:
+        opened.close()
+
+
 def test_the_notebook_iframe_runs_the_page(browser):
     model = build_classifier()
     shown = viz.explore(model.loss, reference=(model.Z, model.labels, model.class_axis))

@@ -146,7 +146,11 @@
 
   // Two views: the whole graph fitted to the screen, or (the default) the graph as
   // tall as the stage, readable from the back of a lecture hall, the view following
-  // the walk. 4/3 pixels per point is the drawing's natural size.
+  // the walk sideways. The drawing never scrolls up under the caption: it is fitted to
+  // the stage's height (at most 2 pixels per point, at least MIN_SCALE, where a very
+  // tall graph scrolls instead of shrinking to unreadable text).
+  const MIN_SCALE = 0.75;
+
   function wholeGraph() {
     return $("whole").getAttribute("aria-pressed") === "true";
   }
@@ -157,15 +161,21 @@
       svg.style.width = svg.style.height = "";
       return;
     }
-    const room = stage.clientHeight - 20;
-    const scale = Math.min(2.0, Math.max(1.0, room / box.height));
-    svg.style.width = `${box.width * scale}px`;
-    svg.style.height = `${box.height * scale}px`;
+    // Twice: the first size may add a horizontal scroll bar, which takes height from the stage.
+    const style = getComputedStyle(stage);
+    const padding = parseFloat(style.paddingTop) + parseFloat(style.paddingBottom) + 4;
+    for (let pass = 0; pass < 2; pass++) {
+      const room = stage.clientHeight - padding;
+      const scale = Math.min(2.0, Math.max(MIN_SCALE, room / box.height));
+      svg.style.width = `${box.width * scale}px`;
+      svg.style.height = `${box.height * scale}px`;
+    }
   }
 
   // Keep the node being processed in view: scroll only when it nears an edge.
   function follow(svg) {
     if (wholeGraph()) return;
+    if (pos === 0) { busiest(svg); return; }
     const target = svg.querySelector("g.node.current, g.node.compared") ||
       svg.querySelector(`g.node[data-name="${D.steps[0].node}"]`);
     if (!target) return;
@@ -181,6 +191,27 @@
     if (r.top < s.top || r.bottom > s.bottom) {
       stage.scrollTop += cy - (s.top + s.height / 2);
     }
+  }
+
+  // The Start view: Graphviz draws the chain to the loss low and the inputs high, so the
+  // loss's end of the drawing is mostly blank above it. Before the walk begins, show the
+  // stretch of the drawing with the most nodes in full view instead (ties: the one nearer
+  // the loss, where the walk starts).
+  function busiest(svg) {
+    const left0 = svg.getBoundingClientRect().left;
+    const spans = Array.from(svg.querySelectorAll("g.node"), (g) => {
+      const r = g.getBoundingClientRect();
+      return [r.left - left0, r.right - left0];
+    });
+    const width = stage.clientWidth;
+    let best = null;
+    let most = -1;
+    spans.forEach(([start]) => {
+      const from = Math.max(0, start - 24);
+      const count = spans.filter(([a, b]) => a >= from && b <= from + width).length;
+      if (count > most || (count === most && from > best)) { most = count; best = from; }
+    });
+    if (best !== null) stage.scrollLeft = best;
   }
 
   // ------------------------------------------------------------ the caption
