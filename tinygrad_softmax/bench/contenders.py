@@ -50,11 +50,18 @@ class Implementation:
 # ---------------------------------------------------------------- this engine
 
 
+def _classifier_tensors(p: Problem) -> tuple[Tensor, Tensor, Tensor]:
+    """W and b (parameters) and X (data) of the problem, as the engine's Tensors."""
+    return (
+        Tensor(p.W, requires_grad=True, name="W"),
+        Tensor(p.b, requires_grad=True, name="b"),
+        Tensor(p.X, name="X"),
+    )
+
+
 def _engine(loss_fn: Callable[..., Tensor]) -> Callable[[Problem], StepFn]:
     def make(p: Problem) -> StepFn:
-        X = Tensor(p.X, name="X")
-        W = Tensor(p.W, requires_grad=True, name="W")
-        b = Tensor(p.b, requires_grad=True, name="b")
+        W, b, X = _classifier_tensors(p)
         labels, axis, layout = p.labels, p.axis, p.layout
 
         def step() -> tuple[Any, Any]:
@@ -74,9 +81,7 @@ def _compiled(loss_fn: Callable[..., Tensor]) -> Callable[[Problem], StepFn]:
     def make(p: Problem) -> StepFn:
         from ..compiler import compile
 
-        X = Tensor(p.X, name="X")
-        W = Tensor(p.W, requires_grad=True, name="W")
-        b = Tensor(p.b, requires_grad=True, name="b")
+        W, b, X = _classifier_tensors(p)
         labels, axis, layout = p.labels, p.axis, p.layout
 
         def loss(W: Tensor, b: Tensor, X: Tensor, y: np.ndarray) -> Tensor:
