@@ -46,7 +46,7 @@ class Value(Protocol):
 
     def reshape(self, shape: tuple[int, ...]) -> Any: ...
 
-    def sum(self, axis: Axis = None, keepdims: bool = False) -> Any: ...
+    def sum(self, axis: Any = ..., *, keepdims: bool = ...) -> Any: ...
 
     def __add__(self, other: Any) -> Any: ...
 
@@ -108,6 +108,7 @@ class Node(Protocol):
     """
 
     requires_grad: bool
+    name: str | None
     _data: np.ndarray
     _grad: np.ndarray | None
 
@@ -122,9 +123,6 @@ class Node(Protocol):
 
     @property
     def op(self) -> str: ...
-
-    @property
-    def name(self) -> str | None: ...
 
     @property
     def shape(self) -> tuple[int, ...]: ...

@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
@@ -118,7 +118,7 @@ def _recorded_arguments(node: Node, fn: Rule) -> tuple[Node, ...]:
 
 
 @dataclass(frozen=True)
-class Step:
+class Step(Generic[N]):
     """One step of the backward walk: the chain rule applied at one node.
 
     ``grad`` is dL/d``node`` (complete when the step runs); ``parent_grads[i]``
@@ -126,12 +126,12 @@ class Step:
     the parent's shape), or None when that parent needs no gradient.
     """
 
-    node: Node
+    node: N
     grad: np.ndarray
     parent_grads: tuple[np.ndarray | None, ...]
 
 
-def walk(root: Node, grad: np.ndarray) -> Iterator[Step]:
+def walk(root: N, grad: np.ndarray) -> Iterator[Step[N]]:
     """Apply the chain rule node by node, from ``root`` back to the leaves.
 
     Gradients live in a dict local to this walk; nothing is written to any

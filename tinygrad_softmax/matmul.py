@@ -50,7 +50,9 @@ def transposed(a: Value) -> Any:
 Grads = tuple[Any, ...]
 
 
-def as_matrices(rule: Callable[[Any, Any, Any, Any], Grads], grad: Value, a: Value, b: Value, out: Value) -> Grads:
+def as_matrices(
+    rule: Callable[[Any, Any, Any, Any], Grads], grad: Value, a: Value, b: Value, out: Value
+) -> Grads:
     """``rule`` run with a vector ``a`` as a 1-row matrix and a vector ``b`` as a 1-column one.
 
     ``grad`` gets the same size-1 axes, and the gradients lose them again.

@@ -268,7 +268,7 @@ class Reduce(Op):
         return self.axes
 
     def with_kept_axes(self, grad: Value, x: Value) -> Value:
-        """``grad`` with the reduced axes back as size-1 axes (as ``keepdims=True`` gives): it broadcasts over ``x``."""
+        """``grad`` with the reduced axes back as size 1 (``keepdims=True``), so it broadcasts over ``x``."""
         if self.keepdims or grad.ndim == 0:  # already broadcasts (a 0-d grad broadcasts anywhere)
             return grad
         return grad.reshape(tuple([1 if i in self.axes else n for i, n in enumerate(x.shape)]))
@@ -332,19 +332,6 @@ class Max(Reduce):
 
 
 # ---------------------------------------------------------------- indexing and shape
-
-
-def _picked_positions(index: Array, axis: int) -> tuple[Array, ...]:
-    """NumPy fancy indices for ``x[..., index, ...]`` picked along ``axis``, PyTorch-gather style.
-
-    One integer array per axis, all broadcasting to ``index``'s shape: ``index``
-    itself along ``axis``, the running position 0, 1, 2, ... along every other axis.
-    """
-    ndim = index.ndim
-    return tuple(
-        index if d == axis else np.arange(n).reshape((n,) + (1,) * (ndim - d - 1))
-        for d, n in enumerate(index.shape)
-    )
 
 
 class Gather(Op):
@@ -608,21 +595,21 @@ def unbroadcast(grad: Array, shape: tuple[int, ...]) -> Array:
 
 
 def spread(grad: Array, shape: tuple[int, ...]) -> Array:
-    """``grad`` copied along its size-1 (or missing leading) axes until it has ``shape``, an array of its own."""
+    """``grad`` copied along its size-1 (or missing leading) axes out to ``shape``: an array of its own."""
     out = np.empty(shape, dtype=grad.dtype)
     out[...] = grad
     return out
 
 
 def sum_to(grad: Value, shape: tuple[int, ...]) -> Any:
-    """``grad`` summed down to ``shape`` (:func:`unbroadcast`); recorded as :class:`SumTo` on a recording value."""
+    """``grad`` summed down to ``shape`` (:func:`unbroadcast`); :class:`SumTo` on a recording value."""
     if is_recorded(grad):
         return grad if grad.shape == shape else record(SumTo(shape), grad)
     return unbroadcast(grad, shape)  # type: ignore[arg-type]
 
 
 def expand(grad: Value, shape: tuple[int, ...]) -> Any:
-    """``grad`` copied out to ``shape`` (:func:`spread`); recorded as :class:`Expand` on a recording value."""
+    """``grad`` copied out to ``shape`` (:func:`spread`); :class:`Expand` on a recording value."""
     return record(Expand(shape), grad) if is_recorded(grad) else spread(grad, shape)  # type: ignore[arg-type]
 
 
@@ -637,5 +624,5 @@ def gather_at(grad: Value, picks: Gather) -> Any:
 
 
 def softmax_of(z: Value, fused: SoftmaxCrossEntropy) -> Any:
-    """P = softmax(z): the one the fused forward kept, or recorded as :class:`Softmax` on a recording value."""
+    """P = softmax(z): the one the fused forward kept; :class:`Softmax` on a recording value."""
     return record(Softmax(fused.axis), z) if is_recorded(z) else fused.probs

@@ -166,7 +166,7 @@ class Tensor:
 
     @staticmethod
     def _wrap(data: np.ndarray, held_outside: bool = False, read_by_graph: bool = False) -> Tensor:
-        """A constant leaf around an array known to be fine: no checks, no copy (``held_outside``: the caller keeps it)."""
+        """A constant leaf around an array known to be fine: no checks, no copy."""
         out = Tensor.__new__(Tensor)
         out._data, out._grad, out.name, out.serial = data, None, None, next(_serials)
         out._held_outside, out._read_by_graph = held_outside, read_by_graph
@@ -366,7 +366,7 @@ def _constant(other: Any, dtype: np.dtype[Any], who: str) -> Tensor:
 
 
 def _checked_start(root: Tensor, grad: Any) -> np.ndarray:
-    """Where ``root.backward(grad)`` starts: ``grad`` checked against the root, or ones for a 1-element root."""
+    """Where ``root.backward(grad)`` starts: ``grad`` checked against the root, or ones."""
     if not root.requires_grad:
         raise RuntimeError(
             "backward: this tensor does not require grad; create the inputs you want "
