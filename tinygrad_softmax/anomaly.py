@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import grad_mode
-from .contracts import Node, Rule
+from .contracts import Node, Op
 
 
 class _AnomalyMode(threading.local):
@@ -86,7 +86,7 @@ def _inputs_report(inputs: Sequence[Node]) -> str:
     return f"inputs already non-finite: {', '.join(bad)}" if bad else "all inputs were finite"
 
 
-def check_forward(fn: Rule, inputs: Sequence[Node], out: Node) -> None:
+def check_forward(fn: Op, inputs: Sequence[Node], out: Node) -> None:
     """Raise if ``fn``'s forward produced a NaN or Inf.
 
     The error carries ``out`` (``Tensor._apply`` links it to its parents even

@@ -1,4 +1,4 @@
-"""What a backward rule may use of its values, and what the walk may use of a node.
+"""The engine's contracts: what a rule may use of its values, what an op is, what the walk uses of a node.
 
 A rule is written once (``ops.py``) and runs on three kinds of value, each a
 :class:`Value`:
@@ -86,13 +86,41 @@ class RecordingValue(Value, Protocol):
     def _apply(op: Any, x: Any) -> Any: ...
 
 
-class Rule(Protocol):
-    """What the walk uses of the op that made a node: its name, what it saved, its backward rule."""
+Grads = tuple[Any, ...]  # what a backward rule returns: one Value (or None: no gradient wanted) per input
 
-    name: str
+
+class Op:
+    """Base class of an operation recorded in the graph.
+
+    ``name`` is what the graph shows, ``rule`` the backward rule in the notation
+    of ``ops.py`` (which holds every op). When the tensor records the op it sets ``needs_grad[i]``, whether
+    input ``i`` wants a gradient (so a rule can skip work nobody will use),
+    and ``saved``, the inputs' and the output's arrays as the forward saw
+    them, which the first-order path hands to ``backward``.
+    """
+
+    __slots__ = ("needs_grad", "saved")
+    name = "op"
+    rule = ""
+    settings: tuple[str, ...] = ()  # the names of what ``params()`` shows
+    needs_grad: tuple[bool, ...]
     saved: tuple[np.ndarray, ...]
 
-    def backward(self, grad: Any, *values: Any) -> tuple[Any, ...]: ...
+    # Each op spells out its own arguments: forward(x) or forward(a, b), and
+    # backward(grad, x, out) or backward(grad, a, b, out).
+    def forward(self, *args: Any, **kwargs: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, *args: Any, **kwargs: Any) -> Grads:
+        raise NotImplementedError
+
+    def explain(self, error: ValueError, *inputs: np.ndarray) -> ValueError:
+        """The error to show when ``forward`` raised ``error`` (the op's own words, naming the shapes)."""
+        return error
+
+    def params(self) -> dict[str, Any]:
+        """The op's settings (axis, keepdims, ...), for labels and explanations."""
+        return {name: getattr(self, name) for name in self.settings}
 
 
 N = TypeVar("N", bound="Node")
@@ -116,7 +144,7 @@ class Node(Protocol):
     def parents(self: N) -> Sequence[N]: ...
 
     @property
-    def grad_fn(self) -> Rule | None: ...
+    def grad_fn(self) -> Op | None: ...
 
     @property
     def serial(self) -> int: ...

@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 
 from . import anomaly
-from .contracts import Node, Rule, constant
+from .contracts import Node, Op, constant
 from .ops import sum_to, unbroadcast
 
 N = TypeVar("N", bound=Node)
@@ -37,12 +37,8 @@ def retain(node: Node) -> None:
 
 
 def topological_order(root: N, sources: Collection[N] | None = None) -> list[N]:
-    """Every node ``root`` depends on that requires grad, inputs first.
-
-    Collected with an explicit stack (a node reached twice, as in a diamond,
-    is kept once), then sorted by ``serial``: a tensor is made after its
-    inputs, so every parent comes first, the same way on every run.
-    """
+    """Every node ``root`` depends on that requires grad, inputs first: collected with a stack (a node
+    reached twice, as in a diamond, kept once), sorted by ``serial`` (a tensor is made after its inputs)."""
     seen = {root}
     stack = [root]
     while stack:
@@ -68,10 +64,8 @@ def _chain_rule(
 ) -> Iterator[tuple[N, Any, list[Any]]]:
     """For each node, from ``root`` back: ``(node, ∂L/∂node, what it sent to each parent)``.
 
-    Gradients live in a dict local to the walk, summed where a node feeds
-    several ops; nothing is written to any node. They are arrays, or with
-    ``create_graph`` Tensors: the rules then run on the nodes themselves and
-    their ops are recorded (the caller turns recording on).
+    Gradients live in a dict local to the walk; nothing is written to any node. With ``create_graph``
+    they are Tensors: the rules run on the nodes themselves, and are recorded (the caller turns it on).
     """
     checking = anomaly.is_enabled()
     reduce_to = sum_to if create_graph else unbroadcast  # ∂L/∂out summed back to the input's shape
@@ -99,7 +93,7 @@ def _chain_rule(
         yield node, node_grad, sent
 
 
-def _recorded_arguments(node: Node, fn: Rule) -> tuple[Node, ...]:
+def _recorded_arguments(node: Node, fn: Op) -> tuple[Node, ...]:
     """The node's parents and the node itself, for a rule that must be recorded.
 
     They must still hold the values the forward saw: the rule computes with
@@ -143,8 +137,8 @@ def walk(root: N, grad: np.ndarray) -> Iterator[Step[N]]:
 
 @contextmanager
 def _collector_paused() -> Iterator[None]:
-    """Python's cycle collector paused: the walk makes no reference cycles, and on a 100,000-op
-    chain the collector scanning the graph again and again while the walk allocates is a third of the time."""
+    """Python's cycle collector paused: the walk makes no cycles, and on a 100,000-op chain
+    the collector scanning the graph again and again as the walk allocates is a third of the time."""
     collecting = gc.isenabled()
     gc.disable()
     try:
@@ -155,12 +149,8 @@ def _collector_paused() -> Iterator[None]:
 
 
 def backward(root: Node, grad: np.ndarray, retain_intermediate_grads: bool = True) -> None:
-    """Propagate ``grad`` (∂L/∂root) through root's graph and add it into every ``.grad``.
-
-    The walk finishes before any ``.grad`` is written, so an error half way
-    changes nothing. ``retain_intermediate_grads=False`` stores only the leaves'
-    gradients (and those that asked with ``retain_grad()``) and lets the walk drop the others.
-    """
+    """Propagate ``grad`` (∂L/∂root) through root's graph and add it into every ``.grad``, once the
+    walk is done. ``retain_intermediate_grads=False``: only the leaves' (and ``retain_grad()``'s)."""
     keep_all = retain_intermediate_grads
     with _collector_paused():
         results = [
@@ -172,11 +162,8 @@ def backward(root: Node, grad: np.ndarray, retain_intermediate_grads: bool = Tru
 
 
 def _store(results: list[tuple[Node, np.ndarray]]) -> None:
-    """Add each gradient into its node's ``.grad``: all or nothing, one thread at a time.
-
-    Every new value is computed before the first is written, so an error (a
-    mismatched ``.grad``, running out of memory) leaves every ``.grad`` as it was.
-    """
+    """Add each gradient into its node's ``.grad``, one thread at a time: every new value is computed
+    before the first is written, so an error (even out of memory) leaves every ``.grad`` as it was."""
     with _store_lock:
         new, handed_out = [], set()  # ids of the arrays already given to a .grad
         for node, g in results:

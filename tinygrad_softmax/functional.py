@@ -67,17 +67,13 @@ def check_labels(labels: Any, shape: tuple[int, ...], axis: int, who: str) -> np
 
 
 def cross_entropy(logits: Tensor | np.ndarray, labels: Any, axis: int = -1) -> Tensor:
-    """L = −(1/N) Σ_i log softmax(z_i)[y_i]: the mean over samples.
-
-    ``axis`` is the class axis: 0 in the derivation's column layout (C×N logits),
-    1 or -1 in the row layout (N×C).
-    """
+    """L = −(1/N) Σ_i log softmax(z_i)[y_i], the mean over samples; ``axis`` is the class axis:
+    0 in the derivation's column layout (C×N logits), 1 or -1 in the row layout (N×C)."""
     logits = logits if isinstance(logits, Tensor) else Tensor(logits)
     labels = check_labels(labels, logits.shape, axis, "cross_entropy")
     log_p = log_softmax(logits, axis)
     axis %= logits.ndim
-    # `labels` is our own checked copy, so the gather op takes it as it is (``Tensor.gather``
-    # would copy and check it once more), with the class axis put back as size 1.
+    # Our own checked copy of the labels, with the class axis put back as size 1, is y's positions.
     picks = labels.reshape((*labels.shape[:axis], 1, *labels.shape[axis:]))
     picked = Tensor._apply(ops.Gather(axis, picks), log_p)
     return -picked.mean()

@@ -23,7 +23,6 @@ and its results are reshaped back.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from .contracts import Value
@@ -47,27 +46,21 @@ def transposed(a: Value) -> Any:
     return a.T if a.ndim == 2 else a.transpose((*range(a.ndim - 2), a.ndim - 1, a.ndim - 2))
 
 
-Grads = tuple[Any, ...]
+def as_matrices(grad: Value, a: Value, b: Value) -> tuple[Any, Any, Any]:
+    """``grad``, ``a``, ``b`` with a vector ``a`` as a 1-row and a vector ``b`` as a 1-column matrix."""
+    if a.ndim > 1 and b.ndim > 1:
+        return grad, a, b
+    if b.ndim == 1:  # first, so that vector · vector (a 0-d grad) works too
+        b, grad = b.reshape((b.shape[0], 1)), grad.reshape((*grad.shape, 1))
+    if a.ndim == 1:
+        a, grad = a.reshape((1, a.shape[0])), grad.reshape((*grad.shape[:-1], 1, grad.shape[-1]))
+    return grad, a, b
 
 
-def as_matrices(
-    rule: Callable[[Any, Any, Any, Any], Grads], grad: Value, a: Value, b: Value, out: Value
-) -> Grads:
-    """``rule`` run with a vector ``a`` as a 1-row matrix and a vector ``b`` as a 1-column one.
-
-    ``grad`` gets the same size-1 axes, and the gradients lose them again.
-    """
-    a_vector, b_vector = a.ndim == 1, b.ndim == 1
-    if a_vector:
-        a = a.reshape((1, a.shape[0]))
-    if b_vector:  # first, so that vector · vector (a 0-d grad) works too
-        b = b.reshape((b.shape[0], 1))
-        grad = grad.reshape((*grad.shape, 1))
-    if a_vector:
-        grad = grad.reshape((*grad.shape[:-1], 1, grad.shape[-1]))
-    da, db = rule(grad, a, b, out)
-    if da is not None and a_vector:
+def as_vectors(da: Any, db: Any, a: Value, b: Value) -> tuple[Any, Any]:
+    """The gradients of :func:`as_matrices`' matrices, back in the shapes of the vectors ``a`` and ``b``."""
+    if da is not None and a.ndim == 1:
         da = da.reshape((*da.shape[:-2], da.shape[-1]))
-    if db is not None and b_vector:
+    if db is not None and b.ndim == 1:
         db = db.reshape(db.shape[:-1])
     return da, db

@@ -28,44 +28,11 @@ from typing import Any
 import numpy as np
 
 from . import checks
-from .contracts import Value, constant, is_recorded, record
-from .matmul import as_matrices, product, transposed
+from .adjoints import picked_positions, scatter, spread, unbroadcast
+from .contracts import Grads, Op, Value, constant, is_recorded, record
+from .matmul import as_matrices, as_vectors, product, transposed
 
 Array = np.ndarray
-Grads = tuple[Any, ...]  # one Value (or None: no gradient wanted) per input
-
-
-class Op:
-    """Base class of an operation recorded in the graph.
-
-    ``name`` is what the graph shows, ``rule`` the backward rule in the notation
-    above. When the tensor records the op it sets ``needs_grad[i]``, whether
-    input ``i`` wants a gradient (so a rule can skip work nobody will use),
-    and ``saved``, the inputs' and the output's arrays as the forward saw
-    them, which the first-order path hands to ``backward``.
-    """
-
-    __slots__ = ("needs_grad", "saved")
-    name = "op"
-    rule = ""
-    needs_grad: tuple[bool, ...]
-    saved: tuple[Array, ...]
-
-    # Each op spells out its own arguments: forward(x) or forward(a, b), and
-    # backward(grad, x, out) or backward(grad, a, b, out).
-    def forward(self, *args: Any, **kwargs: Any) -> Array:
-        raise NotImplementedError
-
-    def backward(self, *args: Any, **kwargs: Any) -> Grads:
-        raise NotImplementedError
-
-    def explain(self, error: ValueError, *inputs: Array) -> ValueError:
-        """The error to show when ``forward`` raised ``error`` (the op's own words, naming the shapes)."""
-        return error
-
-    def params(self) -> dict[str, Any]:
-        """The op's settings (axis, keepdims, ...), for labels and explanations."""
-        return {}
 
 
 # ---------------------------------------------------------------- elementwise
@@ -158,6 +125,7 @@ class Pow(Op):
     """out = in^p for a constant p."""
 
     __slots__ = ("exponent",)
+    settings = ("exponent",)
     name = "pow"
     rule = "∂L/∂in = ∂L/∂out · p·in^(p−1)"
 
@@ -170,9 +138,6 @@ class Pow(Op):
     def backward(self, grad: Value, x: Value, out: Value) -> Grads:
         p = self.exponent
         return (grad * p * x ** (p - 1),)
-
-    def params(self) -> dict[str, Any]:
-        return {"exponent": self.exponent}
 
 
 class Exp(Op):
@@ -234,11 +199,10 @@ class MatMul(Op):
         return product(a, b)
 
     def backward(self, grad: Value, a: Value, b: Value, out: Value) -> Grads:
-        if a.ndim == 1 or b.ndim == 1:  # NumPy's vectors: the same rule on 1-row / 1-column matrices
-            return as_matrices(self.backward, grad, a, b, out)
-        da = product(grad, transposed(b)) if self.needs_grad[0] else None
-        db = product(transposed(a), grad) if self.needs_grad[1] else None
-        return da, db
+        grad_, a_, b_ = as_matrices(grad, a, b)  # NumPy's vectors as 1-row (a) / 1-column (b) matrices
+        da = product(grad_, transposed(b_)) if self.needs_grad[0] else None
+        db = product(transposed(a_), grad_) if self.needs_grad[1] else None
+        return as_vectors(da, db, a, b)
 
     def explain(self, error: ValueError, *inputs: Array) -> ValueError:
         return checks.aligned_for_matmul(*inputs)
@@ -251,6 +215,7 @@ class Reduce(Op):
     """Base of the reductions: the axes reduced (set by ``forward``) and keepdims."""
 
     __slots__ = ("axis", "keepdims", "axes")
+    settings = ("axis", "keepdims")
 
     def __init__(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> None:
         self.axis = axis
@@ -272,9 +237,6 @@ class Reduce(Op):
         if self.keepdims or grad.ndim == 0:  # already broadcasts (a 0-d grad broadcasts anywhere)
             return grad
         return grad.reshape(tuple([1 if i in self.axes else n for i, n in enumerate(x.shape)]))
-
-    def params(self) -> dict[str, Any]:
-        return {"axis": self.axis, "keepdims": self.keepdims}
 
 
 class Sum(Reduce):
@@ -347,7 +309,7 @@ class Gather(Op):
     def __init__(self, axis: int, index: Array) -> None:
         self.axis = axis
         self.index = index
-        self.positions = _picked_positions(index, axis)
+        self.positions = picked_positions(index, axis)
 
     def forward(self, x: Array) -> Array:
         try:
@@ -362,19 +324,6 @@ class Gather(Op):
     def one_pick_per_line(self) -> bool:
         """``index`` has size 1 along ``axis`` (cross-entropy's labels): no position is picked twice."""
         return bool(self.index.shape[self.axis] == 1)
-
-    def scatter(self, values: Array, shape: tuple[int, ...]) -> Array:
-        """Zeros of ``shape`` with ``values`` added at the picked positions.
-
-        ``np.add.at`` *adds* where a position was picked twice; with one pick
-        per line none can be, and a plain assignment does the same, faster.
-        """
-        out = np.zeros(shape, dtype=values.dtype)
-        if self.one_pick_per_line:
-            out[self.positions] = values
-        else:
-            np.add.at(out, self.positions, values)
-        return out
 
     def params(self) -> dict[str, Any]:
         return {"axis": self.axis, "index": self.index.shape}
@@ -406,6 +355,7 @@ class Reshape(Op):
     """out = in with a new shape, the same entries in the same order."""
 
     __slots__ = ("shape",)
+    settings = ("shape",)
     name = "reshape"
     rule = "∂L/∂in = ∂L/∂out reshaped to in's shape"
 
@@ -423,20 +373,15 @@ class Reshape(Op):
     def backward(self, grad: Value, x: Value, out: Value) -> Grads:
         return (grad.reshape(x.shape),)
 
-    def params(self) -> dict[str, Any]:
-        return {"shape": self.shape}
 
-
-# ---------------------------------------------------------------- the adjoints, as ops
-# The rules above call these through expand(), sum_to() and scatter_add() (below):
-# on arrays they run directly, on a recording value they are recorded, so that a
-# backward pass can be differentiated. Each one's adjoint is the op it is the adjoint of.
+# ---------------------------------------------------------------- the adjoints, as ops (each the other's rule)
 
 
 class Expand(Op):
     """out = in copied along its size-1 (or missing leading) axes out to ``shape``: the adjoint of sum."""
 
     __slots__ = ("shape",)
+    settings = ("shape",)
     name = "expand"
     rule = "∂L/∂in = ∂L/∂out summed over the copies"
 
@@ -449,14 +394,12 @@ class Expand(Op):
     def backward(self, grad: Value, x: Value, out: Value) -> Grads:
         return (sum_to(grad, x.shape),)
 
-    def params(self) -> dict[str, Any]:
-        return {"shape": self.shape}
-
 
 class SumTo(Op):
     """out = in summed down to ``shape`` over the axes broadcasting stretched: the adjoint of broadcasting."""
 
     __slots__ = ("shape",)
+    settings = ("shape",)
     name = "sum_to"
     rule = "∂L/∂in = ∂L/∂out copied along the summed axes"
 
@@ -468,9 +411,6 @@ class SumTo(Op):
 
     def backward(self, grad: Value, x: Value, out: Value) -> Grads:
         return (expand(grad, x.shape),)
-
-    def params(self) -> dict[str, Any]:
-        return {"shape": self.shape}
 
 
 class ScatterAdd(Op):
@@ -485,7 +425,7 @@ class ScatterAdd(Op):
         self.shape = shape
 
     def forward(self, x: Array) -> Array:
-        return self.picks.scatter(x, self.shape)
+        return scatter(x, self.picks.positions, self.shape, self.picks.one_pick_per_line)
 
     def backward(self, grad: Value, x: Value, out: Value) -> Grads:
         return (gather_at(grad, self.picks),)
@@ -543,6 +483,7 @@ class Softmax(Op):
     """out = softmax(in) along ``axis``: the fused loss's P when its backward is recorded."""
 
     __slots__ = ("axis",)
+    settings = ("axis",)
     name = "softmax"
     rule = "∂L/∂in = out · (∂L/∂out − Σ ∂L/∂out · out), the sum along the axis"
 
@@ -556,49 +497,8 @@ class Softmax(Op):
     def backward(self, grad: Value, x: Value, out: Value) -> Grads:
         return (out * (grad - (grad * out).sum(axis=self.axis, keepdims=True)),)
 
-    def params(self) -> dict[str, Any]:
-        return {"axis": self.axis}
-
 
 # ---------------------------------------------------------------- the helpers the rules call
-
-
-def _picked_positions(index: Array, axis: int) -> tuple[Array, ...]:
-    """NumPy fancy indices for ``x[..., index, ...]`` picked along ``axis``, PyTorch-gather style.
-
-    One integer array per axis, all broadcasting to ``index``'s shape: ``index``
-    itself along ``axis``, the running position 0, 1, 2, ... along every other axis.
-    """
-    ndim = index.ndim
-    return tuple(
-        index if d == axis else np.arange(n).reshape((n,) + (1,) * (ndim - d - 1))
-        for d, n in enumerate(index.shape)
-    )
-
-
-def unbroadcast(grad: Array, shape: tuple[int, ...]) -> Array:
-    """Sum ``grad`` back down to ``shape``: the adjoint of NumPy broadcasting.
-
-    If ``b`` of shape (C, 1) was broadcast across N columns in ``Z = W X + b``,
-    each of its entries fed N outputs, so its gradient is the sum of those N
-    gradients. This line is the derivation's ``db = Σ_i dZ[:, i]``.
-    """
-    given, extra = grad.shape, grad.ndim - len(shape)
-    if extra > 0:  # leading axes that broadcasting added
-        grad = grad.sum(axis=tuple(range(extra)))
-    elif extra < 0:  # fewer axes than the input: NumPy reads them as leading size-1 axes
-        grad = grad.reshape((1,) * -extra + grad.shape)
-    stretched = tuple([i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1])
-    if stretched:  # size-1 axes that broadcasting stretched
-        grad = grad.sum(axis=stretched, keepdims=True)
-    return grad if grad.shape == shape else checks.sums_down_to(given, shape)
-
-
-def spread(grad: Array, shape: tuple[int, ...]) -> Array:
-    """``grad`` copied along its size-1 (or missing leading) axes out to ``shape``: an array of its own."""
-    out = np.empty(shape, dtype=grad.dtype)
-    out[...] = grad
-    return out
 
 
 def sum_to(grad: Value, shape: tuple[int, ...]) -> Any:
@@ -615,7 +515,9 @@ def expand(grad: Value, shape: tuple[int, ...]) -> Any:
 
 def scatter_add(grad: Value, picks: Gather, shape: tuple[int, ...]) -> Any:
     """Zeros of ``shape`` with ``grad`` added where ``picks`` took its values (:class:`ScatterAdd`)."""
-    return record(ScatterAdd(picks, shape), grad) if is_recorded(grad) else picks.scatter(grad, shape)  # type: ignore[arg-type]
+    if is_recorded(grad):
+        return record(ScatterAdd(picks, shape), grad)
+    return scatter(grad, picks.positions, shape, picks.one_pick_per_line)  # type: ignore[arg-type]
 
 
 def gather_at(grad: Value, picks: Gather) -> Any:

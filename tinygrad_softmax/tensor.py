@@ -296,10 +296,8 @@ class Tensor:
     def backward(self, grad: Any = None, retain_intermediate_grads: bool = True) -> None:
         """Add dself/dt into ``t.grad`` for every tensor ``t`` in the graph that requires grad.
 
-        From a loss (0-d) the walk starts from ∂L/∂L = 1; otherwise pass ``grad`` of this
-        tensor's shape. Nothing changes if an error is raised. Every intermediate tensor keeps
-        its gradient too (the lecture shows ``Z.grad`` next to ``(P − Y)/N``), unless
-        ``retain_intermediate_grads=False`` (only the leaves', as in PyTorch; see ``engine.backward``).
+        From a loss (0-d) the walk starts from ∂L/∂L = 1, else from ``grad`` of this shape. Intermediate
+        tensors keep theirs too (``Z.grad``), unless ``retain_intermediate_grads=False`` (as in PyTorch).
         """
         if grad is None and self._data.ndim == 0 and self.requires_grad:
             start = np.array(1, dtype=self._data.dtype)
@@ -316,11 +314,8 @@ class Tensor:
         self.grad = None
 
     def detach(self) -> Tensor:
-        """The same values as a new leaf that records nothing.
-
-        It shares this tensor's memory, as a view would; its own ``.data`` is
-        a copy made on first use, so editing it never changes this tensor or a graph.
-        """
+        """The same values as a new leaf that records nothing; it shares this tensor's memory,
+        as a view would, and its ``.data`` is a copy made on first use (copy on write)."""
         out = Tensor._wrap(self._data, held_outside=True, read_by_graph=True)  # as a view is
         out.name = self.name
         return out
@@ -404,11 +399,8 @@ def _run(fn: ops.Op, inputs: tuple[Tensor, ...]) -> Tensor:
 
 
 def _record(fn: ops.Op, inputs: tuple[Tensor, ...]) -> Tensor:
-    """``fn`` on the inputs' arrays, recorded: the result remembers ``fn``, its inputs and the arrays read.
-
-    The backward rule reads those arrays, so they must never change: one held
-    outside is copied first, the others are marked read by the graph (copy on write).
-    """
+    """``fn`` on the inputs' arrays, recorded: the result remembers ``fn``, its inputs and the arrays
+    read, which its rule reads too, so they must never change: one held outside is copied first."""
     arrays = [x._data.copy() if x._held_outside else x._data for x in inputs]
     data = _forward(fn, arrays)
     for x in inputs:
