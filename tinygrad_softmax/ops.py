@@ -10,14 +10,11 @@ the frames) is in VJP form: ``∂L/∂in = …``, what the backward returns, wri
 with ∂L/∂out; ``in`` or ``in₁``, ``in₂`` name the op's inputs and ``out`` its
 output (in the code: ``x`` or ``a``, ``b`` and ``out``).
 
-A rule is written once, for every kind of :class:`~.contracts.Value` (arrays on
-the first-order path, Tensors when the backward pass is recorded, the
-compiler's symbolic values), so it uses only what ``Value`` names. The
-adjoints that are not one-liners are ops of their own: :func:`expand` (of
-sum), :func:`sum_to` (of broadcasting), :func:`scatter_add` (of gather).
-Values that are constant where they are defined (relu's mask, max's winners)
-are read through :func:`constant`. Elementwise ops return gradients shaped
-like the *broadcast* output; the engine sums them back with :func:`sum_to`.
+A rule is written once for every kind of :class:`~.contracts.Value` (arrays,
+Tensors, the compiler's symbolic values) and uses only what ``Value`` names;
+the adjoints that are not one-liners are ops of their own (:func:`expand`,
+:func:`sum_to`, :func:`scatter_add`), and what is constant where it is
+defined (relu's mask, max's winners) is read through :func:`constant`.
 """
 
 from __future__ import annotations
@@ -39,7 +36,11 @@ Array = np.ndarray
 
 
 class Binary(Op):
-    """An elementwise op of two inputs under NumPy broadcasting."""
+    """An elementwise op of two inputs under NumPy broadcasting.
+
+    Its rule returns gradients shaped like the broadcast output; the walk sums
+    each back down to its input's shape (:func:`sum_to`, the derivation's ``db = Σ dZ``).
+    """
 
     __slots__ = ()
 
@@ -136,6 +137,7 @@ class Pow(Op):
         return x**self.exponent
 
     def backward(self, grad: Value, x: Value, out: Value) -> Grads:
+        """d/dx xᵖ = p xᵖ⁻¹."""
         p = self.exponent
         return (grad * p * x ** (p - 1),)
 
@@ -199,6 +201,7 @@ class MatMul(Op):
         return product(a, b)
 
     def backward(self, grad: Value, a: Value, b: Value, out: Value) -> Grads:
+        """∂L/∂A = ∂L/∂Z Bᵀ, ∂L/∂B = Aᵀ ∂L/∂Z: in the derivation's Z = W X, dW = dZ Xᵀ."""
         grad_, a_, b_ = as_matrices(grad, a, b)  # NumPy's vectors as 1-row (a) / 1-column (b) matrices
         da = product(grad_, transposed(b_)) if self.needs_grad[0] else None
         db = product(transposed(a_), grad_) if self.needs_grad[1] else None
@@ -250,6 +253,7 @@ class Sum(Reduce):
         return x.sum(axis=self.reduced_axes(x), keepdims=self.keepdims)
 
     def backward(self, grad: Value, x: Value, out: Value) -> Grads:
+        """Each entry went into one sum with weight 1, so it gets that sum's gradient."""
         return (expand(self.with_kept_axes(grad, x), x.shape),)
 
 
@@ -268,6 +272,7 @@ class Mean(Reduce):
         return x.sum(axis=axes, keepdims=self.keepdims) / self.count
 
     def backward(self, grad: Value, x: Value, out: Value) -> Grads:
+        """Each entry went into one mean with weight 1/n."""
         return (expand(self.with_kept_axes(grad, x) / self.count, x.shape),)
 
 
@@ -288,6 +293,7 @@ class Max(Reduce):
         return x.max(axis=axes, keepdims=self.keepdims)
 
     def backward(self, grad: Value, x: Value, out: Value) -> Grads:
+        """The max moves with each of its k winners by 1/k of the step; the others do not move it."""
         winners = constant(x) == self.with_kept_axes(constant(out), x)
         share = winners / winners.sum(axis=self.axes, keepdims=True)
         return (share * self.with_kept_axes(grad, x),)
@@ -318,6 +324,7 @@ class Gather(Op):
             raise checks.index_in_range(self.index, x.shape, self.axis) from None
 
     def backward(self, grad: Value, x: Value, out: Value) -> Grads:
+        """Each picked entry gets the gradient of the output it was copied to; the others get 0."""
         return (scatter_add(grad, self, x.shape),)
 
     @property
@@ -374,7 +381,7 @@ class Reshape(Op):
         return (grad.reshape(x.shape),)
 
 
-# ---------------------------------------------------------------- the adjoints, as ops (each the other's rule)
+# ------------------------------------------------------------ the adjoints, as ops (each the other's rule)
 
 
 class Expand(Op):
@@ -471,8 +478,9 @@ class SoftmaxCrossEntropy(Op):
         return (np.log(total) - picked).sum() / self.count
 
     def backward(self, grad: Value, z: Value, out: Value) -> Grads:
+        """(P − Y)/N · ∂L/∂out: P as the forward kept it, Y/N scattered to each sample's label."""
         scale = grad / self.count
-        y_scaled = scatter_add(expand(scale, self.picks.index.shape), self.picks, z.shape)  # Y/N
+        y_scaled = scatter_add(expand(scale, self.picks.index.shape), self.picks, z.shape)
         return (softmax_of(z, self) * scale - y_scaled,)
 
     def params(self) -> dict[str, Any]:
@@ -495,6 +503,7 @@ class Softmax(Op):
         return e / e.sum(axis=self.axis, keepdims=True)
 
     def backward(self, grad: Value, x: Value, out: Value) -> Grads:
+        """The softmax Jacobian diag(p) − p pᵀ applied to ∂L/∂out, along the axis."""
         return (out * (grad - (grad * out).sum(axis=self.axis, keepdims=True)),)
 
 
