@@ -453,7 +453,7 @@ class SoftmaxCrossEntropy(Op):
     (``functional.cross_entropy``) so that ``p − y`` is seen to fall out; this
     op is the shortcut a library takes once that is shown. ``labels`` must
     already be checked (integers in [0, C), one per sample), ``axis`` count from 0.
-    The forward keeps P for the backward; Y/N is ∂L/∂out/N scattered to each sample's label.
+    The forward keeps P for the backward; Y is 1 at each sample's label (``picks``).
     """
 
     __slots__ = ("axis", "labels", "picks", "count", "probs")
@@ -478,10 +478,9 @@ class SoftmaxCrossEntropy(Op):
         return (np.log(total) - picked).sum() / self.count
 
     def backward(self, grad: Value, z: Value, out: Value) -> Grads:
-        """(P − Y)/N · ∂L/∂out: P as the forward kept it, Y/N scattered to each sample's label."""
+        """(P − Y)/N · ∂L/∂out: P as the forward kept it, times the scale, less the scale at each label."""
         scale = grad / self.count
-        y_scaled = scatter_add(expand(scale, self.picks.index.shape), self.picks, z.shape)
-        return (softmax_of(z, self) * scale - y_scaled,)
+        return (subtract_at(softmax_of(z, self) * scale, self.picks, scale),)
 
     def params(self) -> dict[str, Any]:
         return {"axis": self.axis, "labels": self.labels.shape}
@@ -532,6 +531,14 @@ def scatter_add(grad: Value, picks: Gather, shape: tuple[int, ...]) -> Any:
 def gather_at(grad: Value, picks: Gather) -> Any:
     """``grad`` read at the positions ``picks`` took (:class:`Gather` again)."""
     return record(Gather(picks.axis, picks.index), grad) if is_recorded(grad) else grad[picks.positions]  # type: ignore[index]
+
+
+def subtract_at(dz: Value, picks: Gather, values: Value) -> Any:
+    """``dz`` less ``values`` at the positions ``picks`` took (``dz`` is the rule's own new array)."""
+    if is_recorded(dz):
+        return dz - record(ScatterAdd(picks, dz.shape), expand(values, picks.index.shape))
+    dz[picks.positions] -= values  # type: ignore[index]
+    return dz
 
 
 def softmax_of(z: Value, fused: SoftmaxCrossEntropy) -> Any:
