@@ -159,9 +159,13 @@ class Node(Protocol):
     def data(self) -> np.ndarray: ...
 
 
+_PLAIN = (np.ndarray, np.generic, float, int)  # what the first-order path computes with
+
+
 def is_recorded(value: Any) -> bool:
     """True for a :class:`RecordingValue` (a Tensor, a symbolic value), False for an array or a number."""
-    return type(value) is not np.ndarray and hasattr(value, "_apply")
+    # Asked of every gradient on the first-order path: the exact-type test answers it quickly.
+    return type(value) is not np.ndarray and not isinstance(value, _PLAIN) and hasattr(value, "_apply")
 
 
 def constant(value: Any) -> np.ndarray:

@@ -10,7 +10,6 @@ import gc
 import threading
 import weakref
 from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any, Generic, TypeVar
@@ -61,8 +60,8 @@ def _depending_on(order: list[N], root: N, sources: Collection[N]) -> list[N]:
 
 def _chain_rule(
     root: N, grad: Any, create_graph: bool = False, sources: Collection[N] | None = None
-) -> Iterator[tuple[N, Any, list[Any]]]:
-    """For each node, from ``root`` back: ``(node, ∂L/∂node, what it sent to each parent)``.
+) -> Iterator[tuple[N, Any, Sequence[Any]]]:
+    """For each node, from ``root`` back: ``(node, ∂L/∂node, what its rule returned for each parent)``.
 
     Gradients live in a dict local to the walk; nothing is written to any node. With ``create_graph``
     they are Tensors: the rules run on the nodes themselves, and are recorded (the caller turns it on).
@@ -70,27 +69,26 @@ def _chain_rule(
     checking = anomaly.is_enabled()
     reduce_to = sum_to if create_graph else unbroadcast  # ∂L/∂out summed back to the input's shape
     grads = {root: grad}
+    pop, get = grads.pop, grads.get  # bound once: they run for every node and every parent
     for node in reversed(topological_order(root, sources)):
-        node_grad = grads.pop(node, None)
+        node_grad = pop(node, None)
         if node_grad is None:  # requires_grad switched on after the forward: nothing was sent to it
             continue
         fn = node.grad_fn
         if fn is None:  # a leaf: nothing to pass on
-            yield node, node_grad, []
+            yield node, node_grad, ()
             continue
-        values = _recorded_arguments(node, fn) if create_graph else fn.saved
-        sent = list(fn.backward(node_grad, *values))
-        for i, (parent, parent_grad) in enumerate(zip(node.parents, sent)):
+        rule_grads = fn.backward(node_grad, *(_recorded_arguments(node, fn) if create_graph else fn.saved))
+        for parent, parent_grad in zip(node.parents, rule_grads):
             if parent_grad is None or not parent.requires_grad:
-                sent[i] = None
                 continue
             if parent_grad.shape != parent._data.shape:  # broadcasting stretched the parent
-                parent_grad = sent[i] = reduce_to(parent_grad, parent._data.shape)
+                parent_grad = reduce_to(parent_grad, parent._data.shape)
             if checking:
                 anomaly.check_backward(node, parent, constant(parent_grad))
-            earlier = grads.get(parent)  # `+` makes a new array: `earlier` may be another node's
+            earlier = get(parent)  # `+` makes a new array: `earlier` may be another node's
             grads[parent] = parent_grad if earlier is None else earlier + parent_grad
-        yield node, node_grad, sent
+        yield node, node_grad, rule_grads
 
 
 def _recorded_arguments(node: Node, fn: Op) -> tuple[Node, ...]:
@@ -131,33 +129,36 @@ def walk(root: N, grad: np.ndarray) -> Iterator[Step[N]]:
     Gradients live in a dict local to this walk; nothing is written to any
     tensor. ``backward`` below stores the result; the explainers watch the steps.
     """
-    for node, node_grad, sent in _chain_rule(root, grad):
+    for node, node_grad, rule_grads in _chain_rule(root, grad):
+        sent = [
+            None if g is None or not p.requires_grad else unbroadcast(g, p.shape)
+            for p, g in zip(node.parents, rule_grads)
+        ]
         yield Step(node, node_grad, tuple(sent))
 
 
-@contextmanager
-def _collector_paused() -> Iterator[None]:
+class _CollectorPaused:
     """Python's cycle collector paused: the walk makes no cycles, and on a 100,000-op chain
     the collector scanning the graph again and again as the walk allocates is a third of the time."""
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if collecting:
+
+    def __enter__(self) -> None:
+        self.collecting = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *error: object) -> None:
+        if self.collecting:
             gc.enable()
 
 
 def backward(root: Node, grad: np.ndarray, retain_intermediate_grads: bool = True) -> None:
     """Propagate ``grad`` (∂L/∂root) through root's graph and add it into every ``.grad``, once the
     walk is done. ``retain_intermediate_grads=False``: only the leaves' (and ``retain_grad()``'s)."""
-    keep_all = retain_intermediate_grads
-    with _collector_paused():
-        results = [
-            (node, node_grad)
-            for node, node_grad, _ in _chain_rule(root, grad)
-            if keep_all or node.grad_fn is None or node in _retained
-        ]
+    with _CollectorPaused():
+        steps = _chain_rule(root, grad)
+        if retain_intermediate_grads:
+            results = [(node, node_grad) for node, node_grad, _ in steps]
+        else:
+            results = [(node, g) for node, g, _ in steps if node.grad_fn is None or node in _retained]
     _store(results)
 
 
@@ -170,7 +171,7 @@ def _store(results: list[tuple[Node, np.ndarray]]) -> None:
             data, old = node._data, node._grad
             if old is not None and (old.shape != data.shape or old.dtype != data.dtype):
                 raise _mismatched_grad(node, old)
-            if g.dtype != data.dtype:
+            if g.dtype is not data.dtype and g.dtype != data.dtype:  # (`is`: one object per usual dtype)
                 g = g.astype(data.dtype)  # a new array of its own
             elif g.base is not None or id(g) in handed_out or not g.flags.writeable:
                 g = g.copy()  # editing one .grad must never change another (add sends one array to both)
@@ -197,7 +198,7 @@ def gradients(root: Node, grad: Any, sources: Sequence[Node], create_graph: bool
     """
     wanted = set(sources)
     found: dict[Node, Any] = {}
-    with _collector_paused():
+    with _CollectorPaused():
         for node, node_grad, _ in _chain_rule(root, grad, create_graph, wanted):
             if node in wanted:
                 found[node] = node_grad

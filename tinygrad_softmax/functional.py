@@ -20,11 +20,8 @@ __all__ = ["softmax", "log_softmax", "cross_entropy", "softmax_cross_entropy", "
 
 
 def _shifted(x: Tensor, axis: int) -> Tensor:
-    """x − max(x) along ``axis``, the max detached.
-
-    softmax(x − c) = softmax(x) for any constant c, so subtracting the max
-    changes no value and no gradient, but keeps exp() from overflowing.
-    """
+    """x − max(x) along ``axis``, the max detached: softmax(x − c) = softmax(x) for any constant c,
+    so it changes no value and no gradient, but keeps exp() from overflowing."""
     shift = x.detach().max(axis=axis, keepdims=True)
     shift.name = "max (detached)"
     return x - shift

@@ -32,6 +32,7 @@ __all__ = ["Tensor", "no_grad", "enable_grad", "is_grad_enabled"]
 _serials = count()
 
 Operand = Union["Tensor", np.ndarray, float, int, Sequence[Any]]
+_ONE_INPUT = (True,)  # `needs_grad` of every recorded op of one input, shared
 
 
 def _as_float_array(data: Any, who: str = "Tensor") -> np.ndarray:
@@ -182,9 +183,8 @@ class Tensor:
         """
         if grad_mode.watched_threads:  # a no_grad(), detect_anomaly() or compile trace is open somewhere
             return _apply_watched(fn, inputs)
-        for x in inputs:
-            if x.requires_grad:
-                return _record(fn, inputs)
+        if inputs[0].requires_grad or inputs[-1].requires_grad:  # (an op has one input or two)
+            return _record(fn, inputs)
         return _run(fn, inputs)
 
     def _lift(self, other: Operand, who: str) -> Tensor:
@@ -383,33 +383,49 @@ def _checked_start(root: Tensor, grad: Any) -> np.ndarray:
 # ---------------------------------------------------------------- how an op runs (Tensor._apply)
 
 
-def _forward(fn: ops.Op, arrays: list[np.ndarray]) -> np.ndarray:
-    """``fn``'s forward on ``arrays``; a ValueError it raises is put in the op's own words."""
-    try:
-        return fn.forward(*arrays)
-    except ValueError as error:
-        raise fn.explain(error, *arrays) from None
-
-
 def _run(fn: ops.Op, inputs: tuple[Tensor, ...]) -> Tensor:
     """``fn`` on the inputs' arrays, recorded nowhere: the result is a new leaf."""
-    data = _forward(fn, [x._data for x in inputs])
-    view = data.base is not None  # (transpose, reshape) it shares its input's memory, maybe a graph's
-    return Tensor._wrap(data, held_outside=view, read_by_graph=view)
+    arrays = (inputs[0]._data,) if len(inputs) == 1 else (inputs[0]._data, inputs[1]._data)
+    try:
+        data = fn.forward(*arrays)
+    except ValueError as error:
+        raise fn.explain(error, *arrays) from None
+    out = Tensor.__new__(Tensor)
+    out._data, out._grad, out.serial = data, None, next(_serials)
+    # A view (transpose, reshape) shares its input's memory, which may be a graph's.
+    out._held_outside = out._read_by_graph = data.base is not None
+    out.name, out.requires_grad, out.op = None, False, ""
+    out.parents, out.grad_fn = (), None
+    return out
 
 
 def _record(fn: ops.Op, inputs: tuple[Tensor, ...]) -> Tensor:
     """``fn`` on the inputs' arrays, recorded: the result remembers ``fn``, its inputs and the arrays
     read, which its rule reads too, so they must never change: one held outside is copied first."""
-    arrays = [x._data.copy() if x._held_outside else x._data for x in inputs]
-    data = _forward(fn, arrays)
+    if len(inputs) == 1:  # (an op has one input or two: spelt out, each costs less than a loop)
+        (x,) = inputs
+        x_data = x._data.copy() if x._held_outside else x._data
+        try:
+            data = fn.forward(x_data)
+        except ValueError as error:
+            raise fn.explain(error, x_data) from None
+        fn.needs_grad, fn.saved = _ONE_INPUT, (x_data, data)
+    else:
+        a, b = inputs
+        a_data = a._data.copy() if a._held_outside else a._data
+        b_data = b._data.copy() if b._held_outside else b._data
+        try:
+            data = fn.forward(a_data, b_data)
+        except ValueError as error:
+            raise fn.explain(error, a_data, b_data) from None
+        fn.needs_grad, fn.saved = (a.requires_grad, b.requires_grad), (a_data, b_data, data)
     for x in inputs:
-        if not x._held_outside:
-            x._read_by_graph = True
-    fn.needs_grad = tuple([x.requires_grad for x in inputs])
-    fn.saved = (*arrays, data)
-    out = Tensor._wrap(data, read_by_graph=True)
-    out.requires_grad, out.op, out.parents, out.grad_fn = True, fn.name, inputs, fn
+        x._read_by_graph = x._read_by_graph or not x._held_outside  # (one held outside was copied)
+    out = Tensor.__new__(Tensor)
+    out._data, out._grad, out.serial = data, None, next(_serials)
+    out.name, out._held_outside, out._read_by_graph = None, False, True
+    out.requires_grad, out.op, out.parents = True, fn.name, inputs
+    out.grad_fn = fn
     return out
 
 
