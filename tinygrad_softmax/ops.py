@@ -205,7 +205,7 @@ class MatMul(Op):
         grad_, a_, b_ = as_matrices(grad, a, b)  # NumPy's vectors as 1-row (a) / 1-column (b) matrices
         da = product(grad_, transposed(b_)) if self.needs_grad[0] else None
         db = product(transposed(a_), grad_) if self.needs_grad[1] else None
-        return as_vectors(da, db, a, b)
+        return (da, db) if a_ is a and b_ is b else as_vectors(da, db, a, b)
 
     def explain(self, error: ValueError, *inputs: Array) -> ValueError:
         return checks.aligned_for_matmul(*inputs)
@@ -469,7 +469,7 @@ class SoftmaxCrossEntropy(Op):
     def forward(self, z: Array) -> Array:
         # In place from here on: the array is this op's own, so no temporaries.
         probs = z - z.max(axis=self.axis, keepdims=True)  # shifted by the max, so exp() stays finite
-        picked = self.picks.forward(probs)  # z_y, shifted, kept before exp overwrites it
+        picked = probs[self.picks.positions]  # z_y, shifted, kept before exp overwrites it
         np.exp(probs, out=probs)
         total = probs.sum(axis=self.axis, keepdims=True)
         probs /= total
