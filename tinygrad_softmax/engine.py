@@ -40,11 +40,12 @@ def topological_order(root: N, sources: Collection[N] | None = None) -> list[N]:
     reached twice, as in a diamond, kept once), sorted by ``serial`` (a tensor is made after its inputs)."""
     seen = {root}
     stack = [root]
+    see, push, pop = seen.add, stack.append, stack.pop  # bound once: they run for every node
     while stack:
-        for parent in stack.pop().parents:
+        for parent in pop().parents:
             if parent.requires_grad and parent not in seen:
-                seen.add(parent)
-                stack.append(parent)
+                see(parent)
+                push(parent)
     order = sorted(seen, key=attrgetter("serial"))
     return order if sources is None else _depending_on(order, root, sources)
 

@@ -189,7 +189,11 @@ class Tensor:
 
     def _lift(self, other: Operand, who: str) -> Tensor:
         """The other operand of an op as a Tensor (a number or an array becomes a constant leaf)."""
-        return other if isinstance(other, Tensor) else _constant(other, self._data.dtype, who)
+        if isinstance(other, Tensor):
+            return other
+        if type(other) is float:  # the usual constant, as in `t * 0.5` (a float never overflows a cast)
+            return Tensor._wrap(np.asarray(other, self._data.dtype))
+        return _constant(other, self._data.dtype, who)
 
     # ------------------------------------------------------------ properties
 
@@ -350,9 +354,7 @@ class Tensor:
 
 def _constant(other: Any, dtype: np.dtype[Any], who: str) -> Tensor:
     """A number or an array as a constant leaf; a Python number takes the tensor's ``dtype``."""
-    # Tested by exact type: `type(True) is int` is False, so a bool is read like any other operand.
-    if type(other) is float:  # (a float never overflows a cast: at worst it becomes inf)
-        return Tensor._wrap(np.asarray(other, dtype))
+    # `isinstance(True, int)`: a bool is read like any other operand, below.
     if isinstance(other, (int, float)) and not isinstance(other, bool):  # subclasses, e.g. np.float64
         return Tensor._wrap(_scalar(other, dtype, who))
     if isinstance(other, np.ndarray):  # the caller keeps it: copied only if an op records it
