@@ -62,11 +62,8 @@ def _depending_on(order: list[N], root: N, sources: Collection[N]) -> list[N]:
 def _chain_rule(
     root: N, grad: Any, create_graph: bool = False, sources: Collection[N] | None = None
 ) -> Iterator[tuple[N, Any, Sequence[Any]]]:
-    """For each node, from ``root`` back: ``(node, ∂L/∂node, what its rule returned for each parent)``.
-
-    Gradients live in a dict local to the walk; nothing is written to any node. With ``create_graph``
-    they are Tensors: the rules run on the nodes themselves, and are recorded (the caller turns it on).
-    """
+    """For each node, from ``root`` back: ``(node, ∂L/∂node, what its rule returned for each parent)``;
+    nothing is written to any node. ``create_graph``: the rules run on the Tensors and are recorded."""
     checking = anomaly.is_enabled()
     reduce_to = sum_to if create_graph else unbroadcast  # ∂L/∂out summed back to the input's shape
     grads = {root: grad}
@@ -139,11 +136,8 @@ def walk(root: N, grad: np.ndarray) -> Iterator[Step[N]]:
 
 
 def _pause_collector() -> bool:
-    """Pause Python's cycle collector; whether it was running (``gc.enable()`` it again then).
-
-    The walk makes no reference cycles, and on a 100,000-op chain the collector scanning
-    the graph again and again while the walk allocates is a third of the time.
-    """
+    """Pause Python's cycle collector (return whether it ran): the walk makes no reference cycles,
+    on a 100,000-op chain the collector scanning the graph as the walk allocates is a third of the time."""
     collecting = gc.isenabled()
     gc.disable()
     return collecting
