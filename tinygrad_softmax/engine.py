@@ -136,7 +136,7 @@ def walk(root: N, grad: np.ndarray) -> Iterator[Step[N]]:
 
 
 def _pause_collector() -> bool:
-    """Pause Python's cycle collector (return whether it ran): the walk makes no reference cycles,
+    """Pause Python's cycle collector (return whether it ran): the walk makes no reference cycles;
     on a 100,000-op chain the collector scanning the graph as the walk allocates is a third of the time."""
     collecting = gc.isenabled()
     gc.disable()
