@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from printouts import shows
 
 from tinygrad_softmax.cli import main
 from tinygrad_softmax.lecture.bugs import BUGS
@@ -87,7 +88,10 @@ def test_comparison_files_agree_with_the_tables(demo):
         for row in data["rows"]:
             line = next(line for line in markdown.splitlines() if line.startswith(f"| `{row['name']}`"))
             for pair in row["pairs"].values():
-                assert f"{pair['max_abs']:.1e}" in line and f"{pair['rel']:.1e}" in line
+                # An exact zero prints as 0: with some BLAS kernels autograd and the closed form agree
+                # to the bit on db.
+                for figure in (pair["max_abs"], pair["rel"]):
+                    assert f" {'0' if figure == 0 else f'{figure:.1e}'} |" in line, (row["name"], figure)
         assert data == result.comparisons[name].to_dict()
 
 
@@ -104,14 +108,17 @@ def test_every_injected_bug_is_caught_in_the_bug_table(demo):
 
 
 def test_a_second_run_writes_the_same_files(demo, tmp_path):
-    """Byte for byte, pictures and GIF included, but for the one file the report names."""
+    """Byte for byte on the same machine, pictures and GIF included, but for the one file the report
+    names."""
     _, out, _ = demo
     run_demo(tmp_path, log=lambda line: None)
     names = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()) == names
     assert "report.md" in names and "frames/frames.gif" in names
     timed = {"modes.png"}  # forward vs reverse mode: measured times
-    assert "except\n`modes.png`, which plots times measured" in (out / "report.md").read_text("utf-8")
+    report = (out / "report.md").read_text("utf-8")
+    # Two runs on one machine; another CPU's BLAS kernel rounds otherwise, and the report says so.
+    assert "again on this machine" in report and "except\n`modes.png`, which plots times measured" in report
     for name in names:
         if name not in timed:
             assert (tmp_path / name).read_bytes() == (out / name).read_bytes(), name
@@ -170,8 +177,9 @@ def test_without_graphviz_the_demo_still_writes_the_rest_and_says_how_to_install
 
 
 def test_the_lecture_notes_show_what_the_demo_prints_and_list_every_file_it_writes(demo):
-    """docs/lecture.md quotes the demo's printout (all but the timing of forward mode), and its table
-    of the folder names every file the demo writes and no other."""
+    """docs/lecture.md quotes the demo's printout (all but the timing of forward mode; its rounding
+    errors by their order of magnitude, as another CPU prints other digits: see printouts.py), and its
+    table of the folder names every file the demo writes and no other."""
     _, out, lines = demo
     doc = (ROOT / "docs" / "lecture.md").read_text(encoding="utf-8")
     shown = re.search(r"```console\n(Gradient check.*?)```", doc, re.S).group(1)
@@ -180,7 +188,9 @@ def test_the_lecture_notes_show_what_the_demo_prints_and_list_every_file_it_writ
     def timing(text: str) -> str:  # a ratio of two timings varies from run to run
         return re.sub(r"forward mode \d+× slower", "forward mode N× slower", text)
 
-    assert timing(shown) == timing(printed), "docs/lecture.md shows an older printout of the demo"
+    assert shows(timing(shown).splitlines(), timing(printed).splitlines()), (
+        "docs/lecture.md shows an older printout of the demo:\n" + printed
+    )
     rows = doc.split("| file in `demo-output/` |", 1)[1].split("\n\n", 1)[0].splitlines()[2:]
     patterns = set()
     for row in rows:
