@@ -1,4 +1,4 @@
-"""Shared test settings: hypothesis, the PyTorch oracle, the shared demo run, the skipped-tests summary."""
+"""Shared test settings: hypothesis, the PyTorch oracle, NumPy's BLAS kernel, the skipped-tests summary."""
 
 import contextlib
 import importlib
@@ -115,6 +115,58 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "demo_run" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("demo"))
+
+
+# ---------------------------------------------------------------- NumPy's BLAS kernel
+
+# OpenBLAS picks a kernel for the CPU it runs on (Haswell, SkylakeX, Zen, ...) and each sums a matrix
+# product in an order of its own: results differ in the last bits from CPU to CPU. The tests marked
+# `numerics` are those whose comparisons that could touch: stored references, printouts quoted in the
+# docs, tight tolerances, bit-for-bit comparisons of two computations. `.ci/run` runs them a second
+# time under another kernel (OPENBLAS_CORETYPE) and another number of BLAS threads, with
+# TINYGRAD_SOFTMAX_REQUIRE_BLAS=1, which makes this check that the kernel and threads asked for are
+# the ones NumPy's OpenBLAS runs.
+
+
+def numpy_blas() -> dict[str, Any]:
+    """threadpoolctl's description of the BLAS that NumPy uses (empty where threadpoolctl is missing)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return {}
+    infos = [info for info in threadpool_info() if info.get("user_api") == "blas"]
+    numpy_dir = str(Path(np.__file__).parent.parent)  # site-packages: numpy/ and numpy.libs/
+    own = [info for info in infos if str(info.get("filepath", "")).startswith(numpy_dir)]
+    return (own or infos or [{}])[0]
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    blas = numpy_blas()
+    if not blas:
+        return "NumPy's BLAS: unknown (threadpoolctl is not installed)"
+    return (
+        f"NumPy's BLAS: {blas.get('internal_api')} {blas.get('version')}, "
+        f"{blas.get('architecture')} kernel, {blas.get('num_threads')} threads"
+    )
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not os.environ.get("TINYGRAD_SOFTMAX_REQUIRE_BLAS"):
+        return
+    blas = numpy_blas()
+    asked = os.environ.get("OPENBLAS_CORETYPE", "")
+    threads = os.environ.get("OPENBLAS_NUM_THREADS", "")
+    problems = []
+    if blas.get("internal_api") != "openblas":
+        problems.append(f"NumPy's BLAS is {blas.get('internal_api', 'unknown')}, not OpenBLAS")
+    elif not asked or str(blas.get("architecture", "")).lower() != asked.lower():
+        problems.append(
+            f"OPENBLAS_CORETYPE={asked!r} but OpenBLAS runs its {blas.get('architecture')} kernel"
+        )
+    if threads and str(blas.get("num_threads")) != threads:
+        problems.append(f"OPENBLAS_NUM_THREADS={threads} but OpenBLAS runs {blas.get('num_threads')} threads")
+    if problems:
+        raise pytest.UsageError("TINYGRAD_SOFTMAX_REQUIRE_BLAS: " + "; ".join(problems))
 
 
 # ---------------------------------------------------------------- what was skipped, and how to run it

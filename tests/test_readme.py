@@ -44,6 +44,7 @@ def test_the_block_reader_finds_python_blocks_only(tmp_path):
     assert python_blocks(doc) == ["x = 1\n", "y = x + 1\n"]
 
 
+@pytest.mark.numerics
 def test_the_readme_blocks_run_and_print_what_they_promise(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     blocks = python_blocks(ROOT / "README.md")
@@ -243,6 +244,7 @@ def test_the_block_matcher_reads_rounding_errors_by_their_order_of_magnitude():
     assert not same_line("seed 0", "seed 1") and not same_line("1.6e-04", "-1.6e-04")
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("block", _console_blocks(), ids=lambda b: f"{b[0]}: {b[1]}")
 def test_the_console_blocks_show_what_the_command_prints(block, tmp_path, monkeypatch, capsys):
     from tinygrad_softmax.cli import main

@@ -38,6 +38,7 @@ LONGEST_REDUCTION = 37
 ULPS_PER_TERM = 4
 
 
+@pytest.mark.numerics
 def test_first_order_results_equal_the_array_only_engine_to_rounding():
     reference = np.load(REFERENCE)
     now = compute_all()
