@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from .options import output_file, positive_float
+from .options import output_file, seconds
 from .status import report_skipped
 
 
@@ -53,9 +53,11 @@ def cmd_exercise(args: argparse.Namespace) -> int:
 
 
 def exercise_arguments(parser: argparse.ArgumentParser) -> None:
-    actions = parser.add_subparsers(
-        dest="action", metavar="ACTION", required=True, parser_class=argparse.ArgumentParser
+    from .parser import (
+        _Parser,  # errors in one line, as every subcommand's (imported here: parser imports us)
     )
+
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=_Parser)
     ops_help = (
         "comma-separated ops whose backward rules to write, e.g. exp,log,sum,gather,matmul,add; "
         "'classifier' (default): the ops of the linear softmax classifier; 'all': every op"
@@ -90,5 +92,5 @@ def exercise_arguments(parser: argparse.ArgumentParser) -> None:
         help="the rules assigned (default: those the file defines); one missing fails",
     )
     check.add_argument(
-        "--time-limit", type=positive_float, default=10.0, metavar="SECONDS", help="per rule (default: 10)"
+        "--time-limit", type=seconds, default=10.0, metavar="SECONDS", help="per rule (default: 10)"
     )
