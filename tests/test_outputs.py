@@ -78,7 +78,7 @@ def test_private_folder_is_removed_with_its_contents(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-# ---------------------------------------------------------------- failed writes are one line, the old file kept
+# ------------------------------------------------ failed writes are one line, the old file kept
 
 
 def test_a_full_disk_is_one_line_and_keeps_the_old_file(tmp_path, monkeypatch):
@@ -150,7 +150,7 @@ def test_on_a_real_read_only_file_system_the_check_says_so(small_disk):
     assert (small_disk / "report.md").read_text() == "old\n"
 
 
-# ---------------------------------------------------------------- the new file takes the old one's place as it was
+# ------------------------------------------------ the new file takes the old place as it was
 
 
 @pytest.mark.parametrize("name", ["a" * 251 + ".png", "é" * 125 + ".png", "b" * 255])
