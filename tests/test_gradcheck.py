@@ -62,7 +62,9 @@ def test_a_nan_gradient_fails_gradcheck(rng):
 
 def test_a_nan_second_derivative_fails_gradgradcheck(rng):
     x = Tensor(rng.normal(size=3), requires_grad=True, name="x")
-    with pytest.raises(GradcheckError, match=r"gradgradcheck: second derivative \(H v\) of x .* autograd nan"):
+    with pytest.raises(
+        GradcheckError, match=r"gradgradcheck: second derivative \(H v\) of x .* autograd nan"
+    ):
         gradgradcheck(lambda t: Tensor._apply(NaNExp(), t) * t, x)
 
 
@@ -86,7 +88,9 @@ def test_mismatch_is_not_blind_to_nan(actual, expected, worst):
 def test_a_step_that_is_not_positive_and_finite_is_refused(eps):
     x = Tensor(np.ones(2), requires_grad=True)
     for check in (gradcheck, gradgradcheck):
-        with pytest.raises(ValueError, match=rf"^{check.__name__}: eps is the step of the central differences"):
+        with pytest.raises(
+            ValueError, match=rf"^{check.__name__}: eps is the step of the central differences"
+        ):
             check(lambda t: t * t, x, eps=eps)
     with pytest.raises(ValueError, match=r"^numerical_gradient: eps is the step"):
         numerical_gradient(np.sum, np.ones(2), eps=eps)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from tinygrad_softmax import Tensor, ops
-from tinygrad_softmax.engine import walk
 from tinygrad_softmax.derivatives import grad, hessian
+from tinygrad_softmax.engine import walk
 from tinygrad_softmax.gradcheck import gradcheck, gradgradcheck
 
 
@@ -282,8 +282,7 @@ def test_pow_derivatives_at_zero_are_numbers_where_they_exist():
     assert gradcheck(lambda v: v**0, t) and gradgradcheck(lambda v: v**1, t)
 
 
-def test_pow_at_zero_matches_pytorch_to_the_third_derivative():
-    torch = pytest.importorskip("torch")
+def test_pow_at_zero_matches_pytorch_to_the_third_derivative(torch):
     x = np.array([0.0, 0.5, -1.5, 2.0])
     for p in (0, 1, 2, 3):
         ours = Tensor(x, requires_grad=True)
@@ -295,5 +294,7 @@ def test_pow_at_zero_matches_pytorch_to_the_third_derivative():
                 (b,) = torch.autograd.grad(b, theirs, create_graph=True)
             else:
                 b = torch.zeros_like(theirs)
-            np.testing.assert_array_equal(a.data, b.detach().numpy(), err_msg=f"x**{p}, derivative {order + 1}")
+            np.testing.assert_array_equal(
+                a.data, b.detach().numpy(), err_msg=f"x**{p}, derivative {order + 1}"
+            )
             a, b = a.sum(), b.sum()

@@ -2,7 +2,6 @@
 
 import errno
 import os
-import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -109,25 +108,6 @@ def test_a_read_only_file_system_is_one_line_up_front(tmp_path, monkeypatch):
         check_file(tmp_path / "g.png", "--out")
     with pytest.raises(OutputPathError, match=r"cannot write --out '.*frames': Read-only file system"):
         check_folder(tmp_path / "frames", "--out")
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 64 KiB tmpfs (needs root and a kernel that lets this process mount): skipped where impossible;
-    the monkeypatched tests above cover the same code everywhere."""
-    mount_point = tmp_path / "disk"
-    mount_point.mkdir()
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a small tmpfs needs root")
-    made = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)], capture_output=True
-    )
-    if made.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", str(mount_point)], check=False)
 
 
 def test_on_a_real_full_disk_the_old_file_is_kept(small_disk):
