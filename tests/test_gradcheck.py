@@ -88,11 +88,9 @@ def test_mismatch_is_not_blind_to_nan(actual, expected, worst):
 def test_a_step_that_is_not_positive_and_finite_is_refused(eps):
     x = Tensor(np.ones(2), requires_grad=True)
     for check in (gradcheck, gradgradcheck):
-        with pytest.raises(
-            ValueError, match=rf"^{check.__name__}: eps is the step of the central differences"
-        ):
+        with pytest.raises(ValueError, match=rf"^{check.__name__}: eps, the step of the central"):
             check(lambda t: t * t, x, eps=eps)
-    with pytest.raises(ValueError, match=r"^numerical_gradient: eps is the step"):
+    with pytest.raises(ValueError, match=r"^numerical_gradient: eps, the central"):
         numerical_gradient(np.sum, np.ones(2), eps=eps)
 
 

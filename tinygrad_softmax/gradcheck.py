@@ -53,7 +53,9 @@ def numerical_gradient(f: Callable[[np.ndarray], Any], x: np.ndarray, eps: float
 def _check_step(who: str, eps: float, atol: float = 0.0, rtol: float = 0.0) -> None:
     """A step and tolerances the check can use: eps > 0, atol and rtol ≥ 0, all finite."""
     if not (isinstance(eps, (int, float, np.number)) and np.isfinite(eps) and eps > 0):
-        raise ValueError(f"{who}: eps is the step of the central differences, a finite number > 0; got {eps!r}")
+        raise ValueError(
+            f"{who}: eps, the step of the central differences, must be finite and > 0, got {eps!r}"
+        )
     for name, tol in (("atol", atol), ("rtol", rtol)):
         if not (isinstance(tol, (int, float, np.number)) and np.isfinite(tol) and tol >= 0):
             raise ValueError(f"{who}: {name} must be a finite number ≥ 0, got {tol!r}")

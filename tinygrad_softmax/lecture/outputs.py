@@ -170,7 +170,8 @@ def check_file(path: str | Path, option: str = "the output") -> Path:
     size = len(os.fsencode(path.name))
     if size > 255:  # asked first: even asking whether such a path is a folder fails
         raise OutputPathError(
-            f"cannot write {what}: {os.strerror(errno.ENAMETOOLONG)} ({size} bytes; a file name has at most 255)"
+            f"cannot write {what}: {os.strerror(errno.ENAMETOOLONG)} "
+            f"({size} bytes; a file name has at most 255)"
         )
     if path.is_dir():
         raise OutputPathError(f"cannot write {what}: it is a folder; give a file name")

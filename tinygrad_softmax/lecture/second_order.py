@@ -142,7 +142,8 @@ def hessian_check(
         if value < smallest:
             raise ValueError(f"hessian: {name} must be at least {smallest}, got {value}")
     need = hessian_check_bytes(samples, features, classes)
-    _refuse_too_large("hessian", need, f"N = {samples} samples, D = {features} features and C = {classes} classes")
+    asked = f"N = {samples} samples, D = {features} features and C = {classes} classes"
+    _refuse_too_large("hessian", need, asked)
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, classes, size=samples)
     if layout == "column":  # X D×N, W C×D, b C×1
