@@ -90,7 +90,7 @@ def test_a_step_that_is_not_positive_and_finite_is_refused(eps):
     for check in (gradcheck, gradgradcheck):
         with pytest.raises(ValueError, match=rf"^{check.__name__}: eps, the step of the central"):
             check(lambda t: t * t, x, eps=eps)
-    with pytest.raises(ValueError, match=r"^numerical_gradient: eps, the central"):
+    with pytest.raises(ValueError, match=r"^numerical_gradient: eps, the step of the central"):
         numerical_gradient(np.sum, np.ones(2), eps=eps)
 
 
