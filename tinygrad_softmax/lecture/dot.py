@@ -15,7 +15,7 @@ import graphviz
 
 __all__ = ["DOT_SECONDS", "DotTimeoutError", "ENVIRONMENT", "pipe", "time_limit"]
 
-DOT_SECONDS = 120.0  # the default; the lecture's largest drawing (the demo's) takes a few seconds
+DOT_SECONDS = 60.0  # the default; the lecture's largest drawing (the demo's) takes a few seconds
 ENVIRONMENT = "TINYGRAD_SOFTMAX_DOT_SECONDS"  # set it to give Graphviz longer (or less)
 
 
