@@ -146,6 +146,9 @@ def test_a_name_too_long_for_the_file_system_is_one_line(tmp_path):
         OutputPathError, match=r"File name too long \(256 bytes; a file name has at most 255\)"
     ):
         check_file(tmp_path / ("c" * 256), "--out")
+    with pytest.raises(OutputPathError, match=r"File name too long; nothing was written$"):
+        outputs.write_text(tmp_path / ("c" * 256), "x")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_private_file_stays_private(tmp_path):

@@ -78,7 +78,17 @@ def _reason(error: OSError) -> str:
 
 def _destination(path: Path) -> Path:
     """Where the content goes: a symbolic link's final target (written through), else ``path`` itself."""
-    return Path(os.path.realpath(path)) if path.is_symlink() else path
+    try:
+        return Path(os.path.realpath(path)) if path.is_symlink() else path
+    except OSError:  # a name too long to look up: the write itself will say so
+        return path
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:
+        return False
 
 
 def _refuse_hard_links(path: Path, what: str) -> None:
@@ -121,7 +131,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             os.chmod(temporary, mode)
             os.replace(temporary, path)
         except OSError as error:
-            kept = "the old file is kept" if path.exists() else "nothing was written"
+            kept = "the old file is kept" if _exists(path) else "nothing was written"
             raise OutputPathError(f"cannot write {what}: {_reason(error)}; {kept}") from None
     finally:
         with suppress(OSError):  # a read-only file system refuses even that; nothing was made there then
