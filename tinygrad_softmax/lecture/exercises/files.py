@@ -86,7 +86,7 @@ def _docstring(exercise: Exercise) -> str:
     parts = [exercise.computes + ".", "", "Shapes: " + exercise.shapes]
     if exercise.settings:
         parts += ["", "self: " + exercise.settings]
-    parts += ["", "Hint: " + exercise.nudge + f" (more: exercise hint DIR {exercise.name} --level 2)"]
+    parts += ["", "Hint: " + exercise.nudge]
     # Keep the given line breaks of the shapes and settings (they list one thing per line).
     body = "\n".join(_wrap_keeping_lines(part) for part in parts)
     return '"""' + body + '\n"""'

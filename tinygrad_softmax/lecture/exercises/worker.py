@@ -183,7 +183,8 @@ def main(argv: list[str]) -> int:
     from backward_helpers import OpSettings  # type: ignore[import-not-found]
 
     for line in sys.stdin:
-        _send(channel, answer(module, json.loads(line), submission, OpSettings))
+        request = json.loads(line)
+        _send(channel, {"id": request["id"], **answer(module, request, submission, OpSettings)})
     return 0
 
 
