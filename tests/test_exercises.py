@@ -9,6 +9,7 @@ import re
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tinygrad_softmax import ops
@@ -403,7 +404,7 @@ def test_a_bad_picture_name_is_refused_before_grading(tmp_path, capsys):
     assert "'.jpg' is not one of .png, .svg, .pdf" in captured.err and "Grading" not in captured.out
 
 
-@pytest.mark.parametrize("action", ["init", "check", "solution"])
+@pytest.mark.parametrize("action", ["init", "check", "solution", "hint", "audit", "sheet"])
 def test_every_action_has_help(action, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["exercise", action, "--help"])
@@ -732,3 +733,79 @@ def test_json_py_in_the_current_folder_never_runs_under_python_m(tmp_path):
     )
     assert not marker.exists(), done.stdout + done.stderr
     assert done.returncode == 0 and json.loads((tmp_path / "r.json").read_text())["score"] == 3
+
+
+# ---------------------------------------------------------------- hints, audit, sheets
+
+
+def test_the_three_hint_levels_go_from_a_nudge_to_the_answer(capsys):
+    levels = []
+    for level in ("1", "2", "3"):
+        assert main(["exercise", "hint", "hw", "matmul", "--level", level]) == 0
+        levels.append(capsys.readouterr().out)
+    answer = "return grad @ b.T, a.T @ grad"
+    assert EXERCISES["matmul"].nudge in levels[0] and answer not in levels[0] and "--level 2" in levels[0]
+    assert EXERCISES["matmul"].hint in levels[1] and answer not in levels[1]
+    assert answer in levels[2] and "def matmul_backward(self, grad" in levels[2]
+    assert main(["exercise", "hint", "hw", "softmax"]) == 2
+    assert "unknown op 'softmax'" in capsys.readouterr().err
+
+
+def test_the_audit_catches_every_catalogued_mistake_and_every_mutant(capsys):
+    from tinygrad_softmax.lecture.exercises import audit
+
+    findings = audit.audit()
+    survivors = [(f.rule, f.name) for f in findings if not f.caught]
+    assert survivors == []
+    kinds = {f.name.split(":")[0] for f in findings if f.kind == "mutant"}
+    for kind in ("a sign", "a transpose", "a missing sum over the batch", "the mean for the sum", "the wrong axis"):
+        assert kind in kinds
+    assert "an assignment instead of an addition" in kinds
+    # An injected bug is named as itself, so the student reads its own hint.
+    for f in findings:
+        if f.kind == "mistake" and any(m.bug and m.name == f.name for m in EXERCISES[f.rule].mistakes):
+            assert f.named == f.name, f
+    assert len(findings) > 100
+    assert main(["exercise", "audit", "--ops", "gather"]) == 0
+    out = capsys.readouterr().out
+    assert "an assignment instead of an addition" in out and "0 survived" in out
+
+
+def test_an_equivalent_mutant_would_survive_and_fail_the_audit(monkeypatch):
+    """The audit can fail: with only the one-pick-per-line cases, assigning is as good as adding."""
+    from tinygrad_softmax.lecture.exercises import audit, grading
+
+    cases = grading.graded_cases("gather")
+    monkeypatch.setattr(grading, "graded_cases", lambda name: cases[:2] if name == "gather" else cases)
+    monkeypatch.setattr(audit, "graded_cases", grading.graded_cases)
+    monkeypatch.setattr(audit, "grade_rule", grading.grade_rule)
+    findings = audit.audit(("gather",))
+    assert any(not f.caught and "assignment" in f.name for f in findings)
+
+
+def test_sheets_are_one_per_student_the_same_when_written_again(tmp_path, capsys):
+    from tinygrad_softmax import analytic
+    from tinygrad_softmax.lecture.exercises import sheet
+
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id,name\ns1,Ada\ns2,Alan\n")
+    assert main(["exercise", "sheet", "--students", str(roster), "--out", str(tmp_path / "md"), "--markdown"]) == 0
+    first = {p.name: p.read_text() for p in (tmp_path / "md").iterdir()}
+    assert sorted(first) == ["s1-key.md", "s1.md", "s2-key.md", "s2.md"]
+    assert main(["exercise", "sheet", "--students", str(roster), "--out", str(tmp_path / "md"), "--markdown"]) == 0
+    assert first == {p.name: p.read_text() for p in (tmp_path / "md").iterdir()}
+    assert first["s1.md"] != first["s2.md"] and "dZ" in first["s1.md"] and "Ada" in first["s1.md"]
+    n = sheet.numbers_for("s1")
+    loss, dz, dw, db = analytic.linear_classifier(n.W, n.b, n.X, n.y, layout="column")
+    assert np.allclose(n.dZ, dz) and np.allclose(n.dW, dw) and np.allclose(n.db, db)
+    assert n.dZ.shape == (3, 2)
+    assert main(["exercise", "sheet", "--students", str(tmp_path / "none.csv")]) == 2
+
+
+def test_sheets_are_pdfs_where_matplotlib_draws(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id\ns1\n")
+    assert main(["exercise", "sheet", "--students", str(roster), "--out", str(tmp_path / "pdf")]) == 0
+    assert sorted(p.name for p in (tmp_path / "pdf").iterdir()) == ["s1-key.pdf", "s1.pdf"]
+    assert (tmp_path / "pdf" / "s1.pdf").read_bytes()[:5] == b"%PDF-"

@@ -279,6 +279,11 @@ def _max_cases(rng: np.random.Generator) -> list[Case]:
         ),
         Case("x 3×4, axis=1, keepdims=False", lambda c: c(1, False), (_apart(rng, 3, 4),)),
         Case("x 3×4, every axis (axis=None)", lambda c: c(None, False), (_apart(rng, 3, 4),)),
+        Case(
+            "ties: x 2×3, axis=1, two entries share each row's maximum",
+            lambda c: c(1, False),
+            (np.array([[0.5, 2.0, 2.0], [-1.0, -1.0, -3.0]]),),
+        ),
     ]
 
 
@@ -303,6 +308,7 @@ def _transpose_cases(rng: np.random.Generator) -> list[Case]:
     return [
         Case("x 3×4, axes reversed", lambda c: c(None), (_normal(rng, 3, 4),)),
         Case("x 2×3×4, axes=(1, 2, 0)", lambda c: c((1, 2, 0)), (_normal(rng, 2, 3, 4),)),
+        Case("x 2×2×2, axes=(1, 2, 0)", lambda c: c((1, 2, 0)), (_normal(rng, 2, 2, 2),)),
     ]
 
 
