@@ -1,10 +1,10 @@
 """The exercise kit: a student's folder, the autograder, its report, results.json and picture."""
 
 import ast
-import os
 import hashlib
 import inspect
 import json
+import os
 import re
 import textwrap
 from pathlib import Path
@@ -534,7 +534,7 @@ ATTACKS = {
         "forging answers in the answer pipe",
         "def div_backward(self, grad, a, b, out):\n"
         "    import os\n"
-        "    forged = b'{\"id\": 0, \"grads\": \"all right\", \"status\": \"passed\", \"score\": 1}\\n'\n"
+        '    forged = b\'{"id": 0, "grads": "all right", "status": "passed", "score": 1}\\n\'\n'
         "    for fd in range(3, 12):\n"
         "        try:\n"
         "            os.write(fd, forged)\n"
@@ -554,7 +554,7 @@ ATTACKS = {
     ),
 }
 
-ATTACK_HEADER = '''
+ATTACK_HEADER = """
 import sys as _sys
 
 try:  # the attack of the first rule: patch whatever grades, at import time
@@ -572,7 +572,7 @@ try:  # the attack of the first rule: patch whatever grades, at import time
     _grading.grade_rule = lambda *a, **k: {"status": "passed"}
 except Exception:
     pass
-'''
+"""
 
 
 def _processes_with(text: str) -> list[int]:
@@ -600,7 +600,7 @@ def hostile(tmp_path_factory):
     results = folder / "results.json"
     marker = outside / "json-ran"
     (folder / "json.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
-    names = tuple(ATTACKS) + ("reshape",)
+    names = (*ATTACKS, "reshape")
     exercises.solution(folder, names, force=True)
     source = (folder / "my_rules.py").read_text()
     source = source.replace("\n\ndef ", ATTACK_HEADER + "\n\ndef ", 1)
@@ -646,7 +646,10 @@ def test_the_attacks_say_why_they_failed(hostile):
     assert "No module named 'tinygrad_softmax" in rules["add"].message
     assert "could not be read" in rules["matmul"].message
     assert "PermissionError" in rules["sum"].message or "FileNotFoundError" in rules["sum"].message
-    assert "BlockingIOError" in rules["log"].message or "Resource temporarily unavailable" in rules["log"].message
+    assert (
+        "BlockingIOError" in rules["log"].message
+        or "Resource temporarily unavailable" in rules["log"].message
+    )
     assert "MemoryError" in rules["gather"].message
     assert "flooded" in rules["mean"].message
     assert rules["neg"].status in ("wrong", "timed out")
@@ -665,11 +668,13 @@ def test_no_attack_reaches_outside_the_students_process(hostile):
 def test_as_root_the_students_process_runs_as_a_fresh_user_who_can_write_nothing_of_ours(tmp_path):
     exercises.solution(tmp_path, ("exp",), force=True)
     probe = tmp_path / "probe.txt"
-    source = (tmp_path / "my_rules.py").read_text().replace(
-        "    return (grad * out,)",
-        "    import os\n"
-        f"    open({str(probe)!r}, 'w').write(str(os.getuid()))\n"
-        "    return (grad * out,)",
+    source = (
+        (tmp_path / "my_rules.py")
+        .read_text()
+        .replace(
+            "    return (grad * out,)",
+            f"    import os\n    open({str(probe)!r}, 'w').write(str(os.getuid()))\n    return (grad * out,)",
+        )
     )
     (tmp_path / "my_rules.py").write_text(source)
     (result,) = exercises.check(tmp_path).rules
@@ -758,7 +763,13 @@ def test_the_audit_catches_every_catalogued_mistake_and_every_mutant(capsys):
     survivors = [(f.rule, f.name) for f in findings if not f.caught]
     assert survivors == []
     kinds = {f.name.split(":")[0] for f in findings if f.kind == "mutant"}
-    for kind in ("a sign", "a transpose", "a missing sum over the batch", "the mean for the sum", "the wrong axis"):
+    for kind in (
+        "a sign",
+        "a transpose",
+        "a missing sum over the batch",
+        "the mean for the sum",
+        "the wrong axis",
+    ):
         assert kind in kinds
     assert "an assignment instead of an addition" in kinds
     # An injected bug is named as itself, so the student reads its own hint.
@@ -789,14 +800,20 @@ def test_sheets_are_one_per_student_the_same_when_written_again(tmp_path, capsys
 
     roster = tmp_path / "roster.csv"
     roster.write_text("id,name\ns1,Ada\ns2,Alan\n")
-    assert main(["exercise", "sheet", "--students", str(roster), "--out", str(tmp_path / "md"), "--markdown"]) == 0
+    assert (
+        main(["exercise", "sheet", "--students", str(roster), "--out", str(tmp_path / "md"), "--markdown"])
+        == 0
+    )
     first = {p.name: p.read_text() for p in (tmp_path / "md").iterdir()}
     assert sorted(first) == ["s1-key.md", "s1.md", "s2-key.md", "s2.md"]
-    assert main(["exercise", "sheet", "--students", str(roster), "--out", str(tmp_path / "md"), "--markdown"]) == 0
+    assert (
+        main(["exercise", "sheet", "--students", str(roster), "--out", str(tmp_path / "md"), "--markdown"])
+        == 0
+    )
     assert first == {p.name: p.read_text() for p in (tmp_path / "md").iterdir()}
     assert first["s1.md"] != first["s2.md"] and "dZ" in first["s1.md"] and "Ada" in first["s1.md"]
     n = sheet.numbers_for("s1")
-    loss, dz, dw, db = analytic.linear_classifier(n.W, n.b, n.X, n.y, layout="column")
+    _, dz, dw, db = analytic.linear_classifier(n.W, n.b, n.X, n.y, layout="column")
     assert np.allclose(n.dZ, dz) and np.allclose(n.dW, dw) and np.allclose(n.db, db)
     assert n.dZ.shape == (3, 2)
     assert main(["exercise", "sheet", "--students", str(tmp_path / "none.csv")]) == 2

@@ -21,6 +21,6 @@ if sys.path and sys.path[0] in ("", os.getcwd()):
             "the standard library's module; run tinygrad-softmax, or python -P -m tinygrad_softmax"
         )
 
-from .cli import main  # noqa: E402
+from .cli import main
 
 sys.exit(main())

@@ -134,9 +134,15 @@ def exercise_arguments(parser: argparse.ArgumentParser) -> None:
     hint.add_argument("--level", type=int, choices=(1, 2, 3), default=1, help="1 (default), 2 or 3")
     what = "grade every catalogued mistake and mutants of each model rule; all must be caught"
     audit = actions.add_parser("audit", help=what, description=what)
-    audit.add_argument("--ops", metavar="LIST", help=ops_help.replace("'classifier' (default)", "'classifier'"))
+    audit.add_argument(
+        "--ops", metavar="LIST", help=ops_help.replace("'classifier' (default)", "'classifier'")
+    )
     what = "write a pen-and-paper sheet and its answer key per student of a roster"
     sheet = actions.add_parser("sheet", help=what, description=what)
-    sheet.add_argument("--students", metavar="CSV", required=True, help="a roster with a column id (and name)")
+    sheet.add_argument(
+        "--students", metavar="CSV", required=True, help="a roster with a column id (and name)"
+    )
     sheet.add_argument("--out", metavar="DIR", default="sheets", help="the folder (default: sheets)")
-    sheet.add_argument("--markdown", action="store_true", help="Markdown even where matplotlib can draw a PDF")
+    sheet.add_argument(
+        "--markdown", action="store_true", help="Markdown even where matplotlib can draw a PDF"
+    )

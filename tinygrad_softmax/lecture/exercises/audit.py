@@ -233,7 +233,8 @@ class _MistakeRunner(Runner):
         if candidate is None:
             return reference.expected
         return tuple(
-            np.asarray(c, dtype=np.float64) if c is not None else e for c, e in zip(candidate, reference.expected)
+            np.asarray(c, dtype=np.float64) if c is not None else e
+            for c, e in zip(candidate, reference.expected)
         )
 
 
@@ -245,7 +246,15 @@ def audit(names: tuple[str, ...] | None = None) -> list[Finding]:
         for mistake in (*exercise.mistakes, *GENERIC):
             result = grade_rule(_MistakeRunner(exercise, mistake), name)
             findings.append(
-                Finding(name, "mistake", mistake.name, result["cases"], result["failed"], result["mistake"], mistake.name)
+                Finding(
+                    name,
+                    "mistake",
+                    mistake.name,
+                    result["cases"],
+                    result["failed"],
+                    result["mistake"],
+                    mistake.name,
+                )
             )
         for what, source in mutants(exercise):
             functions = compile_rules({exercise.function: source})
@@ -254,7 +263,9 @@ def audit(names: tuple[str, ...] | None = None) -> list[Finding]:
             with np.errstate(all="ignore"):  # a mutant may divide by zero: that is its business
                 result = grade_rule(InProcessRunner(functions), name)
             label = f"{what}: {_changed_line(rule_source(exercise), source)}"
-            findings.append(Finding(name, "mutant", label, result["cases"], result["failed"], result["mistake"]))
+            findings.append(
+                Finding(name, "mutant", label, result["cases"], result["failed"], result["mistake"])
+            )
     return findings
 
 
@@ -284,4 +295,3 @@ def to_text(findings: list[Finding]) -> str:
         f"{len(survivors)} survived; {len(misnamed)} mistakes named as another",
     ]
     return "\n".join(lines) + "\n"
-

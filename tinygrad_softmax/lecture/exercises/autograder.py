@@ -83,8 +83,8 @@ class RuleResult:
                 f"expected {w['expected']:.6g}, got {w['got']:.6g}"
             )
         failed = [v for v in self.verdicts if not v["passed"]]
-        if failed and (len(failed) > 1 or not self.message):
-            out += [f"case {v['case']!r}: {v['reason']}" for v in failed]
+        shown = failed[1:] if self.message else failed  # the first failure is the message above
+        out += [f"case {v['case']!r}: {v['reason']}" for v in shown]
         if self.hint and not self.passed:
             out.append(f"hint: {self.hint}")
         return out
@@ -418,7 +418,8 @@ def check(
         hello = session.start()
         if "ready" not in hello:
             why = hello.get("load_error") or (
-                f"it did not finish loading within {LOAD_TIME_LIMIT:.0f} s (an endless loop at the top level?)"
+                f"it did not finish loading within {LOAD_TIME_LIMIT:.0f} s "
+                "(an endless loop at the top level?)"
                 if hello.get("lost") == "timed out"
                 else hello.get("message", "its first answer was not the expected one")
             )

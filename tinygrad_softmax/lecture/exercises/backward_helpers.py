@@ -82,6 +82,11 @@ class OpSettings:
     ``order``. Reshape: ``shape``. Every op: ``needs_grad``, one flag per input.
     """
 
+    # What the ops' settings may hold (set from the request, each only on the ops that have it).
+    axis: Any
+    axes: tuple[int, ...]
+    index: Any
+
     def __init__(self, name: str, settings: dict[str, Any]) -> None:
         self.name = name
         for key, value in settings.items():

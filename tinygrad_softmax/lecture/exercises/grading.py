@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -180,20 +180,23 @@ def _check_shapes(
         if grad.shape not in allowed:
             also = f" (or out's shape {out.shape})" if broadcasting and out.shape != x.shape else ""
             raise RuleError(
-                f"{who} returned ∂L/∂{name} of shape {grad.shape}; it must have {name}'s shape {x.shape}{also}"
-                + _axis_reason(grad.shape, out.shape, x.shape)
+                f"{who} returned ∂L/∂{name} of shape {grad.shape}; "
+                f"it must have {name}'s shape {x.shape}{also}" + _axis_reason(grad.shape, out.shape, x.shape)
             )
     return tuple(result)
 
 
 def _axis_reason(got: tuple[int, ...], out: tuple[int, ...], want: tuple[int, ...]) -> str:
-    """``: summed over axis 0, where axis 1 is the one to sum`` when a sum over the wrong axis explains a shape."""
+    """Why a shape is wrong, when a sum over the wrong axis explains it ('' when not)."""
     for axis in range(len(out)):
         for keep in (True, False):
             if got == np.empty(out).sum(axis=axis, keepdims=keep).shape:
                 right = [i for i in range(len(out)) if np.empty(out).sum(axis=i, keepdims=True).shape == want]
                 if right and axis not in right:
-                    return f" (a sum over the wrong axis: over axis {axis}, where axis {right[0]} is the one to sum)"
+                    return (
+                        f" (a sum over the wrong axis: over axis {axis}, "
+                        f"where axis {right[0]} is the one to sum)"
+                    )
     return ""
 
 
@@ -304,7 +307,7 @@ def _worst(
     return best
 
 
-@lru_cache(maxsize=None)
+@cache
 def graded_cases(name: str) -> tuple[tuple[Case, tuple[np.ndarray, ...], Reference], ...]:
     """The exercise's cases, each with its expected gradients (finite differences) and the package's rule.
 

@@ -110,7 +110,7 @@ def _processes_of(uid: int) -> list[int]:
     return found
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _interpreter(uid: int | None, numpy_home: str) -> str | None:
     """A Python of this version that ``uid`` can run and that imports this NumPy (None: none found).
 

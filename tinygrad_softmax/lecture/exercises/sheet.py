@@ -71,7 +71,9 @@ def read_roster(path: str | Path) -> list[tuple[str, str]]:
     columns = {c.strip().lower(): c for c in (rows[0].keys() if rows else [])}
     key = next((columns[c] for c in ("id", "student_id", "sid", "email") if c in columns), None)
     if key is None:
-        raise ValueError(f"exercise sheet: {path} needs a column 'id' (found: {', '.join(columns) or 'none'})")
+        raise ValueError(
+            f"exercise sheet: {path} needs a column 'id' (found: {', '.join(columns) or 'none'})"
+        )
     name = columns.get("name")
     students = [(row[key].strip(), (row.get(name) or "").strip() if name else "") for row in rows]
     students = [s for s in students if s[0]]
@@ -82,7 +84,9 @@ def read_roster(path: str | Path) -> list[tuple[str, str]]:
 
 def _matrix(a: np.ndarray, digits: int = 3) -> list[str]:
     """Rows of a matrix, aligned, ``[ 0.5  -1   ]``."""
-    cells = [[f"{v:.{digits}f}".rstrip("0").rstrip(".") if v != int(v) else f"{int(v)}" for v in row] for row in a]
+    cells = [
+        [f"{v:.{digits}f}".rstrip("0").rstrip(".") if v != int(v) else f"{int(v)}" for v in row] for row in a
+    ]
     width = max(len(c) for row in cells for c in row)
     return ["[ " + "  ".join(c.rjust(width) for c in row) + " ]" for row in cells]
 
@@ -140,7 +144,9 @@ def _pdf(path: Path, lines: list[str]) -> None:
     from matplotlib import pyplot as plt
 
     figure = plt.figure(figsize=(8.27, 11.69))  # A4
-    figure.text(0.08, 0.95, "\n".join(lines), va="top", ha="left", family="monospace", fontsize=10.5, linespacing=1.35)
+    figure.text(
+        0.08, 0.95, "\n".join(lines), va="top", ha="left", family="monospace", fontsize=10.5, linespacing=1.35
+    )
     with outputs.atomic_path(path) as temporary:
         figure.savefig(temporary, format="pdf")
     plt.close(figure)
@@ -163,6 +169,8 @@ def write_sheets(roster: str | Path, folder: str | Path, markdown: bool = False)
                 path = folder / f"{stem}{suffix}.pdf"
                 _pdf(path, lines)
             else:
-                path = outputs.write_text(folder / f"{stem}{suffix}.md", "```\n" + "\n".join(lines) + "\n```\n")
+                path = outputs.write_text(
+                    folder / f"{stem}{suffix}.md", "```\n" + "\n".join(lines) + "\n```\n"
+                )
             written.append(path)
     return written

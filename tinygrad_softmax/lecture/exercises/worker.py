@@ -146,7 +146,8 @@ def answer(module: Any, request: dict[str, Any], path: str, settings_class: Any)
             return {"rule_error": f"{who} returned a {type(g).__name__} for ∂L/∂{name}; return a NumPy array"}
         if g.dtype != x.dtype:
             return {
-                "rule_error": f"{who} returned ∂L/∂{name} of dtype {g.dtype}; it must be {x.dtype}, like {name}"
+                "rule_error": f"{who} returned ∂L/∂{name} of dtype {g.dtype}; "
+                f"it must be {x.dtype}, like {name}"
             }
         grads.append(encode(np.array(g, dtype=np.float64)))
     return {"grads": grads}
@@ -180,7 +181,7 @@ def main(argv: list[str]) -> int:
         return 0
     defined = [name for name in vars(module) if name.endswith("_backward") and callable(vars(module)[name])]
     _send(channel, {"ready": True, "defined": defined})
-    from backward_helpers import OpSettings  # type: ignore[import-not-found]
+    from backward_helpers import OpSettings
 
     for line in sys.stdin:
         request = json.loads(line)
