@@ -436,7 +436,7 @@ def test_the_report_fits_100_columns(tmp_path):
 # 0 for its rule, change nothing outside the student's process, and leave no process behind.
 
 ROOT_ONLY = pytest.mark.skipif(
-    not hasattr(os, "geteuid") or os.geteuid() != 0,
+    not (hasattr(os, "geteuid") and os.geteuid() == 0),
     reason="the student's process runs as another user only when the grader runs as root",
 )
 
@@ -627,8 +627,15 @@ def hostile(tmp_path_factory):
     }
 
 
+# Attacks that only another user id stops: as the grader's own user they would succeed.
+NEEDS_ANOTHER_USER = {"sum"}
+IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+
+
 @pytest.mark.parametrize("name", list(ATTACKS))
 def test_each_attack_gets_0_for_its_rule(hostile, name):
+    if name in NEEDS_ANOTHER_USER and not IS_ROOT:
+        pytest.skip("the student's process runs as another user only when the grader runs as root")
     rule = hostile["rules"][name]
     assert rule.points == 0 and not rule.passed, (ATTACKS[name][0], rule.status, rule.message)
     assert "Traceback" not in hostile["report"].to_text()
@@ -636,16 +643,18 @@ def test_each_attack_gets_0_for_its_rule(hostile, name):
 
 def test_a_hostile_file_still_grades_its_honest_rule_and_scores_only_that(hostile):
     assert hostile["rules"]["reshape"].passed
-    assert hostile["report"].score == 1
+    honest = 1 if IS_ROOT else 1 + hostile["rules"]["sum"].points
+    assert hostile["report"].score == honest
     results = json.loads(hostile["written"])
-    assert results["score"] == 1 and sum(t["score"] for t in results["tests"]) == 1
+    assert results["score"] == honest and sum(t["score"] for t in results["tests"]) == honest
 
 
 def test_the_attacks_say_why_they_failed(hostile):
     rules = hostile["rules"]
     assert "No module named 'tinygrad_softmax" in rules["add"].message
     assert "could not be read" in rules["matmul"].message
-    assert "PermissionError" in rules["sum"].message or "FileNotFoundError" in rules["sum"].message
+    if IS_ROOT:
+        assert "PermissionError" in rules["sum"].message
     assert (
         "BlockingIOError" in rules["log"].message
         or "Resource temporarily unavailable" in rules["log"].message
@@ -656,7 +665,8 @@ def test_the_attacks_say_why_they_failed(hostile):
 
 
 def test_no_attack_reaches_outside_the_students_process(hostile):
-    assert hostile["sentinel"].read_text() == "keep me"
+    if IS_ROOT:  # as the grader's own user, its process may delete what that user may
+        assert hostile["sentinel"].read_text() == "keep me"
     assert not hostile["marker"].exists(), "the submission folder's json.py ran"
     assert hostile["results"].read_text() == hostile["written"], "results.json was rewritten"
     assert _processes_with("31.4159") == [], "a process the submission started outlived the check"
