@@ -26,7 +26,7 @@ from .. import outputs
 from .catalogue import EXERCISES
 from .files import RULES_FILE
 from .grading import Runner, SandboxRunner, grade_classifier, grade_rule
-from .sandbox import Sandbox, WorkerLost
+from .sandbox import Sandbox, WorkerLost, memory_closed
 
 __all__ = ["RuleResult", "ClassifierResult", "Report", "check", "DEFAULT_TIME_LIMIT"]
 
@@ -414,6 +414,14 @@ def check(
         return finished(Report(path, (), [], [], f"{path.name} defines no rule ({functions}, ...)"))
 
     session = _Session(path.resolve(), names, time_limit)
+    with memory_closed():
+        return finished(_grade(session, path, names, defined, time_limit))
+
+
+def _grade(
+    session: _Session, path: Path, names: tuple[str, ...], defined: dict[str, Any], time_limit: float
+) -> Report:
+    """The rules and the classifier graded through ``session``; the student's process gone at the end."""
     try:
         hello = session.start()
         if "ready" not in hello:
@@ -426,9 +434,7 @@ def check(
             why = str(why)[:2000]
             if "No module named 'tinygrad_softmax" in why:
                 why += "; import the helpers with: from backward_helpers import expand, scatter_add, sum_to"
-            return finished(
-                Report(path, names, [], [], f"{path.name} could not be loaded: {why}", note=session.note)
-            )
+            return Report(path, names, [], [], f"{path.name} could not be loaded: {why}", note=session.note)
         rules: list[RuleResult] = []
         for name in names:
             if name not in defined:
@@ -457,7 +463,7 @@ def check(
             classifiers.append(ClassifierResult(layout, **answer))
     finally:
         session.close()  # every process the student's code started is gone before the report exists
-    return finished(Report(path, names, rules, classifiers, note=session.note))
+    return Report(path, names, rules, classifiers, note=session.note)
 
 
 def _lost_rule(name: str, lost: WorkerLost, limit: float) -> RuleResult:

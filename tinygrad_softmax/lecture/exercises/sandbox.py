@@ -14,7 +14,9 @@ into a fresh private folder and starts ``python -I -S worker.py`` there:
   the submission, not the output; and every process of that user id can be
   killed without touching anyone else's;
 - it starts a session of its own; :meth:`Sandbox.close` kills the session and,
-  as root, every process of its user id, and waits until none is left.
+  as root, every process of its user id, and waits until none is left;
+- while it runs, the grader's memory is closed to processes of the grader's own
+  user (:func:`memory_closed`), which matters when the grader is not root.
 
 It answers one JSON line per request. The grader reads at most
 :data:`MAX_ANSWER` bytes per answer and keeps only the last
@@ -24,6 +26,7 @@ It answers one JSON line per request. The grader reads at most
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import json
 import math
@@ -37,10 +40,11 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["Sandbox", "WorkerLost", "MEMORY_LIMIT", "MAX_ANSWER"]
+__all__ = ["Sandbox", "WorkerLost", "MEMORY_LIMIT", "MAX_ANSWER", "memory_closed"]
 
 MEMORY_LIMIT = 1 << 30  # bytes of address space: NumPy and the cases need a tenth of it
 FILE_LIMIT = 16 << 20  # the largest file the student's process may write
@@ -111,20 +115,20 @@ def _processes_of(uid: int) -> list[int]:
 
 
 @functools.cache
-def _interpreter(uid: int | None, numpy_home: str) -> str | None:
-    """A Python of this version that ``uid`` can run and that imports this NumPy (None: none found).
+def interpreter_for_another_user(numpy_home: str) -> str | None:
+    """A Python of this version that an unprivileged user can run and that imports this NumPy.
 
-    The grader's own interpreter first; when it sits where the other user cannot
-    reach (a pyenv under /root), the system's Python of the same version.
+    The grader's own interpreter first; when it sits where another user cannot
+    reach (a pyenv under /root), the system's Python of the same version. None:
+    there is none. Asked once per grader process (as root), with a fresh user id.
     """
     version = f"{sys.version_info[0]}.{sys.version_info[1]}"
     candidates = [sys.executable, os.path.realpath(sys.executable)]
     candidates += [f"/usr/bin/python{version}", f"/usr/local/bin/python{version}"]
     probe = f"import sys; assert sys.version_info[:2] == {tuple(sys.version_info[:2])}; "
     probe += f"sys.path.append({numpy_home!r}); import numpy"
+    uid = _fresh_uid()
     for candidate in dict.fromkeys(candidates):
-        if uid is None:
-            return candidate
         try:
             done = subprocess.run(
                 [candidate, "-I", "-S", "-c", probe],
@@ -141,6 +145,27 @@ def _interpreter(uid: int | None, numpy_home: str) -> str | None:
         if done.returncode == 0:
             return candidate
     return None
+
+
+@contextlib.contextmanager
+def memory_closed() -> Iterator[None]:
+    """The grader's memory closed to other processes of its user while a student's process runs.
+
+    Linux's PR_SET_DUMPABLE 0: no /proc/PID/mem, no ptrace of the grader by a process of
+    the same user id (which the student's is when the grader is not root). Elsewhere, nothing.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        before = libc.prctl(3, 0, 0, 0, 0)  # PR_GET_DUMPABLE
+    except (OSError, AttributeError):
+        yield
+        return
+    libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE
+    try:
+        yield
+    finally:
+        if before > 0:
+            libc.prctl(4, before, 0, 0, 0)
 
 
 class Sandbox:
@@ -164,8 +189,8 @@ class Sandbox:
         self.uid: int | None = None
         self.note = ""
         if _is_root():
+            interpreter = interpreter_for_another_user(str(numpy_dir.parent))
             uid = _fresh_uid()
-            interpreter = _interpreter(uid, str(numpy_dir.parent))
             if interpreter is None:
                 self.note = "no Python this version that an unprivileged user can run was found: ran as root"
                 interpreter = sys.executable
