@@ -1,5 +1,6 @@
 """The exercise subcommand: students write the backward rules (init), an autograder grades them
-(check), and the reference rules are the package's own (solution)."""
+(check) in an isolated process, hints come in three levels (hint), the model rules (solution),
+the grader graded (audit), and pen-and-paper sheets (sheet)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ def cmd_exercise(args: argparse.Namespace) -> int:
 
     init DIR writes DIR/my_rules.py (one function per op's backward rule, to be written) and a
     README; check DIR grades each rule alone by finite differences, then the linear softmax
-    classifier with them (exit status 0 only when everything passes); solution DIR writes the
-    reference rules, which are the package's own."""
+    classifier with them (exit status 0 only when everything passes); hint DIR OP gives a nudge,
+    the concept (--level 2) or the answer (--level 3); solution DIR writes the model rules;
+    audit checks that every catalogued mistake and mutant is caught; sheet writes one
+    pen-and-paper sheet and answer key per student of a roster."""
     from ..lecture import exercises, extras, outputs
 
     if args.action == "hint":

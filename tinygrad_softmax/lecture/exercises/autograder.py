@@ -358,7 +358,10 @@ class _Session:
     def start(self) -> dict[str, Any]:
         """Start a process and wait until it has loaded the file: its hello, or what went wrong."""
         self.close()
-        self.sandbox = Sandbox(self.path, self.cpu)
+        try:
+            self.sandbox = Sandbox(self.path, self.cpu)
+        except OSError as error:  # this machine, not the submission: say so, as a grade of 0
+            return {"lost": "crashed", "message": f"the grader could not start its process ({error})"}
         self.note = self.sandbox.note
         self.runner = SandboxRunner(self.sandbox)
         try:

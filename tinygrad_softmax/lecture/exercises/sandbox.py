@@ -222,7 +222,34 @@ class Sandbox:
             "OMP_NUM_THREADS": "1",
             "MKL_NUM_THREADS": "1",
         }
-        self.process = subprocess.Popen(
+        try:
+            self.process = self._start(interpreter, code, lib, work, limits, environment)
+        except OSError:
+            shutil.rmtree(self.root, ignore_errors=True)
+            raise
+        self.answers: queue.Queue[bytes | None] = queue.Queue()
+        self.stderr_tail = b""
+        self.stderr_bytes = 0
+        self.closed = False
+        # Threads read both pipes, so a wait ends after its time limit and a flood fills no memory.
+        self.threads = [
+            threading.Thread(target=self._read_answers, daemon=True),
+            threading.Thread(target=self._read_stderr, daemon=True),
+        ]
+        for thread in self.threads:
+            thread.start()
+
+    def _start(
+        self,
+        interpreter: str,
+        code: Path,
+        lib: Path,
+        work: Path,
+        limits: dict[str, int],
+        environment: dict[str, str],
+    ) -> subprocess.Popen[bytes]:
+        """``python -I -S worker.py`` in ``work``, in a session of its own, as ``self.uid`` when set."""
+        return subprocess.Popen(
             [
                 interpreter,
                 "-I",
@@ -243,17 +270,6 @@ class Sandbox:
             group=self.uid,
             extra_groups=[] if self.uid is not None else None,
         )
-        self.answers: queue.Queue[bytes | None] = queue.Queue()
-        self.stderr_tail = b""
-        self.stderr_bytes = 0
-        self.closed = False
-        # Threads read both pipes, so a wait ends after its time limit and a flood fills no memory.
-        self.threads = [
-            threading.Thread(target=self._read_answers, daemon=True),
-            threading.Thread(target=self._read_stderr, daemon=True),
-        ]
-        for thread in self.threads:
-            thread.start()
 
     # ---------------------------------------------------------------- the pipes
 
