@@ -837,3 +837,28 @@ def test_sheets_are_pdfs_where_matplotlib_draws(tmp_path, capsys):
     assert main(["exercise", "sheet", "--students", str(roster), "--out", str(tmp_path / "pdf")]) == 0
     assert sorted(p.name for p in (tmp_path / "pdf").iterdir()) == ["s1-key.pdf", "s1.pdf"]
     assert (tmp_path / "pdf" / "s1.pdf").read_bytes()[:5] == b"%PDF-"
+
+
+def test_partial_credit_names_the_reason_of_each_failed_case(tmp_path, capsys):
+    rules = {
+        # b's gradient summed over the classes (axis 0) instead of the samples
+        "add": "def add_backward(self, grad, a, b, out):\n    return grad, grad.sum(axis=0, keepdims=True)\n",
+        # the mean's rule where the sum's belongs
+        "sum": "def sum_backward(self, grad, x, out):\n"
+        "    return (expand(self.with_kept_axes(grad, x), x.shape) / (x.size // max(1, out.size)),)\n",
+        # right on one pick per line, wrong where labels repeat
+        "gather": "def gather_backward(self, grad, x, out):\n"
+        "    dx = np.zeros(x.shape)\n    dx[self.positions] = grad\n    return (dx,)\n",
+    }
+    _student_file(tmp_path, rules, names=("add", "sum", "gather"))
+    results_path = tmp_path / "results.json"
+    assert main(["exercise", "check", str(tmp_path), "--json", str(results_path)]) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert "a sum over the wrong axis: over axis 0, where axis 1 is the one to sum" in out
+    assert "the mean's rule is used for the sum" in out
+    assert "right shape, wrong values: an entry picked more than once (repeated labels)" in out
+    tests = {t["name"].split(":")[0]: t for t in json.loads(results_path.read_text())["tests"]}
+    assert tests["gather_backward"]["score"] == pytest.approx(2 / 3, abs=1e-3)
+    assert "repeated labels" in tests["gather_backward"]["output"]
+    assert 0 < tests["add_backward"]["score"] < 1 and "wrong axis" in tests["add_backward"]["output"]
+    assert tests["sum_backward"]["score"] < 1
