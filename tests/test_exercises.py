@@ -632,6 +632,11 @@ NEEDS_ANOTHER_USER = {"sum"}
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
 
+# The hostile submission is graded once per worker: its tests share one worker.
+HOSTILE = pytest.mark.xdist_group("hostile-submission")
+
+
+@HOSTILE
 @pytest.mark.parametrize("name", list(ATTACKS))
 def test_each_attack_gets_0_for_its_rule(hostile, name):
     if name in NEEDS_ANOTHER_USER and not IS_ROOT:
@@ -641,6 +646,7 @@ def test_each_attack_gets_0_for_its_rule(hostile, name):
     assert "Traceback" not in hostile["report"].to_text()
 
 
+@HOSTILE
 def test_a_hostile_file_still_grades_its_honest_rule_and_scores_only_that(hostile):
     assert hostile["rules"]["reshape"].passed
     honest = 1 if IS_ROOT else 1 + hostile["rules"]["sum"].points
@@ -649,6 +655,7 @@ def test_a_hostile_file_still_grades_its_honest_rule_and_scores_only_that(hostil
     assert results["score"] == honest and sum(t["score"] for t in results["tests"]) == honest
 
 
+@HOSTILE
 def test_the_attacks_say_why_they_failed(hostile):
     rules = hostile["rules"]
     assert "No module named 'tinygrad_softmax" in rules["add"].message
@@ -665,6 +672,7 @@ def test_the_attacks_say_why_they_failed(hostile):
     assert rules["neg"].status in ("wrong", "timed out")
 
 
+@HOSTILE
 def test_no_attack_reaches_outside_the_students_process(hostile):
     if IS_ROOT:  # as the grader's own user, its process may delete what that user may
         assert hostile["sentinel"].read_text() == "keep me"
