@@ -65,7 +65,7 @@ def test_classifier_bit_for_bit(layout: str, dtype: Any, N: int) -> None:
         for got, want in zip(grads[:2], expected[:2]):
             assert got.dtype == want.dtype and got.shape == want.shape
             assert np.array_equal(got, want), "the compiled gradient differs from the eager one"
-    assert compiled.cache_info().traces == 2 and compiled.cache_info().hits == 2
+    assert compiled.cache_info().traces == 1 and compiled.cache_info().hits == 2
 
 
 @pytest.mark.parametrize("layout", ["column", "row"])

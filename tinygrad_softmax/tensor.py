@@ -84,7 +84,8 @@ _serials = count()
 
 class _Tracing(local):
     """What ``compile`` is tracing in this thread: an object whose ``record(op, inputs, out)``
-    sees every op, recorded in the graph or not (see compiler/trace.py). None when nothing is traced."""
+    sees every op, recorded in the graph or not, and whose ``lifting(tensor, data)`` sees every
+    ``Tensor(data)`` made (see compiler/trace.py). None when nothing is traced."""
 
     trace: Any = None
 
@@ -206,6 +207,8 @@ class Tensor:
     _hold: int  # OWN, OUT, GRAPH or VIEW: who else may reach `_data`
 
     def __init__(self, data: Any, requires_grad: bool = False, name: str | None = None) -> None:
+        if _tracing_threads and _tracing.trace is not None:  # compile: Tensor(x) of a traced value
+            data = _tracing.trace.lifting(self, data)
         # A copy of the caller's array: editing `data` afterwards must not reach a graph.
         self._data = _own_float_array(data._data if isinstance(data, Tensor) else data)
         self._grad = None

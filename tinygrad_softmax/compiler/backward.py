@@ -108,6 +108,7 @@ def own(program: Program, g: Sym, dtype: np.dtype[Any], returned: set[str], name
     shared = (
         g.name in returned
         or g.name is None
+        or g.name in program.arguments  # the caller's own array (or a view of it, below)
         or (value.base is not None and not _turned_product(g))
         or not isinstance(g.value, np.ndarray)
     )

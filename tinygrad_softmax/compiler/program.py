@@ -13,6 +13,8 @@ import ast
 import builtins
 import keyword
 import linecache
+import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import count
@@ -35,6 +37,7 @@ class Line:
     reads: frozenset[str] = frozenset()  # the names the code reads
     copied: bool = False  # the code ends in .copy(): a returned gradient made an array of its own
     out: str | None = None  # the dead array the result is written into (see optimize.reuse_buffers)
+    each_call: bool = False  # its array is handed back, so it must run on every call (never hoisted)
 
 
 def names_read(code: str) -> frozenset[str]:
@@ -51,6 +54,7 @@ class Program:
     constants: dict[str, Any] = field(default_factory=dict)
     positions: dict[int, str] = field(default_factory=dict)  # id of a positions tuple -> its variable
     section: str = "forward"
+    arguments: set[str] = field(default_factory=set)  # the function's parameters: the caller's arrays
     # Names whose values no call changes: the runtime helpers, the constants, the lines run once.
     fixed: set[str] = field(default_factory=lambda: set(RUNTIME))
 
@@ -119,6 +123,7 @@ class Program:
 
     def _append(self, line: Line, once: bool = True) -> None:
         line.reads = names_read(line.code)
+        line.each_call = not once
         if once and line.reads <= self.fixed:
             line.section = "once"
             self.fixed.add(line.target)
@@ -159,13 +164,36 @@ class Program:
         namespace = dict(RUNTIME)
         namespace.update(self.constants)
         exec(builtins.compile(source, filename, "exec"), namespace)
-        # Tracebacks and inspect show the generated lines.
-        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        _show_in_tracebacks(filename, source)
         function: Callable[..., Any] = namespace[function_name]
         return function
 
 
 _programs = count(1)
+# The generated sources linecache holds, so that tracebacks and inspect show their lines: the
+# most recent ones only, so that a long run that traces again and again holds a bounded amount.
+SHOWN_IN_TRACEBACKS = 64
+_shown: deque[str] = deque()
+_shown_lock = threading.Lock()
+
+
+def _show_in_tracebacks(filename: str, source: str) -> None:
+    with _shown_lock:
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        _shown.append(filename)
+        while len(_shown) > SHOWN_IN_TRACEBACKS:
+            linecache.cache.pop(_shown.popleft(), None)
+
+
+def identifier(name: str | None) -> str:
+    """A tensor's name as a Python identifier: ``"log S"`` is ``log_S``, ``"max (detached)"`` ``max_detached``."""
+    if not name:
+        return ""
+    words = "".join(c if c.isalnum() or c == "_" else " " for c in name).split()
+    text = "_".join(words)
+    if text and not text.isidentifier():
+        text = "t_" + text
+    return text if text.isidentifier() and not keyword.iskeyword(text) else ""
 
 ONCE_HEADING = "# Read no input, so run once, when the program is made (the function reads them):"
 REUSE_NOTE = (
