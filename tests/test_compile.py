@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import doctest
+import linecache
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -563,3 +567,232 @@ def test_the_compiler_is_a_module_and_compile_the_function() -> None:
         module = importlib.import_module(f"tinygrad_softmax.compiler.{room}")
         lines = Path(module.__file__ or "").read_text(encoding="utf-8").count("\n")
         assert lines < 400, f"compiler/{room}.py has {lines} lines: more than one sitting"
+
+
+# ---------------------------------------------------------------- random programs, as a hostile user tries them
+
+RANDOM_PROGRAMS = int(os.environ.get("COMPILE_RANDOM_PROGRAMS", "800"))
+SHAPE = (3, 4)
+
+
+def _random_step(rng: np.random.Generator) -> Any:
+    """One step of a random program, ``h`` of shape (3, 4) in and out, reading the named arguments."""
+    k = int(rng.integers(0, 21))
+
+    def step(h: Tensor, a: dict[str, Any]) -> Tensor:
+        if k == 0:
+            return h * a["v"]
+        if k == 1:
+            return (h * h + 1.0).log()
+        if k == 2:
+            return (-h).exp() / (h * h + 1.0)
+        if k == 3:
+            return h.relu() - h * 0.5
+        if k == 4:
+            return (h @ a["m"]) @ a["m"].T * 0.1
+        if k == 5:
+            return (h.T * 2.0).T
+        if k == 6:
+            return h - h.max(axis=-1, keepdims=True)
+        if k == 7:
+            return h + h.mean(axis=0)
+        if k == 8:
+            return h.reshape(4, 3).reshape(3, 4) * 1.5
+        if k == 9:
+            return h * Tensor(a["x"])
+        if k == 10:
+            return h + Tensor(a["k"]) * 0.1
+        if k == 11:
+            return h * Tensor(a["mask"])
+        if k == 12:
+            return h + Tensor(a["x"].astype(np.float32))
+        if k == 13:
+            return h + Tensor(a["x"][:, ::-1]) + Tensor(a["x2"][1:2, :])
+        if k == 14:
+            return h * a["b"]
+        if k == 15:
+            return h + Tensor(h) + Tensor(a["b"])
+        if k == 16:
+            return h * h.detach()
+        if k == 17:
+            return F.softmax(h, axis=1)
+        if k == 18:
+            return h * a["x"] + a["x2"] * h
+        if k == 19:
+            return h.gather(1, a["index"]) + h
+        return h + a["x"].T.T.astype(np.float64)[0]
+
+    return step
+
+
+def _refusing_step(rng: np.random.Generator) -> Any:
+    """A step that reads a traced value's numbers: compile must refuse it, naming its line."""
+    k = int(rng.integers(0, 10))
+
+    def step(h: Tensor, a: dict[str, Any]) -> Tensor:
+        if k == 0 and h.sum().item() > 0:  # refused
+            return h
+        if k == 1:
+            return h * float(h.sum())  # refused
+        if k == 2 and bool(h.sum()):  # refused
+            return h
+        if k == 3:
+            return h * np.asarray(a["x"]).sum()  # refused
+        if k == 4 and (a["x"] > 0).any():  # refused
+            return h
+        if k == 5:
+            return h + h.data  # refused
+        if k == 6:
+            return h + Tensor(a["x"] + 1.0)  # refused
+        if k == 7:
+            return h * Tensor(np.exp(a["x"]))  # refused
+        if k == 8:
+            return h * int(a["k"][0, 0])  # refused
+        return h + h.numpy().mean()  # refused
+
+    return step
+
+
+def _random_loss(rng: np.random.Generator) -> Any:
+    k = int(rng.integers(0, 4))
+
+    def loss(h: Tensor, a: dict[str, Any]) -> Tensor:
+        if k == 0:
+            return (h * h).sum() + (a["b"] * a["v"]).sum()
+        if k == 1:
+            return F.cross_entropy(h, a["y"], axis=1)
+        if k == 2:
+            return F.softmax_cross_entropy(h, a["y"].astype(np.int64), axis=1) + h.mean()
+        return (h * a["b"]).mean() + a["m"].max()
+
+    return loss
+
+
+NAMES = ("a0", "b", "v", "m", "x", "x2", "k", "mask", "y", "index")
+
+
+def random_fn(rng: np.random.Generator, refusing: bool = False) -> Any:
+    steps = [_random_step(rng) for _ in range(int(rng.integers(1, 6)))]
+    if refusing:
+        steps.insert(int(rng.integers(0, len(steps) + 1)), _refusing_step(rng))
+    loss = _random_loss(rng)
+
+    def fn(a0: Tensor, b: Tensor, v: Tensor, m: Tensor, x: Any, x2: Any, k: Any, mask: Any, y: Any, index: Any) -> Tensor:
+        named = dict(zip(NAMES, (a0, b, v, m, x, x2, k, mask, y, index)))
+        h = a0
+        for step in steps:
+            h = step(h, named)
+        return loss(h, named)
+
+    return fn
+
+
+def _laid_out(values: np.ndarray, layout: int) -> np.ndarray:
+    """``values`` in a memory layout: C order, Fortran order, a strided view, a transposed view."""
+    if layout == 1:
+        return np.asfortranarray(values)
+    if layout == 2:
+        wide = np.repeat(values, 2, axis=-1)
+        return wide[..., ::2]
+    if layout == 3 and values.ndim == 2:
+        return np.ascontiguousarray(values.T).T
+    return np.ascontiguousarray(values)
+
+
+def _tensor(values: np.ndarray, layout: int, requires_grad: bool) -> Tensor:
+    t = Tensor(np.zeros(1), requires_grad=requires_grad)
+    t.data = _laid_out(values, layout)  # the setter keeps the array as it is laid out
+    return t
+
+
+def random_kinds(rng: np.random.Generator, float_type: Any) -> dict[str, Any]:
+    """The kinds of one call's arguments: dtypes, layouts, which require grad, which are the same array."""
+    kinds: dict[str, Any] = {name: int(rng.integers(0, 4)) for name in NAMES}  # the layouts
+    kinds.update(
+        float_type=float_type,
+        b_is_a0=rng.random() < 0.2,
+        x2_is_x=rng.random() < 0.3,
+        grads=rng.random(3) < [0.7, 0.5, 0.5],
+        x_type=["f8", "f4", "i8", "?"][int(rng.integers(0, 4))],
+        k_type=["i8", "i4", "u1", "?"][int(rng.integers(0, 4))],
+        y_type=["i8", "i4", "u1"][int(rng.integers(0, 3))],
+    )
+    return kinds
+
+
+def random_arguments(rng: np.random.Generator, kinds: dict[str, Any]) -> list[Any]:
+    """One call's arguments, of the given kinds, with new values."""
+    f, layout, grads = kinds["float_type"], kinds, kinds["grads"]
+    a0 = _tensor(rng.normal(size=SHAPE).astype(f), layout["a0"], True)
+    b = a0 if kinds["b_is_a0"] else _tensor(rng.normal(size=SHAPE).astype(f), layout["b"], grads[0])
+    v = _tensor(rng.normal(size=4).astype(f), layout["v"], grads[1])
+    m = _tensor(rng.normal(size=(4, 3)).astype(f), layout["m"], grads[2])
+    x = _laid_out((rng.normal(size=SHAPE) * 3).astype(kinds["x_type"]), layout["x"])
+    x2 = x if kinds["x2_is_x"] else _laid_out(rng.normal(size=SHAPE).astype(f), layout["x2"])
+    k = _laid_out(rng.integers(-3, 4, size=SHAPE).astype(kinds["k_type"]), layout["k"])
+    mask = _laid_out(rng.random(SHAPE) < 0.5, layout["mask"])
+    y = _laid_out(rng.integers(0, 4, size=3).astype(kinds["y_type"]), layout["y"])
+    index = _laid_out(rng.integers(0, 4, size=SHAPE), layout["index"])
+    return [a0, b, v, m, x, x2, k, mask, y, index]
+
+
+def _tolerance(args: list[Any]) -> float:
+    single = any(np.asarray(a._data if isinstance(a, Tensor) else a).dtype == np.float32 for a in args)
+    return 1e-4 if single else 1e-9
+
+
+def compare_with_eager(fn: Any, args: list[Any], got: tuple[Any, ...]) -> None:
+    expected_loss, expected = eager(fn, *args)
+    loss, grads = got
+    tol = _tolerance(args)
+    assert np.allclose(loss, expected_loss, rtol=tol, atol=tol, equal_nan=True), (loss, expected_loss)
+    for arg, g, want in zip(args, grads, expected):
+        if isinstance(arg, Tensor) and arg.requires_grad:
+            want = np.zeros_like(arg._data) if want is None else want  # the loss does not reach it
+            assert g.shape == want.shape and g.dtype == want.dtype
+            scale = max(1.0, float(np.max(np.abs(want[np.isfinite(want)]), initial=0.0)))
+            assert np.allclose(g, want, rtol=tol, atol=tol * scale, equal_nan=True)
+            assert not any(np.shares_memory(g, a._data if isinstance(a, Tensor) else a) for a in args)
+        else:
+            assert g is None
+
+
+def test_random_programs_called_with_new_values_kinds_layouts_and_threads() -> None:
+    """Random programs, each called 4 times with new values, argument kinds and layouts, some from threads.
+
+    ``COMPILE_RANDOM_PROGRAMS=20000`` runs more. Every result must be the eager engine's; every
+    refusal must name the line of ``fn`` that read a traced value.
+    """
+    rng = np.random.default_rng(2026)
+    counts = {"programs": 0, "calls": 0, "threaded calls": 0, "refused": 0}
+    for _ in range(RANDOM_PROGRAMS):
+        counts["programs"] += 1
+        if rng.random() < 0.1:
+            _check_refusal(random_fn(rng, refusing=True), rng)
+            counts["refused"] += 1
+            continue
+        fn = random_fn(rng)
+        compiled = compile(fn, cache_size=int(rng.integers(1, 4)))
+        # Calls 1 and 2 of one kind, 3 and 4 of another (the dtypes too, now and then): new values each time.
+        first, second = (random_kinds(rng, np.float32 if rng.random() < 0.3 else np.float64) for _ in range(2))
+        calls = [random_arguments(rng, kinds) for kinds in (first, first, second, second)]
+        if rng.random() < 0.15:
+            with ThreadPoolExecutor(4) as pool:
+                results = list(pool.map(lambda args: compiled(*args), calls))
+            counts["threaded calls"] += 4
+        else:
+            results = [compiled(*args) for args in calls]
+        for args, got in zip(calls, results):
+            compare_with_eager(fn, args, got)
+        counts["calls"] += 4
+    print(counts)
+    assert counts["calls"] > 0 and counts["refused"] > 0
+
+
+def _check_refusal(fn: Any, rng: np.random.Generator) -> None:
+    with pytest.raises(CompileError) as caught:
+        compile(fn)(*random_arguments(rng, random_kinds(rng, np.float64)))
+    message = str(caught.value)
+    where = re.search(r"test_compile\.py:(\d+)", message)
+    assert where, message
+    assert "# refused" in linecache.getline(__file__, int(where.group(1))), message

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import ast
 import builtins
+import re
 import keyword
 import linecache
 import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import count
 from typing import Any
 
@@ -40,9 +42,14 @@ class Line:
     each_call: bool = False  # its array is handed back, so it must run on every call (never hoisted)
 
 
+# A name the code reads: not an attribute (`.T`), not a keyword argument (`axis=`), not inside a number.
+_NAME = re.compile(r"(?<![.\w])([^\W\d]\w*)(?!\w)(?!\s*=(?!=))")
+
+
+@lru_cache(maxsize=4096)
 def names_read(code: str) -> frozenset[str]:
-    """Every variable name a line of code reads."""
-    return frozenset(node.id for node in ast.walk(ast.parse(code, mode="eval")) if isinstance(node, ast.Name))
+    """Every variable name a line of code reads (the lines hold no strings, so a scan finds them)."""
+    return frozenset(name for name in _NAME.findall(code) if not keyword.iskeyword(name))
 
 
 @dataclass

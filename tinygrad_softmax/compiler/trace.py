@@ -355,22 +355,25 @@ def check_against_engine(
 ) -> None:
     """The program, run on the traced call's arguments, must give the eager engine's loss and gradients.
 
-    A guard against a rule the compiler writes wrongly as code, not against ``fn``
-    (``fn`` cannot reach the numbers): each result is compared at its own dtype's
-    precision, since the program and the engine may round a float32 sum differently.
+    A guard against a rule the compiler writes wrongly as code (such a line is off
+    by far more than a rounding), not against ``fn``, which cannot reach the numbers.
+    The two may round differently (a float32 sum over another memory layout), so
+    each result is compared at the precision of the coarsest float the call holds.
     """
     loss, grads, *_ = generated.function(*arguments.values())
     sources = [a for a in traced_args if isinstance(a, Tensor) and a.requires_grad]
     wanted = root.requires_grad and sources
     eager = iter(engine.gradients(root, np.ones_like(array(root)), sources) if wanted else ())
+    floats = [np.asarray(a).dtype for a in arguments.values() if np.asarray(a).dtype.kind == "f"]
+    eps = max([float(np.finfo(d).eps) for d in [*floats, array(root).dtype] if d.kind == "f"], default=0.0)
     problems = []
-    if not _close(loss, array(root)):
+    if not _close(loss, array(root), eps):
         problems.append(f"loss {loss!r} != {float(array(root))!r}")
     for i, (a, g) in enumerate(zip(traced_args, grads)):
         if isinstance(a, Tensor) and a.requires_grad:
             e = next(eager, None) if sources else None
             expected = np.zeros_like(array(a)) if e is None else np.asarray(e)
-            if g.shape != expected.shape or not _close(g, expected):
+            if g.shape != expected.shape or not _close(g, expected, eps):
                 problems.append(f"the gradient of argument {i}")
     if problems:
         raise CompileError(
@@ -381,9 +384,8 @@ def check_against_engine(
         )
 
 
-def _close(got: Any, expected: Any) -> bool:
-    """Equal up to a thousand roundings of ``expected``'s dtype; NaN where NaN, inf where inf."""
+def _close(got: Any, expected: Any, eps: float) -> bool:
+    """Equal up to a thousand roundings of ``eps`` (relative to the largest entry); NaN where NaN."""
     expected = np.asarray(expected)
-    eps = float(np.finfo(expected.dtype).eps) if expected.dtype.kind == "f" else 0.0
     scale = max(float(np.max(np.abs(expected[np.isfinite(expected)]), initial=0.0)), 1.0)
     return bool(np.allclose(got, expected, rtol=1e3 * eps, atol=1e3 * eps * scale, equal_nan=True))
