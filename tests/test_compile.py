@@ -571,7 +571,7 @@ def test_the_compiler_is_a_module_and_compile_the_function() -> None:
 
 # ---------------------------------------------------------------- random programs, as a hostile user tries them
 
-RANDOM_PROGRAMS = int(os.environ.get("COMPILE_RANDOM_PROGRAMS", "800"))
+RANDOM_PROGRAMS = int(os.environ.get("COMPILE_RANDOM_PROGRAMS", "500"))
 SHAPE = (3, 4)
 
 

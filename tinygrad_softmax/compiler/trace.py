@@ -372,7 +372,8 @@ def check_against_engine(
     for i, (a, g) in enumerate(zip(traced_args, grads)):
         if isinstance(a, Tensor) and a.requires_grad:
             e = next(eager, None) if sources else None
-            expected = np.zeros_like(array(a)) if e is None else np.asarray(e)
+            # backward() hands a gradient back in its tensor's dtype; gradients() may not have cast it yet
+            expected = np.zeros_like(array(a)) if e is None else np.asarray(e).astype(array(a).dtype)
             if g.shape != expected.shape or not _close(g, expected, eps):
                 problems.append(f"the gradient of argument {i}")
     if problems:
