@@ -64,7 +64,7 @@ def walk(
             rule = f"{fn.name} backward → ∂L/∂{'in' if len(node.parents) == 1 else 'in' + '₁₂'[i]}"
             if parent_grad.name is None:
                 program.emit(program.fresh(base if total == 1 else f"{base}_{k}"), parent_grad, rule)
-            elif total == 1 and parent.name and syms[parent].name:
+            elif total == 1 and (parent.name or parent in recorded_args) and syms[parent].name:
                 # The rule passes the gradient on unchanged (add, sub): a line only to name dZ.
                 alias = Sym(program, parent_grad.value, "{0}", (parent_grad,))
                 parent_grad = program.emit(program.fresh(base), alias, rule)

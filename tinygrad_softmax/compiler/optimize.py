@@ -205,21 +205,7 @@ def reuse_buffers(program: Program, arguments: dict[str, Any], returned: set[str
     returned array, or anything sharing memory with one of them.
     """
     lines = [line for line in program.lines if line.section != "once"]
-    values: dict[str, Any] = {**program.constants, **arguments}
-    pinned_names = set(arguments) | program.fixed | returned
-    for line in program.lines:
-        if line.sym is None:  # positions, zeros: values not traced as they run, so never reused
-            pinned_names.add(line.target)
-            pinned_names |= line.reads
-        else:
-            values[line.target] = line.sym.value
-    group = _groups(values)
-    for line in program.lines:  # a line not traced as a Sym may hand back what it reads
-        if line.sym is None:
-            for name in line.reads:
-                if name in group:
-                    _merge(group, line.target if line.target in group else name, name)
-    pinned = {group[n] for n in pinned_names if n in group}
+    values, group, pinned = _memory(program, arguments, returned)
     last_read: dict[int, int] = {}
     for i, line in enumerate(lines):
         for name in line.reads:
@@ -256,6 +242,27 @@ def reuse_buffers(program: Program, arguments: dict[str, Any], returned: set[str
                     last_read[group[donor]] = max(last_read.get(g, -1), last_read.get(mine, -1))
                     free.pop(mine, None)
                 break
+
+
+def _memory(
+    program: Program, arguments: dict[str, Any], returned: set[str]
+) -> tuple[dict[str, Any], dict[str, int], set[int]]:
+    """Each name's traced value, the memory group of each name, and the groups never written."""
+    values: dict[str, Any] = {**program.constants, **arguments}
+    pinned_names = set(arguments) | program.fixed | returned
+    for line in program.lines:
+        if line.sym is None:  # positions, zeros: values not traced as they run, so never reused
+            pinned_names.add(line.target)
+            pinned_names |= line.reads
+        else:
+            values[line.target] = line.sym.value
+    group = _groups(values)
+    for line in program.lines:  # a line not traced as a Sym may hand back what it reads
+        if line.sym is None:
+            for name in line.reads:
+                if name in group:
+                    _merge(group, line.target if line.target in group else name, name)
+    return values, group, {group[n] for n in pinned_names if n in group}
 
 
 def _fits(array: Any, result: np.ndarray) -> bool:
