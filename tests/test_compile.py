@@ -847,3 +847,180 @@ def _check_refusal(fn: Any, rng: np.random.Generator) -> None:
     where = re.search(r"test_compile\.py:(\d+)", message)
     assert where, message
     assert "# refused" in linecache.getline(__file__, int(where.group(1))), message
+
+
+# ---------------------------------------------------------------- the cases of "compile must never run a stale program"
+
+
+def test_case_1_int_and_bool_array_arguments_are_read_on_every_call() -> None:
+    rng = np.random.default_rng(1)
+    W = Tensor(rng.normal(size=(2, 3)), requires_grad=True)
+
+    def squared(W: Tensor, X: np.ndarray) -> Tensor:
+        return ((W @ X) ** 2).sum()
+
+    compiled = compile(squared)
+    X1 = rng.integers(1, 5, size=(3, 4))
+    for X in (X1, X1, X1 * 10):
+        loss, (dW, _) = compiled(W, X)
+        expected_loss, (expected, _) = eager(squared, W, X)
+        assert loss == pytest.approx(expected_loss, rel=1e-12) and np.allclose(dW, expected, rtol=1e-12)
+    assert loss > 1000.0  # the third call's X, not the first's
+
+    def masked(W: Tensor, M: np.ndarray) -> Tensor:
+        return (W * M).sum()
+
+    compiled = compile(masked)
+    mask = np.ones((2, 3), dtype=bool)
+    for M in (mask, mask, ~mask):
+        loss, (dW, _) = compiled(W, M)
+        assert np.array_equal(dW, M.astype(float)) and loss == pytest.approx(float((W.data * M).sum()))
+    assert loss == 0.0 and not dW.any()  # the all-False mask: no constant of the first call
+    assert "X" in compiled.source() or "M" in compiled.source()
+
+
+def test_case_2_arguments_with_equal_values_stay_apart() -> None:
+    def fn(W: Tensor, X: Tensor, T: Tensor) -> Tensor:
+        return ((W * X - T) ** 2).sum()
+
+    compiled = compile(fn)
+    W = Tensor(np.ones(3), requires_grad=True)
+    zeros = Tensor(np.zeros(3))
+    assert compiled(W, zeros, Tensor(np.zeros(3)))[0] == 0.0
+    assert compiled(W, zeros, Tensor([1.0, 2.0, 3.0]))[0] == 14.0
+    assert "mul1 = W * X" in compiled.source() and "sub1 = mul1 - T" in compiled.source()
+    # The autoencoder traced with target = input: the same tensor twice, then two.
+    same = Tensor(np.ones(3))
+    autoencoder = compile(fn)
+    autoencoder(W, same, same)
+    loss, (dW, _, _) = autoencoder(W, Tensor([2.0, 2.0, 2.0]), Tensor([1.0, 1.0, 1.0]))
+    assert loss == 3.0 and np.array_equal(dW, [4.0, 4.0, 4.0])
+
+
+def test_case_3_a_tensor_made_of_a_tensor_argument_is_read_on_every_call() -> None:
+    def fn(W: Tensor, X: Tensor) -> Tensor:
+        return (W * Tensor(X)).sum()
+
+    compiled = compile(fn)
+    W = Tensor(np.full(2, 7.0), requires_grad=True)
+    assert [compiled(W, Tensor(x))[0] for x in ([1.0, 1.0], [1.0, 1.0], [100.0, 100.0])] == [14.0, 14.0, 1400.0]
+    _, (dW, dX) = compiled(W, Tensor([3.0, 4.0], requires_grad=True))
+    assert np.array_equal(dW, [3.0, 4.0]) and np.array_equal(dX, [0.0, 0.0])  # Tensor(X) is a new leaf
+
+
+def test_case_4_an_aux_never_shares_the_callers_memory() -> None:
+    def fn(W: Tensor, X: Tensor) -> tuple[Tensor, Tensor]:
+        return (W * X).sum(), X
+
+    def view(W: Tensor, X: Tensor) -> tuple[Tensor, Tensor]:
+        return (W * X).sum(), X.T
+
+    X = Tensor(np.arange(6.0).reshape(2, 3))
+    W = Tensor(np.ones((2, 3)), requires_grad=True)
+    graph = (W * X).sum()  # an earlier recorded graph that reads X
+    for f in (fn, view):
+        loss, (dW, _), aux = compile(f, has_aux=True)(W, X)
+        assert not np.shares_memory(aux, X._data) and not np.shares_memory(aux, dW)
+        aux *= 0  # the caller edits what it was handed
+    graph.backward()
+    assert np.array_equal(W.grad, X.data) and X.data.sum() == 15.0
+    a = np.arange(3.0)
+
+    def of_an_array(W: Tensor, a: np.ndarray) -> tuple[Tensor, Tensor]:
+        t = Tensor(a)  # the argument itself, as a tensor: handed back, it must be a copy
+        return W.sum() + (t * 1.0).sum(), t
+
+    _, _, aux = compile(of_an_array, has_aux=True)(Tensor(np.ones(2), requires_grad=True), a)
+    assert not np.shares_memory(aux, a)
+
+
+def test_case_5_labels_cast_inside_fn_are_read_and_a_branch_on_a_value_is_refused() -> None:
+    def fn(W: Tensor, X: np.ndarray, y: np.ndarray) -> Tensor:
+        return F.cross_entropy(Tensor(X) @ W, y.astype(np.int64), axis=1)
+
+    compiled = compile(fn)
+    W = Tensor(np.random.default_rng(0).normal(size=(4, 3)), requires_grad=True)
+    for seed in range(4):  # the first two batches agree, then another batch
+        rng = np.random.default_rng(0 if seed < 2 else seed)
+        X, y = rng.normal(size=(6, 4)), rng.integers(0, 3, size=6).astype(np.int32)
+        loss, (dW, _, _) = compiled(W, X, y)
+        expected_loss, (expected, _, _) = eager(fn, W, X, y)
+        assert loss == expected_loss and np.array_equal(dW, expected)
+    assert "y.astype(np.int64)" in compiled.source()
+
+    def branch(W: Tensor, X: Tensor) -> Tensor:
+        loss = (W * X).sum()
+        if loss.item() > 0:  # the branch
+            return loss
+        return -loss
+
+    with pytest.raises(CompileError, match=r"\.item\(\) on a traced tensor at .*test_compile\.py:\d+ \(if loss"):
+        compile(branch)(W, Tensor(np.ones((4, 3))))
+    for reads in (
+        lambda W, x: (W * Tensor(np.asarray(x))).sum(),
+        lambda W, x: (W * Tensor(x)).sum() if (x > 0).any() else W.sum(),
+        lambda W, x: (W * float(x[0, 0])).sum(),
+    ):
+        with pytest.raises(CompileError, match=r"traced NumPy argument .*at .*test_compile\.py:\d+"):
+            compile(reads)(W, np.ones((4, 3)))
+
+
+def test_a_float32_step_is_accepted() -> None:
+    """float32 weights with float64 data, a gradient through max(): compared at float32's precision."""
+    rng = np.random.default_rng(7)
+
+    def fn(W: Tensor, X: Tensor, y: np.ndarray) -> Tensor:
+        Z = X @ W
+        return F.cross_entropy(Z - Z.max(axis=1, keepdims=True), y, axis=1) + Z.max()
+
+    compiled = compile(fn)
+    for _ in range(3):
+        W = Tensor(rng.normal(size=(5, 4)).astype(np.float32), requires_grad=True)
+        X = Tensor(rng.normal(size=(8, 5)) * 100)
+        y = rng.integers(0, 4, size=8)
+        loss, (dW, _, _) = compiled(W, X, y)
+        expected_loss, (expected, _, _) = eager(fn, W, X, y)
+        assert dW.dtype == np.float32 and np.allclose(dW, expected, rtol=1e-5, atol=1e-5)
+        assert loss == pytest.approx(expected_loss, rel=1e-12)
+
+
+def test_pow_lines_need_no_bit_for_bit_check() -> None:
+    """``np.float64 ** 3.0`` and ``np.power`` may differ by 1 ulp: not a reason to refuse a trace."""
+    rng = np.random.default_rng(3)
+    refused = 0
+    for _ in range(200):
+        x = Tensor(rng.normal(size=()) * 10, requires_grad=True)
+        try:
+            loss, (dx,) = compile(lambda x: (x**3.0) * 1.0)(x)
+        except CompileError:
+            refused += 1
+            continue
+        assert loss == pytest.approx(float(x.data) ** 3, rel=1e-14) and dx == pytest.approx(3 * float(x.data) ** 2)
+    assert refused == 0
+
+
+def test_threads_share_a_compiled_function_and_its_cache() -> None:
+    """Many threads, more shapes than the cache holds: no KeyError, every result right."""
+    step = classifier_step("row")
+    compiled = compile(step, cache_size=2)
+    calls = [classifier_inputs("row", 4, 1 + i % 5, 3, np.float64, seed=i) for i in range(200)]
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda args: compiled(*args), calls))
+    for args, (loss, grads) in zip(calls[:40], results[:40]):
+        expected_loss, expected = eager(step, *args)
+        assert loss == expected_loss and np.array_equal(grads[0], expected[0])
+    info = compiled.cache_info()
+    assert info.size <= 2 and info.hits + info.traces == 200
+
+
+def test_linecache_holds_a_bounded_number_of_programs() -> None:
+    import linecache as cache
+
+    from tinygrad_softmax.compiler import program
+
+    before = {name for name in cache.cache if name.startswith("<compiled")}
+    compiled = compile(lambda a: (a * a).sum(), cache_size=1)
+    for n in range(program.SHOWN_IN_TRACEBACKS + 20):
+        compiled(Tensor(np.ones(n + 1), requires_grad=True))
+    shown = {name for name in cache.cache if name.startswith("<compiled")}
+    assert len(shown) <= program.SHOWN_IN_TRACEBACKS and len(shown - before) > 0
