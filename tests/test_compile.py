@@ -378,7 +378,9 @@ def test_a_data_dependent_branch_is_refused_at_its_line() -> None:
         return (w * x).exp().sum()
 
     w = Tensor(np.ones(3), requires_grad=True)
-    with pytest.raises(CompileError, match=r"\.data of a traced tensor at .*test_compile\.py:\d+ \(if x\.data"):
+    with pytest.raises(
+        CompileError, match=r"\.data of a traced tensor at .*test_compile\.py:\d+ \(if x\.data"
+    ):
         compile(fn)(w, Tensor(np.ones(3)))
     with pytest.raises(CompileError, match=r"\.data of a traced tensor"):
         compile(fn, check=False)(w, Tensor(np.ones(3)))  # check= is the self-check, not this refusal
@@ -620,7 +622,7 @@ def test_import_does_not_load_the_compiler() -> None:
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
-# ---------------------------------------------------------------- random programs, as a hostile user tries them
+# ---------------------------------------------------------------- random programs, tried as a hostile user
 
 RANDOM_PROGRAMS = int(os.environ.get("COMPILE_RANDOM_PROGRAMS", "500"))
 SHAPE = (3, 4)
@@ -728,7 +730,9 @@ def random_fn(rng: np.random.Generator, refusing: bool = False) -> Any:
         steps.insert(int(rng.integers(0, len(steps) + 1)), _refusing_step(rng))
     loss = _random_loss(rng)
 
-    def fn(a0: Tensor, b: Tensor, v: Tensor, m: Tensor, x: Any, x2: Any, k: Any, mask: Any, y: Any, index: Any) -> Tensor:
+    def fn(
+        a0: Tensor, b: Tensor, v: Tensor, m: Tensor, x: Any, x2: Any, k: Any, mask: Any, y: Any, index: Any
+    ) -> Tensor:
         named = dict(zip(NAMES, (a0, b, v, m, x, x2, k, mask, y, index)))
         h = a0
         for step in steps:
@@ -825,11 +829,13 @@ def test_random_programs_called_with_new_values_kinds_layouts_and_threads() -> N
         fn = random_fn(rng)
         compiled = compile(fn, cache_size=int(rng.integers(1, 4)))
         # Calls 1 and 2 of one kind, 3 and 4 of another (the dtypes too, now and then): new values each time.
-        first, second = (random_kinds(rng, np.float32 if rng.random() < 0.3 else np.float64) for _ in range(2))
+        first, second = (
+            random_kinds(rng, np.float32 if rng.random() < 0.3 else np.float64) for _ in range(2)
+        )
         calls = [random_arguments(rng, kinds) for kinds in (first, first, second, second)]
         if rng.random() < 0.15:
             with ThreadPoolExecutor(4) as pool:
-                results = list(pool.map(lambda args: compiled(*args), calls))
+                results = list(pool.map(compiled.__call__, *zip(*calls)))
             counts["threaded calls"] += 4
         else:
             results = [compiled(*args) for args in calls]
@@ -849,7 +855,7 @@ def _check_refusal(fn: Any, rng: np.random.Generator) -> None:
     assert "# refused" in linecache.getline(__file__, int(where.group(1))), message
 
 
-# ---------------------------------------------------------------- the cases of "compile must never run a stale program"
+# ---------------------------------------------------------------- each case that once ran a stale program
 
 
 def test_case_1_int_and_bool_array_arguments_are_read_on_every_call() -> None:
@@ -903,7 +909,11 @@ def test_case_3_a_tensor_made_of_a_tensor_argument_is_read_on_every_call() -> No
 
     compiled = compile(fn)
     W = Tensor(np.full(2, 7.0), requires_grad=True)
-    assert [compiled(W, Tensor(x))[0] for x in ([1.0, 1.0], [1.0, 1.0], [100.0, 100.0])] == [14.0, 14.0, 1400.0]
+    assert [compiled(W, Tensor(x))[0] for x in ([1.0, 1.0], [1.0, 1.0], [100.0, 100.0])] == [
+        14.0,
+        14.0,
+        1400.0,
+    ]
     _, (dW, dX) = compiled(W, Tensor([3.0, 4.0], requires_grad=True))
     assert np.array_equal(dW, [3.0, 4.0]) and np.array_equal(dX, [0.0, 0.0])  # Tensor(X) is a new leaf
 
@@ -919,7 +929,7 @@ def test_case_4_an_aux_never_shares_the_callers_memory() -> None:
     W = Tensor(np.ones((2, 3)), requires_grad=True)
     graph = (W * X).sum()  # an earlier recorded graph that reads X
     for f in (fn, view):
-        loss, (dW, _), aux = compile(f, has_aux=True)(W, X)
+        _, (dW, _), aux = compile(f, has_aux=True)(W, X)
         assert not np.shares_memory(aux, X._data) and not np.shares_memory(aux, dW)
         aux *= 0  # the caller edits what it was handed
     graph.backward()
@@ -954,7 +964,9 @@ def test_case_5_labels_cast_inside_fn_are_read_and_a_branch_on_a_value_is_refuse
             return loss
         return -loss
 
-    with pytest.raises(CompileError, match=r"\.item\(\) on a traced tensor at .*test_compile\.py:\d+ \(if loss"):
+    with pytest.raises(
+        CompileError, match=r"\.item\(\) on a traced tensor at .*test_compile\.py:\d+ \(if loss"
+    ):
         compile(branch)(W, Tensor(np.ones((4, 3))))
     for reads in (
         lambda W, x: (W * Tensor(np.asarray(x))).sum(),
@@ -995,7 +1007,9 @@ def test_pow_lines_need_no_bit_for_bit_check() -> None:
         except CompileError:
             refused += 1
             continue
-        assert loss == pytest.approx(float(x.data) ** 3, rel=1e-14) and dx == pytest.approx(3 * float(x.data) ** 2)
+        assert loss == pytest.approx(float(x.data) ** 3, rel=1e-14) and dx == pytest.approx(
+            3 * float(x.data) ** 2
+        )
     assert refused == 0
 
 

@@ -39,7 +39,7 @@ _LAZY = {
 
 
 if TYPE_CHECKING:
-    from .compiler import CompileError, Compiled
+    from .compiler import Compiled, CompileError
 
 
 def compile(

@@ -89,7 +89,7 @@ class TracedTensor(Tensor):
 
     __slots__ = ()
 
-    @property  # type: ignore[override]
+    @property
     def data(self) -> np.ndarray:
         raise refuse("fn reads .data of a traced tensor", _BRANCH_FIX)
 
@@ -261,7 +261,7 @@ for _name, _symbol in {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==",
     setattr(AbstractArray, f"__{_name}__", _refuse_arithmetic(_symbol))
 for _name, _symbol in {"neg": "-", "pos": "+", "abs": "abs", "invert": "~"}.items():
     setattr(AbstractArray, f"__{_name}__", _refuse_arithmetic(_symbol))
-AbstractArray.__hash__ = object.__hash__  # type: ignore[method-assign,assignment]
+AbstractArray.__hash__ = object.__hash__  # type: ignore[method-assign]
 
 
 def _static_index(index: Any) -> None:
@@ -290,4 +290,3 @@ def _part_text(part: Any) -> str:
     if part is None:
         return "None"
     return repr(int(part))
-

@@ -76,7 +76,11 @@ def picked_first(program: Program) -> None:
         picked = Sym(program, a.value[positions], "{0}[" + where + "]", (a,))
         out = picked._binary(UFUNC_SYMBOL[source.ufunc], picked, b)
         if same_bits(out.value, sym.value):
-            _rewrite(line, out, f"{source.name}'s picked entries only: {source.name} = {program.code_of(source.name)}")
+            _rewrite(
+                line,
+                out,
+                f"{source.name}'s picked entries only: {source.name} = {program.code_of(source.name)}",
+            )
 
 
 def sum_of_one_pick(program: Program) -> None:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import ast
 import builtins
-import re
 import keyword
 import linecache
+import re
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -193,7 +193,10 @@ def _show_in_tracebacks(filename: str, source: str) -> None:
 
 
 def identifier(name: str | None) -> str:
-    """A tensor's name as a Python identifier: ``"log S"`` is ``log_S``, ``"max (detached)"`` ``max_detached``."""
+    """A tensor's name as a Python identifier: ``"log S"`` is ``log_S``, ``"max (detached)"`` max_detached.
+
+    Empty if no identifier can be made of it.
+    """
     if not name:
         return ""
     words = "".join(c if c.isalnum() or c == "_" else " " for c in name).split()
@@ -201,6 +204,7 @@ def identifier(name: str | None) -> str:
     if text and not text.isidentifier():
         text = "t_" + text
     return text if text.isidentifier() and not keyword.iskeyword(text) else ""
+
 
 ONCE_HEADING = "# Read no input, so run once, when the program is made (the function reads them):"
 REUSE_NOTE = (

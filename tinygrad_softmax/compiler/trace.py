@@ -42,7 +42,7 @@ class Generated:
 
 
 class _Recorder:
-    """What ``fn`` did while traced: the ops, the tensors it made from traced values, the arrays handed out."""
+    """What ``fn`` did while traced: its ops, the tensors it made of traced values, the arrays handed out."""
 
     def __init__(self, program: Program) -> None:
         self.program = program
@@ -223,7 +223,7 @@ class _Writer:
             self.op_names.append(op.name)
 
     def _name_for(self, out: Tensor, op: ops.Op, ins: list[Sym]) -> str:
-        """A variable name: the tensor's own name, W and X's product ``WX``, else the op numbered (``exp1``)."""
+        """A variable name: the tensor's own name, W and X's product ``WX``, else the op numbered (exp1)."""
         own_name = identifier(out.name)
         if own_name:
             return own_name
