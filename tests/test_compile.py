@@ -972,6 +972,7 @@ def test_case_5_labels_cast_inside_fn_are_read_and_a_branch_on_a_value_is_refuse
         lambda W, x: (W * Tensor(np.asarray(x))).sum(),
         lambda W, x: (W * Tensor(x)).sum() if (x > 0).any() else W.sum(),
         lambda W, x: (W * float(x[0, 0])).sum(),
+        lambda W, x: (W * x.mean()).sum(),
     ):
         with pytest.raises(CompileError, match=r"traced NumPy argument .*at .*test_compile\.py:\d+"):
             compile(reads)(W, np.ones((4, 3)))

@@ -229,6 +229,13 @@ class AbstractArray:
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
         raise refuse(f"fn calls np.{func.__name__} on a traced NumPy argument", _ARITHMETIC_FIX)
 
+    def __getattr__(self, name: str) -> Any:
+        # x.sum(), x.mean(), x.flat, ...: NumPy on the numbers (NumPy's own probes, __array_struct__
+        # and the like, must find nothing, so that it asks __array__)
+        if not name.startswith("_") and hasattr(np.ndarray, name):
+            raise refuse(f"fn uses .{name} of a traced NumPy argument", _ARITHMETIC_FIX)
+        raise AttributeError(f"'AbstractArray' object has no attribute {name!r}")
+
     def tolist(self) -> Any:
         raise refuse("fn calls .tolist() on a traced NumPy argument", _BRANCH_FIX)
 
