@@ -108,12 +108,17 @@ class Compiled:
 
     def _program(self, key: tuple[Any, ...], args: Sequence[Any]) -> Generated:
         """The program for ``key``, traced if no program is kept for it (least recently used last out)."""
-        with self._lock:
-            program = self._programs.get(key)
-            if program is not None:
-                self._programs.move_to_end(key)
-                self._hits += 1
-                return program
+        # A hit takes no lock: `get` and `move_to_end` are each one step for the interpreter, and a
+        # program another thread drops in between is still whole, so this call runs it.
+        program = self._programs.get(key)
+        if program is not None:
+            if len(self._programs) > 1:
+                try:  # noqa: SIM105  (cheaper than contextlib.suppress on every call)
+                    self._programs.move_to_end(key)
+                except KeyError:
+                    pass
+            self._hits += 1
+            return program
         program = trace(self.fn, args, self._name, self.has_aux, self.check)  # outside the lock: slow
         with self._lock:
             self._traces += 1

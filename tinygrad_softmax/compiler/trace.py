@@ -44,8 +44,7 @@ class Generated:
 class _Recorder:
     """What ``fn`` did while traced: its ops, the tensors it made of traced values, the arrays handed out."""
 
-    def __init__(self, program: Program) -> None:
-        self.program = program
+    def __init__(self) -> None:
         self.events: list[tuple[ops.Op, tuple[Tensor, ...], Tensor]] = []
         self.traced: list[Tensor] = []  # tensors made TracedTensor: plain Tensors again after the trace
         self.sources: dict[Tensor, Any] = {}  # Tensor(x) and detach(): the tensor -> what it was made of
@@ -119,7 +118,7 @@ class _Writer:
         self.program.names.update(RUNTIME)
         self.arg_names = [self.program.fresh(n) for n in _argument_names(fn, args)]
         self.program.arguments.update(self.arg_names)
-        self.recorder = _Recorder(self.program)
+        self.recorder = _Recorder()
         self.syms: dict[Tensor, Sym] = {}
         self.traced_args: list[Any] = [self._stand_in(a, name) for a, name in zip(args, self.arg_names)]
         self.op_names: list[str] = []
@@ -339,15 +338,6 @@ def _argument_names(fn: Callable[..., Any], args: Sequence[Any]) -> list[str]:
         own_name = identifier(arg.name) if isinstance(arg, Tensor) else None
         names.append(parameters[i] if i < len(parameters) else own_name or f"arg{i}")
     return names
-
-
-def equal(a: Any, b: Any) -> bool:
-    a, b = np.asarray(a), np.asarray(b)
-    return (
-        a.shape == b.shape
-        and a.dtype == b.dtype
-        and bool(np.array_equal(a, b, equal_nan=a.dtype.kind == "f"))
-    )
 
 
 def check_against_engine(
