@@ -978,6 +978,17 @@ def test_case_5_labels_cast_inside_fn_are_read_and_a_branch_on_a_value_is_refuse
             compile(reads)(W, np.ones((4, 3)))
 
 
+def test_a_compiled_function_called_inside_a_traced_one_is_refused() -> None:
+    inner = compile(lambda w: (w * w).sum())
+
+    def outer(w: Tensor) -> Tensor:
+        _, (dw,) = inner(w)  # the inner program would hand back numbers the trace cannot follow
+        return (w * Tensor(dw)).sum()
+
+    with pytest.raises(CompileError, match=r"compiled function on a traced value at .*test_compile\.py"):
+        compile(outer)(Tensor(np.ones(3), requires_grad=True))
+
+
 def test_a_float32_step_is_accepted() -> None:
     """float32 weights with float64 data, a gradient through max(): compared at float32's precision."""
     rng = np.random.default_rng(7)

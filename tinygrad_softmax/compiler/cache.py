@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..tensor import Tensor
+from .abstract import AbstractArray, TracedTensor, refuse
 from .backward import array
 from .runtime import RUNTIME
 from .trace import Generated, trace
@@ -28,6 +29,11 @@ __all__ = ["compile", "Compiled", "CacheInfo"]
 
 def _describe(arg: Any) -> tuple[Any, ...]:
     """What a call is keyed on: the kind, shape, dtype and memory layout; for a Tensor, requires_grad."""
+    if isinstance(arg, (TracedTensor, AbstractArray)):
+        raise refuse(
+            "fn calls a compiled function on a traced value",
+            "Call the function it compiles instead: its ops are then traced with fn's.",
+        )
     if isinstance(arg, Tensor):
         a = array(arg)
         return (a.shape, a.strides, a.dtype, arg.requires_grad)
