@@ -102,29 +102,36 @@ class Compiled:
                 data = a._data  # only read: no copy on write (see backward.array)
                 key.append((data.shape, data.strides, data.dtype, a.requires_grad))
                 arrays.append(data)
-            elif type(a) is np.ndarray and a.dtype.kind in "biuf":
+            elif type(a) is np.ndarray:
                 key.append((a.shape, a.strides, a.dtype))
                 arrays.append(a)
             else:
                 key.append(_describe(a))
                 arrays.append(array(a) if isinstance(a, Tensor) else a)
-        program = self._program(tuple(key), args)
+        found = tuple(key)
+        # A hit takes no lock: `get` and `move_to_end` are each one step for the interpreter, and a
+        # program another thread drops in between is still whole, so this call runs it.
+        program = self._programs.get(found)
+        if program is None:
+            program = self._program(found, args)
+        else:
+            if len(self._programs) > 1:
+                try:  # noqa: SIM105  (cheaper than contextlib.suppress on every call)
+                    self._programs.move_to_end(found)
+                except KeyError:
+                    pass
+            self._hits += 1
         self._last = program
         return program.function(*arrays)
 
     def _program(self, key: tuple[Any, ...], args: Sequence[Any]) -> Generated:
         """The program for ``key``, traced if no program is kept for it (least recently used last out)."""
-        # A hit takes no lock: `get` and `move_to_end` are each one step for the interpreter, and a
-        # program another thread drops in between is still whole, so this call runs it.
-        program = self._programs.get(key)
-        if program is not None:
-            if len(self._programs) > 1:
-                try:  # noqa: SIM105  (cheaper than contextlib.suppress on every call)
-                    self._programs.move_to_end(key)
-                except KeyError:
-                    pass
-            self._hits += 1
-            return program
+        with self._lock:
+            program = self._programs.get(key)
+            if program is not None:
+                self._programs.move_to_end(key)
+                self._hits += 1
+                return program
         program = trace(self.fn, args, self._name, self.has_aux, self.check)  # outside the lock: slow
         with self._lock:
             self._traces += 1
