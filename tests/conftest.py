@@ -110,11 +110,17 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "xdist_group(name): run on the same xdist worker as its group")
 
 
+# Fixtures that take long to make: the tests that share one go to one xdist worker, which makes it once.
+SHARED_ONCE = {"demo_run": "demo", "quick_report": "bench-quick"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook, which reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The tests that read the shared demo run go to one xdist worker (--dist loadgroup)."""
+    """The tests that share a long-to-make fixture go to one xdist worker (--dist loadgroup)."""
     for item in items:
-        if "demo_run" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("demo"))
+        for fixture, group in SHARED_ONCE.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.xdist_group(group))
 
 
 # ---------------------------------------------------------------- NumPy's BLAS kernel
