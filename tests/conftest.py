@@ -84,8 +84,10 @@ class DemoRun:
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     """The whole demo through the command line, once for every test that reads its output.
 
-    It takes a good part of a minute, so the tests that read it share one run; under pytest-xdist they
-    all go to one worker (see pytest_collection_modifyitems), which makes the run once.
+    It takes a good part of a minute, so the tests that read it share one run: one per xdist worker
+    that runs such a test. They are put in one xdist group (see pytest_collection_modifyitems), which
+    makes it one run in all where pytest-xdist can honour groups (pytest-xdist 3.8 cannot under
+    pytest 9, whose node ids no longer take the group's suffix).
     """
     from tinygrad_softmax.cli import main
     from tinygrad_softmax.lecture import demo
@@ -110,11 +112,17 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "xdist_group(name): run on the same xdist worker as its group")
 
 
+# Fixtures that take long to make: the tests that share one are put in one xdist group (--dist loadgroup).
+SHARED_ONCE = {"demo_run": "demo", "quick_report": "bench-quick"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook, which reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The tests that read the shared demo run go to one xdist worker (--dist loadgroup)."""
+    """The tests that share a long-to-make fixture are put in one xdist group (--dist loadgroup)."""
     for item in items:
-        if "demo_run" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("demo"))
+        for fixture, group in SHARED_ONCE.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.xdist_group(group))
 
 
 # ---------------------------------------------------------------- NumPy's BLAS kernel
