@@ -30,7 +30,9 @@ TITLES = [(part.number, title) for part in deck.PLAN for title in part.slides]
 
 def sections(text: str) -> list[tuple[int, str]]:
     """(part, title) of every slide of a deck page, in order."""
-    found = re.findall(r'<section class="[^"]*" data-part="(\d+)" data-slide="\d+" data-title="([^"]*)"', text)
+    found = re.findall(
+        r'<section class="[^"]*" data-part="(\d+)" data-slide="\d+" data-title="([^"]*)"', text
+    )
     return [(int(part), title.replace("&#x27;", "'")) for part, title in found]
 
 
@@ -217,7 +219,10 @@ def test_presented_every_slide_is_16_9_nothing_overflows_and_no_text_is_under_24
             assert current[2:] == pytest.approx([width, height], abs=1), title  # 16:9 at full size
             for box in page.evaluate(BOXES):
                 inside = (
-                    box["left"] >= -1 and box["top"] >= -1 and box["right"] <= width + 1 and box["bottom"] <= height + 1
+                    box["left"] >= -1
+                    and box["top"] >= -1
+                    and box["right"] <= width + 1
+                    and box["bottom"] <= height + 1
                 )
                 assert inside, f"slide {k + 1} ({title}): {box} sticks out of the slide"
             texts = page.evaluate(TEXTS)
@@ -273,7 +278,7 @@ def test_the_speaker_view_opens_with_the_notes_and_a_timer(browser, default_deck
 def test_the_pdf_has_one_page_per_slide(default_deck, tmp_path):
     if not extras.have("browser"):
         pytest.skip("no Chromium, Chrome or Edge to print with")
-    pdf = deck.print_pdf(default_deck, tmp_path / "deck.pdf")
+    pdf = deck.print_pdf(default_deck.with_name("print.html"), tmp_path / "deck.pdf")
     assert deck.pdf_pages(pdf) == len(TITLES)
     sizes = set(re.findall(rb"/MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", pdf.read_bytes()))
     assert len(sizes) == 1

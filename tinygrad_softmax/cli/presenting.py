@@ -43,14 +43,17 @@ def cmd_slides(args: argparse.Namespace) -> int:
     page = deck.write_deck(built, args.out)
     size = page.stat().st_size
     print(f"deck of {len(built.slides)} slides ({options.sizes}) written to {page} ({size / 1e6:.1f} MB)")
-    print("open it in a browser; keys: → / ← next / back, S speaker notes and timer, F full screen, Esc overview")
+    print(
+        "open it in a browser; keys: → / ← next / back, S speaker notes and timer, F full screen, "
+        "Esc overview"
+    )
     skipped = list(built.skipped)
     if args.pdf:
         program = extras.browser()
         if program is None:
             skipped.append(extras.skipped(f"the PDF {args.pdf}", "browser"))
         else:
-            pdf = deck.print_pdf(page, Path(args.pdf), program)
+            pdf = deck.print_pdf(page.with_name("print.html"), Path(args.pdf), program)
             print(f"PDF of {deck.pdf_pages(pdf)} pages written to {pdf}")
     return report_skipped(skipped)
 
@@ -60,15 +63,24 @@ def slides_arguments(parser: argparse.ArgumentParser) -> None:
     from ..lecture.deck import LIMITS
 
     parser.add_argument(
-        "--out", type=output_folder, default="deck", metavar="DIR", help="folder of index.html (default: deck)"
+        "--out",
+        type=output_folder,
+        default="deck",
+        metavar="DIR",
+        help="folder of index.html (default: deck)",
     )
     parser.add_argument("--pdf", type=output_file(".pdf"), metavar="FILE", help="also print the deck to FILE")
     for name, default, letter in (("samples", 5, "N"), ("classes", 3, "C"), ("features", 4, "D")):
         low, high = LIMITS[name]
         parser.add_argument(
-            f"--{name}", type=integer(low, high), default=default, help=f"{letter}, {low}-{high} (default {default})"
+            f"--{name}",
+            type=integer(low, high),
+            default=default,
+            help=f"{letter}, {low}-{high} (default {default})",
         )
-    parser.add_argument("--random-seed", type=SEED, default=0, help="random seed of X, W and the labels (default 0)")
+    parser.add_argument(
+        "--random-seed", type=SEED, default=0, help="random seed of X, W and the labels (default 0)"
+    )
     parser.add_argument(
         "--labels", type=labels, metavar="Y1,Y2,...", help="the class of each sample instead of random ones"
     )

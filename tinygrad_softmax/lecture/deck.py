@@ -1,8 +1,8 @@
-"""The 50-minute lecture as one offline HTML deck (``tinygrad-softmax slides``), made from the engine's numbers.
+"""The 50-minute lecture as one offline HTML deck (``tinygrad-softmax slides``), from the engine's numbers.
 
     deck = build_deck(DeckOptions(samples=5, classes=3, features=4, seed=0))
-    write_deck(deck, "deck/")               deck/index.html, one self-contained file
-    print_pdf(Path("deck/index.html"), Path("deck.pdf"))   one page per slide, through Chromium
+    write_deck(deck, "deck/")      deck/index.html, one self-contained file (and deck/print.html)
+    print_pdf(Path("deck/print.html"), Path("deck.pdf"))   one page per slide, through Chromium
 
 The slides follow :data:`PLAN`, the plan of ``docs/lecture-plan.md`` (a test keeps
 the two the same): nine parts, each with its minutes and the command that makes
@@ -228,7 +228,7 @@ def _matrix(
     rows = []
     for c in range(shown.shape[0]):
         cells = "".join(
-            f'<td{" class=mark" if mark is not None and mark[c, k] else ""}>{_f(v, digits)}</td>'
+            f"<td{' class=mark' if mark is not None and mark[c, k] else ''}>{_f(v, digits)}</td>"
             for k, v in enumerate(shown[c])
         )
         rows.append(f"<tr><th>class {c}</th>{cells}{'<td></td>' if more else ''}</tr>")
@@ -373,7 +373,9 @@ def _part2(b: _Built) -> list[Slide]:
         PLAN[1].slides[1],
         '<div class="row">'
         + _matrix(m.Z.data, "Z = W X + b", 3, columns=PAIRED_SAMPLES, css="paired")
-        + _frag(_matrix(b.P, "P = softmax(Z), label marked", 3, mark=picked, columns=PAIRED_SAMPLES, css="paired"))
+        + _frag(
+            _matrix(b.P, "P = softmax(Z), label marked", 3, mark=picked, columns=PAIRED_SAMPLES, css="paired")
+        )
         + "</div>"
         + _frag(
             f"<p>labels y = {labels} · −log P[yᵢ, i] = "
@@ -426,7 +428,8 @@ def _part3(b: _Built) -> list[Slide]:
     gather = next(t for t in graph_order(m.loss) if t.op == "gather")
     log_p = gather.parents[0]
     i, y = 0, int(m.labels[0])
-    g_logp = log_p.grad[:, i] if log_p.grad is not None else np.zeros(o.classes)
+    assert log_p.grad is not None and m.Z.grad is not None  # backward kept every intermediate's gradient
+    g_logp = log_p.grad[:, i]
     g_z = m.Z.grad[:, i]
     column = " ".join(_f(v) for v in g_logp)
     p_col = " ".join(_f(v) for v in b.P[:, i])
@@ -434,10 +437,7 @@ def _part3(b: _Built) -> list[Slide]:
     body = (
         f'<p>Sample 1, label y = {y}, N = {o.samples}</p><div class="steps">'
         + _frag(f"<p>gather, then mean, then −: ∂L/∂log P[:, 1] = ({column})</p>")
-        + _frag(
-            "<p>log P = Z − log Σ exp Z, so ∂L/∂Z = g − P · Σ g, with Σ g = "
-            f"{_f(sum_g)} = −1/N</p>"
-        )
+        + _frag(f"<p>log P = Z − log Σ exp Z, so ∂L/∂Z = g − P · Σ g, with Σ g = {_f(sum_g)} = −1/N</p>")
         + _frag(f"<p>P[:, 1] = ({p_col})</p>")
         + _frag(
             f"<p>∂L/∂Z[:, 1] = ({' '.join(_f(v) for v in g_z)}) = (P[:, 1] − Y[:, 1])/N</p>",
@@ -521,10 +521,7 @@ def _part5(b: _Built) -> list[Slide]:
     db = " ".join(_f(v) for v in m.b.grad[:, 0])
     body = (
         f"<p>Z = W X + b adds b (C×1 = {o.classes}×1) to each of the N = {o.samples} columns</p>"
-        + _frag(
-            "<p>Its adjoint sums the gradient back to b's shape: "
-            "db = Σᵢ dZ[:, i] (ops.unbroadcast)</p>"
-        )
+        + _frag("<p>Its adjoint sums the gradient back to b's shape: db = Σᵢ dZ[:, i] (ops.unbroadcast)</p>")
         + _frag(_matrix(m.Z.grad, "dZ = Z.grad"))
         + _frag(f"<p>b.grad = ({db})</p><p>Σᵢ dZ[:, i] − b.grad: largest {_g(gap)}</p>")
     )
@@ -734,7 +731,9 @@ def build_deck(options: DeckOptions | None = None) -> Deck:
     Y = analytic.one_hot(model.labels, options.classes, axis=axis)
     skipped: list[str] = []
     with tempfile.TemporaryDirectory(prefix="tinygrad-softmax-deck-") as work:
-        built = _Built(options, model, P, Y, analytic.logits_grad(model.Z.data, model.labels, axis), skipped, Path(work))
+        built = _Built(
+            options, model, P, Y, analytic.logits_grad(model.Z.data, model.labels, axis), skipped, Path(work)
+        )
         slides: list[Slide] = []
         for part in (_part1, _part2, _part3, _part4, _part5, _part6, _part7, _part8, _part9):
             slides += part(built)
@@ -767,7 +766,8 @@ _STYLE = """
 .reveal .formula { font-size: 56px; color: #0b5394; }
 .reveal .row { display: flex; gap: 48px; align-items: flex-start; }
 .reveal table { font-size: 30px; border-collapse: collapse; margin: 8px 0; }
-.reveal table caption { font-size: 30px; text-align: left; padding-bottom: 8px; color: #333; white-space: nowrap; }
+.reveal table caption {
+  font-size: 30px; text-align: left; padding-bottom: 8px; color: #333; white-space: nowrap; }
 .reveal table.paired { font-size: 28px; }
 .reveal table.paired th, .reveal table.paired td { padding: 4px 10px; }
 .reveal table th, .reveal table td { padding: 4px 16px; border-bottom: 1px solid #ccc; }
@@ -862,11 +862,52 @@ Reveal.initialize(config);
 
 _REVEAL_VERSION = "6.0.2"
 
+# The print page: every slide one 1920×1080 page, every fragment shown, laid out by CSS alone, so the
+# PDF never depends on when a script finishes (reveal.js's own print view is laid out by its script).
+# reveal.css is left out: its print rules turn slides into a flowing document; the theme is kept.
+_PRINT_STYLE = """
+@page { size: 1920px 1080px; margin: 0; }
+html, body { margin: 0; padding: 0; width: 1920px; overflow: visible; }
+.reveal, .reveal .slides { position: static !important; width: 1920px !important; height: auto !important;
+  overflow: visible !important; transform: none !important; inset: auto !important; margin: 0 !important; }
+.reveal .slides > section { display: block !important; position: relative !important; left: 0 !important;
+  top: 0 !important; width: 1920px !important; height: 1080px !important; overflow: hidden !important;
+  opacity: 1 !important; visibility: visible !important; transform: none !important;
+  break-after: page; page-break-after: always; }
+.reveal .fragment { opacity: 1 !important; visibility: inherit !important; transform: none !important; }
+.reveal aside.notes { display: none !important; }
+.reveal .r-stack { display: grid; }
+.reveal .r-stack > * { grid-area: 1 / 1; margin: auto; }
+"""
+
+
+def print_html(deck: Deck) -> str:
+    """The deck as a page to print: one 1920×1080 page per slide with every fragment shown, no script."""
+    sections = "\n".join(_section(s, k) for k, s in enumerate(deck.slides, start=1))
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>Where does p − y come from? ({_e(deck.options.sizes)}), to print</title>
+<style>{_asset("reveal", "white.css")}</style>
+<style>{_STYLE}</style>
+<style>{_PRINT_STYLE}</style>
+</head>
+<body>
+<div class="reveal"><div class="slides">
+{sections}
+</div></div>
+</body>
+</html>
+"""
+
 
 def write_deck(deck: Deck, out_dir: str | Path) -> Path:
-    """Write ``out_dir/index.html`` (whole or not at all) and return its path."""
+    """Write ``out_dir/index.html``, the deck, and ``out_dir/print.html``, the same slides to print
+    (each whole or not at all); return the deck's path."""
     out = Path(out_dir)
     outputs.check_folder(out, "the deck's folder")
+    outputs.write_text(out / "print.html", print_html(deck))
     return outputs.write_text(out / "index.html", deck_html(deck))
 
 
@@ -874,10 +915,9 @@ def write_deck(deck: Deck, out_dir: str | Path) -> Path:
 
 
 def print_pdf(page: Path, pdf: Path, browser: str | None = None, timeout: float = 120.0) -> Path:
-    """Print the deck ``page`` to ``pdf``, one page per slide, with a headless Chromium (or Chrome, Edge).
+    """Print ``page`` (the deck's ``print.html``) to ``pdf``, one page per slide, with a headless
+    Chromium (or Chrome, Edge): the browser's own ``--print-to-pdf``, as the tests' browser.
 
-    reveal.js lays the slides out for print when the page's address asks for it
-    (``?print-pdf``); the browser's own ``--print-to-pdf`` writes the file.
     ``browser`` defaults to :func:`extras.browser`; without one, RuntimeError.
     """
     program = browser or extras.browser()
@@ -898,7 +938,7 @@ def print_pdf(page: Path, pdf: Path, browser: str | None = None, timeout: float 
             "--no-pdf-header-footer",
             "--virtual-time-budget=30000",
             f"--print-to-pdf={temporary}",
-            page.resolve().as_uri() + "?print-pdf",
+            page.resolve().as_uri(),
         ]
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=_quiet_env())
         if done.returncode != 0 or not temporary.exists() or temporary.stat().st_size == 0:
@@ -925,4 +965,3 @@ def labels_list(text: str, samples: int | None = None) -> tuple[int, ...]:
         return tuple(int(p) for p in parts)
     except ValueError:
         raise ValueError(f"slides: --labels takes whole numbers separated by commas, got {text!r}") from None
-

@@ -24,6 +24,7 @@ __all__ = ["Check", "diagnose", "installer", "report", "core_works"]
 
 MIN_PYTHON = (3, 10)
 MIN_NUMPY = (1, 24)
+DEBIAN = "/etc/debian_version"  # Debian, Ubuntu and their kin: apt-get, even when it is not on PATH
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ def installer() -> str:
         return "winget"
     if system == "Darwin":
         return "brew"
-    if shutil.which("apt-get"):
+    if shutil.which("apt-get") or os.path.isfile(DEBIAN):
         return "apt"
     return ""
 
@@ -100,7 +101,7 @@ def diagnose() -> list[Check]:
             py[:2] >= MIN_PYTHON,
             ".".join(map(str, py)) + ("" if py[:2] >= MIN_PYTHON else " (3.10 or newer is needed)"),
             "the engine and every command",
-            "install Python 3.10 or newer from python.org (or: brew install python, winget install Python.Python.3.12)",
+            "Python 3.10 or newer: python.org, brew install python, winget install Python.Python.3.12",
             core=True,
         )
     ]
@@ -153,7 +154,8 @@ def core_works(checks: list[Check]) -> bool:
 def report(checks: list[Check]) -> str:
     """The doctor's page: one line per part, what it enables, and the install line of a missing one."""
     width = max(len(c.name) for c in checks)
-    lines = [f"tinygrad-softmax doctor: {platform.system() or 'this system'}, installer: {installer() or 'none found'}"]
+    system, how = platform.system() or "this system", installer() or "none found"
+    lines = [f"tinygrad-softmax doctor: {system}, installer: {how}"]
     for c in checks:
         mark = "ok     " if c.found else "MISSING"
         lines.append(f"{mark} {c.name:<{width}}  {c.detail}")
@@ -165,7 +167,8 @@ def report(checks: list[Check]) -> str:
         lines.append("the core does not work here: install the parts marked MISSING above")
     elif missing:
         lines.append(
-            f"the core works; missing: {', '.join(missing)} (commands do everything else and say what they skip)"
+            f"the core works; missing: {', '.join(missing)} "
+            "(commands do everything else and say what they skip)"
         )
     else:
         lines.append("the core works, and every optional part is here")
