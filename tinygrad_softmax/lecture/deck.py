@@ -506,7 +506,8 @@ def _part4(b: _Built) -> list[Slide]:
             "Click into the page: → steps through the walk, End jumps to the End view, "
             "where ∂loss/∂Z stands next to (P − Y)/N and their largest difference.",
             "V shows the values, G the gradients; hover any node to read its numbers.",
-            "Click on the slide's title (outside the page) to give the arrow keys back to the deck.",
+            "Click on the slide's title above the page to give the arrow keys back to the deck "
+            "(S for these notes too).",
         ),
         kind="explorer",
     )
@@ -754,7 +755,10 @@ _STYLE = """
 .reveal { font-size: 40px; color: #1a1a1a; }
 .reveal .slides { text-align: left; }
 .reveal .slides section { height: 1080px; padding: 40px 80px; box-sizing: border-box; }
-.reveal .slides section.frames, .reveal .slides section.explorer, .reveal .slides section.full { padding: 0; }
+.reveal .slides section.frames, .reveal .slides section.full { padding: 0; }
+.reveal .slides section.explorer { padding: 24px 0 0 0; }
+.reveal section.explorer .part, .reveal section.explorer h2 { margin-left: 80px; }
+.reveal section.explorer h2 { margin-bottom: 12px; }
 .reveal h1 { font-size: 88px; margin-top: 260px; text-transform: none; }
 .reveal h2 { font-size: 60px; margin: 0 0 32px 0; text-transform: none; }
 .reveal .part { font-size: 28px; color: #555; margin: 0 0 8px 0; }
@@ -783,7 +787,7 @@ _STYLE = """
 .reveal .missing { color: #b00020; font-size: 32px; }
 .reveal section.frames .r-stack img, .reveal section.full .r-stack img {
   width: 1920px; height: 1080px; max-width: none; max-height: none; margin: 0; }
-.reveal iframe.explorer { display: block; width: 1920px; height: 1080px; border: 0; }
+.reveal iframe.explorer { display: block; width: 1920px; height: 900px; border: 0; border-top: 1px solid #ccc; }
 .reveal .slide-number { font-size: 26px; background: rgba(255, 255, 255, 0.8); color: #333; }
 .reveal .slide-number a { color: #333; }
 @media print { .reveal .slides section { height: 1080px; } }
@@ -816,8 +820,8 @@ def _section(slide: Slide, index: int) -> str:
         else f'<p class="part">Part {part.number} of {len(PLAN)}: {_e(part.title)} · {part.minutes} min</p>'
         f"<h2>{_e(slide.title)}</h2>"
     )
-    if slide.kind in ("frames", "explorer", "full"):
-        heading = ""  # a picture made for a whole slide: its caption or title says what it is
+    if slide.kind in ("frames", "full"):
+        heading = ""  # a picture made for a whole slide: its caption says what it is
     return (
         f'<section class="{slide.kind}" data-part="{slide.part}" data-slide="{index}" '
         f'data-title="{_e(slide.title)}" data-timing="{slide.seconds}">'
