@@ -787,7 +787,8 @@ _STYLE = """
 .reveal .missing { color: #b00020; font-size: 32px; }
 .reveal section.frames .r-stack img, .reveal section.full .r-stack img {
   width: 1920px; height: 1080px; max-width: none; max-height: none; margin: 0; }
-.reveal iframe.explorer { display: block; width: 1920px; height: 900px; border: 0; border-top: 1px solid #ccc; }
+.reveal iframe.explorer {
+  display: block; width: 1920px; height: 900px; border: 0; border-top: 1px solid #ccc; }
 .reveal .slide-number { font-size: 26px; background: rgba(255, 255, 255, 0.8); color: #333; }
 .reveal .slide-number a { color: #333; }
 @media print { .reveal .slides section { height: 1080px; } }
