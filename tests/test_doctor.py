@@ -126,6 +126,12 @@ def test_without_numpy_the_core_does_not_work_and_the_status_is_1(monkeypatch, c
     assert "the core does not work here" in capsys.readouterr().out
 
 
+def test_an_old_python_is_named_with_the_version_needed(monkeypatch):
+    monkeypatch.setattr(doctor.sys, "version_info", (3, 9, 18, "final", 0))
+    python = checks_by_name()["Python"]
+    assert not python.found and python.core and python.detail == "3.9.18 (3.10 or newer is needed)"
+
+
 def test_an_old_numpy_is_named_with_the_version_needed(monkeypatch):
     monkeypatch.setattr(doctor.importlib.metadata, "version", lambda name: "1.21.6")
     numpy = checks_by_name()["NumPy"]

@@ -961,12 +961,3 @@ def pdf_pages(pdf: Path) -> int:
     import re
 
     return len(re.findall(rb"/Type\s*/Page(?![s\w])", pdf.read_bytes()))
-
-
-def labels_list(text: str, samples: int | None = None) -> tuple[int, ...]:
-    """``0,2,1`` → (0, 2, 1): the class of each sample, in order."""
-    parts = [p.strip() for p in text.split(",") if p.strip()]
-    try:
-        return tuple(int(p) for p in parts)
-    except ValueError:
-        raise ValueError(f"slides: --labels takes whole numbers separated by commas, got {text!r}") from None
