@@ -24,6 +24,7 @@ from tinygrad_softmax.lecture.classifier import build_classifier
 from tinygrad_softmax.lecture.numbers import number
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.xdist_group("deck")  # one worker builds the deck once and presents it
 needs_dot = pytest.mark.skipif(not extras.have("dot"), reason="Graphviz's dot is not installed")
 TITLES = [(part.number, title) for part in deck.PLAN for title in part.slides]
 

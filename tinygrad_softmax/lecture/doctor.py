@@ -123,7 +123,7 @@ def diagnose() -> list[Check]:
             "Graphviz dot",
             extras.have("dot"),
             dot or "not on PATH",
-            "graph pictures, the backward frames, the explorer page, the deck's graph slides",
+            "graph pictures, the backward frames, the explorer page, and those slides of the deck",
             _system_line("dot"),
         )
     )
