@@ -199,3 +199,22 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if counts["other"]:
         terminalreporter.write_line(f"{counts['other']} skipped for other reasons")
     terminalreporter.write_line("pytest -rs lists every reason")
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 64 KiB tmpfs (needs root and a kernel that lets this process mount): skipped where impossible;
+    tests/test_outputs.py covers the same code everywhere by monkeypatching."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    if getattr(os, "geteuid", lambda: 1)() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a small tmpfs needs root")
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)], capture_output=True
+    )
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=False)

@@ -172,7 +172,9 @@ def _options_of_the_command_line(capsys) -> set[str]:
     from tinygrad_softmax.cli import SUBCOMMANDS, main
 
     helps = [[sub.name, "--help"] for sub in SUBCOMMANDS]
-    helps += [["exercise", action, "--help"] for action in ("init", "check", "solution")]
+    helps += [
+        ["exercise", action, "--help"] for action in ("init", "check", "solution", "hint", "audit", "sheet")
+    ]
     options = set()
     for argv in helps:
         with pytest.raises(SystemExit):
