@@ -522,7 +522,9 @@ def _part5(b: _Built) -> list[Slide]:
     db = " ".join(_f(v) for v in m.b.grad[:, 0])
     body = (
         f"<p>Z = W X + b adds b (C×1 = {o.classes}×1) to each of the N = {o.samples} columns</p>"
-        + _frag("<p>Its adjoint sums the gradient back to b's shape: db = Σᵢ dZ[:, i] (adjoints.unbroadcast)</p>")
+        + _frag(
+            "<p>Its adjoint sums the gradient back to b's shape: db = Σᵢ dZ[:, i] (adjoints.unbroadcast)</p>"
+        )
         + _frag(_matrix(m.Z.grad, "dZ = Z.grad"))
         + _frag(f"<p>b.grad = ({db})</p><p>Σᵢ dZ[:, i] − b.grad: largest {_g(gap)}</p>")
     )
