@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from . import checks, exercise, graphs, second_order, speed, training
+from . import checks, exercise, graphs, presenting, second_order, speed, training
 from .status import Terminated, unwind_on_sigterm
 
 
@@ -121,6 +121,18 @@ SUBCOMMANDS: list[Subcommand] = [
         "students write the backward rules; an autograder grades them",
         exercise.exercise_arguments,
         exercise.cmd_exercise,
+    ),
+    Subcommand(
+        "slides",
+        "the 50-minute lecture as an offline HTML deck with speaker notes (and a PDF)",
+        presenting.slides_arguments,
+        presenting.cmd_slides,
+    ),
+    Subcommand(
+        "doctor",
+        "which optional parts this machine has, what each enables, how to install them",
+        presenting.doctor_arguments,
+        presenting.cmd_doctor,
     ),
     Subcommand(
         "bench",
