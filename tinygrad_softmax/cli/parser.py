@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from . import checks, exercise, graphs, second_order, speed, training
+from . import checks, exercise, formula, graphs, second_order, speed, training
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,12 @@ SUBCOMMANDS: list[Subcommand] = [
     ),
     Subcommand(
         "explain", "the chain-rule ledger, step by step", graphs.explain_arguments, graphs.cmd_explain
+    ),
+    Subcommand(
+        "derive",
+        "the gradient as a formula, derived from the recorded graph",
+        formula.derive_arguments,
+        formula.cmd_derive,
     ),
     Subcommand(
         "compile",

@@ -32,13 +32,14 @@ GRAPHVIZ_INSTALL = (
 INSTALL: dict[str, str] = {
     "matplotlib": DEMO_EXTRA,
     "Pillow": DEMO_EXTRA,
+    "SymPy": DEMO_EXTRA,
     "dot": GRAPHVIZ_INSTALL,
 }
-_MODULE = {"matplotlib": "matplotlib", "Pillow": "PIL"}
+_MODULE = {"matplotlib": "matplotlib", "Pillow": "PIL", "SymPy": "sympy"}
 
 
 def have(part: str) -> bool:
-    """Whether ``part`` (``"matplotlib"``, ``"Pillow"`` or ``"dot"``) can be used here."""
+    """Whether ``part`` (``"matplotlib"``, ``"Pillow"``, ``"SymPy"`` or ``"dot"``) can be used here."""
     if part == "dot":
         return shutil.which("dot") is not None and shutil.which("neato") is not None
     try:

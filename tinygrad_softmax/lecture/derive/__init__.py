@@ -6,6 +6,7 @@ the texts the command and the demo show, ``elements`` the element view (SymPy,
 imported only there) and ``slide`` the PNG (matplotlib's mathtext).
 """
 
-from .derivation import LOSSES, Derivation, DerivationError, Formula, Problem, derive, derive_model
+from .derivation import Derivation, DerivationError, Formula, derive
+from .models import LOSSES, Problem, derive_model
 
 __all__ = ["LOSSES", "Derivation", "DerivationError", "Formula", "Problem", "derive", "derive_model"]

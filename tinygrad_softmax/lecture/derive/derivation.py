@@ -65,6 +65,7 @@ class Derivation:
     chain: list[Formula]
     expanded: list[Formula]
     notes: list[str] = field(default_factory=list)
+    origins: list[str] = field(default_factory=list)
 
     @property
     def simplified(self) -> bool:
@@ -213,7 +214,7 @@ def _rule_of(fn: ops.Op, z: Expr) -> ops.Op:
 
 def backward_formulas(
     loss: Tensor, forward: Forward, stop_at: set[Tensor] | None = None, simplifier: Simplifier | None = None
-) -> tuple[dict[Tensor, Expr], dict[Tensor, Expr]]:
+) -> tuple[dict[Tensor, Expr], dict[Tensor, tuple[Expr, list[str]]]]:
     """∂L/∂t for every tensor t of the graph that requires grad, as formulas (``engine._chain_rule``).
 
     With ``stop_at``, the gradient of each of those tensors is simplified when
@@ -222,7 +223,7 @@ def backward_formulas(
     """
     grads: dict[Tensor, Expr] = {loss: num(1)}
     done: dict[Tensor, Expr] = {}
-    named: dict[Tensor, Expr] = {}
+    named: dict[Tensor, tuple[Expr, list[str]]] = {}
     for node in reversed(engine.topological_order(loss)):
         g = grads.pop(node, None)
         if g is None:
@@ -232,8 +233,9 @@ def backward_formulas(
         if fn is None:
             continue
         if stop_at is not None and node in stop_at and simplifier is not None:
+            simplifier.used = []
             simple = simplifier.simplify(g)
-            named[node] = simple
+            named[node] = (simple, list(simplifier.used))
             value = as_shape(evaluate(simple), node._data.shape)
             g = var("dL/d" + forward.names[node], value)
         inputs = [forward.of(p) for p in node.parents]
@@ -292,7 +294,7 @@ def derive(
             if expected is None or t not in raw:
                 raise ValueError(f"derive: the loss does not depend on {t.name}")
             simplifier.used = []
-            expr = named[t] if t in named else simplifier.simplify(raw[t])
+            expr, used = named[t] if t in named else (simplifier.simplify(raw[t]), simplifier.used)
             got = as_shape(evaluate(expr), t._data.shape)
             error = float(np.max(np.abs(got - expected.data))) if got.size else 0.0
             assert t.name is not None
@@ -302,7 +304,7 @@ def derive(
                     f"(more than {TOLERANCE:g}): {unicode(expr, sizes)}"
                 )
             out.append(
-                Formula(t.name, expr, t._data.shape, error, list(simplifier.used), _is_simplified(expr),
+                Formula(t.name, expr, t._data.shape, error, list(used), _is_simplified(expr),
                         letters.get(t.name, ()))
             )
         return out, forward
@@ -312,207 +314,72 @@ def derive(
     return Derivation(title, sizes, forward.definitions, chain, expanded)
 
 
-# ---------------------------------------------------------------- the lecture's models and losses
+# ---------------------------------------------------------------- where the factors come from
 
 
-LossFn = Callable[[Tensor, np.ndarray, int], Tensor]
+def shape_text(shape: tuple[int, ...], sizes: Sizes) -> str:
+    """(3, 4) as C×D."""
+    return "×".join(sizes.name(n) or str(n) for n in shape) if shape else "a number"
 
 
-def _picked_log_p(log_p: Tensor, labels: np.ndarray, axis: int) -> Tensor:
-    picks = np.expand_dims(labels, axis)
-    return log_p.gather(axis, picks)
+def _passed_on_name(node: Tensor, users: dict[Tensor, list[tuple[Tensor, int]]]) -> str:
+    """The node's name, or that of the add it feeds (add passes the gradient on unchanged): W X → Z."""
+    if node.name:
+        return node.name
+    after = users.get(node, [])
+    if len(after) == 1 and after[0][0].grad_fn is not None and after[0][0].op == "add" and after[0][0].name:
+        return str(after[0][0].name)
+    return "out"
 
 
-def _log_softmax_lse(Z: Tensor, axis: int) -> Tensor:
-    """log p = Z − logsumexp(Z), logsumexp(Z) = m + log Σ exp(Z − m)."""
-    m = Z.detach().max(axis=axis, keepdims=True)
-    m.name = "max (detached)"
-    return Z - (m + (Z - m).exp().sum(axis=axis, keepdims=True).log())
-
-
-def _log_softmax_unshifted(Z: Tensor, axis: int) -> Tensor:
-    return Z - Z.exp().sum(axis=axis, keepdims=True).log()
-
-
-def _one_hot(Z: Tensor, labels: np.ndarray, axis: int) -> np.ndarray:
-    from ...analytic import one_hot
-
-    C = Z.shape[axis]
-    return one_hot(labels, C, axis=axis)
-
-
-def _cross_entropy(Z: Tensor, labels: np.ndarray, axis: int) -> Tensor:
-    from ... import functional as F
-
-    return F.cross_entropy(Z, labels, axis=axis)
-
-
-def _logsumexp(Z: Tensor, labels: np.ndarray, axis: int) -> Tensor:
-    return -_picked_log_p(_log_softmax_lse(Z, axis), labels, axis).mean()
-
-
-def _no_shift(Z: Tensor, labels: np.ndarray, axis: int) -> Tensor:
-    return -_picked_log_p(_log_softmax_unshifted(Z, axis), labels, axis).mean()
-
-
-def _sum_over_n(Z: Tensor, labels: np.ndarray, axis: int) -> Tensor:
-    from ... import functional as F
-
-    return -_picked_log_p(F.log_softmax(Z, axis), labels, axis).sum() / labels.size
-
-
-def _one_hot_product(Z: Tensor, labels: np.ndarray, axis: int) -> Tensor:
-    from ... import functional as F
-
-    Y = Tensor(_one_hot(Z, labels, axis), name="Y")
-    return -(Y * F.log_softmax(Z, axis)).sum() / labels.size
-
-
-LABEL_SMOOTHING = 0.1
-
-
-def _label_smoothing(Z: Tensor, labels: np.ndarray, axis: int) -> Tensor:
-    from ... import functional as F
-
-    C = Z.shape[axis]
-    q = Tensor((1 - LABEL_SMOOTHING) * _one_hot(Z, labels, axis) + LABEL_SMOOTHING / C, name="q")
-    return -(q * F.log_softmax(Z, axis)).sum() / labels.size
-
-
-def class_weights(C: int) -> np.ndarray:
-    """The weight of each class in the class-weighted loss: 1, 2, 3, ... (fixed, so the formula is reproducible)."""
-    return np.arange(1.0, C + 1.0)
-
-
-def _class_weighted(Z: Tensor, labels: np.ndarray, axis: int) -> Tensor:
-    from ... import functional as F
-
-    picked = _picked_log_p(F.log_softmax(Z, axis), labels, axis)
-    weights = np.expand_dims(class_weights(Z.shape[axis])[labels], axis)
-    w = Tensor(weights, name="w")
-    total = Tensor(weights.sum(), name="K")
-    return -(w * picked).sum() / total
-
-
-def _squared_error(Z: Tensor, labels: np.ndarray, axis: int) -> Tensor:
-    from ... import functional as F
-
-    Y = Tensor(_one_hot(Z, labels, axis), name="Y")
-    return ((F.softmax(Z, axis) - Y) ** 2).sum() / labels.size
-
-
-@dataclass(frozen=True)
-class LossVariant:
-    name: str
-    summary: str
-    fn: LossFn
-    legend: tuple[str, ...] = ()
-
-
-LOSSES: dict[str, LossVariant] = {
-    v.name: v
-    for v in (
-        LossVariant("cross-entropy", "F.cross_entropy: log-softmax (max-shifted), gather, mean", _cross_entropy),
-        LossVariant("logsumexp", "log p = Z − logsumexp(Z), logsumexp = m + log Σ exp(Z − m)", _logsumexp),
-        LossVariant("no-shift", "log p = Z − log Σ exp(Z), no max shift", _no_shift),
-        LossVariant("sum-over-n", "−(Σ log p_y)/N instead of the mean", _sum_over_n),
-        LossVariant("one-hot-product", "−Σ(Y ⊙ log p)/N instead of gather", _one_hot_product),
-        LossVariant(
-            "label-smoothing",
-            f"−Σ(q ⊙ log p)/N, q = (1 − ε)·onehot(y) + ε/C, ε = {LABEL_SMOOTHING}",
-            _label_smoothing,
-            (f"q = (1 − ε)·onehot(y) + ε/C, ε = {LABEL_SMOOTHING}",),
-        ),
-        LossVariant(
-            "class-weighted",
-            "−Σₙ w_yₙ log p_yₙ / Σₙ w_yₙ, class weights 1, 2, ..., C",
-            _class_weighted,
-            ("w = the weight of each sample's class (1, 2, ..., C)", "K = Σₙ w"),
-        ),
-        LossVariant("squared-error", "Σ(softmax(Z) − Y)²/N, squared error on the softmax output", _squared_error),
-    )
-}
-
-
-@dataclass(frozen=True)
-class Problem:
-    """The sizes and the random seed of one derivation."""
-
-    layout: str = "column"
-    model: str = "linear"
-    samples: int = 5
-    classes: int = 3
-    features: int = 4
-    hidden: int = 6
-    seed: int = 0
-
-    def sizes(self) -> Sizes:
-        named = {"N": self.samples, "C": self.classes, "D": self.features}
-        if self.model == "mlp":
-            named["H"] = self.hidden
-        values = list(named.values())
-        if len(set(values)) != len(values):
-            given = ", ".join(f"{k} = {v}" for k, v in named.items())
-            raise ValueError(
-                f"derive: the sizes must differ from each other, so that each is named in the formula; got {given}"
+def origins(loss: Tensor, wrt: Sequence[Tensor], sizes: Sizes) -> list[str]:
+    """Which rule of the chain brings the 1/N, each transpose and each sum over the batch, read from the graph."""
+    lines: list[str] = []
+    order = engine.topological_order(loss)
+    samples = next((n for n, name in sizes.names.items() if name == "N"), None)
+    for node in reversed(order):  # from the loss down: the first division by N is where 1/N enters
+        fn = node.grad_fn
+        if fn is None:
+            continue
+        if isinstance(fn, ops.Mean) and fn.count == samples:
+            lines.append(
+                f"1/N: the mean's rule ({fn.rule}, n = N = {samples}, the samples averaged); "
+                "every later rule only carries the factor along"
             )
-        return Sizes({v: k for k, v in named.items()})
+            break
+        if fn.name == "div" and node.parents[1].grad_fn is None and node.parents[1]._data.size == 1:
+            divisor = float(node.parents[1]._data.reshape(-1)[0])
+            if divisor == samples:
+                lines.append(
+                    f"1/N: the division's rule ({fn.rule}, in₂ = N = {samples}); "
+                    "every later rule only carries the factor along"
+                )
+                break
+    users: dict[Tensor, list[tuple[Tensor, int]]] = {}
+    for node in order:
+        for i, parent in enumerate(node.parents):
+            users.setdefault(parent, []).append((node, i))
+    for t in wrt:
+        for node, i in users.get(t, []):
+            fn = node.grad_fn
+            assert fn is not None and t.name is not None
+            out = _passed_on_name(node, users)
+            if isinstance(fn, ops.MatMul):
+                a, b = (p.name or "·" for p in node.parents)
+                other = node.parents[1 - i]
+                grad = f"∂L/∂{out} · {other.name}ᵀ" if i == 0 else f"{other.name}ᵀ · ∂L/∂{out}"
+                lines.append(
+                    f"ᵀ in ∂L/∂{t.name}: {t.name} is in{'₁₂'[i]} of the matmul {a} · {b}, whose rule is "
+                    f"{fn.rule}: ∂L/∂{t.name} = {grad}; it has {t.name}'s own shape "
+                    f"{shape_text(t.shape, sizes)}, from ∂L/∂{out} ({shape_text(node.shape, sizes)}) and "
+                    f"{other.name} ({shape_text(other.shape, sizes)})"
+                )
+            elif fn.name == "add" and t.shape != node.shape:
+                lines.append(
+                    f"Σ in ∂L/∂{t.name}: add's rule passes ∂L/∂{out} on unchanged, but {t.name} "
+                    f"({shape_text(t.shape, sizes)}) was broadcast to {shape_text(node.shape, sizes)}, so the "
+                    f"engine sums the gradient back to {t.name}'s shape (ops.unbroadcast, the adjoint of broadcasting)"
+                )
+    return lines
 
 
-def _tensor(rng: np.random.Generator, shape: tuple[int, ...], name: str, requires_grad: bool) -> Tensor:
-    return Tensor(rng.normal(size=shape), requires_grad=requires_grad, name=name)
-
-
-def derive_model(problem: Problem, loss: str = "cross-entropy") -> Derivation:
-    """Build the model on random float64 inputs, record the loss, and derive its formulas."""
-    sizes = problem.sizes()
-    if loss not in LOSSES:
-        raise ValueError(f"derive: unknown loss {loss!r}; choose from {', '.join(LOSSES)}")
-    if problem.layout not in ("column", "row"):
-        raise ValueError(f"derive: layout must be 'column' or 'row', got {problem.layout!r}")
-    if problem.model not in ("linear", "mlp"):
-        raise ValueError(f"derive: model must be 'linear' or 'mlp', got {problem.model!r}")
-    rng = np.random.default_rng(problem.seed)
-    N, C, D, H = problem.samples, problem.classes, problem.features, problem.hidden
-    labels = rng.integers(0, C, size=N)
-    column = problem.layout == "column"
-    axis = 0 if column else 1
-    # (rows, columns) of each weight, in the layout's orientation
-    def weight(name: str, fan_in: int, fan_out: int) -> Tensor:
-        return _tensor(rng, (fan_out, fan_in) if column else (fan_in, fan_out), name, True)
-
-    def bias(name: str, size: int) -> Tensor:
-        return _tensor(rng, (size, 1) if column else (size,), name, True)
-
-    def affine(W: Tensor, inputs: Tensor, b: Tensor, name: str) -> Tensor:
-        out = (W @ inputs if column else inputs @ W) + b
-        out.name = name
-        return out
-
-    X = Tensor(rng.normal(size=(D, N) if column else (N, D)), name="X")
-    letters: dict[str, tuple[str, ...]]
-    if problem.model == "linear":
-        W, b = weight("W", D, C), bias("b", C)
-        Z = affine(W, X, b, "Z")
-        wrt = [Z, W, b]
-        letters = {"Z": ("c", "n"), "W": ("c", "d"), "b": ("c",)} if column else {"Z": ("n", "c"), "W": ("d", "c"), "b": ("c",)}
-    else:
-        W1, b1 = weight("W1", D, H), bias("b1", H)
-        W2, b2 = weight("W2", H, C), bias("b2", C)
-        Z1 = affine(W1, X, b1, "Z1")
-        Hid = Z1.relu()
-        Hid.name = "H"
-        Z = affine(W2, Hid, b2, "Z2")
-        wrt = [Z, W2, b2, Hid, Z1, W1, b1]
-        if column:
-            letters = {"Z2": ("c", "n"), "W2": ("c", "h"), "b2": ("c",), "H": ("h", "n"), "Z1": ("h", "n"),
-                       "W1": ("h", "d"), "b1": ("h",)}
-        else:
-            letters = {"Z2": ("n", "c"), "W2": ("h", "c"), "b2": ("c",), "H": ("n", "h"), "Z1": ("n", "h"),
-                       "W1": ("d", "h"), "b1": ("h",)}
-    variant = LOSSES[loss]
-    L = variant.fn(Z, labels, axis)
-    title = f"{'the linear softmax classifier' if problem.model == 'linear' else 'the two-layer net'}, {problem.layout} layout, {variant.name}"
-    derivation = derive(L, wrt, axis, sizes, title, letters)
-    derivation.notes.extend(variant.legend)
-    return derivation

@@ -105,10 +105,13 @@ class Writer:
             return self._product(e), MUL
         if kind == "div":
             top, bottom = e.args
+            outside = bottom.kind == "num" and top.kind in ("matmul", "sum")  # (1/N) A · B, (1/N) Σₙ ...
             if latex:
+                if outside:
+                    return f"\\frac{{1}}{{{self._write(bottom, 0, True)}}} \\, {self._write(top, MUL)}", MUL
                 return f"\\frac{{{self._write(top, 0)}}}{{{self._write(bottom, 0, True)}}}", ATOM
             down = self._write(bottom, ATOM, True)
-            if top.kind == "matmul":
+            if outside:
                 return f"(1/{down}) {self._write(top, MUL)}", MUL
             return f"{self._write(top, MUL)}/{down}", MUL
         if kind == "matmul":
