@@ -115,7 +115,7 @@ class Writer:
                 return f"(1/{down}) {self._write(top, MUL)}", MUL
             return f"{self._write(top, MUL)}/{down}", MUL
         if kind == "matmul":
-            a = self._write(e.args[0], MUL)
+            a = self._write(e.args[0], MUL + 1 if e.args[0].kind == "sum" else MUL)
             b = self._write(e.args[1], MUL + 1)
             return (f"{a} \\, {b}" if latex else f"{a} · {b}"), MUL
         if kind == "pow":
@@ -140,7 +140,8 @@ class Writer:
 
     def _product(self, e: Expr) -> str:
         a, b = e.args
-        left = self._write(a, MUL)
+        # A sum on the left is bracketed: Σ_c a ⊙ m would read as Σ_c (a ⊙ m).
+        left = self._write(a, MUL + 1 if a.kind == "sum" else MUL)
         right = self._write(b, MUL + 1)
         scalar = a.kind == "num" or b.kind == "num" or a.shape == () or b.shape == ()
         if self.latex:

@@ -439,7 +439,7 @@ def _term(coef: Number, factors: Factors, inner: Expr | None = None) -> Expr:
             down.append(num(coef.denominator))
     elif coef != 1:
         up.append(num(coef))
-    for atom, p in factors:
+    for atom, p in sorted(factors, key=lambda ap: ap[0].kind == "sum"):  # sums last: m ⊙ Σ_c a
         base = atom if abs(p) == 1 else atom ** abs(p)
         (up if p > 0 else down).append(base)
     if inner is not None:
