@@ -325,3 +325,16 @@ def test_latex_and_unicode_agree_on_names():
     assert unicode(e) == "∂L/∂Z₁"
     assert latex(e) == "\\frac{\\partial L}{\\partial Z_{1}}"
     assert unicode(num(Fraction(1, 5)) * var("a", 1.0)) == "1/5·a"
+
+
+def test_the_derived_section_of_the_derivation_is_the_tools_output():
+    from pathlib import Path
+
+    from tinygrad_softmax.lecture.derive.report import with_docs_section
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "derivation.md").read_text(encoding="utf-8")
+    assert with_docs_section(page) == page, (
+        "docs/derivation.md §8 is out of date; regenerate it with: python -c \"from pathlib import Path; "
+        "from tinygrad_softmax.lecture.derive.report import with_docs_section as w; "
+        "p = Path('docs/derivation.md'); p.write_text(w(p.read_text()))\""
+    )

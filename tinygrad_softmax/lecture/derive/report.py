@@ -110,3 +110,80 @@ def to_markdown(d: Derivation) -> str:
         f"(float64, tolerance {TOLERANCE:g})."
     )
     return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------- docs/derivation.md
+
+DOCS_BEGIN = "<!-- the section below is written by tinygrad_softmax.lecture.derive.report.docs_section -->"
+DOCS_END = "<!-- end of the derived section -->"
+HAND = {
+    "column": {"Z": "(P − Y)/N", "W": "dZ Xᵀ = (1/N)(P − Y) Xᵀ", "b": "Σ_i dZ[:, i]"},
+    "row": {"Z": "(P − Y)/N", "W": "Xᵀ dZ", "b": "Σ_i dZ[i, :]"},
+}
+
+
+def _cell(text: str) -> str:
+    return "`" + text.replace("|", "\\|") + "`"
+
+
+def docs_section() -> str:
+    """The derived formulas next to the hand derivation, both layouts, the two-layer net and every loss."""
+    from .models import LOSSES, Problem, derive_model
+
+    out = [DOCS_BEGIN, ""]
+    linear = {layout: derive_model(Problem(layout=layout)) for layout in ("column", "row")}
+    out.append("| | the derivation, by hand | derived by the engine, column layout | derived by the engine, row layout |")
+    out.append("|---|---|---|---|")
+    for name in ("Z", "W", "b"):
+        cells = []
+        for layout in ("column", "row"):
+            d = linear[layout]
+            chain, written = d.formula(name, "chain"), d.formula(name)
+            both = [unicode_line(d, chain)]
+            if written.expr.key != chain.expr.key:
+                both.append(unicode_line(d, written))
+            cells.append("<br>".join(_cell(t) for t in both))
+        out.append(f"| ∂L/∂{name} | {_cell(HAND['column'][name])} / {_cell(HAND['row'][name])} | {cells[0]} | {cells[1]} |")
+    for name in ("W", "b"):
+        cells = [_cell(linear[layout].index_line(linear[layout].formula(name))) for layout in ("column", "row")]
+        out.append(f"| entry by entry | | {cells[0]} | {cells[1]} |")
+    out.append("")
+    out.append("Where the factors come from (column layout, read from the graph):")
+    out.append("")
+    out += [f"- {line}" for line in linear["column"].origins]
+    out.append("")
+    out.append("The two-layer net (column layout), one named gradient at a time:")
+    out.append("")
+    out.append("```text")
+    mlp = derive_model(Problem(model="mlp"))
+    out += [unicode_line(mlp, f) for f in mlp.chain]
+    out.append("```")
+    out.append("")
+    out.append("The same loss written other ways, and losses whose gradient is not p − y (column layout):")
+    out.append("")
+    out.append("| loss | ∂L/∂Z derived by the engine |")
+    out.append("|---|---|")
+    for name, variant in LOSSES.items():
+        d = derive_model(Problem(), name)
+        out.append(f"| {name}: {variant.summary} | {_cell(unicode_line(d, d.formula('Z')))} |")
+    out.append("")
+    for layout in ("column", "row"):
+        for name in LOSSES:  # derive_model raises DerivationError on a formula that differs
+            derive_model(Problem(layout=layout), name)
+    out.append(
+        f"Every formula here, in both layouts, is computed with NumPy and equals the engine's gradient "
+        f"to {TOLERANCE:g} (float64)."
+    )
+    out.append("")
+    out.append(DOCS_END)
+    return "\n".join(out) + "\n"
+
+
+def unicode_line(d: Derivation, f: Formula) -> str:
+    return _line(d, f)
+
+
+def with_docs_section(page: str) -> str:
+    """``page`` with its derived section replaced by a freshly generated one."""
+    start, end = page.index(DOCS_BEGIN), page.index(DOCS_END) + len(DOCS_END) + 1
+    return page[:start] + docs_section() + page[end:]
