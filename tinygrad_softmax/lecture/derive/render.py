@@ -105,7 +105,10 @@ class Writer:
             return self._product(e), MUL
         if kind == "div":
             top, bottom = e.args
-            outside = bottom.kind == "num" and top.kind in ("matmul", "sum")  # (1/N) A · B, (1/N) Σₙ ...
+            # (1/N) A · B, (1/N) Σₙ ..., (1/N) m ⊙ (...): the number in front of a product
+            outside = bottom.kind == "num" and (
+                top.kind in ("matmul", "sum") or (top.kind == "mul" and _leftmost(top).kind != "num")
+            )
             if latex:
                 if outside:
                     return f"\\frac{{1}}{{{self._write(bottom, 0, True)}}} \\, {self._write(top, MUL)}", MUL
@@ -180,6 +183,12 @@ class Writer:
         if kind == "reshape":
             return fn("reshape") + paren(f"{args[0]}, {e.attrs[0]}")
         return fn(kind) + paren(", ".join(args))
+
+
+def _leftmost(e: Expr) -> Expr:
+    while e.kind == "mul":
+        e = e.args[0]
+    return e
 
 
 def unicode(e: Expr, sizes: Sizes | None = None) -> str:

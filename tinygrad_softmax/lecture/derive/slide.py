@@ -10,6 +10,7 @@ from .derivation import Derivation
 from .report import latex_lines
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 SLIDE_FIGSIZE = (9.6, 5.4)
@@ -34,16 +35,21 @@ def formula_figure(d: Derivation, extra: list[str] | None = None) -> Figure:
     right = written + ([""] if written and extra else []) + (extra or [])
     fig = Figure(figsize=SLIDE_FIGSIZE, facecolor="white")
     FigureCanvasAgg(fig)
-    fig.text(0.04, 0.95, "Derived by the engine from the recorded graph", fontsize=16, weight="bold", va="top")
-    fig.text(0.04, 0.885, d.title, fontsize=12, color="#333333", va="top")
-    fig.text(0.05, 0.81, "chain rule, one named gradient at a time", fontsize=10, color="#666666", va="top")
+    # The text sits on one invisible axes filling the slide (Jupyter shows no figure without axes).
+    page = fig.add_axes((0, 0, 1, 1))
+    page.set_axis_off()
+    page.set_xlim(0, 1)
+    page.set_ylim(0, 1)
+    page.text(0.04, 0.95, "Derived by the engine from the recorded graph", fontsize=16, weight="bold", va="top")
+    page.text(0.04, 0.885, d.title, fontsize=12, color="#333333", va="top")
+    page.text(0.05, 0.81, "chain rule, one named gradient at a time", fontsize=10, color="#666666", va="top")
     if right:
-        fig.text(0.40, 0.81, "written out", fontsize=10, color="#666666", va="top")
-        _column(fig, chain, 0.05, 0.33)
-        _column(fig, right, 0.40, 0.57)
+        page.text(0.40, 0.81, "written out", fontsize=10, color="#666666", va="top")
+        _column(fig, page, chain, 0.05, 0.33)
+        _column(fig, page, right, 0.40, 0.57)
     else:
-        _column(fig, chain, 0.05, 0.9)
-    fig.text(
+        _column(fig, page, chain, 0.05, 0.9)
+    page.text(
         0.04,
         0.03,
         f"Every formula computed with NumPy equals the engine's gradient: max |Δ| = {d.worst_error:.1e} (float64)",
@@ -53,7 +59,7 @@ def formula_figure(d: Derivation, extra: list[str] | None = None) -> Figure:
     return fig
 
 
-def _column(fig: Figure, lines: list[str], left: float, width: float) -> None:
+def _column(fig: Figure, page: Axes, lines: list[str], left: float, width: float) -> None:
     """``lines`` one under the other from the top of the slide, the font as large as the column allows."""
     top, bottom = 0.76, 0.09
     step = min((top - bottom) / max(len(lines), 1), 0.13)
@@ -62,7 +68,7 @@ def _column(fig: Figure, lines: list[str], left: float, width: float) -> None:
     y = top
     for line in lines:
         if line:
-            texts.append(fig.text(left, y, f"${line}$", fontsize=size, va="top"))
+            texts.append(page.text(left, y, f"${line}$", fontsize=size, va="top"))
         y -= step
     renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
     widest = max((t.get_window_extent(renderer).width for t in texts), default=0.0)
