@@ -1,4 +1,4 @@
-"""The engine derives the gradient as a formula: its own backward rules on symbolic values, then named identities.
+"""The engine derives the gradient as a formula: its own backward rules on symbolic values, then identities.
 
 Not a lookup: the same loss written five other ways reaches the same formula, and
 three losses whose gradient is not p − y get their own correct formulas. Every
@@ -14,7 +14,7 @@ import pytest
 
 from tinygrad_softmax import ops
 from tinygrad_softmax.lecture.derive import LOSSES, DerivationError, Problem, derive, derive_model
-from tinygrad_softmax.lecture.derive.derivation import TOLERANCE, backward_formulas, Forward
+from tinygrad_softmax.lecture.derive.derivation import TOLERANCE
 from tinygrad_softmax.lecture.derive.expr import Expr, evaluate, num, onehot, var
 from tinygrad_softmax.lecture.derive.render import Sizes, latex, unicode
 from tinygrad_softmax.lecture.derive.report import to_latex, to_text
@@ -262,15 +262,28 @@ def test_identity_probabilities_sum_to_1():
 
 
 def test_identity_one_sum_of_several():
-    _check(A.sum(axis=0, keepdims=True) * M - (A * A).sum(axis=0, keepdims=True) * M, "m ⊙ (Σ_c (a ⊙ (1 − a)))",
-           "one sum of several", (1, 5))
+    _check(
+        A.sum(axis=0, keepdims=True) * M - (A * A).sum(axis=0, keepdims=True) * M,
+        "m ⊙ (Σ_c (a ⊙ (1 − a)))",
+        "one sum of several",
+        (1, 5),
+    )
 
 
 def test_every_identity_has_a_test_of_its_own():
     tested = {
-        "softmax", "scatter-add at the labels", "one-hot sums to 1", "like terms", "sum over a broadcast axis",
-        "constant out of a sum", "transpose of a product", "transpose of a transpose", "numbers out of a product",
-        "probabilities sum to 1", "one sum of several", "a broadcast copy",
+        "softmax",
+        "scatter-add at the labels",
+        "one-hot sums to 1",
+        "like terms",
+        "sum over a broadcast axis",
+        "constant out of a sum",
+        "transpose of a product",
+        "transpose of a transpose",
+        "numbers out of a product",
+        "probabilities sum to 1",
+        "one sum of several",
+        "a broadcast copy",
     }
     assert set(IDENTITIES) == tested
 
@@ -285,7 +298,7 @@ def test_latex_parses_with_mathtext():
 
     for model in ("linear", "mlp"):
         for layout in ("column", "row"):
-            for loss in (["cross-entropy", *LOSSES] if model == "linear" else ["cross-entropy"]):
+            for loss in ["cross-entropy", *LOSSES] if model == "linear" else ["cross-entropy"]:
                 d = derive_model(Problem(layout=layout, model=model), loss)
                 for line in latex_lines(d):
                     check_mathtext(line)
@@ -334,7 +347,7 @@ def test_the_derived_section_of_the_derivation_is_the_tools_output():
 
     page = (Path(__file__).resolve().parents[1] / "docs" / "derivation.md").read_text(encoding="utf-8")
     assert with_docs_section(page) == page, (
-        "docs/derivation.md §8 is out of date; regenerate it with: python -c \"from pathlib import Path; "
+        'docs/derivation.md §8 is out of date; regenerate it with: python -c "from pathlib import Path; '
         "from tinygrad_softmax.lecture.derive.report import with_docs_section as w; "
         "p = Path('docs/derivation.md'); p.write_text(w(p.read_text()))\""
     )

@@ -1,4 +1,4 @@
-"""The element view: the engine's rules on arrays of SymPy expressions, with SymPy's own diff as the witness."""
+"""The element view: the engine's rules on arrays of SymPy expressions; SymPy's own diff is the witness."""
 
 from __future__ import annotations
 
@@ -17,12 +17,16 @@ def test_three_classes_one_sample_label_1():
     assert view.witness_agrees and view.error <= elements.TOLERANCE
 
 
-@pytest.mark.parametrize(("C", "N", "labels"), [(3, 1, [2]), (2, 2, [0, 1]), (3, 2, [1, 1]), (4, 3, [3, 0, 2])])
+@pytest.mark.parametrize(
+    ("C", "N", "labels"), [(3, 1, [2]), (2, 2, [0, 1]), (3, 2, [1, 1]), (4, 3, [3, 0, 2])]
+)
 def test_sympys_own_diff_is_the_independent_witness(C, N, labels):
     view = elements.element_view(C, N, np.array(labels))
     z = view.logits
     # The loss written directly in SymPy, with no engine and no rule in between
-    loss = -sum(sp.log(sp.exp(z[labels[n], n]) / sum(sp.exp(z[c, n]) for c in range(C))) for n in range(N)) / N
+    loss = (
+        -sum(sp.log(sp.exp(z[labels[n], n]) / sum(sp.exp(z[c, n]) for c in range(C))) for n in range(N)) / N
+    )
     for c in range(C):
         for n in range(N):
             assert sp.simplify(sp.diff(loss, z[c, n]) - view.grad[c, n]) == 0

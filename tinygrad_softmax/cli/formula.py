@@ -70,7 +70,9 @@ def _elements(text: str) -> tuple[int, int]:
         values = (values[0], values[0])
     C, N = values
     if C < 2 or C * N > 12:
-        raise argparse.ArgumentTypeError(f"needs C ≥ 2 and C·N ≤ 12 (the formulas must fit a slide), got {C},{N}")
+        raise argparse.ArgumentTypeError(
+            f"needs C ≥ 2 and C·N ≤ 12 (the formulas must fit a slide), got {C},{N}"
+        )
     return C, N
 
 
@@ -85,11 +87,22 @@ def derive_arguments(parser: argparse.ArgumentParser) -> None:
         default="cross-entropy",
         help="the loss, written one of several ways (default: cross-entropy, as F.cross_entropy)",
     )
-    parser.add_argument("--elements", type=_elements, metavar="C,N", help="add the element view for C classes, N samples (SymPy)")
-    parser.add_argument("--latex", action="store_true", help="print LaTeX (amsmath align*) instead of plain Unicode")
-    parser.add_argument("--out", type=output_file(".png"), help="also draw the formulas on a 1920×1080 slide (PNG)")
+    parser.add_argument(
+        "--elements",
+        type=_elements,
+        metavar="C,N",
+        help="add the element view for C classes, N samples (SymPy)",
+    )
+    parser.add_argument(
+        "--latex", action="store_true", help="print LaTeX (amsmath align*) instead of plain Unicode"
+    )
+    parser.add_argument(
+        "--out", type=output_file(".png"), help="also draw the formulas on a 1920×1080 slide (PNG)"
+    )
     parser.add_argument("--samples", type=POSITIVE, default=5, help="N, the samples (default: 5)")
     parser.add_argument("--classes", type=integer(2), default=3, help="C, the classes (default: 3)")
     parser.add_argument("--features", type=POSITIVE, default=4, help="D, the features (default: 4)")
-    parser.add_argument("--hidden", type=POSITIVE, default=6, help="H, the hidden units of --model mlp (default: 6)")
+    parser.add_argument(
+        "--hidden", type=POSITIVE, default=6, help="H, the hidden units of --model mlp (default: 6)"
+    )
     parser.add_argument("--random-seed", type=SEED, default=0, help="random seed of the inputs (default: 0)")

@@ -161,10 +161,9 @@ def run_demo(out: str | Path = "demo-output", log: Callable[[str], None] = print
     _write(result, "formula.tex", derive_report.to_latex(result.derivation))
     if have_matplotlib:
         result.files.append(write_formula_png(result.derivation, out / "formula.png"))
-    log(
-        f"derived from the graph: {derive_report.unicode_line(result.derivation, result.derivation.formula('Z'))}; "
-        f"every formula equals the engine's gradient to {derive_report.TOLERANCE:g}"
-    )
+    dz = derive_report.unicode_line(result.derivation, result.derivation.formula("Z"))
+    tolerance = derive_report.TOLERANCE
+    log(f"derived from the graph: {dz}; every formula equals the engine's gradient to {tolerance:g}")
 
     result.hidden_layer = demo_section(out, log)
     result.files += result.hidden_layer.files

@@ -16,7 +16,7 @@ in the forward values (``∂L/∂W = (1/N) (softmax(Z) − onehot(y)) · Xᵀ``)
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +25,21 @@ import numpy as np
 from ... import engine, ops
 from ...derivatives import grad as engine_grad
 from ...tensor import Tensor
-from .expr import Expr, as_shape, binary, evaluate, gather, lift, matmul, num, onehot, reduction, sum_to, var, walk
+from .expr import (
+    Expr,
+    as_shape,
+    binary,
+    evaluate,
+    gather,
+    lift,
+    matmul,
+    num,
+    onehot,
+    reduction,
+    sum_to,
+    var,
+    walk,
+)
 from .render import Sizes, index_form, latex, unicode
 from .simplify import Simplifier
 
@@ -167,7 +181,7 @@ def forward_expr(fn: ops.Op, args: list[Expr]) -> Expr:
     if name == "neg":
         return -x
     if name == "pow":
-        return x ** fn.exponent  # type: ignore[attr-defined]
+        return x**fn.exponent  # type: ignore[attr-defined]
     if name in ("exp", "log", "relu"):
         return Expr(name, (x,), (), x.shape)
     if name in ("sum", "max"):
@@ -255,7 +269,8 @@ def backward_formulas(
 
 def _is_simplified(e: Expr) -> bool:
     return not any(
-        node.kind in UNSIMPLIFIED or (node.kind == "var" and node.attrs[0].startswith("K(")) for node in walk(e)
+        node.kind in UNSIMPLIFIED or (node.kind == "var" and node.attrs[0].startswith("K("))
+        for node in walk(e)
     )
 
 
@@ -276,7 +291,10 @@ def derive(
         raise ValueError(f"derive: the loss must be a scalar, got shape {loss.shape}")
     for t in wrt:
         if not (t.name and _IDENTIFIER.match(t.name)):
-            raise ValueError(f"derive: every tensor to differentiate by needs a name (a letter, then letters or digits), got {t.name!r}")
+            raise ValueError(
+                "derive: every tensor to differentiate by needs a name (a letter, then letters or digits), "
+                f"got {t.name!r}"
+            )
         if not t.requires_grad:
             raise ValueError(f"derive: {t.name} does not require grad, so the loss has no gradient by it")
     engine_grads = dict(zip(wrt, engine_grad(loss, list(wrt))))
@@ -304,8 +322,15 @@ def derive(
                     f"(more than {TOLERANCE:g}): {unicode(expr, sizes)}"
                 )
             out.append(
-                Formula(t.name, expr, t._data.shape, error, list(used), _is_simplified(expr),
-                        letters.get(t.name, ()))
+                Formula(
+                    t.name,
+                    expr,
+                    t._data.shape,
+                    error,
+                    list(used),
+                    _is_simplified(expr),
+                    letters.get(t.name, ()),
+                )
             )
         return out, forward
 
@@ -333,7 +358,7 @@ def _passed_on_name(node: Tensor, users: dict[Tensor, list[tuple[Tensor, int]]])
 
 
 def origins(loss: Tensor, wrt: Sequence[Tensor], sizes: Sizes) -> list[str]:
-    """Which rule of the chain brings the 1/N, each transpose and each sum over the batch, read from the graph."""
+    """Which rule brings the 1/N, each transpose and each sum over the batch, read from the graph."""
     lines: list[str] = []
     order = engine.topological_order(loss)
     samples = next((n for n, name in sizes.names.items() if name == "N"), None)
@@ -377,9 +402,8 @@ def origins(loss: Tensor, wrt: Sequence[Tensor], sizes: Sizes) -> list[str]:
             elif fn.name == "add" and t.shape != node.shape:
                 lines.append(
                     f"Σ in ∂L/∂{t.name}: add's rule passes ∂L/∂{out} on unchanged, but {t.name} "
-                    f"({shape_text(t.shape, sizes)}) was broadcast to {shape_text(node.shape, sizes)}, so the "
-                    f"engine sums the gradient back to {t.name}'s shape (ops.unbroadcast, the adjoint of broadcasting)"
+                    f"({shape_text(t.shape, sizes)}) was broadcast to {shape_text(node.shape, sizes)}, "
+                    f"so the engine sums the gradient back to {t.name}'s shape "
+                    "(ops.unbroadcast, the adjoint of broadcasting)"
                 )
     return lines
-
-

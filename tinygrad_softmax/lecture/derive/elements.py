@@ -76,7 +76,7 @@ def _terms_numbers_last(printer: Any, expr: Any) -> str:
     return out
 
 
-class _Printer(StrPrinter):  # type: ignore[misc]
+class _Printer(StrPrinter):
     """SymPy's one-line printer with e^{…}, −, · and no ** (a formula a person writes)."""
 
     def _print_exp(self, expr: Any) -> str:
@@ -86,7 +86,7 @@ class _Printer(StrPrinter):  # type: ignore[misc]
         return _terms_numbers_last(self, expr)
 
 
-class _LatexPrinter(LatexPrinter):  # type: ignore[misc]
+class _LatexPrinter(LatexPrinter):
     def _print_Add(self, expr: Any, order: Any = None) -> str:
         return _terms_numbers_last(self, expr)
 
@@ -140,7 +140,7 @@ def _forward(fn: ops.Op, args: list[np.ndarray]) -> np.ndarray:
     if name == "log":
         return np.vectorize(sp.log, otypes=[object])(x)
     if name in ("sum", "mean"):
-        total = np.asarray(x.sum(axis=fn.axes, keepdims=fn.keepdims), dtype=object)  # type: ignore[attr-defined]
+        total: Any = np.asarray(x.sum(axis=fn.axes, keepdims=fn.keepdims), dtype=object)  # type: ignore[attr-defined]
         return total if name == "sum" else total / fn.count  # type: ignore[attr-defined]
     if isinstance(fn, ops.Gather):
         return x[fn.positions]
@@ -148,10 +148,11 @@ def _forward(fn: ops.Op, args: list[np.ndarray]) -> np.ndarray:
 
 
 def element_view(C: int = 3, N: int = 1, labels: np.ndarray | None = None, seed: int = 0) -> ElementView:
-    """The element view of the mean cross-entropy for C classes and N samples (labels default: all class 1)."""
+    """The element view of the mean cross-entropy, C classes, N samples (labels default: all class 1)."""
     if C < 2 or N < 1 or C * N > MAX_ENTRIES:
         raise ValueError(
-            f"derive --elements: C ≥ 2, N ≥ 1 and C·N ≤ {MAX_ENTRIES} (the formulas must fit a slide); got C = {C}, N = {N}"
+            f"derive --elements: C ≥ 2, N ≥ 1 and C·N ≤ {MAX_ENTRIES} (the formulas must fit a slide); "
+            f"got C = {C}, N = {N}"
         )
     labels = np.zeros(N, dtype=np.int64) if labels is None else np.asarray(labels, dtype=np.int64)
     if labels.shape != (N,) or labels.min() < 0 or labels.max() >= C:
@@ -191,7 +192,9 @@ def element_view(C: int = 3, N: int = 1, labels: np.ndarray | None = None, seed:
     dz = grads[Z]  # as the rules left it: e^{z₁}/(e^{z₁} + e^{z₂} + e^{z₃}) − 1
     L = np.asarray(values[loss], dtype=object).reshape(-1)[0]
     # The witness: SymPy's own diff of the same loss, written directly (no engine, no rules)
-    direct = -sum(sp.log(sp.exp(z[labels[n], n]) / sum(sp.exp(z[c, n]) for c in range(C))) for n in range(N)) / N
+    direct = (
+        -sum(sp.log(sp.exp(z[labels[n], n]) / sum(sp.exp(z[c, n]) for c in range(C))) for n in range(N)) / N
+    )
     witness = all(sp.simplify(sp.diff(direct, z[c, n]) - dz[c, n]) == 0 for c in range(C) for n in range(N))
     # Numbers: the formula at the random logits against the engine's gradient there
     subs = {z[c, n]: point[c, n] for c in range(C) for n in range(N)}
@@ -202,10 +205,13 @@ def element_view(C: int = 3, N: int = 1, labels: np.ndarray | None = None, seed:
     # softmax and the Hessian of the loss in the first sample's logits
     denominators = [sum(sp.exp(z[c, n]) for c in range(C)) for n in range(N)]
     probs = np.array([[sp.exp(z[c, n]) / denominators[n] for n in range(N)] for c in range(C)], dtype=object)
-    hess = np.array([[sp.simplify(sp.diff(dz[i, 0], z[j, 0])) for j in range(C)] for i in range(C)], dtype=object)
+    hess = np.array(
+        [[sp.simplify(sp.diff(dz[i, 0], z[j, 0])) for j in range(C)] for i in range(C)], dtype=object
+    )
     p = [sp.Symbol(f"p{c + 1}".translate(_SUB), positive=True) for c in range(C)]
     in_p = np.array(
-        [[(sp.KroneckerDelta(i, j) * p[i] - p[i] * p[j]) / N for j in range(C)] for i in range(C)], dtype=object
+        [[(sp.KroneckerDelta(i, j) * p[i] - p[i] * p[j]) / N for j in range(C)] for i in range(C)],
+        dtype=object,
     )
     to_z = {p[c]: probs[c, 0] for c in range(C)}
     for i in range(C):
@@ -245,7 +251,8 @@ def to_text(view: ElementView) -> str:
     out.append("")
     out.append(
         f"Checked: SymPy's own diff of L gives the same gradient ({'yes' if view.witness_agrees else 'NO'}); "
-        f"at random logits the formulas equal the engine's gradient: max |Δ| = {view.error:.1e} ≤ {TOLERANCE:g}"
+        "at random logits the formulas equal the engine's gradient: "
+        f"max |Δ| = {view.error:.1e} ≤ {TOLERANCE:g}"
     )
     return "\n".join(out) + "\n"
 
@@ -254,5 +261,7 @@ def latex_lines(view: ElementView) -> list[str]:
     lines = []
     for c in range(view.C):
         for n in range(view.N):
-            lines.append(f"\\frac{{\\partial L}}{{\\partial {latex(view.logits[c, n])}}} = {latex(view.grad[c, n])}")
+            lines.append(
+                f"\\frac{{\\partial L}}{{\\partial {latex(view.logits[c, n])}}} = {latex(view.grad[c, n])}"
+            )
     return lines

@@ -326,7 +326,7 @@ def _evaluate(e: Expr, args: list[np.ndarray]) -> np.ndarray:
     }
     if kind in simple:
         return np.asarray(simple[kind](*args), dtype=np.float64)
-    (x,) = args if len(args) == 1 else (None,)
+    x: Any = args[0] if args else None
     if kind == "neg":
         return -x
     if kind == "pow":

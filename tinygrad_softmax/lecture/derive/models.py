@@ -12,7 +12,6 @@ from ...tensor import Tensor
 from .derivation import Derivation, derive, origins
 from .render import Sizes
 
-
 LossFn = Callable[[Tensor, np.ndarray, int], Tensor]
 
 
@@ -78,7 +77,7 @@ def _label_smoothing(Z: Tensor, labels: np.ndarray, axis: int) -> Tensor:
 
 
 def class_weights(C: int) -> np.ndarray:
-    """The weight of each class in the class-weighted loss: 1, 2, 3, ... (fixed, so the formula is reproducible)."""
+    """The weight of each class in the class-weighted loss: 1, 2, 3, ... (fixed: a reproducible formula)."""
     return np.arange(1.0, C + 1.0)
 
 
@@ -110,7 +109,9 @@ class LossVariant:
 LOSSES: dict[str, LossVariant] = {
     v.name: v
     for v in (
-        LossVariant("cross-entropy", "F.cross_entropy: log-softmax (max-shifted), gather, mean", _cross_entropy),
+        LossVariant(
+            "cross-entropy", "F.cross_entropy: log-softmax (max-shifted), gather, mean", _cross_entropy
+        ),
         LossVariant("logsumexp", "log p = Z − logsumexp(Z), logsumexp = m + log Σ exp(Z − m)", _logsumexp),
         LossVariant("no-shift", "log p = Z − log Σ exp(Z), no max shift", _no_shift),
         LossVariant("sum-over-n", "−(Σ log p_y)/N instead of the mean", _sum_over_n),
@@ -127,7 +128,9 @@ LOSSES: dict[str, LossVariant] = {
             _class_weighted,
             ("w = the weight of each sample's class (1, 2, ..., C)", "K = Σₙ w"),
         ),
-        LossVariant("squared-error", "Σ(softmax(Z) − Y)²/N, squared error on the softmax output", _squared_error),
+        LossVariant(
+            "squared-error", "Σ(softmax(Z) − Y)²/N, squared error on the softmax output", _squared_error
+        ),
     )
 }
 
@@ -152,7 +155,8 @@ class Problem:
         if len(set(values)) != len(values):
             given = ", ".join(f"{k} = {v}" for k, v in named.items())
             raise ValueError(
-                f"derive: the sizes must differ from each other, so that each is named in the formula; got {given}"
+                "derive: the sizes must differ from each other, so that each is named in the formula; "
+                f"got {given}"
             )
         return Sizes({v: k for k, v in named.items()})
 
@@ -175,6 +179,7 @@ def derive_model(problem: Problem, loss: str = "cross-entropy") -> Derivation:
     labels = rng.integers(0, C, size=N)
     column = problem.layout == "column"
     axis = 0 if column else 1
+
     # (rows, columns) of each weight, in the layout's orientation
     def weight(name: str, fan_in: int, fan_out: int) -> Tensor:
         return _tensor(rng, (fan_out, fan_in) if column else (fan_in, fan_out), name, True)
@@ -193,7 +198,11 @@ def derive_model(problem: Problem, loss: str = "cross-entropy") -> Derivation:
         W, b = weight("W", D, C), bias("b", C)
         Z = affine(W, X, b, "Z")
         wrt = [Z, W, b]
-        letters = {"Z": ("c", "n"), "W": ("c", "d"), "b": ("c",)} if column else {"Z": ("n", "c"), "W": ("d", "c"), "b": ("c",)}
+        letters = (
+            {"Z": ("c", "n"), "W": ("c", "d"), "b": ("c",)}
+            if column
+            else {"Z": ("n", "c"), "W": ("d", "c"), "b": ("c",)}
+        )
     else:
         W1, b1 = weight("W1", D, H), bias("b1", H)
         W2, b2 = weight("W2", H, C), bias("b2", C)
@@ -203,14 +212,29 @@ def derive_model(problem: Problem, loss: str = "cross-entropy") -> Derivation:
         Z = affine(W2, Hid, b2, "Z2")
         wrt = [Z, W2, b2, Hid, Z1, W1, b1]
         if column:
-            letters = {"Z2": ("c", "n"), "W2": ("c", "h"), "b2": ("c",), "H": ("h", "n"), "Z1": ("h", "n"),
-                       "W1": ("h", "d"), "b1": ("h",)}
+            letters = {
+                "Z2": ("c", "n"),
+                "W2": ("c", "h"),
+                "b2": ("c",),
+                "H": ("h", "n"),
+                "Z1": ("h", "n"),
+                "W1": ("h", "d"),
+                "b1": ("h",),
+            }
         else:
-            letters = {"Z2": ("n", "c"), "W2": ("h", "c"), "b2": ("c",), "H": ("n", "h"), "Z1": ("n", "h"),
-                       "W1": ("d", "h"), "b1": ("h",)}
+            letters = {
+                "Z2": ("n", "c"),
+                "W2": ("h", "c"),
+                "b2": ("c",),
+                "H": ("n", "h"),
+                "Z1": ("n", "h"),
+                "W1": ("d", "h"),
+                "b1": ("h",),
+            }
     variant = LOSSES[loss]
     L = variant.fn(Z, labels, axis)
-    title = f"{'the linear softmax classifier' if problem.model == 'linear' else 'the two-layer net'}, {problem.layout} layout, {variant.name}"
+    model = "the linear softmax classifier" if problem.model == "linear" else "the two-layer net"
+    title = f"{model}, {problem.layout} layout, {variant.name}"
     derivation = derive(L, wrt, axis, sizes, title, letters)
     derivation.notes.extend(variant.legend)
     derivation.origins.extend(origins(L, [t for t in wrt if t.grad_fn is None], sizes))

@@ -37,7 +37,11 @@ def _number(value: Fraction | float, latex: bool) -> str:
     if isinstance(value, Fraction):
         if value.denominator == 1:
             return str(value.numerator)
-        return f"\\frac{{{value.numerator}}}{{{value.denominator}}}" if latex else f"{value.numerator}/{value.denominator}"
+        return (
+            f"\\frac{{{value.numerator}}}{{{value.denominator}}}"
+            if latex
+            else f"{value.numerator}/{value.denominator}"
+        )
     return f"{value:.6g}"
 
 
@@ -245,14 +249,21 @@ class IndexWriter:
             return symbol + ("_" + "".join(mine) if mine else ""), ATOM
         if kind in ("add", "sub"):
             sign = "+" if kind == "add" else "−"
-            return f"{self._entry(e.args[0], letters, ADD)} {sign} {self._entry(e.args[1], letters, ADD + 1)}", ADD
+            return (
+                f"{self._entry(e.args[0], letters, ADD)} {sign} {self._entry(e.args[1], letters, ADD + 1)}",
+                ADD,
+            )
         if kind == "neg":
             return "−" + self._entry(e.args[0], letters, MUL), UNARY
         if kind == "mul":
             return f"{self._entry(e.args[0], letters, MUL)} {self._entry(e.args[1], letters, MUL + 1)}", MUL
         if kind == "div":
             top, bottom = e.args
-            down = Writer(self.sizes).write(bottom) if bottom.kind != "num" else Writer(self.sizes)._write(bottom, ATOM, True)
+            down = (
+                Writer(self.sizes).write(bottom)
+                if bottom.kind != "num"
+                else Writer(self.sizes)._write(bottom, ATOM, True)
+            )
             if bottom.kind == "num":
                 return f"(1/{down}) {self._entry(top, letters, MUL)}", MUL
             return f"{self._entry(top, letters, MUL)}/{self._entry(bottom, letters, ATOM)}", MUL

@@ -52,7 +52,10 @@ def to_text(d: Derivation) -> str:
         f"gradient (float64): max |Δ| = {d.worst_error:.1e} ≤ {TOLERANCE:g}"
     )
     if not d.simplified:
-        out.append("Some formulas could not be simplified to a closed form; they are shown as the rules computed them.")
+        out.append(
+            "Some formulas could not be simplified to a closed form; "
+            "they are shown as the rules computed them."
+        )
     return "\n".join(out) + "\n"
 
 
@@ -132,7 +135,10 @@ def docs_section() -> str:
 
     out = [DOCS_BEGIN, ""]
     linear = {layout: derive_model(Problem(layout=layout)) for layout in ("column", "row")}
-    out.append("| | the derivation, by hand | derived by the engine, column layout | derived by the engine, row layout |")
+    out.append(
+        "| | the derivation, by hand | derived by the engine, column layout "
+        "| derived by the engine, row layout |"
+    )
     out.append("|---|---|---|---|")
     for name in ("Z", "W", "b"):
         cells = []
@@ -143,9 +149,14 @@ def docs_section() -> str:
             if written.expr.key != chain.expr.key:
                 both.append(unicode_line(d, written))
             cells.append("<br>".join(_cell(t) for t in both))
-        out.append(f"| ∂L/∂{name} | {_cell(HAND['column'][name])} / {_cell(HAND['row'][name])} | {cells[0]} | {cells[1]} |")
+        out.append(
+            f"| ∂L/∂{name} | {_cell(HAND['column'][name])} / {_cell(HAND['row'][name])} "
+            f"| {cells[0]} | {cells[1]} |"
+        )
     for name in ("W", "b"):
-        cells = [_cell(linear[layout].index_line(linear[layout].formula(name))) for layout in ("column", "row")]
+        cells = [
+            _cell(linear[layout].index_line(linear[layout].formula(name))) for layout in ("column", "row")
+        ]
         out.append(f"| entry by entry | | {cells[0]} | {cells[1]} |")
     out.append("")
     out.append("Where the factors come from (column layout, read from the graph):")

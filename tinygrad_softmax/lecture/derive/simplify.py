@@ -26,7 +26,7 @@ IDENTITIES: dict[str, str] = {
     "like terms": "x − x = 0 and u/N + v/N = (u + v)/N (terms with the same factors are collected)",
     "scatter-add at the labels": "scatter-adding v at the label positions, one per line, = onehot(y) ⊙ v",
     "one-hot sums to 1": "Σ_c onehot(y) = 1 along the class axis",
-    "probabilities sum to 1": "Σ_c softmax(a) = 1, and Σ_c q = 1 for a constant q whose lines are distributions",
+    "probabilities sum to 1": "Σ_c softmax(a) = 1, and Σ_c q = 1 for a constant q of distributions",
     "constant out of a sum": "Σ_k (c ⊙ x) = c ⊙ Σ_k x when c is constant along k",
     "sum over a broadcast axis": "Σ_k c = n_k · c when c is constant along the n_k entries of axis k",
     "softmax": "exp(a − m) / Σ_k exp(a − m) = softmax(a) for any m constant along k",
@@ -160,7 +160,9 @@ class Simplifier:
         if len(poly) == 1:
             ((coef, factors),) = poly.values()
             inverse = 1 / coef if isinstance(coef, Fraction) else 1.0 / coef
-            return {_mono_key(tuple((a, -p) for a, p in factors)): (inverse, tuple((a, -p) for a, p in factors))}
+            return {
+                _mono_key(tuple((a, -p) for a, p in factors)): (inverse, tuple((a, -p) for a, p in factors))
+            }
         return self._atom_poly(self.rebuild(poly), -1)
 
     def _power(self, e: Expr) -> Poly:
@@ -189,7 +191,12 @@ class Simplifier:
         ndim = operand.ndim
         if not keepdims and not (axes == tuple(range(len(axes))) or len(axes) == ndim):
             # Dropping an inner axis moves the others: keep the sum as it is (with keepdims), then reshape.
-            kept = Expr("sum", (operand,), (axes, True), tuple(1 if i in axes else n for i, n in enumerate(operand.shape)))
+            kept = Expr(
+                "sum",
+                (operand,),
+                (axes, True),
+                tuple(1 if i in axes else n for i, n in enumerate(operand.shape)),
+            )
             return self._atom_poly(self.rebuild(self._sum(kept)).reshape(e.shape))
         count = math.prod(operand.shape[a] for a in axes)
         out: Poly = {}
@@ -243,7 +250,9 @@ class Simplifier:
         if full != inner.shape:
             inner = Expr("expand", (inner,), (full,), full)
         if keepdims:
-            return Expr("sum", (inner,), (axes, True), tuple(1 if i in axes else n for i, n in enumerate(full)))
+            return Expr(
+                "sum", (inner,), (axes, True), tuple(1 if i in axes else n for i, n in enumerate(full))
+            )
         return Expr("sum", (inner,), (axes, False), tuple(n for i, n in enumerate(full) if i not in axes))
 
     # ------------------------------------------------------------ gather's adjoint
@@ -296,7 +305,9 @@ class Simplifier:
         coef, rest = self._pull_number(x)
         if isinstance(coef, Expr) or coef != 1:
             self.note("numbers out of a product")
-            return self.rebuild(self._times(self._scalar_poly(coef), self._atom_poly(self._transpose(rest, axes))))
+            return self.rebuild(
+                self._times(self._scalar_poly(coef), self._atom_poly(self._transpose(rest, axes)))
+            )
         return x.transpose(axes)
 
     def _matmul(self, a: Expr, b: Expr) -> Expr:
@@ -316,11 +327,13 @@ class Simplifier:
         """``x`` as a scalar times the rest: the number and the scalars (shape ()) common to all its terms."""
         poly = self.norm(x)
         coef = _common_number(poly)
-        scalars = tuple((a, p) for a, p in _common_factors(list(poly.values())) if a.shape == ()) if poly else ()
+        scalars = (
+            tuple((a, p) for a, p in _common_factors(list(poly.values())) if a.shape == ()) if poly else ()
+        )
         if coef == 1 and not scalars:
             return Fraction(1), x
         inverse = tuple((a, -p) for a, p in scalars)
-        rest = {}
+        rest: Poly = {}
         for c, f in poly.values():
             _add_term(rest, c / coef, _product(f, inverse))
         if not scalars:
@@ -399,7 +412,9 @@ class Simplifier:
         # Terms without a sum first, then positive before negative: p − y − Σ_c (...)
         if factor:
             poly = self._merge_sums(poly)
-        terms = sorted(poly.values(), key=lambda cf: (any(a.kind == "sum" for a, _ in cf[1]), _negative(cf[0])))
+        terms: list[tuple[Number, Factors]] = sorted(
+            poly.values(), key=lambda cf: (any(a.kind == "sum" for a, _ in cf[1]), _negative(cf[0]))
+        )
         if not terms:
             return num(0)
         common_coef: Number = Fraction(1)
@@ -412,7 +427,7 @@ class Simplifier:
             terms = [(c / common_coef, _product(f, tuple((a, -p) for a, p in common))) for c, f in terms]
         total: Expr | None = None
         for coef, factors in terms:
-            term = _term(abs(coef), factors)
+            term = _term(_magnitude(coef), factors)
             if total is None:
                 total = -term if _negative(coef) else term
             else:
@@ -420,12 +435,16 @@ class Simplifier:
         assert total is not None
         if common_coef == 1 and not common:
             return total
-        outer = _term(abs(common_coef), common, inner=total)
+        outer = _term(_magnitude(common_coef), common, inner=total)
         return -outer if _negative(common_coef) else outer
 
 
 def _negative(c: Number) -> bool:
     return c < 0
+
+
+def _magnitude(c: Number) -> Number:
+    return -c if c < 0 else c
 
 
 def _term(coef: Number, factors: Factors, inner: Expr | None = None) -> Expr:
@@ -468,7 +487,7 @@ def _common_number(poly: Poly) -> Number:
 def _common_factors(terms: list[tuple[Number, Factors]]) -> Factors:
     first = dict((a.key, (a, p)) for a, p in terms[0][1])
     common: list[tuple[Expr, int]] = []
-    for key, (atom, p) in first.items():
+    for key, (atom, _) in first.items():
         powers = [dict((a.key, q) for a, q in f).get(key, 0) for _, f in terms]
         if all(q > 0 for q in powers):
             common.append((atom, min(powers)))
@@ -516,4 +535,3 @@ def same_value(a: Expr, b: Expr, shape: tuple[int, ...]) -> float:
     va = np.broadcast_to(evaluate(a), shape)
     vb = np.broadcast_to(evaluate(b), shape)
     return float(np.max(np.abs(va - vb))) if va.size else 0.0
-

@@ -26,9 +26,8 @@ def check_mathtext(line: str) -> None:
 
 def formula_figure(d: Derivation, extra: list[str] | None = None) -> Figure:
     """The chain view and the written-out view, one equation per line, under a title."""
-    from matplotlib.figure import Figure
-
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     chain = latex_lines(d, "chain")
     written = [line for line in latex_lines(d, "expanded") if line not in chain]
@@ -40,7 +39,9 @@ def formula_figure(d: Derivation, extra: list[str] | None = None) -> Figure:
     page.set_axis_off()
     page.set_xlim(0, 1)
     page.set_ylim(0, 1)
-    page.text(0.04, 0.95, "Derived by the engine from the recorded graph", fontsize=16, weight="bold", va="top")
+    page.text(
+        0.04, 0.95, "Derived by the engine from the recorded graph", fontsize=16, weight="bold", va="top"
+    )
     page.text(0.04, 0.885, d.title, fontsize=12, color="#333333", va="top")
     page.text(0.05, 0.81, "chain rule, one named gradient at a time", fontsize=10, color="#666666", va="top")
     if right:
@@ -52,7 +53,8 @@ def formula_figure(d: Derivation, extra: list[str] | None = None) -> Figure:
     page.text(
         0.04,
         0.03,
-        f"Every formula computed with NumPy equals the engine's gradient: max |Δ| = {d.worst_error:.1e} (float64)",
+        "Every formula computed with NumPy equals the engine's gradient: "
+        f"max |Δ| = {d.worst_error:.1e} (float64)",
         fontsize=10,
         color="#444444",
     )
