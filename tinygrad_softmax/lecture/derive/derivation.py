@@ -407,3 +407,27 @@ def origins(loss: Tensor, wrt: Sequence[Tensor], sizes: Sizes) -> list[str]:
                     "(ops.unbroadcast, the adjoint of broadcasting)"
                 )
     return lines
+
+
+def formula_lines(loss: Tensor, logits: Tensor, axis: int) -> list[str]:
+    """The chain view for a viewer (the explorer's last view): ∂L/∂Z, then each named parameter's.
+
+    The sizes are named from the logits (C along ``axis``, N along the other) and the
+    parameters' other dimension (D); a size that would be ambiguous is written as its number.
+    """
+    from .render import unicode
+
+    params = [t for t in engine.topological_order(loss) if t.grad_fn is None and t.name and t.requires_grad]
+    params = [t for t in params if _IDENTIFIER.match(t.name or "")]
+    names: dict[int, str] = {}
+    if logits.ndim == 2:
+        C, N = logits.shape[axis % 2], logits.shape[1 - axis % 2]
+        names = {C: "C", N: "N"} if C != N else {}
+        others = {n for t in params for n in t.shape} - {C, N, 1}
+        if len(others) == 1 and names:
+            names[others.pop()] = "D"
+    name = logits.name if logits.name and _IDENTIFIER.match(logits.name) else None
+    if name is None:
+        raise ValueError("derive: the logits need a name to be written in a formula")
+    d = derive(loss, [logits, *params], axis % logits.ndim, Sizes(names))
+    return [f"{f.lhs()} = {unicode(f.expr, d.sizes)}" for f in d.chain]
