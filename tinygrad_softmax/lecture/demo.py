@@ -141,9 +141,12 @@ def run_demo(out: str | Path = "demo-output", log: Callable[[str], None] = print
 
     have_matplotlib = extras.have("matplotlib")
     if not have_matplotlib:
-        # one line for every plot the demo draws: training, decision boundaries, second order
+        # one line for every plot the demo draws: the formula, training, decision boundaries, second order
         result.problems.append(
-            extras.skipped("the plots (training, decision boundaries, Hessian, Newton, modes)", "matplotlib")
+            extras.skipped(
+                "the plots (formula slide, training, decision boundaries, Hessian, Newton, modes)",
+                "matplotlib",
+            )
         )
     for dataset in ("iris", "digits"):
         lines: list[str] = []

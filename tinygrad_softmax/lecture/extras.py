@@ -1,7 +1,7 @@
 """What to do when an optional part is missing: do everything else, then say in one line what was skipped.
 
-The optional parts are matplotlib (plots), Pillow (animated GIFs) and
-Graphviz's ``dot`` program (graph pictures). Every command uses this one
+The optional parts are matplotlib (plots), Pillow (animated GIFs), SymPy (the element view of
+``derive``) and Graphviz's ``dot`` program (graph pictures). Every command uses this one
 policy: it does all the work it can, then prints one line per missing part
 naming what was skipped and the exact command that installs it. The install
 hints below are the only copy; the Makefile and the README quote them and a
