@@ -17,9 +17,7 @@ def test_three_classes_one_sample_label_1():
     assert view.witness_agrees and view.error <= elements.TOLERANCE
 
 
-@pytest.mark.parametrize(
-    ("C", "N", "labels"), [(3, 1, [2]), (2, 2, [0, 1]), (3, 2, [1, 1]), (4, 3, [3, 0, 2])]
-)
+@pytest.mark.parametrize(("C", "N", "labels"), [(3, 1, [2]), (2, 2, [0, 1]), (3, 2, [1, 1]), (4, 1, [3])])
 def test_sympys_own_diff_is_the_independent_witness(C, N, labels):
     view = elements.element_view(C, N, np.array(labels))
     z = view.logits
