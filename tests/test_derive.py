@@ -352,3 +352,15 @@ def test_the_derived_section_of_the_derivation_is_the_tools_output():
         "from tinygrad_softmax.lecture.derive.report import with_docs_section as w; "
         "p = Path('docs/derivation.md'); p.write_text(w(p.read_text()))\""
     )
+
+
+def test_the_fused_ops_rule_simplifies_to_the_same_formula():
+    # softmax_cross_entropy has (P − Y)/N written into its rule; run on symbolic values, that rule
+    # comes out as the same formula the primitive ops reach by the chain rule.
+    from tinygrad_softmax import functional as F
+
+    rng = np.random.default_rng(3)
+    Z = Tensor(rng.normal(size=(3, 5)), requires_grad=True, name="Z")
+    loss = F.softmax_cross_entropy(Z, np.array([0, 2, 1, 1, 0]), axis=0)
+    d = derive(loss, [Z], 0, SIZES)
+    assert text(d, "Z") == P_MINUS_Y and d.worst_error <= TOLERANCE

@@ -6,7 +6,7 @@ from .derivation import TOLERANCE, Derivation, Formula
 from .render import latex, unicode
 from .simplify import IDENTITIES
 
-NOT_SIMPLIFIED = "(not simplified further: no identity applies; this is what the rules computed)"
+NOT_SIMPLIFIED = "(not simplified further: the identities stop here; this is what the rules computed)"
 
 
 def _line(d: Derivation, f: Formula) -> str:
