@@ -122,7 +122,8 @@ class Writer:
                 return f"(1/{down}) {self._write(top, MUL)}", MUL
             return f"{self._write(top, MUL)}/{down}", MUL
         if kind == "matmul":
-            a = self._write(e.args[0], MUL + 1 if e.args[0].kind == "sum" else MUL)
+            # A product entry by entry (or a sum) as a factor of a matrix product is bracketed: (w ⊙ G) · Xᵀ
+            a = self._write(e.args[0], MUL + 1 if e.args[0].kind in ("sum", "mul") else MUL)
             b = self._write(e.args[1], MUL + 1)
             return (f"{a} \\, {b}" if latex else f"{a} · {b}"), MUL
         if kind == "pow":
