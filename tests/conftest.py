@@ -188,6 +188,7 @@ OPTIONAL = {
     ),
     "Graphviz's dot": (("graphviz",), "make system-deps installs it and runs them"),
     "JAX": (("jax",), "make install EXTRAS=dev,bench runs them"),
+    "SymPy": (("sympy",), "make install (SymPy is in the demo extra, which dev includes) runs them"),
 }
 
 

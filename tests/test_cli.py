@@ -16,6 +16,7 @@ COMMANDS = [
     "graph",
     "animate",
     "explain",
+    "derive",
     "bench",
 ]
 
@@ -111,3 +112,34 @@ def test_every_bad_value_is_status_2_and_one_line(argv, words, capsys, tmp_path,
     err = capsys.readouterr().err
     assert err.startswith(f"tinygrad-softmax {argv[0]}: error: ")
     assert err.count("\n") == 1 and all(word in err for word in words)
+
+
+# ---------------------------------------------------------------- derive
+
+
+@pytest.mark.parametrize("layout", ["column", "row"])
+def test_derive_prints_the_three_formulas(layout, capsys):
+    assert main(["derive", "--layout", layout]) == 0
+    out = capsys.readouterr().out
+    assert "∂L/∂Z = (softmax(Z) − onehot(y))/N" in out
+    assert ("∂L/∂W = ∂L/∂Z · Xᵀ" if layout == "column" else "∂L/∂W = Xᵀ · ∂L/∂Z") in out
+    assert "∂L/∂b = Σₙ ∂L/∂Z" in out
+    assert "Checked: every formula above" in out
+
+
+def test_derive_latex_elements_and_slide(tmp_path, capsys):
+    pytest.importorskip("sympy")
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "formula.png"
+    assert main(["derive", "--latex", "--elements", "3,1", "--out", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "\\begin{align*}" in out and "\\frac{\\partial L}{\\partial z_{1}}" in out
+    assert path.exists() and f"Slide written to {path}" in out
+
+
+def test_derive_refuses_bad_sizes_in_one_line(capsys):
+    assert main(["derive", "--samples", "3", "--classes", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tinygrad-softmax derive: error: ") and "sizes must differ" in err
+    assert main(["derive", "--elements", "5,3"]) == 2
+    assert "C·N ≤ 12" in capsys.readouterr().err

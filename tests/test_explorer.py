@@ -88,6 +88,12 @@ def test_the_steps_in_the_page_are_the_engines_walk(tmp_path):
     np.testing.assert_array_equal(np.array(comparison["closed"]["data"]).reshape(closed.shape), closed)
     assert comparison["difference"] == float(np.max(np.abs(model.Z.grad - closed)))
     assert comparison["difference"] < 1e-15
+    # the formulas the engine derives from the same graph, as data for the last view
+    assert comparison["formula"][:3] == [
+        "∂L/∂Z = (softmax(Z) − onehot(y))/N",
+        "∂L/∂W = ∂L/∂Z · Xᵀ",
+        "∂L/∂b = Σₙ ∂L/∂Z",
+    ]
 
 
 def test_any_graph_works_and_nothing_is_written_to_grad(tmp_path):
@@ -270,6 +276,8 @@ def test_home_end_slider_and_buttons(browser, tmp_path):
     try:
         opened.press("End")
         assert "(P − Y)/N" in opened.page.inner_text("#caption")
+        derived = opened.page.inner_text("#caption [data-role=formula]")
+        assert "derived by the engine" in derived and "∂L/∂Z = (softmax(Z) − onehot(y))/N" in derived
         assert set(opened.page.eval_on_selector_all("svg.graph.shown g.node.compared", NAMES)) == {
             f"t{graph_order(model.loss).index(model.Z)}"
         }

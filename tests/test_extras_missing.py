@@ -1,7 +1,7 @@
-"""Every picture-making command, run where matplotlib, Pillow or Graphviz's ``dot`` is missing.
+"""Every picture-making command, run where matplotlib, Pillow, SymPy or Graphviz's ``dot`` is missing.
 
 Each command runs in a child process whose ``sitecustomize.py`` refuses to import
-``matplotlib`` and ``PIL`` (a meta-path finder, the way a machine without them
+``matplotlib``, ``PIL`` and ``sympy`` (a meta-path finder, the way a machine without them
 fails), and, for the ``dot`` case, with a PATH that holds no ``dot``. The one
 policy of :mod:`tinygrad_softmax.lecture.extras`: the command does everything
 else, then ends with one line per missing part naming what was skipped and the
@@ -24,10 +24,10 @@ import sys
 
 
 class _Missing:
-    """Refuses matplotlib and PIL, as on a machine where they were never installed."""
+    """Refuses matplotlib, PIL and SymPy, as on a machine where they were never installed."""
 
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("matplotlib", "PIL"):
+        if name.split(".")[0] in ("matplotlib", "PIL", "sympy"):
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)
         return None
 
@@ -36,6 +36,7 @@ sys.meta_path.insert(0, _Missing())
 '''
 
 MATPLOTLIB = extras.skipped("{what}", "matplotlib").split("{what}")[1]
+SYMPY = extras.skipped("{what}", "SymPy").split("{what}")[1]
 PILLOW = extras.skipped("{what}", "Pillow").split("{what}")[1]
 DOT = extras.skipped("{what}", "dot").split("{what}")[1]
 
@@ -185,3 +186,10 @@ def test_exercise_check_grades_then_skips_the_picture(tmp_path):
     result = run(tmp_path, "exercise", "check", "kit", "--picture", "wrong.png", dot=False)
     assert_policy(result, [("wrong.png", DOT)])  # every rule passed: status 1 for the picture alone
     assert "score: 11 / 11" in result.stdout
+
+
+def test_derive_prints_the_formulas_then_skips_the_element_view_and_the_slide(tmp_path):
+    result = run(tmp_path, "derive", "--elements", "3,1", "--out", "formula.png", dot=False)
+    assert_policy(result, [("the element view", SYMPY), ("formula.png", MATPLOTLIB)])
+    assert "∂L/∂Z = (softmax(Z) − onehot(y))/N" in result.stdout  # the formulas came first
+    assert not (tmp_path / "formula.png").exists()

@@ -87,6 +87,9 @@ def test_the_rooms_are_found():
     }
     assert {"ledger.py", "demo.py", "classifier.py"} <= {p.name for p in LECTURE}
     assert {"drawing.py", "animation.py"} <= {p.name for p in LECTURE if p.parent.name == "viz"}
+    assert {"expr.py", "simplify.py", "derivation.py", "elements.py", "slide.py"} <= {
+        p.name for p in LECTURE if p.parent.name == "derive"
+    }
     assert any(p.parent.name != "lecture" for p in LECTURE)  # the lecture's own subpackages are read
     assert {"__init__.py", "timing.py", "report.py"} <= {p.name for p in BENCH}
     assert {"__init__.py", "parser.py", "options.py", "graphs.py"} <= {p.name for p in CLI}
@@ -193,6 +196,30 @@ def test_the_command_line_imports_a_room_only_inside_the_subcommand_that_needs_i
             assert any(inside(name, f"{NAME}.{room}") for room in ("cli", "lecture", "bench")), name
 
 
+DERIVE = PACKAGE / "lecture" / "derive"
+
+
+@pytest.mark.parametrize("path", sorted(DERIVE.glob("*.py")), ids=lambda p: p.name)
+def test_the_derivation_uses_sympy_in_the_element_view_only_and_draws_only_the_slide(path):
+    # The tensor-level derivation and its identities are NumPy and the engine: SymPy is the
+    # element view's algebra system (an optional part), matplotlib the slide's.
+    for name in imports(path):
+        top = name.split(".")[0]
+        if top == "sympy":
+            assert path.name == "elements.py", f"derive/{path.name} imports {name}"
+        if top == "matplotlib":
+            assert path.name == "slide.py", f"derive/{path.name} imports {name}"
+
+
+def test_the_derive_command_loads_no_sympy_without_the_element_view():
+    loaded = _loaded_after(
+        "import contextlib, io\nfrom tinygrad_softmax.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n    assert main(['derive']) == 0"
+    )
+    assert f"{NAME}.lecture.derive.simplify" in loaded
+    assert "sympy" not in loaded and "matplotlib" not in loaded
+
+
 def _loaded_after(code: str) -> list[str]:
     probe = f"{code}\nimport sys\nprint('\\n'.join(sorted(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
@@ -201,7 +228,8 @@ def _loaded_after(code: str) -> list[str]:
 
 def test_import_tinygrad_softmax_loads_the_core_only():
     loaded = _loaded_after("import tinygrad_softmax")
-    for outside in ("graphviz", "matplotlib", "PIL", f"{NAME}.lecture", f"{NAME}.bench", f"{NAME}.cli"):
+    rooms = (f"{NAME}.lecture", f"{NAME}.bench", f"{NAME}.cli")
+    for outside in ("graphviz", "matplotlib", "PIL", "sympy", *rooms):
         assert not any(inside(name, outside) for name in loaded), outside
     assert f"{NAME}.engine" in loaded and f"{NAME}.ops" in loaded
 

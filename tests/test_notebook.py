@@ -60,8 +60,9 @@ def test_the_lecture_shows_its_pictures_and_tables(executed):
     red = [svg for svg in graphs if viz.RED in svg]
     assert len(red) == 1 and "exp(Z + 1000)" in red[0]  # only the offending node is drawn in red
     assert "H1" in graphs[3] and "W2" in graphs[3]
-    # the epsilon sweep, the decision boundaries, the Hessian's heat map, Newton vs gradient descent
-    assert len(outputs_of(executed, "image/png")) == 4
+    # the derived formulas' slide, the epsilon sweep, the decision boundaries, the Hessian's heat map,
+    # Newton vs gradient descent
+    assert len(outputs_of(executed, "image/png")) == 5
     markdown = "\n".join(outputs_of(executed, "text/markdown"))
     assert "PASS" in markdown  # the comparison table
     assert "Chain-rule ledger" in markdown
@@ -72,6 +73,7 @@ def test_the_printed_numbers_agree_with_the_derivation(executed):
     for check in ("Z.grad vs (P − Y)/N", "W.grad vs dZ Xᵀ", "b.grad vs Σ_n dZ"):
         line = next(line for line in text.splitlines() if line.startswith(check))
         assert float(line.rsplit("=", 1)[1]) < 1e-14
+    assert "∂L/∂Z = (softmax(Z) − onehot(y))/N" in text and "∂L/∂W = ∂L/∂Z · Xᵀ" in text
     assert "naive loss: nan" in text
     assert "AnomalyError: exp: forward produced Inf" in text
     assert "float64: best eps" in text

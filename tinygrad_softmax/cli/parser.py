@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from . import checks, exercise, graphs, presenting, second_order, speed, training
+from . import checks, exercise, formula, graphs, presenting, second_order, speed, training
 from .status import Terminated, unwind_on_sigterm
 
 
@@ -109,6 +109,12 @@ SUBCOMMANDS: list[Subcommand] = [
     ),
     Subcommand(
         "explain", "the chain-rule ledger, step by step", graphs.explain_arguments, graphs.cmd_explain
+    ),
+    Subcommand(
+        "derive",
+        "the gradient as a formula, derived from the recorded graph",
+        formula.derive_arguments,
+        formula.cmd_derive,
     ),
     Subcommand(
         "compile",

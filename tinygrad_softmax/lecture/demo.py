@@ -32,6 +32,9 @@ from ..engine import topological_order
 from . import bugs, extras, outputs
 from .classifier import Classifier, build_classifier
 from .compare import Comparison, compare
+from .derive import Derivation, Problem, derive_model
+from .derive import report as derive_report
+from .derive.slide import write_formula_png
 from .hidden_layer import HiddenLayerSection, demo_section
 from .ledger import explain
 from .numbers import array_text
@@ -61,6 +64,7 @@ class DemoResult:
     training_logs: dict[str, list[str]] = field(default_factory=dict)
     hidden_layer: HiddenLayerSection | None = None
     second_order: SecondOrderSection | None = None
+    derivation: Derivation | None = None
     files: list[Path] = field(default_factory=list)  # everything written, pictures included
     problems: list[str] = field(default_factory=list)  # what could not be drawn, and why
 
@@ -137,9 +141,12 @@ def run_demo(out: str | Path = "demo-output", log: Callable[[str], None] = print
 
     have_matplotlib = extras.have("matplotlib")
     if not have_matplotlib:
-        # one line for every plot the demo draws: training, decision boundaries, second order
+        # one line for every plot the demo draws: the formula, training, decision boundaries, second order
         result.problems.append(
-            extras.skipped("the plots (training, decision boundaries, Hessian, Newton, modes)", "matplotlib")
+            extras.skipped(
+                "the plots (formula slide, training, decision boundaries, Hessian, Newton, modes)",
+                "matplotlib",
+            )
         )
     for dataset in ("iris", "digits"):
         lines: list[str] = []
@@ -151,6 +158,15 @@ def run_demo(out: str | Path = "demo-output", log: Callable[[str], None] = print
         _write(result, f"train-{dataset}.json", json.dumps(run.summary(), indent=2) + "\n")
         if have_matplotlib:
             result.files += save_pictures(run, out)
+
+    result.derivation = derive_model(Problem())  # the classifier's sizes and seed; raises if a formula is off
+    _write(result, "formula.txt", derive_report.to_text(result.derivation))
+    _write(result, "formula.tex", derive_report.to_latex(result.derivation))
+    if have_matplotlib:
+        result.files.append(write_formula_png(result.derivation, out / "formula.png"))
+    dz = derive_report.unicode_line(result.derivation, result.derivation.formula("Z"))
+    tolerance = derive_report.TOLERANCE
+    log(f"derived from the graph: {dz}; every formula equals the engine's gradient to {tolerance:g}")
 
     result.hidden_layer = demo_section(out, log)
     result.files += result.hidden_layer.files
@@ -208,6 +224,7 @@ def _report(model: Classifier, result: DemoResult) -> str:
         **_witness_values(result),
         **_bug_values(result),
         **_training_values(result),
+        **_derived_values(result),
         **(result.hidden_layer.values(result.out) if result.hidden_layer else {}),
         **(result.second_order.values(result.out) if result.second_order else {}),
         "files": _files_section(result),
@@ -316,6 +333,16 @@ def _training_values(result: DemoResult) -> dict[str, object]:
         "iris_picture": _picture(out, "iris-loss.png", "iris: loss and accuracy"),
         "digits_loss_picture": _picture(out, "digits-loss.png", "digits: loss and accuracy"),
         "digits_weights_picture": _picture(out, "digits-weights.png", "rows of W as images"),
+    }
+
+
+def _derived_values(result: DemoResult) -> dict[str, object]:
+    """Section 2's end: the formula the engine derives from the graph (``tinygrad-softmax derive``)."""
+    d = result.derivation
+    assert d is not None
+    return {
+        "derived": derive_report.to_markdown(d),
+        "formula_picture": _picture(result.out, "formula.png", "the derived formulas on a slide"),
     }
 
 

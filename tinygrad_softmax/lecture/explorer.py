@@ -364,7 +364,18 @@ def _comparison(g: _Graph, reference: Any) -> dict[str, Any] | None:
         "autograd": _array(autograd),
         "closed": _array(closed),
         "difference": float(np.max(np.abs(autograd - closed))),
+        "formula": _derived_formula(g.root, logits, axis),
     }
+
+
+def _derived_formula(root: Tensor, logits: Tensor, axis: int) -> list[str] | None:
+    """The formulas the engine derives from this graph (``tinygrad-softmax derive``), or None if it cannot."""
+    from .derive.derivation import DerivationError, formula_lines
+
+    try:
+        return formula_lines(root, logits, axis)
+    except (DerivationError, ValueError, TypeError):  # an op with no symbolic form, an unnamed logit
+        return None
 
 
 def _page_data(g: _Graph, reference: Any, title: str, drawn: bool) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """What to do when an optional part is missing: do everything else, then say in one line what was skipped.
 
-The optional parts are matplotlib (plots), Pillow (animated GIFs),
-Graphviz's ``dot`` program (graph pictures) and a browser (Chromium, Chrome
+The optional parts are matplotlib (plots), Pillow (animated GIFs), SymPy (the element view of
+``derive``), Graphviz's ``dot`` program (graph pictures) and a browser (Chromium, Chrome
 or Edge: the deck's PDF). Every command uses this one
 policy: it does all the work it can, then prints one line per missing part
 naming what was skipped and the exact command that installs it. The install
@@ -43,6 +43,7 @@ BROWSER_INSTALL = (
 INSTALL: dict[str, str] = {
     "matplotlib": DEMO_EXTRA,
     "Pillow": DEMO_EXTRA,
+    "SymPy": DEMO_EXTRA,
     "dot": GRAPHVIZ_INSTALL,
     "browser": BROWSER_INSTALL,
 }
@@ -60,7 +61,7 @@ SYSTEM_INSTALL: dict[str, dict[str, str]] = {
         "winget": "winget install Google.Chrome",
     },
 }
-_MODULE = {"matplotlib": "matplotlib", "Pillow": "PIL"}
+_MODULE = {"matplotlib": "matplotlib", "Pillow": "PIL", "SymPy": "sympy"}
 
 # Where a browser lives when it is not on PATH (a Mac's apps, Windows' Program Files).
 _BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome", "msedge")
@@ -89,7 +90,7 @@ def browser() -> str | None:
 
 
 def have(part: str) -> bool:
-    """Whether ``part`` (``"matplotlib"``, ``"Pillow"``, ``"dot"`` or ``"browser"``) can be used here."""
+    """Whether ``part`` (``"matplotlib"``, ``"Pillow"``, ``"SymPy"``, ``"dot"`` or ``"browser"``) can be used here."""
     if part == "dot":
         return shutil.which("dot") is not None and shutil.which("neato") is not None
     if part == "browser":

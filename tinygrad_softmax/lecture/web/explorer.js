@@ -250,6 +250,13 @@
       <div class="arrays">${arrived}</div>`;
   }
 
+  // The formulas the engine derived from the same graph (the rules run on symbolic values).
+  function derived(lines) {
+    if (!lines || !lines.length) return "";
+    return `<p data-role="formula"><span class="label">derived by the engine</span> ` +
+      lines.map((l) => `<span class="math">${esc(l)}</span>`).join("; ") + `</p>`;
+  }
+
   function endCaption() {
     const where = `<span class="where">End</span> · all ${S} steps done`;
     const c = D.comparison;
@@ -265,7 +272,7 @@
       <span class="math">∂${esc(TOP)}/∂${esc(c.name)}</span>, step by step, next to the closed form
       <span class="math">(P − Y)/N</span>, computed without the engine.</p>
       <p class="verdict${good ? "" : " bad"}" data-role="difference">max |∂${esc(TOP)}/∂${esc(c.name)} − (P − Y)/N| =
-      ${c.difference.toExponential(2)}</p></div>
+      ${c.difference.toExponential(2)}</p>${derived(c.formula)}</div>
       <div class="arrays">${figure(`∂${TOP}/∂${c.name} (chain rule)`, c.autograd, "autograd")}
       ${figure("(P − Y)/N (closed form)", c.closed, "closed-form")}</div>`;
   }
