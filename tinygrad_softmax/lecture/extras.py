@@ -90,7 +90,7 @@ def browser() -> str | None:
 
 
 def have(part: str) -> bool:
-    """Whether ``part`` (``"matplotlib"``, ``"Pillow"``, ``"SymPy"``, ``"dot"`` or ``"browser"``) can be used here."""
+    """Whether ``part`` ("matplotlib", "Pillow", "SymPy", "dot" or "browser") can be used here."""
     if part == "dot":
         return shutil.which("dot") is not None and shutil.which("neato") is not None
     if part == "browser":
