@@ -35,6 +35,7 @@ from .classifier import Classifier
 from .graph import (
     broadcast_note,
     graph_order,
+    own_name,
     kind_of,
     loss_steps,
     op_text,
@@ -124,7 +125,7 @@ class _Graph:
 
     def folded(self, t: Tensor) -> bool:
         """In a compact drawing an unnamed intermediate lives inside the op that made it."""
-        return self.compact and not t.name and bool(t.parents) and t is not self.root
+        return self.compact and not own_name(t) and bool(t.parents) and t is not self.root
 
     def op_node(self, t: Tensor) -> str:
         return f"op{self.ids[t][1:]}"

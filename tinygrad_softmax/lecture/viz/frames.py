@@ -15,7 +15,7 @@ import graphviz
 
 from ... import engine
 from ...tensor import Tensor
-from ..graph import BROADCASTING_OPS, kind_of, op_text, shape_text, summarize, tensor_labels
+from ..graph import BROADCASTING_OPS, kind_of, op_text, own_name, shape_text, summarize, tensor_labels
 from .drawing import Cluster
 from .look import CURRENT, CURRENT_FILL, FAINT, FILL, INK, OP_FILL, Section, new_digraph, op_label, record
 
@@ -134,7 +134,7 @@ class Frame:
     def folded(self, t: Tensor) -> bool:
         """Compact: an unnamed intermediate is drawn inside its op (a collapsed box hides its own)."""
         return (
-            self.compact and not t.name and bool(t.parents) and t is not self.root and t not in self.members
+            self.compact and not own_name(t) and bool(t.parents) and t is not self.root and t not in self.members
         )
 
     def op_node(self, t: Tensor) -> str:
