@@ -111,11 +111,14 @@ def cmd_animate(args: argparse.Namespace) -> int:
     animated frames.gif. The node being processed is orange with the gradient that just reached it.
     --model mlp steps through the two-layer net's backward walk instead.
 
-    By default the frames fit a 16:9 slide as graph's picture does (--ratio 4:3 for the older shape):
-    1920 px wide, the chain wrapped onto rows, drawn compact (--compact) or with cross_entropy as one
-    box (--collapse) if that is what keeps the smallest text at least 24 px tall on the slide; if even
-    that is too small (--model mlp), the graph is cut into parts and each frame shows the part of its
-    step. --wide draws them at their natural width, exactly as asked."""
+    By default the frames fit a 16:9 slide (--ratio 4:3 for the older shape), with their smallest text
+    at least 24 px tall: focus and context. While the walk is inside cross_entropy, its steps are drawn
+    node by node with their values and gradients, and the linear part before it as one box
+    (Z = W X + b); from Z back, the linear part is drawn and cross_entropy is one box. Drawn compact if
+    that is what fits; a view still too big (--model mlp, the net) is cut into parts, each frame
+    showing the part of its step. --wide draws every frame whole, at its natural width, exactly as
+    asked (--compact, --collapse). On a slide, --collapse cannot take effect (cross_entropy is open
+    while the walk is in it) and is refused, as is --compact when the frames are compact anyway."""
     from ..lecture import extras, viz
 
     model = small_model(args)
@@ -159,11 +162,14 @@ def animate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dpi", type=DPI, help="resolution of the frames (default: 1920 px wide; 96 with --wide)"
     )
-    parser.add_argument("--collapse", action="store_true", help="draw cross_entropy as a single box")
+    parser.add_argument(
+        "--collapse", action="store_true", help="with --wide: draw cross_entropy as a single box"
+    )
     parser.add_argument(
         "--compact",
         action="store_true",
-        help="draw each unnamed intermediate (t6, t7, ...) inside the op that made it: half the ranks",
+        help="draw each intermediate (exp, log S, ...) inside the op that made it: half the ranks "
+        "(refused on a slide when the frames are compact anyway)",
     )
     add_slide(parser)
     parser.add_argument("--rankdir", choices=["LR", "TB"], default="LR", help="LR: left to right (default)")

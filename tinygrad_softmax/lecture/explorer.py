@@ -35,10 +35,10 @@ from .classifier import Classifier
 from .graph import (
     broadcast_note,
     graph_order,
-    own_name,
     kind_of,
     loss_steps,
     op_text,
+    own_name,
     shape_text,
     summarize,
     tensor_labels,

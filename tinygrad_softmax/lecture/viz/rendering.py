@@ -135,7 +135,7 @@ def _render(
             sources = slide_sources(root, options, slide, dpi)
         else:
             sources = [slide_source(root, options, slide, dpi)]
-        pictures = [graphviz.Source(source).pipe(format=fmt) for source in sources]
+        pictures = [slides.picture(source, fmt) for source in sources]
     except graphviz.ExecutableNotFound:
         raise missing_dot(dot.source, path) from None
     # Each file whole or not at all: a temporary file renamed into place.
