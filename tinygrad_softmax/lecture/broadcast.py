@@ -20,8 +20,9 @@ from .numbers import number
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
-__all__ = ["BiasAdjoint", "bias_adjoint", "plot_bias_adjoint"]
+__all__ = ["BiasAdjoint", "bias_adjoint", "bias_adjoint_figure", "plot_bias_adjoint"]
 
 
 @dataclass(frozen=True)
@@ -88,10 +89,16 @@ def _table(ax: Axes, values: np.ndarray, title: str, *, wrong: bool, highlight_r
 
 
 def plot_bias_adjoint(dZ: np.ndarray, path: str | Path) -> Path:
-    """Draw ∂L/∂Z, its sum over the samples (∂L/∂b) and the two usual mistakes into ``path`` (PNG)."""
+    """Draw :func:`bias_adjoint_figure` into ``path`` (PNG, 1920×1080), whole or not at all."""
+    from .second_order import save_figure
+
+    return save_figure(bias_adjoint_figure(dZ), path)
+
+
+def bias_adjoint_figure(dZ: np.ndarray) -> Figure:
+    """∂L/∂Z, its sum over the samples (∂L/∂b) and the two usual mistakes, with the numbers, on a slide."""
     from matplotlib.figure import Figure
 
-    from .second_order import save_figure
     from .train import SLIDE_FIGSIZE
 
     found = bias_adjoint(dZ)
@@ -142,4 +149,4 @@ def plot_bias_adjoint(dZ: np.ndarray, path: str | Path) -> Path:
         va="center",
     )
     fig.suptitle("The adjoint of broadcasting: ∂L/∂b is ∂L/∂Z summed over the samples", fontsize=12)
-    return save_figure(fig, path)
+    return fig
