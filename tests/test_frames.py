@@ -255,3 +255,36 @@ def test_cli_animate_refuses_options_that_cannot_take_effect(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--collapse" in err or "collapse" in err
     assert not (tmp_path / "a").exists() or not list((tmp_path / "a").glob("*.png"))
+
+
+def test_with_one_sample_the_frame_at_the_logits_shows_the_blackboards_p_minus_y():
+    model = build_classifier(N=1, labels=[2])
+    plan = viz.frames_plan(model.loss, clusters={"cross_entropy": (model.loss, [model.Z])})
+    steps = viz.loss_steps(model.loss, "test")
+    z_step = next(k for k, s in enumerate(steps) if s.node is model.Z)
+    caption = " ".join(plan.captions[z_step]).replace("\u00a0", " ")
+    p = (
+        np.exp(model.Z.data[:, 0] - model.Z.data.max())
+        / np.exp(model.Z.data[:, 0] - model.Z.data.max()).sum()
+    )
+    dz = ", ".join(f"{v:.3f}" for v in p - np.eye(3)[2])
+    assert f"dz = p − y = [{dz}]" in caption and "y = [0, 0, 1]" in caption
+    assert all("N = 1" not in " ".join(c) for k, c in enumerate(plan.captions) if k != z_step)
+    five = build_classifier()
+    plan = viz.frames_plan(five.loss, clusters={"cross_entropy": (five.loss, [five.Z])})
+    assert not any("N = 1" in " ".join(c) for c in plan.captions)
+
+
+def test_cli_sizes_for_the_pictures(tmp_path, capsys):
+    assert (
+        main(["animate", "--out", str(tmp_path / "a"), "--samples", "1", "--labels", "2", "--dpi", "30"]) == 0
+    )
+    assert len(list((tmp_path / "a").glob("frame_*.png"))) == 12
+    assert main(["explain", "--samples", "2", "--classes", "4", "--features", "3", "--random-seed", "7"]) == 0
+    assert "4×2" in capsys.readouterr().out
+    assert main(["explain", "--samples", "2", "--labels", "0,3"]) == 2
+    assert "--labels: class 3 is out of range for --classes 3" in capsys.readouterr().err
+    assert main(["explain", "--samples", "3", "--labels", "0,1"]) == 2
+    assert "2 labels for --samples 3" in capsys.readouterr().err
+    assert main(["explain", "--model", "mlp", "--samples", "3"]) == 2
+    assert "--samples: the size options set the linear softmax classifier" in capsys.readouterr().err

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .options import DPI, add_layout, add_model, add_slide, integer, output_file, output_folder
+from .options import DPI, add_layout, add_model, add_sizes, add_slide, integer, output_file, output_folder
 from .status import report_skipped
 
 
@@ -23,17 +23,40 @@ class SmallModel:
     what: str
 
 
+SIZES = {"samples": 5, "classes": 3, "features": 4, "random_seed": 0, "labels": None}  # the defaults
+
+
 def small_model(args: argparse.Namespace) -> SmallModel:
     """The linear softmax classifier, or with --model mlp the two-layer net, forward and backward run."""
-    if args.model == "mlp":
+    if getattr(args, "model", "linear") == "mlp":
+        asked = [f"--{k.replace('_', '-')}" for k, v in SIZES.items() if getattr(args, k, v) != v]
+        if asked:
+            raise ValueError(
+                f"{' '.join(asked)}: the size options set the linear softmax classifier, not --model mlp"
+            )
         from ..lecture.hidden_layer import build_two_layer_net
 
         net = build_two_layer_net(args.layout)
         return SmallModel(net.loss, net.Z2, net.labels, net.class_axis, f"{args.layout}-layout two-layer net")
+    model = sized_classifier(args)
+    return SmallModel(model.loss, model.Z, model.labels, model.class_axis, f"{args.layout}-layout classifier")
+
+
+def sized_classifier(args: argparse.Namespace) -> Any:
+    """The linear softmax classifier of --samples, --classes, --features, --random-seed and --labels."""
     from ..lecture.classifier import build_classifier
 
-    model = build_classifier(args.layout)
-    return SmallModel(model.loss, model.Z, model.labels, model.class_axis, f"{args.layout}-layout classifier")
+    N, C = args.samples, args.classes
+    if args.labels is not None:
+        if len(args.labels) != N:
+            raise ValueError(
+                f"--labels: {len(args.labels)} labels for --samples {N}; give one class per sample"
+            )
+        if max(args.labels) >= C:
+            raise ValueError(
+                f"--labels: class {max(args.labels)} is out of range for --classes {C} (0 to {C - 1})"
+            )
+    return build_classifier(args.layout, D=args.features, N=N, C=C, seed=args.random_seed, labels=args.labels)
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
@@ -90,6 +113,7 @@ def graph_arguments(parser: argparse.ArgumentParser) -> None:
         help="output file; its extension picks the format",
     )
     add_layout(parser)
+    add_sizes(parser)
     add_model(parser)
     parser.add_argument("--format", choices=["png", "svg", "pdf"], help="override the extension of --out")
     parser.add_argument("--show-values", action="store_true", help="write each tensor's values on it")
@@ -152,6 +176,7 @@ def animate_arguments(parser: argparse.ArgumentParser) -> None:
         "--out", type=output_folder, default="frames", metavar="DIR", help="output folder (default: frames)"
     )
     add_layout(parser)
+    add_sizes(parser)
     add_model(parser)
     parser.add_argument("--gif", action="store_true", help="also write DIR/frames.gif (needs Pillow)")
     parser.add_argument(
@@ -180,9 +205,8 @@ def cmd_explore(args: argparse.Namespace) -> int:
     through the classifier's backward walk with the arrow keys, and ends with ∂loss/∂Z next to the
     closed form (P − Y)/N. Hover or Tab to any node to read its values and gradient."""
     from ..lecture import explorer, viz
-    from ..lecture.classifier import build_classifier
 
-    model = build_classifier(args.layout)
+    model = sized_classifier(args)
     try:
         path = explorer.classifier_page(model, args.out, compact=args.compact)
     except viz.GraphvizNotFoundError as missing:
@@ -201,6 +225,7 @@ def explore_arguments(parser: argparse.ArgumentParser) -> None:
         help="the page to write (default: explorer.html)",
     )
     add_layout(parser)
+    add_sizes(parser)
     parser.add_argument(
         "--compact",
         action="store_true",
@@ -222,6 +247,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def explain_arguments(parser: argparse.ArgumentParser) -> None:
     add_layout(parser)
+    add_sizes(parser)
     add_model(parser)
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table for lecture notes")
     parser.add_argument("--wide", action="store_true", help="the full table (default: fit 100 columns)")

@@ -15,8 +15,19 @@ import graphviz
 import numpy as np
 
 from ... import engine
+from ...functional import STEP_NAMES
 from ...tensor import Tensor
-from ..graph import BROADCASTING_OPS, SMALL, kind_of, op_text, own_name, shape_text, summarize, tensor_labels
+from ..graph import (
+    BROADCASTING_OPS,
+    SMALL,
+    graph_order,
+    kind_of,
+    op_text,
+    own_name,
+    shape_text,
+    summarize,
+    tensor_labels,
+)
 from ..numbers import number
 from .drawing import Cluster
 from .look import CURRENT, CURRENT_FILL, FAINT, FILL, INK, OP_FILL, Section, new_digraph, op_label, record
@@ -118,8 +129,36 @@ def frame_captions(root: Tensor, steps: list[engine.Step], labels: dict[Tensor, 
                 f"{name} = {node.op}({args});  local rule: {node.grad_fn.rule}",
                 f"chain rule sends back: {sent}",
             ]
+        if node is _one_sample_logits(root):
+            lines.append(_blackboard(node, step.grad, top, name))
         captions.append(lines)
     return captions
+
+
+def _one_sample_logits(root: Tensor) -> Tensor | None:
+    """cross_entropy's logits (what its ``Z − max`` step shifts), if they hold one sample."""
+    for t in graph_order(root):
+        if t.name == STEP_NAMES[0] and t.op == "sub":
+            logits = t.parents[0]
+            return logits if logits.data.size == max(logits.shape, default=1) > 1 else None
+    return None
+
+
+def _blackboard(logits: Tensor, grad: np.ndarray, labels_top: str, logits_name: str) -> str:
+    """With one sample the gradient at the logits is the blackboard's dz = p − y: the numbers."""
+    z = logits.data.ravel()
+    p = np.exp(z - z.max())
+    p /= p.sum()
+    dz = grad.ravel()
+    y = np.rint(p - dz)  # one-hot: p − dz, up to rounding
+
+    def row(a: np.ndarray, spec: str) -> str:
+        return "[" + ",\u00a0".join(number(v, spec) for v in a) + "]"  # no-break spaces: kept on one line
+
+    return (
+        f"one sample (N = 1): ∂{labels_top}/∂{logits_name} = dz = p − y = {row(dz, '.3f')}, "
+        f"with p = softmax(z) = {row(p, '.3f')} and y = {row(y, '.0f')}"
+    )
 
 
 @dataclass
