@@ -1,4 +1,4 @@
-"""The picture of broadcasting's adjoint: ∂L/∂b is ∂L/∂Z summed over the samples, next to the usual mistakes."""
+"""The picture of broadcasting's adjoint: ∂L/∂b is ∂L/∂Z summed over the samples, beside the mistakes."""
 
 from __future__ import annotations
 
