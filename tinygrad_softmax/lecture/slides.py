@@ -359,7 +359,7 @@ def picture(source: str, fmt: str) -> bytes:
     stay where ``dot`` put them, and ``neato -n2`` draws the wrapping arrows straight across, round
     the nodes in their way; the canvas keeps :func:`fit`'s size.
     """
-    if "constraint=false" not in source or "// canvas" not in source:
+    if "constraint=false" not in source:
         return graphviz.Source(source).pipe(format=fmt)
     placed = graphviz.Source(source).pipe(format="dot").decode()
     parts = placed.split(";\n")
@@ -367,6 +367,8 @@ def picture(source: str, fmt: str) -> bytes:
         re.sub(r'\s*\bpos="[^"]*",?', "", part) if "constraint=false" in part else part for part in parts
     ]
     routed = ";\n".join(parts).rstrip().removesuffix("}") + "\tgraph [splines=true];\n}\n"
+    if "// canvas" not in source:  # not fitted to a slide: the drawing's own size
+        return graphviz.Source(routed, engine="neato").pipe(format=fmt, neato_no_op=2)
     laid = json.loads(graphviz.Source(routed, engine="neato").pipe(format="json", neato_no_op=2))
     _, _, width, height = (float(v) for v in laid["bb"].split(","))
     canvas_w, canvas_h = (
