@@ -61,9 +61,10 @@ browser:
 demo: install
 	$(PY) -m tinygrad_softmax demo --out $(OUT)
 
+# On every core (pytest-xdist); the tests that read the one shared demo run go to one worker. The
+# summary at the end says which optional tests were skipped and how to run them, failed or not.
 test: install browser
-	$(PY) -m pytest
-	@$(PY) -c "import torch" 2>/dev/null || echo "most tests marked s (skipped) compare with PyTorch: make test EXTRAS=dev,torch runs them (.venv/bin/python -m pytest -rs lists every reason)"
+	$(PY) -m pytest -n auto --dist loadgroup
 
 lint: install
 	$(VENV)/bin/ruff check .

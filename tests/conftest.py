@@ -1,11 +1,17 @@
-"""Shared test settings."""
+"""Shared test settings: hypothesis, the PyTorch oracle, NumPy's BLAS kernel, the skipped-tests summary."""
 
+import contextlib
 import importlib
+import io
 import os
 import shutil
 import subprocess
 import sys
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -59,3 +65,137 @@ def wheel(tmp_path_factory) -> Path:
     done = subprocess.run([sys.executable, "-c", build], cwd=source, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]  # the build backend is pyproject's setuptools>=77
     return where / "dist" / done.stdout.strip().splitlines()[-1]
+
+
+# ---------------------------------------------------------------- the lecture demo, run once
+
+
+@dataclass
+class DemoRun:
+    """`tinygrad-softmax demo --out OUT`, run once: its result, its folder, what it printed, its status."""
+
+    result: Any  # the DemoResult run_demo returned
+    out: Path
+    lines: list[str]
+    status: int
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """The whole demo through the command line, once for every test that reads its output.
+
+    It takes a good part of a minute, so the tests that read it share one run; under pytest-xdist they
+    all go to one worker (see pytest_collection_modifyitems), which makes the run once.
+    """
+    from tinygrad_softmax.cli import main
+    from tinygrad_softmax.lecture import demo
+
+    out = tmp_path_factory.mktemp("demo") / "demo-output"
+    returned = []
+    run_demo = demo.run_demo
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        returned.append(run_demo(*args, **kwargs))
+        return returned[-1]
+
+    printed = io.StringIO()
+    with mock.patch.object(demo, "run_demo", recorded), contextlib.redirect_stdout(printed):
+        status = main(["demo", "--out", str(out)])
+    (result,) = returned
+    return DemoRun(result, out, printed.getvalue().splitlines(), status)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest-xdist's own marker, named here too for a run without pytest-xdist.
+    config.addinivalue_line("markers", "xdist_group(name): run on the same xdist worker as its group")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The tests that read the shared demo run go to one xdist worker (--dist loadgroup)."""
+    for item in items:
+        if "demo_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("demo"))
+
+
+# ---------------------------------------------------------------- NumPy's BLAS kernel
+
+# OpenBLAS picks a kernel for the CPU it runs on (Haswell, SkylakeX, Zen, ...) and each sums a matrix
+# product in an order of its own: results differ in the last bits from CPU to CPU. The tests marked
+# `numerics` are those whose comparisons that could touch: stored references, printouts quoted in the
+# docs, tight tolerances, bit-for-bit comparisons of two computations. `.ci/run` runs them a second
+# time under another kernel (OPENBLAS_CORETYPE) and another number of BLAS threads, with
+# TINYGRAD_SOFTMAX_REQUIRE_BLAS=1, which makes this check that the kernel and threads asked for are
+# the ones NumPy's OpenBLAS runs.
+
+
+def numpy_blas() -> dict[str, Any]:
+    """threadpoolctl's description of the BLAS that NumPy uses (empty where threadpoolctl is missing)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return {}
+    infos = [info for info in threadpool_info() if info.get("user_api") == "blas"]
+    numpy_dir = str(Path(np.__file__).parent.parent)  # site-packages: numpy/ and numpy.libs/
+    own = [info for info in infos if str(info.get("filepath", "")).startswith(numpy_dir)]
+    return (own or infos or [{}])[0]
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    blas = numpy_blas()
+    if not blas:
+        return "NumPy's BLAS: unknown (threadpoolctl is not installed)"
+    return (
+        f"NumPy's BLAS: {blas.get('internal_api')} {blas.get('version')}, "
+        f"{blas.get('architecture')} kernel, {blas.get('num_threads')} threads"
+    )
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not os.environ.get("TINYGRAD_SOFTMAX_REQUIRE_BLAS"):
+        return
+    blas = numpy_blas()
+    asked = os.environ.get("OPENBLAS_CORETYPE", "")
+    threads = os.environ.get("OPENBLAS_NUM_THREADS", "")
+    problems = []
+    if blas.get("internal_api") != "openblas":
+        problems.append(f"NumPy's BLAS is {blas.get('internal_api', 'unknown')}, not OpenBLAS")
+    elif not asked or str(blas.get("architecture", "")).lower() != asked.lower():
+        problems.append(
+            f"OPENBLAS_CORETYPE={asked!r} but OpenBLAS runs its {blas.get('architecture')} kernel"
+        )
+    if threads and str(blas.get("num_threads")) != threads:
+        problems.append(f"OPENBLAS_NUM_THREADS={threads} but OpenBLAS runs {blas.get('num_threads')} threads")
+    if problems:
+        raise pytest.UsageError("TINYGRAD_SOFTMAX_REQUIRE_BLAS: " + "; ".join(problems))
+
+
+# ---------------------------------------------------------------- what was skipped, and how to run it
+
+# Each optional part whose tests skip without it: how to tell its skips, and how to get them to run.
+OPTIONAL = {
+    "PyTorch": (("torch",), "make test EXTRAS=dev,torch runs them"),
+    "the browser": (
+        ("chromium", "playwright"),
+        "make browser installs Chromium (or set TINYGRAD_SOFTMAX_CHROMIUM to one) and runs them",
+    ),
+    "Graphviz's dot": (("graphviz",), "make system-deps installs it and runs them"),
+    "JAX": (("jax",), "make install EXTRAS=dev,bench runs them"),
+}
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """One line per optional part whose tests were skipped, whether or not a test failed."""
+    counts: Counter[str] = Counter()
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = str(report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr)
+        part = next((p for p, (words, _) in OPTIONAL.items() if any(w in reason.lower() for w in words)), "")
+        counts[part or "other"] += 1
+    if not counts:
+        return
+    terminalreporter.write_sep("-", "skipped tests")
+    for part, (_, how) in OPTIONAL.items():
+        if counts[part]:
+            terminalreporter.write_line(f"{counts[part]} skipped because {part} is not installed: {how}")
+    if counts["other"]:
+        terminalreporter.write_line(f"{counts['other']} skipped for other reasons")
+    terminalreporter.write_line("pytest -rs lists every reason")

@@ -11,6 +11,9 @@ from tinygrad_softmax.gradcheck import numerical_gradient, rel_error
 from tinygrad_softmax.lecture import build_classifier
 from tinygrad_softmax.lecture.compare import BANDS, PAIRS, Bands, compare
 
+# Numbers whose last bits depend on the CPU's BLAS kernel: .ci/run runs these again under another.
+pytestmark = pytest.mark.numerics
+
 
 @pytest.mark.parametrize("layout", ["column", "row"])
 def test_float64_comparison_passes_with_tiny_errors(layout):
@@ -99,8 +102,9 @@ def test_text_markdown_and_json_carry_the_same_rows():
     for line, row in zip(table_lines, data["rows"]):
         assert line.startswith(f"| `{row['name']}`")
         for pair in row["pairs"].values():
-            assert f"{pair['rel']:.1e}" in line
-            assert f"{pair['rel']:.1e}" in text
+            # An exact zero prints as 0 (on some BLAS kernels, autograd = closed form to the bit).
+            figure = "0" if pair["rel"] == 0 else f"{pair['rel']:.1e}"
+            assert f" {figure} |" in line and f" {figure}" in text
         assert line.rstrip(" |").endswith(row["verdict"])
     # The terminal table is aligned: every body line of the table has the same width up to the verdict.
     body = [line for line in text.splitlines() if line.startswith(("dZ =", "dW =", "db =", "dX ="))]

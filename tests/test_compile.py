@@ -50,6 +50,7 @@ def eager(fn: Any, *args: Any) -> tuple[float, list[Any]]:
     return loss.item(), [a.grad if isinstance(a, Tensor) and a.requires_grad else None for a in fresh]
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("layout", ["column", "row"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("N", [1, 7])
@@ -68,6 +69,7 @@ def test_classifier_bit_for_bit(layout: str, dtype: Any, N: int) -> None:
     assert compiled.cache_info().traces == 2 and compiled.cache_info().hits == 2
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("layout", ["column", "row"])
 def test_fused_classifier_and_new_labels(layout: str) -> None:
     """The fused op's Y is built from each call's labels, not the labels of the trace."""
@@ -82,6 +84,7 @@ def test_fused_classifier_and_new_labels(layout: str) -> None:
             np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.numerics
 def test_mlp_matches_eager() -> None:
     model = tg.nn.MLP([4, 16, 8, 3], layout="row", rng=0)
     linears = [layer for layer in model if isinstance(layer, tg.nn.Linear)]
@@ -148,6 +151,7 @@ def random_program(rng: np.random.Generator) -> tuple[Any, list[Tensor]]:
     return fn, tensors
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("seed", range(25))
 def test_random_programs_match_eager(seed: int) -> None:
     rng = np.random.default_rng(seed)
@@ -279,6 +283,7 @@ def test_a_value_the_loss_does_not_need_gets_no_line() -> None:
     assert "exp" in compiled.ops() and "np.exp" not in compiled.source()
 
 
+@pytest.mark.numerics
 def test_a_gather_of_a_difference_is_picked_first_only_when_that_is_the_same_numbers() -> None:
     """``(A - b)[picked]`` is ``A[picked] - b`` only if ``b`` has one entry per picked line.
 
@@ -472,6 +477,7 @@ def test_matmul_turns_a_wide_short_product_in_both_engines() -> None:
     assert not np.shares_memory(grads[0], again[0]) and np.array_equal(grads[0], again[0])
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("model", ["linear", "mlp"])
 def test_training_compiled_is_training_eager_bit_for_bit(model: str) -> None:
     from tinygrad_softmax.lecture.train import train

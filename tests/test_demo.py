@@ -7,18 +7,16 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from printouts import shows
 
-from tinygrad_softmax.cli import main
 from tinygrad_softmax.lecture.bugs import BUGS
 from tinygrad_softmax.lecture.demo import COMPARISONS, run_demo
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    out = tmp_path_factory.mktemp("demo") / "demo-output"
-    lines = []
-    result = run_demo(out, log=lines.append)
-    return result, out, lines
+@pytest.fixture
+def demo(demo_run):
+    """The shared demo run (conftest.py): its result, its folder, and the lines it printed."""
+    return demo_run.result, demo_run.out, demo_run.lines
 
 
 def test_demo_writes_every_part(demo):
@@ -55,6 +53,7 @@ def test_every_picture_opens_with_pillow(demo):
         assert gif.n_frames == len(list((out / "frames").glob("*.png")))
 
 
+@pytest.mark.numerics
 def test_report_links_only_to_files_that_exist_and_shows_p_minus_y(demo):
     result, out, _ = demo
     report = (out / "report.md").read_text(encoding="utf-8")
@@ -77,6 +76,7 @@ def test_report_links_only_to_files_that_exist_and_shows_p_minus_y(demo):
     assert "Notes" not in report  # nothing went missing
 
 
+@pytest.mark.numerics
 def test_comparison_files_agree_with_the_tables(demo):
     result, out, _ = demo
     for name, (layout, dtype) in COMPARISONS.items():
@@ -87,7 +87,10 @@ def test_comparison_files_agree_with_the_tables(demo):
         for row in data["rows"]:
             line = next(line for line in markdown.splitlines() if line.startswith(f"| `{row['name']}`"))
             for pair in row["pairs"].values():
-                assert f"{pair['max_abs']:.1e}" in line and f"{pair['rel']:.1e}" in line
+                # An exact zero prints as 0: with some BLAS kernels autograd and the closed form agree
+                # to the bit on db.
+                for figure in (pair["max_abs"], pair["rel"]):
+                    assert f" {'0' if figure == 0 else f'{figure:.1e}'} |" in line, (row["name"], figure)
         assert data == result.comparisons[name].to_dict()
 
 
@@ -103,27 +106,32 @@ def test_every_injected_bug_is_caught_in_the_bug_table(demo):
     assert f"injected backward bugs caught by the check: {len(BUGS)} of {len(BUGS)}" in lines
 
 
+@pytest.mark.numerics
 def test_a_second_run_writes_the_same_files(demo, tmp_path):
-    """Byte for byte, pictures and GIF included, but for the one file the report names."""
+    """Byte for byte on the same machine, pictures and GIF included, but for the one file the report
+    names."""
     _, out, _ = demo
     run_demo(tmp_path, log=lambda line: None)
     names = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()) == names
     assert "report.md" in names and "frames/frames.gif" in names
     timed = {"modes.png"}  # forward vs reverse mode: measured times
-    assert "except\n`modes.png`, which plots times measured" in (out / "report.md").read_text("utf-8")
+    report = (out / "report.md").read_text("utf-8")
+    # Two runs on one machine; another CPU's BLAS kernel rounds otherwise, and the report says so.
+    assert "again on this machine" in report and "except\n`modes.png`, which plots times measured" in report
     for name in names:
         if name not in timed:
             assert (tmp_path / name).read_bytes() == (out / name).read_bytes(), name
 
 
-def test_cli_demo_prints_the_summary(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path / "out")]) == 0
-    out = capsys.readouterr().out
+def test_cli_demo_prints_the_summary(demo_run):
+    # The shared run is `tinygrad-softmax demo --out OUT`, through the command line.
+    assert demo_run.status == 0
+    out = "\n".join(demo_run.lines)
     # the derivation's layout as the full table, the others as one verdict line each
     assert "Gradient check: column layout, float64" in out and "dZ = (P − Y)/N" in out
     assert "row layout, float64: PASS" in out and "column layout, float32: PASS" in out
-    assert "digits: train accuracy" in out and f"{tmp_path / 'out' / 'report.md'}" in out
+    assert "digits: train accuracy" in out and f"{demo_run.out / 'report.md'}" in out
 
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -169,9 +177,11 @@ def test_without_graphviz_the_demo_still_writes_the_rest_and_says_how_to_install
     assert lines[-3:] == result.problems
 
 
+@pytest.mark.numerics
 def test_the_lecture_notes_show_what_the_demo_prints_and_list_every_file_it_writes(demo):
-    """docs/lecture.md quotes the demo's printout (all but the timing of forward mode), and its table
-    of the folder names every file the demo writes and no other."""
+    """docs/lecture.md quotes the demo's printout (all but the timing of forward mode; its rounding
+    errors by their order of magnitude, as another CPU prints other digits: see printouts.py), and its
+    table of the folder names every file the demo writes and no other."""
     _, out, lines = demo
     doc = (ROOT / "docs" / "lecture.md").read_text(encoding="utf-8")
     shown = re.search(r"```console\n(Gradient check.*?)```", doc, re.S).group(1)
@@ -180,7 +190,9 @@ def test_the_lecture_notes_show_what_the_demo_prints_and_list_every_file_it_writ
     def timing(text: str) -> str:  # a ratio of two timings varies from run to run
         return re.sub(r"forward mode \d+× slower", "forward mode N× slower", text)
 
-    assert timing(shown) == timing(printed), "docs/lecture.md shows an older printout of the demo"
+    assert shows(timing(shown).splitlines(), timing(printed).splitlines()), (
+        "docs/lecture.md shows an older printout of the demo:\n" + printed
+    )
     rows = doc.split("| file in `demo-output/` |", 1)[1].split("\n\n", 1)[0].splitlines()[2:]
     patterns = set()
     for row in rows:

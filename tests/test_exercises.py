@@ -4,10 +4,12 @@ import ast
 import hashlib
 import inspect
 import json
+import os
 import re
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tinygrad_softmax import ops
@@ -36,11 +38,6 @@ def _student_file(folder: Path, rules: dict[str, str], names=CLASSIFIER_OPS) -> 
     exercises.solution(folder, names, force=True)
     path = folder / "my_rules.py"
     source = path.read_text()
-    source = source.replace(
-        "from __future__ import annotations\n",
-        "from __future__ import annotations\n\nimport numpy as np\n\nfrom tinygrad_softmax import ops\n",
-        1,
-    )
     for name, new in rules.items():
         source = _replace_rule(source, EXERCISES[name].function, new)
     path.write_text(source)
@@ -56,6 +53,7 @@ def _bug_rule(name: str) -> tuple[str, str]:
     op = BUGS[name].make(1)
     source = textwrap.dedent(inspect.getsource(type(op).backward))
     source = source.replace("def backward(", f"def {op.name}_backward(", 1).replace("self.sample_axis", "1")
+    source = source.replace("ops.", "")  # the helpers are imported by name in a student's file
     return op.name, source
 
 
@@ -70,7 +68,8 @@ def test_init_then_check_an_untouched_folder_scores_zero(tmp_path, capsys):
         exercise = EXERCISES[name]
         assert f"def {exercise.function}(self, grad: Value" in source
         assert f'raise NotImplementedError("{exercise.function} is not written yet")' in source
-        assert exercise.hint.split(":")[0][:30] in " ".join(source.split())
+        assert exercise.nudge in " ".join(source.split())  # the first hint level, not the answer
+        assert exercise.answer.splitlines()[-1] not in source
     readme = (folder / "README.md").read_text()
     assert f"tinygrad-softmax exercise check {folder}" in readme and "What done means" in readme
     capsys.readouterr()
@@ -114,13 +113,17 @@ def test_the_solution_scores_full_marks_on_every_op(tmp_path, capsys):
     assert "WRONG" not in out and "done" in out
 
 
-def test_the_solution_is_the_packages_own_rules_word_for_word():
-    tree = ast.parse(exercises.solution_source(tuple(EXERCISES)))
-    functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+def test_the_model_answers_use_only_numpy_and_the_students_helpers():
+    from tinygrad_softmax.lecture.exercises import files
+
+    allowed = {"np", "self", "grad", "out", "x", "a", "b", *files.HELPER_NAMES, "tuple"}
     for exercise in EXERCISES.values():
-        own = ast.parse(textwrap.dedent(inspect.getsource(exercise.op.backward))).body[0]
-        own.name = exercise.function
-        assert ast.dump(functions[exercise.function]) == ast.dump(own), exercise.name
+        tree = ast.parse(files.rule_source(exercise))
+        assigned = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        loaded = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        assert loaded <= allowed | assigned, (exercise.name, loaded - allowed - assigned)
+    source = exercises.solution_source(tuple(EXERCISES))
+    assert "tinygrad_softmax" not in source and "from backward_helpers import" in source
 
 
 def test_the_template_has_the_same_signatures_as_the_solution():
@@ -163,7 +166,9 @@ def test_each_injected_bug_fails_exactly_its_rule_with_its_hint_and_is_red_in_th
     assert wrong.hint == next(m.hint for m in EXERCISES[op].mistakes if m.bug == bug)
     assert wrong.worst is not None and wrong.worst["expected"] != wrong.worst["got"]
     assert not any(c.passed for c in report.classifiers)
-    assert report.score == report.max_score - 3
+    assert 0 <= wrong.points < 1 and all(c.points < 1 for c in report.classifiers)
+    partial = wrong.points + sum(c.points for c in report.classifiers)
+    assert report.score == pytest.approx(report.max_score - 3 + partial)
 
     red = _red_ops(picture.to_dot(report).source)
     assert red and set(red) == {op}
@@ -399,7 +404,7 @@ def test_a_bad_picture_name_is_refused_before_grading(tmp_path, capsys):
     assert "'.jpg' is not one of .png, .svg, .pdf" in captured.err and "Grading" not in captured.out
 
 
-@pytest.mark.parametrize("action", ["init", "check", "solution"])
+@pytest.mark.parametrize("action", ["init", "check", "solution", "hint", "audit", "sheet"])
 def test_every_action_has_help(action, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["exercise", action, "--help"])
@@ -413,14 +418,6 @@ def test_check_without_my_rules_is_a_one_line_error(tmp_path, capsys):
     assert "my_rules.py does not exist" in err and "exercise init" in err and "Traceback" not in err
 
 
-def test_a_rule_that_calls_the_packages_own_rule_is_marked_wrong(tmp_path):
-    rule = "def exp_backward(self, grad, x, out):\n    return ops.Exp.backward(self, grad, x, out)\n"
-    _student_file(tmp_path, {"exp": rule}, names=("exp", "log"))
-    exp, log = exercises.check(tmp_path).rules
-    assert exp.status == "wrong" and "calls a .backward method" in exp.message
-    assert log.status == "passed"
-
-
 def test_the_report_fits_100_columns(tmp_path):
     rules = {
         "matmul": "def matmul_backward(self, grad, a, b, out):\n    return grad @ b, a @ grad\n",
@@ -432,3 +429,444 @@ def test_the_report_fits_100_columns(tmp_path):
     lines = text.splitlines()[1:]  # the first names the file, whose path may be long
     assert max(len(line) for line in lines) <= 100
     assert "hint: a transposed factor" in text and "hint: an entry picked more than once" in text
+
+
+# ---------------------------------------------------------------- a hostile submission
+# One file, one attack per rule; graded once for all the tests below. Each attack must get
+# 0 for its rule, change nothing outside the student's process, and leave no process behind.
+
+ROOT_ONLY = pytest.mark.skipif(
+    not (hasattr(os, "geteuid") and os.geteuid() == 0),
+    reason="the student's process runs as another user only when the grader runs as root",
+)
+
+ATTACKS = {
+    # rule: (what it tries, the rule's source; RESULTS, SENTINEL, MARKER are filled in)
+    "matmul": (
+        "patching the grader's functions at import time",
+        "def matmul_backward(self, grad, a, b, out):\n    return np.zeros(a.shape), np.zeros(b.shape)\n",
+    ),
+    "add": (
+        "calling the installed package's rule as getattr(..., 'back' + 'ward')",
+        "def add_backward(self, grad, a, b, out):\n"
+        "    import importlib, os, sys\n"
+        "    import numpy\n"
+        "    sys.path.append(os.path.dirname(os.path.dirname(os.path.realpath(numpy.__file__))))\n"
+        "    module = importlib.import_module('tinygrad_' + 'softmax.ops')\n"
+        "    return getattr(module.Add, 'back' + 'ward')(self, grad, a, b, out)\n",
+    ),
+    "sub": (
+        "walking the stack up to the grader's frame for its expected values",
+        "def sub_backward(self, grad, a, b, out):\n"
+        "    import sys\n"
+        "    frame = sys._getframe()\n"
+        "    while frame is not None:\n"
+        "        for name in ('expected', 'reference', 'want'):\n"
+        "            if name in frame.f_locals:\n"
+        "                return tuple(frame.f_locals[name])\n"
+        "        frame = frame.f_back\n"
+        "    return np.zeros(a.shape), np.zeros(b.shape)\n",
+    ),
+    "exp": (
+        "an ndarray subclass whose subtraction lies",
+        "class Liar(np.ndarray):\n"
+        "    def __sub__(self, other):\n"
+        "        return np.zeros(self.shape)\n"
+        "    __rsub__ = __sub__\n"
+        "    def __eq__(self, other):\n"
+        "        return np.ones(self.shape, bool)\n"
+        "    def __abs__(self):\n"
+        "        return np.zeros(self.shape)\n\n\n"
+        "def exp_backward(self, grad, x, out):\n    return (np.zeros(x.shape).view(Liar),)\n",
+    ),
+    "sum": (
+        "deleting a file outside its folder",
+        "def sum_backward(self, grad, x, out):\n"
+        "    import os\n    os.remove(SENTINEL)\n"
+        "    return (expand(self.with_kept_axes(grad, x), x.shape),)\n",
+    ),
+    "log": (
+        "starting 30 processes that outlive the grader",
+        "def log_backward(self, grad, x, out):\n"
+        "    import subprocess\n"
+        "    for _ in range(30):\n"
+        "        subprocess.Popen(['sleep', '31.4159'], start_new_session=True)\n"
+        "    return (grad / x,)\n",
+    ),
+    "gather": (
+        "allocating 1.6 GB",
+        "def gather_backward(self, grad, x, out):\n"
+        "    hoard = np.ones(1600 << 20, dtype=np.uint8)\n"
+        "    return (scatter_add(grad, self, x.shape) + hoard[0] - 1,)\n",
+    ),
+    "mean": (
+        "flooding stderr with 300 MB",
+        "def mean_backward(self, grad, x, out):\n"
+        "    import sys\n"
+        "    block = 'x' * (1 << 20)\n"
+        "    for _ in range(300):\n"
+        "        sys.stderr.write(block)\n"
+        "    raise RuntimeError('flooded')\n",
+    ),
+    "neg": (
+        "a forked child holding the answer pipe, hanging",
+        "def neg_backward(self, grad, x, out):\n"
+        "    import os, time\n"
+        "    if os.fork() == 0:\n"
+        "        time.sleep(3600)\n"
+        "    while True:\n"
+        "        pass\n",
+    ),
+    "mul": (
+        "a detached grandchild rewriting results.json",
+        "def mul_backward(self, grad, a, b, out):\n"
+        "    import os, time\n"
+        "    if os.fork() == 0:\n"
+        "        os.setsid()\n"
+        "        if os.fork() == 0:\n"
+        "            time.sleep(0.2)\n"
+        "            with open(RESULTS, 'w') as file:\n"
+        "                file.write('{\"score\": 100}')\n"
+        "        os._exit(0)\n"
+        "    return sum_to(grad * b, a.shape), sum_to(grad * a, b.shape)\n",
+    ),
+    "div": (
+        "forging answers in the answer pipe",
+        "def div_backward(self, grad, a, b, out):\n"
+        "    import os\n"
+        '    forged = b\'{"id": 0, "grads": "all right", "status": "passed", "score": 1}\\n\'\n'
+        "    for fd in range(3, 12):\n"
+        "        try:\n"
+        "            os.write(fd, forged)\n"
+        "        except OSError:\n"
+        "            pass\n"
+        "    return np.zeros(a.shape), np.zeros(b.shape)\n",
+    ),
+    "pow": (
+        "writing a json.py into its working folder and importing it",
+        "def pow_backward(self, grad, x, out):\n"
+        "    import importlib, sys\n"
+        "    with open('json.py', 'w') as file:\n"
+        "        file.write('raise SystemExit(0)')\n"
+        "    sys.modules.pop('json', None)\n"
+        "    importlib.import_module('json')\n"
+        "    return (np.zeros(x.shape),)\n",
+    ),
+}
+
+ATTACK_HEADER = """
+import sys as _sys
+
+try:  # the attack of the first rule: patch whatever grades, at import time
+    _main = _sys.modules["__main__"]
+    _answer = _main.answer
+
+    def _forged(module, request, path, settings):
+        if request["function"] == "matmul_backward":
+            return {"status": "passed", "score": 1, "grads": None}
+        return _answer(module, request, path, settings)
+
+    _main.answer = _forged
+    import tinygrad_softmax.lecture.exercises.grading as _grading
+
+    _grading.grade_rule = lambda *a, **k: {"status": "passed"}
+except Exception:
+    pass
+"""
+
+
+def _processes_with(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    """The hostile submission graded once: the report, results.json's text, and what the attacks touched."""
+    import resource
+    import time
+
+    folder = tmp_path_factory.mktemp("hostile")
+    outside = tmp_path_factory.mktemp("outside")
+    sentinel = outside / "keep.txt"
+    sentinel.write_text("keep me")
+    results = folder / "results.json"
+    marker = outside / "json-ran"
+    (folder / "json.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    names = (*ATTACKS, "reshape")
+    exercises.solution(folder, names, force=True)
+    source = (folder / "my_rules.py").read_text()
+    source = source.replace("\n\ndef ", ATTACK_HEADER + "\n\ndef ", 1)
+    for name, (_, rule) in ATTACKS.items():
+        rule = rule.replace("SENTINEL", repr(str(sentinel))).replace("RESULTS", repr(str(results)))
+        source = _replace_rule(source, EXERCISES[name].function, rule)
+    (folder / "my_rules.py").write_text(source)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.monotonic()
+    report = exercises.check(folder, names, time_limit=10)
+    seconds = time.monotonic() - start
+    exercises.write_json(report, results)
+    written = results.read_text()
+    time.sleep(0.5)  # a grandchild that slept 0.2 s would have rewritten it by now
+    return {
+        "report": report,
+        "rules": {r.name: r for r in report.rules},
+        "written": written,
+        "results": results,
+        "sentinel": sentinel,
+        "marker": marker,
+        "grown_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before,
+        "seconds": seconds,
+    }
+
+
+# Attacks that only another user id stops: as the grader's own user they would succeed.
+NEEDS_ANOTHER_USER = {"sum"}
+IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+# The hostile submission is graded once per worker: its tests share one worker.
+HOSTILE = pytest.mark.xdist_group("hostile-submission")
+
+
+@HOSTILE
+@pytest.mark.parametrize("name", list(ATTACKS))
+def test_each_attack_gets_0_for_its_rule(hostile, name):
+    if name in NEEDS_ANOTHER_USER and not IS_ROOT:
+        pytest.skip("the student's process runs as another user only when the grader runs as root")
+    rule = hostile["rules"][name]
+    assert rule.points == 0 and not rule.passed, (ATTACKS[name][0], rule.status, rule.message)
+    assert "Traceback" not in hostile["report"].to_text()
+
+
+@HOSTILE
+def test_a_hostile_file_still_grades_its_honest_rule_and_scores_only_that(hostile):
+    assert hostile["rules"]["reshape"].passed
+    honest = 1 if IS_ROOT else 1 + hostile["rules"]["sum"].points
+    assert hostile["report"].score == honest
+    results = json.loads(hostile["written"])
+    assert results["score"] == honest and sum(t["score"] for t in results["tests"]) == honest
+
+
+@HOSTILE
+def test_the_attacks_say_why_they_failed(hostile):
+    rules = hostile["rules"]
+    assert "No module named 'tinygrad_softmax" in rules["add"].message
+    assert "could not be read" in rules["matmul"].message
+    if IS_ROOT:
+        assert "PermissionError" in rules["sum"].message
+    assert (
+        "BlockingIOError" in rules["log"].message
+        or "Resource temporarily unavailable" in rules["log"].message
+    )
+    assert "MemoryError" in rules["gather"].message
+    # 300 MB through a pipe takes a second or more; on a busy machine it may use up the time limit
+    assert "flooded" in rules["mean"].message or rules["mean"].status == "timed out"
+    assert rules["neg"].status in ("wrong", "timed out")
+
+
+@HOSTILE
+def test_no_attack_reaches_outside_the_students_process(hostile):
+    if IS_ROOT:  # as the grader's own user, its process may delete what that user may
+        assert hostile["sentinel"].read_text() == "keep me"
+    assert not hostile["marker"].exists(), "the submission folder's json.py ran"
+    assert hostile["results"].read_text() == hostile["written"], "results.json was rewritten"
+    assert _processes_with("31.4159") == [], "a process the submission started outlived the check"
+    assert hostile["grown_kb"] < 100_000, "the stderr flood or an answer grew the grader"
+    assert hostile["seconds"] < 60
+
+
+@ROOT_ONLY
+def test_as_root_the_students_process_runs_as_a_fresh_user_who_can_write_nothing_of_ours(tmp_path):
+    exercises.solution(tmp_path, ("exp",), force=True)
+    probe = tmp_path / "probe.txt"
+    source = (
+        (tmp_path / "my_rules.py")
+        .read_text()
+        .replace(
+            "    return (grad * out,)",
+            f"    import os\n    open({str(probe)!r}, 'w').write(str(os.getuid()))\n    return (grad * out,)",
+        )
+    )
+    (tmp_path / "my_rules.py").write_text(source)
+    (result,) = exercises.check(tmp_path).rules
+    assert result.points == 0 and "PermissionError" in result.message
+    assert not probe.exists()
+    report = exercises.check(tmp_path, ("exp",))
+    assert report.note == ""
+
+
+def test_a_nul_byte_is_reported_with_its_line_and_column(tmp_path, capsys):
+    exercises.solution(tmp_path, ("exp",), force=True)
+    path = tmp_path / "my_rules.py"
+    lines = path.read_text().splitlines(keepends=True)
+    number = next(i for i, line in enumerate(lines) if "return (grad * out,)" in line)
+    lines[number] = lines[number].replace("grad * out", "grad *\x00 out")
+    path.write_text("".join(lines))
+    column = lines[number].index("\x00") + 1
+    assert main(["exercise", "check", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert f"my_rules.py line {number + 1}, column {column} (byte " in out and "NUL byte" in out
+    assert "line None" not in out and "Traceback" not in out
+
+
+def test_a_file_not_in_utf8_is_reported_with_its_line(tmp_path, capsys):
+    exercises.solution(tmp_path, ("exp",), force=True)
+    path = tmp_path / "my_rules.py"
+    path.write_bytes(path.read_bytes().replace(b"return (grad * out,)", b"return (grad * out,)  # \xff"))
+    assert main(["exercise", "check", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "is not UTF-8" in out and "Traceback" not in out
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["1" + " + 1" * 200_000, "(" * 5_000 + "1" + ")" * 5_000, "-" * 100_000 + "1"],
+    ids=["long sum", "deep parentheses", "many signs"],
+)
+def test_a_long_generated_expression_is_a_grade_and_a_reason(tmp_path, capsys, expression):
+    exercises.solution(tmp_path, ("exp",), force=True)
+    path = tmp_path / "my_rules.py"
+    path.write_text(path.read_text() + f"\nX = {expression}\n")
+    assert main(["exercise", "check", str(tmp_path), "--json", str(tmp_path / "r.json")]) == 1
+    out = capsys.readouterr().out
+    assert "Traceback" not in out and "score: 0 / 3" in out
+    assert json.loads((tmp_path / "r.json").read_text())["score"] == 0
+
+
+def test_json_py_in_the_current_folder_never_runs_under_python_m(tmp_path):
+    import subprocess
+    import sys
+
+    exercises.solution(tmp_path, ("exp",), force=True)
+    marker = tmp_path / "json-ran"
+    (tmp_path / "json.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "tinygrad_softmax", "exercise", "check", ".", "--json", "r.json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert not marker.exists(), done.stdout + done.stderr
+    assert done.returncode == 0 and json.loads((tmp_path / "r.json").read_text())["score"] == 3
+
+
+# ---------------------------------------------------------------- hints, audit, sheets
+
+
+def test_the_three_hint_levels_go_from_a_nudge_to_the_answer(capsys):
+    levels = []
+    for level in ("1", "2", "3"):
+        assert main(["exercise", "hint", "hw", "matmul", "--level", level]) == 0
+        levels.append(capsys.readouterr().out)
+    answer = "return grad @ b.T, a.T @ grad"
+    assert EXERCISES["matmul"].nudge in levels[0] and answer not in levels[0] and "--level 2" in levels[0]
+    assert EXERCISES["matmul"].hint in levels[1] and answer not in levels[1]
+    assert answer in levels[2] and "def matmul_backward(self, grad" in levels[2]
+    assert main(["exercise", "hint", "hw", "softmax"]) == 2
+    assert "unknown op 'softmax'" in capsys.readouterr().err
+
+
+def test_the_audit_catches_every_catalogued_mistake_and_every_mutant(capsys):
+    from tinygrad_softmax.lecture.exercises import audit
+
+    findings = audit.audit()
+    survivors = [(f.rule, f.name) for f in findings if not f.caught]
+    assert survivors == []
+    kinds = {f.name.split(":")[0] for f in findings if f.kind == "mutant"}
+    for kind in (
+        "a sign",
+        "a transpose",
+        "a missing sum over the batch",
+        "the mean for the sum",
+        "the wrong axis",
+    ):
+        assert kind in kinds
+    assert "an assignment instead of an addition" in kinds
+    # An injected bug is named as itself, so the student reads its own hint.
+    for f in findings:
+        if f.kind == "mistake" and any(m.bug and m.name == f.name for m in EXERCISES[f.rule].mistakes):
+            assert f.named == f.name, f
+    assert len(findings) > 100
+    assert main(["exercise", "audit", "--ops", "gather"]) == 0
+    out = capsys.readouterr().out
+    assert "an assignment instead of an addition" in out and "0 survived" in out
+
+
+def test_an_equivalent_mutant_would_survive_and_fail_the_audit(monkeypatch):
+    """The audit can fail: with only the one-pick-per-line cases, assigning is as good as adding."""
+    from tinygrad_softmax.lecture.exercises import audit, grading
+
+    cases = grading.graded_cases("gather")
+    monkeypatch.setattr(grading, "graded_cases", lambda name: cases[:2] if name == "gather" else cases)
+    monkeypatch.setattr(audit, "graded_cases", grading.graded_cases)
+    monkeypatch.setattr(audit, "grade_rule", grading.grade_rule)
+    findings = audit.audit(("gather",))
+    assert any(not f.caught and "assignment" in f.name for f in findings)
+
+
+def test_sheets_are_one_per_student_the_same_when_written_again(tmp_path, capsys):
+    from tinygrad_softmax import analytic
+    from tinygrad_softmax.lecture.exercises import sheet
+
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id,name\ns1,Ada\ns2,Alan\n")
+    assert (
+        main(["exercise", "sheet", "--students", str(roster), "--out", str(tmp_path / "md"), "--markdown"])
+        == 0
+    )
+    first = {p.name: p.read_text() for p in (tmp_path / "md").iterdir()}
+    assert sorted(first) == ["s1-key.md", "s1.md", "s2-key.md", "s2.md"]
+    assert (
+        main(["exercise", "sheet", "--students", str(roster), "--out", str(tmp_path / "md"), "--markdown"])
+        == 0
+    )
+    assert first == {p.name: p.read_text() for p in (tmp_path / "md").iterdir()}
+    assert first["s1.md"] != first["s2.md"] and "dZ" in first["s1.md"] and "Ada" in first["s1.md"]
+    n = sheet.numbers_for("s1")
+    _, dz, dw, db = analytic.linear_classifier(n.W, n.b, n.X, n.y, layout="column")
+    assert np.allclose(n.dZ, dz) and np.allclose(n.dW, dw) and np.allclose(n.db, db)
+    assert n.dZ.shape == (3, 2)
+    assert main(["exercise", "sheet", "--students", str(tmp_path / "none.csv")]) == 2
+
+
+def test_sheets_are_pdfs_where_matplotlib_draws(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id\ns1\n")
+    assert main(["exercise", "sheet", "--students", str(roster), "--out", str(tmp_path / "pdf")]) == 0
+    assert sorted(p.name for p in (tmp_path / "pdf").iterdir()) == ["s1-key.pdf", "s1.pdf"]
+    assert (tmp_path / "pdf" / "s1.pdf").read_bytes()[:5] == b"%PDF-"
+
+
+def test_partial_credit_names_the_reason_of_each_failed_case(tmp_path, capsys):
+    rules = {
+        # b's gradient summed over the classes (axis 0) instead of the samples
+        "add": "def add_backward(self, grad, a, b, out):\n    return grad, grad.sum(axis=0, keepdims=True)\n",
+        # the mean's rule where the sum's belongs
+        "sum": "def sum_backward(self, grad, x, out):\n"
+        "    return (expand(self.with_kept_axes(grad, x), x.shape) / (x.size // max(1, out.size)),)\n",
+        # right on one pick per line, wrong where labels repeat
+        "gather": "def gather_backward(self, grad, x, out):\n"
+        "    dx = np.zeros(x.shape)\n    dx[self.positions] = grad\n    return (dx,)\n",
+    }
+    _student_file(tmp_path, rules, names=("add", "sum", "gather"))
+    results_path = tmp_path / "results.json"
+    assert main(["exercise", "check", str(tmp_path), "--json", str(results_path)]) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert "a sum over the wrong axis: over axis 0, where axis 1 is the one to sum" in out
+    assert "the mean's rule is used for the sum" in out
+    assert "right shape, wrong values: an entry picked more than once (repeated labels)" in out
+    tests = {t["name"].split(":")[0]: t for t in json.loads(results_path.read_text())["tests"]}
+    assert tests["gather_backward"]["score"] == pytest.approx(2 / 3, abs=1e-3)
+    assert "repeated labels" in tests["gather_backward"]["output"]
+    assert 0 < tests["add_backward"]["score"] < 1 and "wrong axis" in tests["add_backward"]["output"]
+    assert tests["sum_backward"]["score"] < 1

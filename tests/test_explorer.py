@@ -77,6 +77,7 @@ def test_the_page_is_self_contained_and_within_its_size_budget(tmp_path, layout,
     assert text.count("<svg") == 4  # plain, values, gradients, both
 
 
+@pytest.mark.numerics
 def test_the_steps_in_the_page_are_the_engines_walk(tmp_path):
     model, path = classifier_page(tmp_path)
     data = page_data(path.read_text(encoding="utf-8"))

@@ -136,6 +136,7 @@ def test_the_two_layer_net_names_every_tensor_of_its_graph():
     np.testing.assert_allclose(row.Z2.data, net.Z2.data.T)  # same numbers, transposed layout
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("layout", ["column", "row"])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_compare_mlp_checks_every_parameter_and_finds_p_minus_y_at_the_logits(layout, dtype):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from printouts import same_line, shows
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.M | re.S)
@@ -43,6 +44,7 @@ def test_the_block_reader_finds_python_blocks_only(tmp_path):
     assert python_blocks(doc) == ["x = 1\n", "y = x + 1\n"]
 
 
+@pytest.mark.numerics
 def test_the_readme_blocks_run_and_print_what_they_promise(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     blocks = python_blocks(ROOT / "README.md")
@@ -170,7 +172,9 @@ def _options_of_the_command_line(capsys) -> set[str]:
     from tinygrad_softmax.cli import SUBCOMMANDS, main
 
     helps = [[sub.name, "--help"] for sub in SUBCOMMANDS]
-    helps += [["exercise", action, "--help"] for action in ("init", "check", "solution")]
+    helps += [
+        ["exercise", action, "--help"] for action in ("init", "check", "solution", "hint", "audit", "sheet")
+    ]
     options = set()
     for argv in helps:
         with pytest.raises(SystemExit):
@@ -218,34 +222,31 @@ def _console_blocks() -> list[tuple[str, str, list[str]]]:
     return blocks
 
 
-def _shows(shown: list[str], printed: list[str]) -> bool:
-    """``printed`` as ``shown`` writes it: a line `...` stands for any lines, a line ending in ` ...`
-    for any line that starts like it; every other line is exactly the printed one, in order."""
-    at = 0
-    for k, line in enumerate(shown):
-        if line == "...":
-            following = shown[k + 1] if k + 1 < len(shown) else None
-            while at < len(printed) and following is not None and not _same(following, printed[at]):
-                at += 1
-            continue
-        if at >= len(printed) or not _same(line, printed[at]):
-            return False
-        at += 1
-    return at == len(printed) or shown[-1] == "..."
-
-
-def _same(shown: str, printed: str) -> bool:
-    return printed.startswith(shown[:-4]) if shown.endswith(" ...") else shown == printed
-
-
 def test_the_block_matcher_reads_ellipses():
     printed = ["a", "b 1 2 3", "c", "d", "e"]
-    assert _shows(["a", "b 1 ...", "...", "e"], printed)
-    assert _shows(["a", "...", "d", "e"], printed) and _shows(["a", "..."], printed)
-    assert not _shows(["a", "b 1 2 4", "..."], printed) and not _shows(["a", "c", "..."], printed)
-    assert not _shows(["a", "b 1 2 3", "c"], printed)  # stops before the end
+    assert shows(["a", "b 1 ...", "...", "e"], printed)
+    assert shows(["a", "...", "d", "e"], printed) and shows(["a", "..."], printed)
+    assert not shows(["a", "b 1 2 4", "..."], printed) and not shows(["a", "c", "..."], printed)
+    assert not shows(["a", "b 1 2 3", "c"], printed)  # stops before the end
 
 
+def test_the_block_matcher_reads_rounding_errors_by_their_order_of_magnitude():
+    # Another CPU's BLAS kernel rounds otherwise: the figures' digits, an exact 0, the worst entry change.
+    page = "dW = dZ Xᵀ   3×4   8.0e-17   3.9e-10   [0, 1]   ok"
+    assert same_line(page, "dW = dZ Xᵀ   3×4         0   3.5e-10   [1, 1]   ok")
+    assert same_line(page, "dW = dZ Xᵀ   3×4   4.0e-17   1.1e-09   [2, 0]   ok")
+    assert same_line("  dZ[0, 1]: autograd ...", "  dZ[1, 1]: autograd -0.11166261, closed form -0.11")
+    # Not rounding: a figure ten times off, a different word, shape, verdict, constant or fixed-point value.
+    assert not same_line(page, "dW = dZ Xᵀ   3×4   8.0e-17   3.9e-09   [0, 1]   ok")
+    assert not same_line(page, "dW = dZ Xᵀ   3×4   8.0e-17         0   [0, 1]   ok")
+    assert not same_line(page, "dW = dZ Xᵀ   3×4   8.0e-17   3.9e-10   [0, 1]   WRONG")
+    assert not same_line(page, "dW = dZ Xᵀ   4×3   8.0e-17   3.9e-10   [0, 1]   ok")
+    assert not same_line(page, "dW = dZ Xᵀ   3×4   8.0e-17   3.9e-10   [0]   ok")
+    assert not same_line("eps = 1e-06", "eps = 1e-07") and not same_line("L = 1.098453", "L = 1.098454")
+    assert not same_line("seed 0", "seed 1") and not same_line("1.6e-04", "-1.6e-04")
+
+
+@pytest.mark.numerics
 @pytest.mark.parametrize("block", _console_blocks(), ids=lambda b: f"{b[0]}: {b[1]}")
 def test_the_console_blocks_show_what_the_command_prints(block, tmp_path, monkeypatch, capsys):
     from tinygrad_softmax.cli import main
@@ -257,7 +258,7 @@ def test_the_console_blocks_show_what_the_command_prints(block, tmp_path, monkey
     monkeypatch.setenv("COLUMNS", "100")
     main(command.split()[1:])
     printed = capsys.readouterr().out.splitlines()
-    assert _shows(shown, printed), f"{page} shows an older output of `{command}`:\n" + "\n".join(printed)
+    assert shows(shown, printed), f"{page} shows an older output of `{command}`:\n" + "\n".join(printed)
 
 
 def test_the_readme_quotes_the_benchmark_page_as_it_stands():

@@ -1,7 +1,8 @@
 """Backward rules written once: the same first-order results as before, and differentiable twice.
 
-- First order: bit-identical to the engine whose rules ran on arrays only
-  (values saved in ``data/first_order_reference.npz`` by ``first_order_programs.py``).
+- First order: the results of the engine whose rules ran on arrays only (values saved in
+  ``data/first_order_reference.npz`` by ``first_order_programs.py``), to the rounding of the BLAS
+  kernel at hand; in the same process, ``grad`` and ``backward`` agree bit for bit.
 - Second order: random programs over the whole op set, differentiated twice with
   ``grad(..., create_graph=True)``, against PyTorch's ``torch.autograd.grad`` twice.
 """
@@ -26,15 +27,31 @@ REFERENCE = pathlib.Path(__file__).with_name("data") / "first_order_reference.np
 # ---------------------------------------------------------------- first order: unchanged
 
 
-def test_first_order_results_are_bit_identical_to_the_array_only_engine():
+# The stored arrays were computed on one CPU. The matrix products go through NumPy's BLAS, whose kernel
+# (Haswell, SkylakeX, Apple's, ...) sums in an order of its own, so another CPU may differ in the last
+# bits (1.4e-16 on dW was seen): bit-identical is a claim about one kernel. A sum of n terms rounded in
+# two orders differs by at most about n ulps of its largest partial sum; the longest reduction in these
+# programs is the 37 samples summed into dW and db. Four ulps per term, against the array's largest entry,
+# is that bound with room to spare: 3.3e-14 of it in float64 (1.8e-5 in float32), where a wrong rule is
+# off by a sizeable fraction of it.
+LONGEST_REDUCTION = 37
+ULPS_PER_TERM = 4
+
+
+@pytest.mark.numerics
+def test_first_order_results_equal_the_array_only_engine_to_rounding():
     reference = np.load(REFERENCE)
     now = compute_all()
     assert sorted(now) == sorted(reference.files)
     assert len(PROGRAMS) == 9
     for key, value in now.items():
         expected = reference[key]
-        assert np.asarray(value).dtype == expected.dtype, key
-        assert np.array_equal(value, expected), f"{key}: max diff {np.abs(value - expected).max():.3g}"
+        value = np.asarray(value)
+        assert value.dtype == expected.dtype and value.shape == expected.shape, key
+        eps = np.finfo(expected.dtype).eps
+        allowed = ULPS_PER_TERM * LONGEST_REDUCTION * eps * max(float(np.abs(expected).max()), eps)
+        difference = float(np.abs(value.astype(np.float64) - expected).max())
+        assert difference <= allowed, f"{key}: max diff {difference:.3g} > {allowed:.3g}"
 
 
 def test_grad_equals_backward_and_touches_no_grad(rng):

@@ -13,6 +13,9 @@ from PIL import Image
 from tinygrad_softmax.cli import main
 from tinygrad_softmax.lecture import second_order as so
 
+# Numbers whose last bits depend on the CPU's BLAS kernel: .ci/run runs these again under another.
+pytestmark = pytest.mark.numerics
+
 
 def aspect(path):
     with Image.open(path) as image:
@@ -30,6 +33,20 @@ def test_hessian_command_prints_the_check_and_draws_the_blocks(tmp_path, capsys,
     assert "4 zero" in out  # D = 4 flat directions
     picture = tmp_path / f"hessian-{layout}.png"
     assert picture.exists() and abs(aspect(picture) - 16 / 9) < 0.05
+
+
+def test_the_hessian_picture_gives_the_rounding_error_by_its_order_of_magnitude():
+    # Its digits are the BLAS kernel's, so the picture says "< 1e-16" and is the same on any CPU.
+    check = so.hessian_check("column")
+    title = so.hessian_figure(check)._suptitle.get_text()
+    assert f"max |difference| < 1e-{-int(np.floor(np.log10(check.max_difference))) - 1})" in title
+    assert [so.order_of_rounding(x) for x in (2.8e-17, 1.4e-17, 1e-16, 9.9e-17, 0.0)] == [
+        "< 1e-16",
+        "< 1e-16",
+        "< 1e-15",
+        "< 1e-16",
+        "0",
+    ]
 
 
 def test_hessian_check_sees_the_d_flat_directions_for_other_shapes():

@@ -12,15 +12,13 @@ from PIL import Image
 from tinygrad_softmax.cli import main
 from tinygrad_softmax.lecture import slides, viz
 from tinygrad_softmax.lecture.classifier import build_classifier
-from tinygrad_softmax.lecture.demo import run_demo
 from tinygrad_softmax.lecture.hidden_layer import build_two_layer_net
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    out = tmp_path_factory.mktemp("demo")
-    run_demo(out, log=lambda line: None)
-    return out
+@pytest.fixture
+def demo(demo_run):
+    """The folder of the shared demo run (conftest.py)."""
+    return demo_run.out
 
 
 def test_every_picture_the_demo_writes_has_a_slide_shape(demo):

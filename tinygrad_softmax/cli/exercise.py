@@ -1,5 +1,6 @@
 """The exercise subcommand: students write the backward rules (init), an autograder grades them
-(check), and the reference rules are the package's own (solution)."""
+(check) in an isolated process, hints come in three levels (hint), the model rules (solution),
+the grader graded (audit), and pen-and-paper sheets (sheet)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,26 @@ def cmd_exercise(args: argparse.Namespace) -> int:
 
     init DIR writes DIR/my_rules.py (one function per op's backward rule, to be written) and a
     README; check DIR grades each rule alone by finite differences, then the linear softmax
-    classifier with them (exit status 0 only when everything passes); solution DIR writes the
-    reference rules, which are the package's own."""
+    classifier with them (exit status 0 only when everything passes); hint DIR OP gives a nudge,
+    the concept (--level 2) or the answer (--level 3); solution DIR writes the model rules;
+    audit checks that every catalogued mistake and mutant is caught; sheet writes one
+    pen-and-paper sheet and answer key per student of a roster."""
     from ..lecture import exercises, extras, outputs
 
+    if args.action == "hint":
+        return _hint(args)
+    if args.action == "audit":
+        from ..lecture.exercises import audit
+
+        findings = audit.audit(exercises.parse_ops(args.ops) if args.ops else None)
+        print(audit.to_text(findings), end="")
+        return 0 if all(f.caught for f in findings) else 1
+    if args.action == "sheet":
+        from ..lecture.exercises import sheet
+
+        written = sheet.write_sheets(args.students, args.out, markdown=args.markdown)
+        print(f"{len(written) // 2} sheets and their answer keys written to {args.out}")
+        return 0
     if args.action in ("init", "solution"):
         names = exercises.parse_ops(args.ops)
         if args.action == "init":
@@ -31,7 +48,7 @@ def cmd_exercise(args: argparse.Namespace) -> int:
             )
         else:
             path = exercises.solution(args.dir, names, force=args.force)
-            print(f"the reference rules ({', '.join(names)}) written to {path}")
+            print(f"the model rules ({', '.join(names)}) written to {path}")
         return 0
     assigned = exercises.parse_ops(args.ops) if args.ops else None
     if args.json:
@@ -52,6 +69,27 @@ def cmd_exercise(args: argparse.Namespace) -> int:
     return status
 
 
+LEVELS = {1: "a nudge", 2: "the concept", 3: "the answer"}
+
+
+def _hint(args: argparse.Namespace) -> int:
+    from ..lecture.exercises import EXERCISES, files
+
+    if args.op not in EXERCISES:
+        raise ValueError(f"exercise hint: unknown op {args.op!r}; choose from {', '.join(EXERCISES)}")
+    exercise = EXERCISES[args.op]
+    print(f"{exercise.function}, hint {args.level} of 3 ({LEVELS[args.level]}):")
+    if args.level == 1:
+        print(f"  {exercise.nudge}")
+    elif args.level == 2:
+        print(f"  {exercise.hint}")
+    else:
+        print("\n" + files.rule_source(exercise))
+    if args.level < 3:
+        print(f"more: tinygrad-softmax exercise hint {args.dir} {args.op} --level {args.level + 1}")
+    return 0
+
+
 def exercise_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(
         dest="action", metavar="ACTION", required=True, parser_class=argparse.ArgumentParser
@@ -62,7 +100,7 @@ def exercise_arguments(parser: argparse.ArgumentParser) -> None:
     )
     for action, what in (
         ("init", "write DIR/my_rules.py and DIR/README.md for a student"),
-        ("solution", "write the reference rules (the package's own) to DIR/my_rules.py"),
+        ("solution", "write the model rules (hint level 3 of every op) to DIR/my_rules.py"),
     ):
         sub = actions.add_parser(action, help=what, description=what)
         sub.add_argument("dir", metavar="DIR", help="the exercise folder")
@@ -91,4 +129,23 @@ def exercise_arguments(parser: argparse.ArgumentParser) -> None:
     )
     check.add_argument(
         "--time-limit", type=positive_float, default=10.0, metavar="SECONDS", help="per rule (default: 10)"
+    )
+    what = "a hint for one rule: --level 1 a nudge, 2 the concept, 3 the answer"
+    hint = actions.add_parser("hint", help=what, description=what)
+    hint.add_argument("dir", metavar="DIR", help="the exercise folder")
+    hint.add_argument("op", metavar="OP", help="the op whose rule it is about, e.g. matmul")
+    hint.add_argument("--level", type=int, choices=(1, 2, 3), default=1, help="1 (default), 2 or 3")
+    what = "grade every catalogued mistake and mutants of each model rule; all must be caught"
+    audit = actions.add_parser("audit", help=what, description=what)
+    audit.add_argument(
+        "--ops", metavar="LIST", help=ops_help.replace("'classifier' (default)", "'classifier'")
+    )
+    what = "write a pen-and-paper sheet and its answer key per student of a roster"
+    sheet = actions.add_parser("sheet", help=what, description=what)
+    sheet.add_argument(
+        "--students", metavar="CSV", required=True, help="a roster with a column id (and name)"
+    )
+    sheet.add_argument("--out", metavar="DIR", default="sheets", help="the folder (default: sheets)")
+    sheet.add_argument(
+        "--markdown", action="store_true", help="Markdown even where matplotlib can draw a PDF"
     )

@@ -2,12 +2,15 @@
 
     init(folder, ops)        my_rules.py (one rule per op, raise NotImplementedError) and README.md
     check(folder)            grade each rule alone, then the classifier with them: a Report
-    solution(folder, ops)    the reference rules, which are ops.py's own
+    solution(folder, ops)    the model rules (each op's third hint level)
 
-The rooms inside: ``catalogue`` (the ops, their cases and typical mistakes),
-``files`` (the student's folder), ``grading`` and ``worker`` (run in a separate
-process, the only place the student's code runs), ``autograder`` (time limits,
-the report, Gradescope's results.json) and ``picture``.
+The rooms inside: ``catalogue`` (the ops, their cases, typical mistakes and hint
+levels), ``files`` (the student's folder), ``grading`` (the expected values and
+the verdicts, in the grader's process), ``sandbox``, ``worker`` and
+``backward_helpers`` (the isolated process, the only place the student's code
+runs, and all it may import), ``autograder`` (time limits, the report,
+Gradescope's results.json), ``audit`` (the grader graded), ``sheet``
+(pen-and-paper sheets) and ``picture``.
 """
 
 from . import picture

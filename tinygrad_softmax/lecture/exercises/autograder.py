@@ -1,39 +1,39 @@
-"""The grader: runs the student's file in a worker process with a time limit per rule, then reports.
+"""The grader: grades the student's file case by case, its code isolated in another process.
 
 :func:`check` reads ``my_rules.py`` without running it (a syntax error is one
-clear message), starts the worker (``worker.py``), asks it to grade each rule
-alone and then the whole classifier in both layouts, and gathers a
+clear message), starts the student's process (``sandbox.py``), sends it the
+inputs of each case of each rule alone and then of every step of the whole
+classifier in both layouts, compares the answers here, and gathers a
 :class:`Report`: the text a student reads, Gradescope's ``results.json``, and the
-picture of the classifier's graph with the wrong rules in red. When the worker
-hangs past the time limit or dies, that rule fails and a fresh worker grades the rest.
+picture of the classifier's graph with the wrong rules in red. A rule earns the
+share of its cases it passes. When the student's process hangs past the time
+limit or dies, that rule fails and a fresh process grades the rest. The report
+exists only after every process the student's code started is gone.
 """
 
 from __future__ import annotations
 
 import ast
-import contextlib
 import json
-import queue
 import re
-import subprocess
-import sys
-import tempfile
 import textwrap
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from .. import outputs
 from .catalogue import EXERCISES
 from .files import RULES_FILE
+from .grading import Runner, SandboxRunner, grade_classifier, grade_rule
+from .sandbox import Sandbox, WorkerLost, memory_closed
 
 __all__ = ["RuleResult", "ClassifierResult", "Report", "check", "DEFAULT_TIME_LIMIT"]
 
 DEFAULT_TIME_LIMIT = 10.0  # seconds per rule: a rule takes milliseconds, so only a loop reaches it
 LOAD_TIME_LIMIT = 60.0  # starting Python and NumPy on a busy machine, then loading the file
 LAYOUTS = ("column", "row")
+MAX_SOURCE = 1 << 20  # bytes: a rules file is a few KB; a bigger one is not read
 
 
 @dataclass
@@ -49,10 +49,20 @@ class RuleResult:
     message: str = ""
     hint: str = ""
     mistake: str | None = None
+    verdicts: list[dict[str, Any]] = field(default_factory=list)  # per case: case, passed, reason
 
     @property
     def passed(self) -> bool:
         return self.status == "passed"
+
+    @property
+    def points(self) -> float:
+        """1 when passed, the share of cases passed when wrong, else 0."""
+        if self.passed:
+            return 1.0
+        if self.status == "wrong" and self.cases and self.verdicts:
+            return round((self.cases - self.failed) / self.cases, 4)
+        return 0.0
 
     @property
     def function(self) -> str:
@@ -72,6 +82,9 @@ class RuleResult:
                 f"worst entry: ∂L/∂{w['input']}[{index}] in case {w['case']!r}: "
                 f"expected {w['expected']:.6g}, got {w['got']:.6g}"
             )
+        failed = [v for v in self.verdicts if not v["passed"]]
+        shown = failed[1:] if self.message else failed  # the first failure is the message above
+        out += [f"case {v['case']!r}: {v['reason']}" for v in shown]
         if self.hint and not self.passed:
             out.append(f"hint: {self.hint}")
         return out
@@ -91,6 +104,15 @@ class ClassifierResult:
     @property
     def passed(self) -> bool:
         return self.status == "passed"
+
+    @property
+    def points(self) -> float:
+        """1 when passed, else the share of ∂L/∂Z, ∂L/∂W, ∂L/∂b that match the closed form."""
+        if self.passed:
+            return 1.0
+        if self.status == "wrong" and self.checks:
+            return round(sum(c["ok"] for c in self.checks) / len(self.checks), 4)
+        return 0.0
 
     @property
     def title(self) -> str:
@@ -140,10 +162,11 @@ class Report:
     problem: str = ""  # a file that cannot be graded at all: the one message to show
     seconds: float = 0.0
     time_limit: float = DEFAULT_TIME_LIMIT
+    note: str = ""  # how the student's code ran, when not as the documentation says
 
     @property
-    def score(self) -> int:
-        return sum(r.passed for r in self.rules) + sum(c.passed for c in self.classifiers)
+    def score(self) -> float:
+        return round(sum(r.points for r in self.rules) + sum(c.points for c in self.classifiers), 4)
 
     @property
     def max_score(self) -> int:
@@ -164,21 +187,31 @@ class Report:
         if self.problem:
             return "\n".join([*lines, "", self.problem, "", f"score: 0 / {self.max_score}"]) + "\n"
         lines[0] += f": {len(self.names)} rules alone, then the linear softmax classifier in both layouts"
-        lines += ["", f"  {'rule':<20} {'result':<17} {'cases':>7} {'time':>9}"]
+        lines += ["", f"  {'rule':<20} {'result':<17} {'cases':>7} {'points':>7} {'time':>9}"]
         for r in self.rules:
             cases = f"{r.cases - r.failed}/{r.cases}" if r.cases and r.status in ("passed", "wrong") else ""
-            lines.append(f"  {r.function:<20} {_shout(r.status):<17} {cases:>7} {_duration(r.seconds):>9}")
+            lines.append(
+                f"  {r.function:<20} {_shout(r.status):<17} {cases:>7} {_points(r.points):>7} "
+                f"{_duration(r.seconds):>9}"
+            )
             lines += _details(r.lines())
         lines.append("")
         for c in self.classifiers:
-            lines.append(f"  {c.title:<46} {_shout(c.status):<9} {_duration(c.seconds):>9}")
+            lines.append(
+                f"  {c.title:<46} {_shout(c.status):<9} {_points(c.points):>7} {_duration(c.seconds):>9}"
+            )
             lines += _details(c.lines())
         tally = ", ".join(
             f"{n} {status}"
             for status in ("wrong", "not implemented", "missing", "timed out", "crashed")
             if (n := sum(r.status == status for r in self.rules))
         )
-        lines += ["", f"score: {self.score} / {self.max_score}" + (f"   (rules: {tally})" if tally else "")]
+        lines += [
+            "",
+            f"score: {_points(self.score)} / {self.max_score}" + (f"   (rules: {tally})" if tally else ""),
+        ]
+        if self.note:
+            lines.append(f"note: {self.note}")
         if self.passed:
             lines.append("Every rule passed and the engine derives the closed form with them: done.")
         return "\n".join(lines) + "\n"
@@ -192,15 +225,14 @@ class Report:
             tests = [_test(str(k), row, False, [self.problem]) for k, row in enumerate(rows, 1)]
         for k, r in enumerate(self.rules, 1):
             body = [f"{r.status} ({r.cases - r.failed} of {r.cases} cases)" if r.cases else r.status]
-            tests.append(
-                _test(f"{k}", f"{r.function}: the backward rule of {r.name}", r.passed, [*body, *r.lines()])
-            )
+            name = f"{r.function}: the backward rule of {r.name}"
+            tests.append(_test(f"{k}", name, r.passed, [*body, *r.lines()], r.points))
         for k, c in enumerate(self.classifiers, len(self.rules) + 1):
-            tests.append(_test(f"{k}", c.title, c.passed, [c.status, *c.lines()]))
+            tests.append(_test(f"{k}", c.title, c.passed, [c.status, *c.lines()], c.points))
         results: dict[str, Any] = {
             "score": float(self.score),
             "execution_time": round(self.seconds, 3),
-            "output": self.problem or f"score {self.score} / {self.max_score}",
+            "output": self.problem or f"score {_points(self.score)} / {self.max_score}",
             "visibility": "visible",
             "stdout_visibility": "hidden",
             "tests": tests,
@@ -222,11 +254,11 @@ def _details(lines: list[str]) -> list[str]:
     ]
 
 
-def _test(number: str, name: str, passed: bool, lines: list[str]) -> dict[str, Any]:
+def _test(number: str, name: str, passed: bool, lines: list[str], points: float = 0.0) -> dict[str, Any]:
     return {
         "name": name,
         "number": number,
-        "score": 1.0 if passed else 0.0,
+        "score": 1.0 if passed else float(points),
         "max_score": 1.0,
         "status": "passed" if passed else "failed",
         "output": "\n".join(lines),
@@ -238,6 +270,11 @@ def _shout(status: str) -> str:
     return "WRONG" if status == "wrong" else status
 
 
+def _points(points: float) -> str:
+    """``3``, ``0.67``: a whole number plainly, a share to two places."""
+    return f"{points:g}" if float(points).is_integer() else f"{points:.2f}"
+
+
 def _duration(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms" if seconds < 10 else f"{seconds:.0f} s"
 
@@ -245,10 +282,34 @@ def _duration(seconds: float) -> str:
 # ---------------------------------------------------------------- reading the file without running it
 
 
+def _line_and_column(data: bytes, offset: int) -> str:
+    """``line 3, column 7 (byte 41)`` for a byte offset into the file."""
+    line = data.count(b"\n", 0, offset) + 1
+    column = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
+    return f"line {line}, column {column} (byte {offset})"
+
+
+def _unreadable(path: Path, data: bytes) -> str:
+    """'' when the bytes can be read as Python source text, else one message saying where they cannot."""
+    if len(data) > MAX_SOURCE:
+        return (
+            f"{path.name} has {len(data):,} bytes; a rules file is a few KB (at most {MAX_SOURCE:,} are read)"
+        )
+    if b"\x00" in data:
+        where = _line_and_column(data, data.index(b"\x00"))
+        return f"{path.name} {where}: a NUL byte (\\x00), which Python source cannot hold; delete it"
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        where = _line_and_column(data, error.start)
+        return f"{path.name} {where}: the byte {data[error.start]:#04x} is not UTF-8; save the file as UTF-8"
+    return ""
+
+
 def _syntax_problem(path: Path, source: str) -> str:
     """'' when the file compiles, else one message: where, what, the line with a caret."""
     try:
-        compile(source, str(path), "exec")
+        compile(source, str(path), "exec", dont_inherit=True)
     except SyntaxError as error:
         where = f"{path.name} line {error.lineno}"
         text = (error.text or "").rstrip("\n")
@@ -263,6 +324,11 @@ def _syntax_problem(path: Path, source: str) -> str:
                 + "^"
             )
         return f"{where}: {error.msg} (a syntax error: nothing in the file could be graded){caret}"
+    except (RecursionError, MemoryError, ValueError, OverflowError) as error:
+        what = (
+            "nested too deeply" if isinstance(error, RecursionError) else str(error) or type(error).__name__
+        )
+        return f"{path.name} cannot be read: {what} (nothing in the file could be graded)"
     return ""
 
 
@@ -272,79 +338,41 @@ def _defined_rules(tree: ast.Module) -> dict[str, ast.FunctionDef]:
     return {name: functions[e.function] for name, e in EXERCISES.items() if e.function in functions}
 
 
-def _calls_a_backward(function: ast.FunctionDef) -> bool:
-    """Whether a rule calls some ``.backward`` (the package's own rule) instead of being written out."""
-    return any(isinstance(node, ast.Attribute) and node.attr == "backward" for node in ast.walk(function))
+# ---------------------------------------------------------------- grading in the student's process
 
 
-# ---------------------------------------------------------------- the worker process
+def _cpu_seconds(names: tuple[str, ...], time_limit: float) -> float:
+    """The student's process's CPU time limit: loading, then every rule and both layouts at their limit."""
+    return LOAD_TIME_LIMIT + time_limit * (len(names) + len(LAYOUTS)) + 5
 
 
-class _Worker:
-    """One worker process: requests in, one JSON answer per line out, each awaited with a time limit."""
+class _Session:
+    """The student's process for one check: started again after a timeout or a crash."""
 
-    def __init__(self, path: Path) -> None:
-        self.stderr: IO[str] = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 (closed in close())
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tinygrad_softmax.lecture.exercises.worker", str(path)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self.stderr,
-            text=True,
-            encoding="utf-8",
-        )
-        self.answers: queue.Queue[str | None] = queue.Queue()
-        # A thread reads the answers, so a wait can end after a time limit on every platform.
-        threading.Thread(target=self._read, daemon=True).start()
+    def __init__(self, path: Path, names: tuple[str, ...], time_limit: float) -> None:
+        self.path, self.cpu = path, _cpu_seconds(names, time_limit)
+        self.sandbox: Sandbox | None = None
+        self.runner: Runner = Runner()
+        self.note = ""
 
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.answers.put(line)
-        self.answers.put(None)  # the process ended
-
-    def receive(self, limit: float) -> dict[str, Any]:
-        """The next answer, or ``{"timeout": ...}`` / ``{"crash": ...}``."""
+    def start(self) -> dict[str, Any]:
+        """Start a process and wait until it has loaded the file: its hello, or what went wrong."""
+        self.close()
         try:
-            line = self.answers.get(timeout=limit)
-        except queue.Empty:
-            self.close()
-            return {"timeout": limit}
-        if line is None:
-            self.process.wait()
-            return {"crash": self._crash_text()}
-        return dict(json.loads(line))
-
-    def ask(self, request: dict[str, Any], limit: float) -> dict[str, Any]:
-        assert self.process.stdin is not None
+            self.sandbox = Sandbox(self.path, self.cpu)
+        except OSError as error:  # this machine, not the submission: say so, as a grade of 0
+            return {"lost": "crashed", "message": f"the grader could not start its process ({error})"}
+        self.note = self.sandbox.note
+        self.runner = SandboxRunner(self.sandbox)
         try:
-            self.process.stdin.write(json.dumps(request) + "\n")
-            self.process.stdin.flush()
-        except (BrokenPipeError, OSError):
-            self.process.wait()
-            return {"crash": self._crash_text()}
-        return self.receive(limit)
-
-    def _crash_text(self) -> str:
-        code = self.process.returncode
-        self.stderr.seek(0)
-        tail = [line for line in self.stderr.read().splitlines() if line.strip()][-3:]
-        how = (
-            f"the process ended with status {code}"
-            if code is not None and code >= 0
-            else "the process was killed"
-        )
-        return how + (": " + " | ".join(tail) if tail else "")
+            return self.sandbox.receive(LOAD_TIME_LIMIT)
+        except WorkerLost as lost:
+            return {"lost": lost.kind, "message": str(lost)}
 
     def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
-        for pipe in (self.process.stdin, self.process.stdout):
-            if pipe is not None:
-                with contextlib.suppress(OSError):  # a pipe the dead process left broken
-                    pipe.close()
-        self.stderr.close()
+        if self.sandbox is not None:
+            self.sandbox.close()
+            self.sandbox = None
 
 
 def check(
@@ -353,7 +381,8 @@ def check(
     """Grade ``folder/my_rules.py``: each rule alone, then the classifier in both layouts.
 
     ``names`` are the assigned rules (default: the ones the file defines); an
-    assigned rule the file lacks is "missing". The package is never modified.
+    assigned rule the file lacks is "missing". The student's code runs in an
+    isolated process (``sandbox.py``), which is gone when this returns.
     """
     if time_limit <= 0:
         raise ValueError(f"exercise check: the time limit must be positive, got {time_limit}")
@@ -364,96 +393,92 @@ def check(
             f"exercise check: {path} does not exist; make it with: tinygrad-softmax exercise init {folder}"
         )
     start = time.perf_counter()
-    source = path.read_text(encoding="utf-8")
+    data = path.read_bytes()
 
     def finished(report: Report) -> Report:
         report.seconds = time.perf_counter() - start
         report.time_limit = time_limit
         return report
 
-    problem = _syntax_problem(path, source)
+    problem = _unreadable(path, data)
+    source = "" if problem else data.decode("utf-8")
+    problem = problem or _syntax_problem(path, source)
     if problem:  # the rules it meant to define, read from the def lines, so the score counts them
-        meant = {m for m in re.findall(r"^def (\w+)_backward\(", source, re.M) if m in EXERCISES}
+        text = data[:MAX_SOURCE].decode("utf-8", "replace")
+        meant = {m for m in re.findall(r"^def (\w+)_backward\(", text, re.M) if m in EXERCISES}
         return finished(Report(path, names or tuple(n for n in EXERCISES if n in meant), [], [], problem))
-    defined = _defined_rules(ast.parse(source))
+    try:
+        defined = _defined_rules(ast.parse(source))
+    except (RecursionError, MemoryError, SyntaxError, ValueError):
+        return finished(Report(path, names or (), [], [], f"{path.name} cannot be read: nested too deeply"))
     names = names or tuple(defined)
     if not names:
         functions = ", ".join(e.function for e in list(EXERCISES.values())[:3])
         return finished(Report(path, (), [], [], f"{path.name} defines no rule ({functions}, ...)"))
 
-    worker = _Worker(path.resolve())
+    session = _Session(path.resolve(), names, time_limit)
+    with memory_closed():
+        return finished(_grade(session, path, names, defined, time_limit))
+
+
+def _grade(
+    session: _Session, path: Path, names: tuple[str, ...], defined: dict[str, Any], time_limit: float
+) -> Report:
+    """The rules and the classifier graded through ``session``; the student's process gone at the end."""
     try:
-        hello = worker.receive(LOAD_TIME_LIMIT)
+        hello = session.start()
         if "ready" not in hello:
             why = hello.get("load_error") or (
                 f"it did not finish loading within {LOAD_TIME_LIMIT:.0f} s "
                 "(an endless loop at the top level?)"
-                if "timeout" in hello
-                else hello.get("crash", "")
+                if hello.get("lost") == "timed out"
+                else hello.get("message", "its first answer was not the expected one")
             )
-            return finished(Report(path, names, [], [], f"{path.name} could not be loaded: {why}"))
+            why = str(why)[:2000]
+            if "No module named 'tinygrad_softmax" in why:
+                why += "; import the helpers with: from backward_helpers import expand, scatter_add, sum_to"
+            return Report(path, names, [], [], f"{path.name} could not be loaded: {why}", note=session.note)
         rules: list[RuleResult] = []
         for name in names:
             if name not in defined:
-                rules.append(
-                    RuleResult(
-                        name, "missing", message=f"{path.name} has no function {EXERCISES[name].function}"
-                    )
-                )
+                message = f"{path.name} has no function {EXERCISES[name].function}"
+                rules.append(RuleResult(name, "missing", message=message))
                 continue
-            if _calls_a_backward(defined[name]):
-                message = f"{EXERCISES[name].function} calls a .backward method: write the rule itself"
-                rules.append(RuleResult(name, "wrong", message=message, hint=EXERCISES[name].hint))
+            session.runner.deadline = time.monotonic() + time_limit
+            try:
+                answer = grade_rule(session.runner, name)
+            except WorkerLost as lost:
+                rules.append(_lost_rule(name, lost, time_limit))
+                session.start()
                 continue
-            answer = worker.ask({"rule": name}, time_limit)
-            rules.append(_rule_result(name, answer, time_limit))
-            if "timeout" in answer or "crash" in answer:
-                worker.close()
-                worker = _Worker(path.resolve())
-                worker.receive(LOAD_TIME_LIMIT)
-        unsafe = {
-            r.name: r.status for r in rules if r.status in ("timed out", "crashed") or "calls a" in r.message
-        }
+            rules.append(RuleResult(name, **answer))
+        unsafe = {r.name: r.status for r in rules if r.status in ("timed out", "crashed")}
         classifiers = []
         for layout in LAYOUTS:
-            answer = worker.ask({"layout": layout, "names": list(names), "skip": unsafe}, time_limit)
-            classifiers.append(_classifier_result(layout, answer, time_limit))
-            if "timeout" in answer or "crash" in answer:
-                worker.close()
-                worker = _Worker(path.resolve())
-                worker.receive(LOAD_TIME_LIMIT)
+            session.runner.deadline = time.monotonic() + time_limit
+            try:
+                answer = grade_classifier(session.runner, list(names), unsafe, layout)
+            except WorkerLost as lost:
+                classifiers.append(ClassifierResult(layout, lost.kind, time_limit, message=str(lost)))
+                session.start()
+                continue
+            answer.pop("layout", None)
+            classifiers.append(ClassifierResult(layout, **answer))
     finally:
-        worker.close()
-    return finished(Report(path, names, rules, classifiers))
+        session.close()  # every process the student's code started is gone before the report exists
+    return Report(path, names, rules, classifiers, note=session.note)
 
 
-def _rule_result(name: str, answer: dict[str, Any], limit: float) -> RuleResult:
-    if "timeout" in answer:
+def _lost_rule(name: str, lost: WorkerLost, limit: float) -> RuleResult:
+    function = EXERCISES[name].function
+    if lost.kind == "timed out":
         return RuleResult(
             name,
             "timed out",
             limit,
-            message=f"{EXERCISES[name].function} did not finish within {limit:g} s (an endless loop?)",
+            message=f"{function} did not finish within {limit:g} s (an endless loop?)",
         )
-    if "crash" in answer:
-        return RuleResult(name, "crashed", message=f"{EXERCISES[name].function} crashed: {answer['crash']}")
-    if "error" in answer:
-        return RuleResult(
-            name, "wrong", message=f"{EXERCISES[name].function} stopped the grader: {answer['error']}"
-        )
-    answer.pop("rule", None)
-    return RuleResult(name, **answer)
-
-
-def _classifier_result(layout: str, answer: dict[str, Any], limit: float) -> ClassifierResult:
-    if "timeout" in answer:
-        return ClassifierResult(layout, "timed out", limit, message=f"did not finish within {limit:g} s")
-    if "crash" in answer:
-        return ClassifierResult(layout, "crashed", message=answer["crash"])
-    if "error" in answer:
-        return ClassifierResult(layout, "wrong", message=answer["error"])
-    answer.pop("layout", None)
-    return ClassifierResult(layout, **answer)
+    return RuleResult(name, "crashed", message=f"{function} crashed: {lost}")
 
 
 # ---------------------------------------------------------------- writing the results

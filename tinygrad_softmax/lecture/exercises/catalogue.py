@@ -15,7 +15,7 @@ are the helpers the student's rules call, as the package's own rules do.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -63,6 +63,7 @@ class Mistake:
     hint: str
     wrong: Callable[[Reference], Candidate | None]
     bug: str | None = None
+    reason: str = ""  # what a case's verdict says when an answer matches this mistake (default: the hint)
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,8 @@ class Exercise:
     settings: str  # what `self` holds that the rule may need ("" when nothing)
     cases: Callable[[np.random.Generator], list[Case]]
     mistakes: tuple[Mistake, ...] = ()
+    nudge: str = ""  # hint level 1: where to start (set from HINTS below)
+    answer: str = ""  # hint level 3: the model answer's body, with the student's helpers only
 
     @property
     def function(self) -> str:
@@ -276,6 +279,11 @@ def _max_cases(rng: np.random.Generator) -> list[Case]:
         ),
         Case("x 3×4, axis=1, keepdims=False", lambda c: c(1, False), (_apart(rng, 3, 4),)),
         Case("x 3×4, every axis (axis=None)", lambda c: c(None, False), (_apart(rng, 3, 4),)),
+        Case(
+            "ties: x 2×3, axis=1, two entries share each row's maximum",
+            lambda c: c(1, False),
+            (np.array([[0.5, 2.0, 2.0], [-1.0, -1.0, -3.0]]),),
+        ),
     ]
 
 
@@ -300,6 +308,7 @@ def _transpose_cases(rng: np.random.Generator) -> list[Case]:
     return [
         Case("x 3×4, axes reversed", lambda c: c(None), (_normal(rng, 3, 4),)),
         Case("x 2×3×4, axes=(1, 2, 0)", lambda c: c((1, 2, 0)), (_normal(rng, 2, 3, 4),)),
+        Case("x 2×2×2, axes=(1, 2, 0)", lambda c: c((1, 2, 0)), (_normal(rng, 2, 2, 2),)),
     ]
 
 
@@ -377,6 +386,8 @@ EXERCISES: dict[str, Exercise] = {
                     "gradient is the sum of grad over the broadcast axes (sum_to), not one sample's",
                     lambda r: _only(1, _first_sample(r.case.grad, r.case.inputs[1].shape)),
                     bug="bias-not-summed",
+                    reason="b's gradient is one sample's, not the sum over the samples (the missing "
+                    "Σ of db = Σ dZ)",
                 ),
                 Mistake(
                     "bias-averaged",
@@ -384,6 +395,8 @@ EXERCISES: dict[str, Exercise] = {
                     "of the loss is already inside grad",
                     lambda r: _only(1, _averaged(r.case.grad, r.case.inputs[1].shape)),
                     bug="bias-averaged",
+                    reason="the mean is used where the sum belongs: b's gradient is grad summed over the "
+                    "broadcast axes",
                 ),
             ),
         ),
@@ -552,6 +565,8 @@ EXERCISES: dict[str, Exercise] = {
                     "the adjoint of sum copies grad (weight 1 per entry); it does not divide it by "
                     "the number of summed entries (that is mean's rule)",
                     lambda r: tuple(e / (e.size // max(1, r.out.size)) for e in r.expected),
+                    reason="the mean's rule is used for the sum: the adjoint of sum copies grad, it does "
+                    "not divide it",
                 ),
             ),
         ),
@@ -615,6 +630,8 @@ EXERCISES: dict[str, Exercise] = {
                     "an entry picked more than once gets the SUM of its gradients: add (scatter_add, "
                     "np.add.at) instead of assigning, which keeps only the last one",
                     _overwritten_scatter,
+                    reason="an entry picked more than once (repeated labels) keeps only one of its "
+                    "gradients: add them (scatter_add) instead of assigning",
                 ),
             ),
         ),
@@ -648,6 +665,76 @@ EXERCISES: dict[str, Exercise] = {
             _reshape_cases,
         ),
     )
+}
+
+# The three hint levels of each rule: a nudge (where to start), the concept (``Exercise.hint``,
+# also written into the student's file) and the answer, a model rule that uses only what the
+# student's file imports (numpy and backward_helpers). The model answers are graded like any
+# submission (tests, ``exercise audit``), and ``exercise solution`` writes them.
+HINTS: dict[str, tuple[str, str]] = {
+    "matmul": (
+        "start from the shapes: ∂L/∂a is m×n, and you have grad (m×k), a (m×n) and b (n×k). Which "
+        "product of two of them has the shape m×n?",
+        "return grad @ b.T, a.T @ grad",
+    ),
+    "add": (
+        "how much does out change when one entry of a changes a little? And an entry of b that "
+        "broadcasting copied into several outputs?",
+        "return sum_to(grad, a.shape), sum_to(grad, b.shape)",
+    ),
+    "sub": (
+        "like add, but look at the sign in front of b.",
+        "return sum_to(grad, a.shape), sum_to(-grad, b.shape)",
+    ),
+    "mul": (
+        "if b were a fixed number, what would d(a·b)/da be? And the other way round?",
+        "return sum_to(grad * b, a.shape), sum_to(grad * a, b.shape)",
+    ),
+    "div": (
+        "write a / b as a · b⁻¹ and use the power rule for b.",
+        "return sum_to(grad / b, a.shape), sum_to(-grad * a / (b * b), b.shape)",
+    ),
+    "neg": ("what is the derivative of −x with respect to x?", "return (-grad,)"),
+    "pow": (
+        "the power rule from school, with p = self.exponent; then the chain rule (times grad).",
+        "p = self.exponent\nreturn (grad * p * x ** (p - 1),)",
+    ),
+    "exp": (
+        "which function is its own derivative? The forward already computed it for you.",
+        "return (grad * out,)",
+    ),
+    "log": ("what is d/dx log x? Then the chain rule: multiply by grad.", "return (grad / x,)"),
+    "relu": (
+        "on which side of 0 does relu change with x, and on which side is it flat?",
+        "return (grad * (constant(x) > 0),)",
+    ),
+    "sum": (
+        "every entry of x went into its sum with weight 1. What does each entry get back?",
+        "return (expand(self.with_kept_axes(grad, x), x.shape),)",
+    ),
+    "mean": (
+        "a mean is a sum divided by n: start from the sum's rule.",
+        "return (expand(self.with_kept_axes(grad, x), x.shape) / self.count,)",
+    ),
+    "max": (
+        "move one entry of x a little: does the max change? Only if that entry is the maximum.",
+        "winners = constant(x) == self.with_kept_axes(constant(out), x)\n"
+        "share = winners / winners.sum(axis=self.axes, keepdims=True)\n"
+        "return (share * self.with_kept_axes(grad, x),)",
+    ),
+    "gather": (
+        "which entries of x reach out at all? The others get 0. And an entry picked twice?",
+        "return (scatter_add(grad, self, x.shape),)",
+    ),
+    "transpose": (
+        "the entries only move: move grad's entries back to where they came from.",
+        "return (grad.transpose(np.argsort(self.order)),)",
+    ),
+    "reshape": ("the entries keep their order; only the shape changes.", "return (grad.reshape(x.shape),)"),
+}
+EXERCISES = {
+    name: replace(exercise, nudge=HINTS[name][0], answer=HINTS[name][1])
+    for name, exercise in EXERCISES.items()
 }
 
 # The ops of the linear softmax classifier's graph, in the order its forward runs them; they

@@ -1,24 +1,38 @@
-"""The student's folder: ``my_rules.py`` with the rules to write, its README, and the reference rules.
+"""The student's folder: ``my_rules.py`` with the rules to write, its README, and the model answers.
 
-The reference rules are not a second copy: :func:`solution_source` reads each
-op's ``backward`` out of ``ops.py`` (``inspect.getsource``) and renames it, so
-the solution is the package's own rules, word for word, whatever they become.
+A rule's file imports NumPy and ``backward_helpers`` (``sum_to``, ``expand``,
+``scatter_add``, ``constant``), the module the grader gives the student's process
+(the package itself is not importable there). The model answers are the third
+hint level of the catalogue, written with those helpers alone; the tests and
+``exercise audit`` check that they grade like the package's own rules.
 """
 
 from __future__ import annotations
 
-import ast
-import inspect
 import re
 import textwrap
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
-from ... import ops
+import numpy as np
+
 from .. import outputs
+from . import backward_helpers
 from .catalogue import CLASSIFIER_OPS, EXERCISES, Exercise, argument_names
 
-__all__ = ["RULES_FILE", "README_FILE", "template_source", "solution_source", "init", "solution"]
+__all__ = [
+    "RULES_FILE",
+    "README_FILE",
+    "HELPER_NAMES",
+    "template_source",
+    "solution_source",
+    "rule_source",
+    "compile_rules",
+    "init",
+    "solution",
+]
 
 RULES_FILE = "my_rules.py"
 README_FILE = "README.md"
@@ -41,20 +55,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinygrad_softmax.ops import Grads, Value, constant, expand, scatter_add, sum_to
+from backward_helpers import Grads, Value, constant, expand, scatter_add, sum_to
 
 '''
 
 _SOLUTION_HEADER = '''\
-"""The reference backward rules: the package's own, read out of tinygrad_softmax/ops.py.
-
-Each function is an op's ``backward`` from ops.py, renamed; ``self`` is the op.
-``tinygrad-softmax exercise check`` gives these full marks.
+"""The model backward rules: the same derivatives as the package's own rules in ops.py,
+written with NumPy and the helpers of backward_helpers alone. ``self`` holds the op's
+settings. ``tinygrad-softmax exercise check`` gives these full marks.
 """
 
 from __future__ import annotations
 
+import numpy as np
+
+from backward_helpers import Grads, Value, constant, expand, scatter_add, sum_to
+
 '''
+# What a rule's file may use besides NumPy: the names backward_helpers gives.
+HELPER_NAMES = ("Grads", "Value", "constant", "expand", "scatter_add", "sum_to")
 
 
 def _signature(exercise: Exercise) -> str:
@@ -67,7 +86,7 @@ def _docstring(exercise: Exercise) -> str:
     parts = [exercise.computes + ".", "", "Shapes: " + exercise.shapes]
     if exercise.settings:
         parts += ["", "self: " + exercise.settings]
-    parts += ["", "Hint: " + exercise.hint]
+    parts += ["", "Hint: " + exercise.nudge]
     # Keep the given line breaks of the shapes and settings (they list one thing per line).
     body = "\n".join(_wrap_keeping_lines(part) for part in parts)
     return '"""' + body + '\n"""'
@@ -101,30 +120,29 @@ def template_source(names: tuple[str, ...], folder: str = ".") -> str:
     return "".join(blocks).rstrip() + "\n"
 
 
-def _rule_source(exercise: Exercise) -> tuple[str, set[str]]:
-    """The op's own ``backward`` from ops.py, renamed, and the module names it uses."""
-    source = textwrap.dedent(inspect.getsource(exercise.op.backward))
-    tree = ast.parse(source)
-    function = tree.body[0]
-    assert isinstance(function, ast.FunctionDef)
-    used = {
-        node.id
-        for node in ast.walk(function)
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and hasattr(ops, node.id)
-    }
-    renamed = source.replace("def backward(", f"def {exercise.function}(", 1)
-    return renamed, used
+def rule_source(exercise: Exercise, body: str | None = None) -> str:
+    """One rule's function: the def line and ``body`` (default: the model answer)."""
+    text = exercise.answer if body is None else body
+    return f"{_signature(exercise)}\n{textwrap.indent(text.strip(), '    ')}\n"
 
 
 def solution_source(names: tuple[str, ...]) -> str:
-    """The reference ``my_rules.py`` for the ops ``names``: ops.py's own rules, renamed."""
-    rules = [_rule_source(EXERCISES[name]) for name in names]
-    used = set().union(*(names_used for _, names_used in rules))
-    helpers = ["Grads", "Value", *sorted(used - {"np", "Grads", "Value"})]
-    imports = ["import numpy as np", ""] if "np" in used else []
-    imports.append(f"from tinygrad_softmax.ops import {', '.join(helpers)}")
-    body = "\n\n".join(text.rstrip() + "\n" for text, _ in rules)
-    return _SOLUTION_HEADER + "\n".join(imports) + "\n\n\n" + body
+    """The model ``my_rules.py`` for the ops ``names``: each rule as the third hint level gives it."""
+    return _SOLUTION_HEADER + "\n\n" + "\n\n".join(rule_source(EXERCISES[name]) for name in names)
+
+
+def compile_rules(sources: dict[str, str]) -> dict[str, Callable[..., Any]]:
+    """Function sources (function name → source) made into functions, with the helpers in scope.
+
+    For rules the package wrote itself (model answers, mutants), run in the grader's own process.
+    """
+    namespace: dict[str, Any] = {"np": np, **{n: getattr(backward_helpers, n) for n in HELPER_NAMES}}
+    functions: dict[str, Callable[..., Any]] = {}
+    for function, source in sources.items():
+        scope = dict(namespace)
+        exec(compile(source, f"<{function}>", "exec"), scope)
+        functions[function] = scope[function]
+    return functions
 
 
 def readme_text(names: tuple[str, ...], folder: str = ".") -> str:
