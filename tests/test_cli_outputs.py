@@ -1,6 +1,7 @@
 """The command line never leaves a broken file: paths checked first, files renamed into place,
 concurrent runs both succeed, and every bad value is refused with the option's name (exit status 2)."""
 
+import importlib
 import json
 import os
 import shutil
@@ -26,6 +27,18 @@ def _one_line_error(capsys, command: str) -> str:
 
 
 # ---------------------------------------------------------------- unwritable output paths, refused up front
+
+
+def _forbid(monkeypatch, targets: tuple[str, ...]) -> None:
+    """Each command's worker fails the test if it is called.
+
+    Every module is imported before any is patched: a module imported while another is patched
+    (demo's ``from .train import train``) would keep the stand-in after the test.
+    """
+    for target in targets:
+        importlib.import_module("tinygrad_softmax.lecture." + target.rpartition(".")[0])
+    for target in targets:
+        monkeypatch.setattr(f"tinygrad_softmax.lecture.{target}", lambda *a, **k: pytest.fail("work started"))
 
 
 def _paths(tmp_path: Path) -> dict[str, Path]:
@@ -55,8 +68,7 @@ def test_an_unwritable_output_file_is_refused_before_any_work(argv, case, tmp_pa
     if case == "under /proc" and not Path("/proc/self").is_dir():
         pytest.skip("needs /proc")
     # The work itself must never start: each command's worker fails the test if it is called.
-    for target in ("compare.compare", "lab.epsilon_sweep", "classifier.build_classifier"):
-        monkeypatch.setattr(f"tinygrad_softmax.lecture.{target}", lambda *a, **k: pytest.fail("work started"))
+    _forbid(monkeypatch, ("compare.compare", "lab.epsilon_sweep", "classifier.build_classifier"))
     path = _paths(tmp_path)[case]
     if argv[1] == "--plot" and case == "a folder given as the file":
         path = path.with_suffix(".png")
@@ -71,8 +83,7 @@ def test_an_unwritable_output_file_is_refused_before_any_work(argv, case, tmp_pa
 def test_an_unwritable_output_folder_is_refused_before_any_work(argv, case, tmp_path, capsys, monkeypatch):
     if case == "under /proc" and not Path("/proc/self").is_dir():
         pytest.skip("needs /proc")
-    for target in ("train.train", "lab.anomaly_demo", "demo.run_demo", "classifier.build_classifier"):
-        monkeypatch.setattr(f"tinygrad_softmax.lecture.{target}", lambda *a, **k: pytest.fail("work started"))
+    _forbid(monkeypatch, ("train.train", "lab.anomaly_demo", "demo.run_demo", "classifier.build_classifier"))
     (tmp_path / "a-file").write_text("x")
     path = {
         "a file given as the folder": tmp_path / "a-file",
@@ -96,8 +107,7 @@ ALL_FOLDER_OPTIONS = [
 @pytest.mark.parametrize("argv", ALL_FOLDER_OPTIONS, ids=" ".join)
 def test_a_file_name_given_as_the_folder_is_refused(argv, tmp_path, capsys, monkeypatch):
     """`modes --out modes.png` must not make a folder modes.png/ holding modes.png."""
-    for target in ("train.train", "lab.anomaly_demo", "demo.run_demo", "classifier.build_classifier"):
-        monkeypatch.setattr(f"tinygrad_softmax.lecture.{target}", lambda *a, **k: pytest.fail("work started"))
+    _forbid(monkeypatch, ("train.train", "lab.anomaly_demo", "demo.run_demo", "classifier.build_classifier"))
     path = tmp_path / f"{argv[0]}.png"
     assert main([*argv, str(path)]) == 2
     err = _one_line_error(capsys, argv[0])

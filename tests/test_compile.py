@@ -331,11 +331,12 @@ def test_source_compiles_with_one_line_per_recorded_op() -> None:
         exec(compile_source(source), {"np": np, **runtime()}, namespace)
         assert callable(namespace["step"])
     # The plain listing: one line per rule, each name an array of its own.
-    assert "    Z = WX + b  # add" in plain and "    sub2 = sub1 - log1  # sub" in plain
-    assert "    gather1 = sub2[picked]  # gather" in plain and "out=" not in plain
-    # The optimised one: log_p = sub1 - log1 (the second sub) is computed on the gather's line, for the
+    assert "    Z = WX + b  # add" in plain and "    log_P = Z_max - log_S  # sub" in plain
+    assert "    log_P_y = log_P[picked]  # gather" in plain and "out=" not in plain
+    # The optimised one: log_P = Z_max - log_S (the second sub) is computed on the gather's line, for the
     # picked entries only, and dead arrays are written into.
-    assert "gather1 = np.subtract(sub1[picked], log1, out=log1)  # gather (sub2's picked entries" in optimized
+    gather_line = "log_P_y = np.subtract(Z_max[picked], log_S, out=log_S)  # gather (log_P's picked entries"
+    assert gather_line in optimized
     assert "    Z = np.add(WX, b, out=WX)  # add" in optimized and "dW = dZ @ X.T" in optimized
 
 
@@ -458,16 +459,17 @@ def test_cli_prints_the_program_with_the_lines_that_make_dz_marked(layout: str, 
     marked = [line[2:].strip() for line in out.splitlines() if line.startswith("▶ ") and " = " in line]
     # Exactly the backward lines dZ depends on: from dloss = 1 (run once, above the function) down
     # to dZ, not dW or db; in the plain listing, one line per rule.
-    assert marked[0].startswith("dloss = np.ones") and marked[-1].startswith("dZ = dsub1")
+    assert marked[0].startswith("dloss = np.ones") and marked[-1].startswith("dZ = dZ_max")
     assert len(marked) == 10 and not any(line.startswith(("dW", "db")) for line in marked)
-    assert any(line.startswith("dsub1 = dsub2 + dsub1_2  # sub1 feeds 2 ops") for line in marked)
+    assert any(line.startswith("dZ_max = dlog_P + dZ_max_2  # Z_max feeds 2 ops") for line in marked)
     assert "out=" not in out
     assert "dZ = (P − Y)/N" in out and "def step(W, b, X, y):" in out
     assert "neg, mean, gather, sub, log, sum, exp" in out
     assert cli.main(["compile", "--layout", layout, "--optimized"]) == 0
     out = capsys.readouterr().out
     marked = [line[2:].strip() for line in out.splitlines() if line.startswith("▶ ") and " = " in line]
-    assert len(marked) == 9 and any(line.startswith("dsub1 = np.add(dsub2, dsub1_2, out=") for line in marked)
+    added = "dZ_max = np.add(dlog_P, dZ_max_2, out="
+    assert len(marked) == 9 and any(line.startswith(added) for line in marked)
     assert "neg, mean, sub, gather, log, sum, exp" in out  # sum's spread is done by broadcasting
     program = MarkedProgram.for_classifier(layout, N=1)
     assert program.difference < 1e-15 and len(program.marked) == 10

@@ -3,19 +3,19 @@
 The trace writes the plain listing, one line per rule; :func:`optimize` turns
 it into the program that runs:
 
-- :func:`picked_first`: ``gather1 = log_p[picked]`` with ``log_p = sub1 - log1``
-  and ``log1`` one entry per picked line becomes ``sub1[picked] - log1``: the
+- :func:`picked_first`: ``log_P_y = log_P[picked]`` with ``log_P = Z_max - log_S``
+  and ``log_S`` one entry per picked line becomes ``Z_max[picked] - log_S``: the
   same subtraction for the N picked entries instead of all N·C;
 - :func:`sum_of_one_pick`: ``(-scatter_add(v, ...)).sum(axis)`` with one pick
   per line along ``axis`` is ``-v``;
 - :func:`hoist`: a line that now reads no input runs once, when the program is made;
-- :func:`broadcast_spreads`: ``dexp1 = spread(dsum1, (3, 5))`` read only by
-  elementwise lines of that shape is dropped, and those lines read ``dsum1``:
+- :func:`broadcast_spreads`: ``dexp = spread(dS, (3, 5))`` read only by
+  elementwise lines of that shape is dropped, and those lines read ``dS``:
   NumPy broadcasting does the spreading inside the operation, entry for entry
   the same arithmetic, without the copy.
 - :func:`drop_dead_lines`: a line nobody reads and nothing returns.
 - :func:`reuse_buffers`: an elementwise line writes its result into an array
-  no later line reads (``sub2 = np.subtract(sub1, log1, out=sub1)``) instead
+  no later line reads (``log_P = np.subtract(Z_max, log_S, out=Z_max)``) instead
   of a new one: fewer allocations and a smaller working set, the same
   arithmetic (the same ufunc loop, only the destination differs).
 """
@@ -201,7 +201,7 @@ def drop_dead_lines(program: Program, returned: set[str]) -> None:
 def reuse_buffers(program: Program, arguments: dict[str, Any], returned: set[str]) -> None:
     """Write each elementwise result into a dead array of the same shape, dtype and strides.
 
-    Liveness is over memory, not names: ``dZ = dsub1`` and ``t = Z.T`` share
+    Liveness is over memory, not names: ``dZ = dZ_max`` and ``t = Z.T`` share
     their array, so an array is dead only when no name that shares its memory
     is read later. Which names share memory is read off the traced values (the
     program makes the same views and copies on every call, the shapes being
@@ -229,7 +229,7 @@ def reuse_buffers(program: Program, arguments: dict[str, Any], returned: set[str
         mine = group.get(line.target)
         if mine in pinned:
             continue
-        # The line's own operands first: `sub2 = np.subtract(sub1, log1, out=sub1)` reads best.
+        # The line's own operands first: `log_P = np.subtract(Z_max, log_S, out=Z_max)` reads best.
         operand_groups = [group[a.name] for a in sym.args if isinstance(a, Sym) and a.name in group]
         candidates = sorted(free.items(), key=lambda item: item[0] not in operand_groups)
         for g, donor in candidates:

@@ -195,10 +195,14 @@ def _show_in_tracebacks(filename: str, source: str) -> None:
 def identifier(name: str | None) -> str:
     """A tensor's name as a Python identifier: ``"log S"`` is ``log_S``, ``"max (detached)"`` max_detached.
 
-    Empty if no identifier can be made of it.
+    A definition names what it defines (``"S = Σ exp"`` is ``S``), and a leading minus sign reads
+    ``neg`` (``"−L"`` is ``neg_L``). Empty if no identifier can be made of it.
     """
     if not name:
         return ""
+    name = name.split(" = ", 1)[0].strip()
+    if name[:1] in ("−", "-"):
+        name = "neg " + name[1:]
     words = "".join(c if c.isalnum() or c == "_" else " " for c in name).split()
     text = "_".join(words)
     if text and not text.isidentifier():

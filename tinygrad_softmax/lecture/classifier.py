@@ -7,6 +7,7 @@ written once for both layouts.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -59,7 +60,7 @@ def build_classifier(
     dtype: type = np.float64,
     weight_scale: float = 1.0,
     backward: bool = True,
-    labels: np.ndarray | None = None,
+    labels: Sequence[int] | np.ndarray | None = None,
 ) -> Classifier:
     """Z = W X + b (column) or Z = X W + b (row), then the mean cross-entropy.
 
@@ -73,9 +74,9 @@ def build_classifier(
         raise ValueError(f"layout must be 'column' or 'row', got {layout!r}")
     rng = np.random.default_rng(seed)
     drawn = rng.integers(0, C, size=N)  # drawn even when given, so X and W depend on the seed alone
-    labels = drawn if labels is None else np.array(labels, dtype=np.int64)
-    if labels.shape != (N,) or labels.min() < 0 or labels.max() >= C:
-        raise ValueError(f"build_classifier: labels must be {N} classes in [0, {C}), got {labels.tolist()}")
+    classes = drawn if labels is None else np.array(labels, dtype=np.int64)
+    if classes.shape != (N,) or classes.min() < 0 or classes.max() >= C:
+        raise ValueError(f"build_classifier: labels must be {N} classes in [0, {C}), got {classes.tolist()}")
     if layout == "column":
         X = Tensor(rng.normal(size=(D, N)).astype(dtype), name="X")
         W = Tensor((weight_scale * rng.normal(size=(C, D))).astype(dtype), requires_grad=True, name="W")
@@ -86,8 +87,8 @@ def build_classifier(
         b = Tensor(np.zeros(C, dtype=dtype), requires_grad=True, name="b")
     Z = logits(W, b, X, layout)
     Z.name = "Z"
-    loss = F.cross_entropy(Z, labels, axis=CLASS_AXIS[layout])
+    loss = F.cross_entropy(Z, classes, axis=CLASS_AXIS[layout])
     loss.name = "loss"
     if backward:
         loss.backward()
-    return Classifier(layout, X, W, b, labels, Z, loss)
+    return Classifier(layout, X, W, b, classes, Z, loss)

@@ -75,7 +75,7 @@ class MarkedProgram:
         found: list[str] = []
         for i in self.marked:
             comment = lines[i].partition("  # ")[2]
-            # "exp backward → ∂L/∂in (sum backward's dexp1 = ..., done by broadcasting)": sum, then exp.
+            # "exp backward → ∂L/∂in (sum backward's dexp = ..., done by broadcasting)": sum, then exp.
             for op in reversed(re.findall(r"(\w+) backward", comment)):
                 if op not in found:
                     found.append(op)

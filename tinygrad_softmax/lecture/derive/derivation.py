@@ -24,6 +24,7 @@ import numpy as np
 
 from ... import engine, ops
 from ...derivatives import grad as engine_grad
+from ...functional import STEP_NAMES
 from ...tensor import Tensor
 from .expr import (
     Expr,
@@ -163,7 +164,9 @@ class Forward:
             self.names[t] = name
             return var(name, data, constant=not t.requires_grad)
         value = forward_expr(fn, [self.exprs[p] for p in t.parents])
-        if t.name and _IDENTIFIER.match(t.name):
+        # cross_entropy's steps carry the derivation's names (exp, L) for the pictures; here they stay
+        # formulas, so that softmax and the loss are recognised in them.
+        if t.name and t.name not in STEP_NAMES and _IDENTIFIER.match(t.name):
             self.names[t] = t.name
             self.definitions.append((t.name, value))
             return var(t.name, data)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ... import ops
+from ... import adjoints, ops
 
 Number = Fraction | float
 
@@ -172,7 +172,7 @@ class Expr:
 
     @staticmethod
     def _apply(op: ops.Op, x: Expr) -> Expr:
-        """What ``Tensor._apply`` is to a Tensor: ops.py's expand, sum_to, scatter_add and gather_at."""
+        """What ``Tensor._apply`` is to a Tensor: ops.py's expand, sum_to, scatter_add, gather_at, softmax."""
         if isinstance(op, ops.Expand):
             return Expr("expand", (x,), (op.shape,), op.shape)
         if isinstance(op, ops.SumTo):
@@ -181,6 +181,8 @@ class Expr:
             return Expr("scatter", (x,), (op.picks.axis, Picks(op.picks), op.shape), op.shape)
         if isinstance(op, ops.Gather):
             return gather(x, op)
+        if isinstance(op, ops.Softmax):  # the fused loss's P, on a recording value
+            return softmax(x, op.axis % len(x.shape))
         raise TypeError(f"derive: no symbolic form for the op {op.name}")
 
 
@@ -205,7 +207,7 @@ class Picks:
         return f"Picks(axis={self.axis}, shape={self.index.shape}, crc={zlib.crc32(self.index.tobytes())})"
 
     def positions(self) -> tuple[np.ndarray, ...]:
-        return ops._picked_positions(self.index, self.axis % self.index.ndim)
+        return adjoints.picked_positions(self.index, self.axis % self.index.ndim)
 
 
 # ---------------------------------------------------------------- constructors
