@@ -565,13 +565,17 @@ def _same_size(paths: list[Path]) -> None:
     """Pad every frame onto a white canvas of the largest frame's size.
 
     The pinned layout already makes them agree; this guarantees it for the
-    animation, and needs Pillow only in the case it has work to do.
+    animation, and needs Pillow only in the case it has work to do (without
+    it, the GIF is skipped anyway and the frames are left as drawn).
     """
     sizes = [png_size(path) for path in paths]
     width, height = max(w for w, _ in sizes), max(h for _, h in sizes)
     if all(size == (width, height) for size in sizes):
         return
-    from PIL import Image
+    try:
+        from PIL import Image
+    except ImportError:  # without Pillow there is no GIF to make; each frame stays as drawn
+        return
 
     for path, size in zip(paths, sizes):
         if size != (width, height):
