@@ -22,6 +22,7 @@ import pytest
 from browser import chromium, chromium_executable
 
 from tinygrad_softmax import Tensor, analytic, engine, viz
+from tinygrad_softmax import functional as F
 from tinygrad_softmax.cli import main
 from tinygrad_softmax.lecture import explorer
 from tinygrad_softmax.lecture.classifier import build_classifier
@@ -57,7 +58,8 @@ def node_names(loss: Tensor, step: engine.Step, compact: bool) -> set[str]:
     k = graph_order(loss).index(step.node)
     if step.node.grad_fn is None:
         return {f"t{k}"}
-    folded = compact and not step.node.name and step.node is not loss
+    # cross_entropy's names for its steps (exp, log S, ...) are not a user's own: compact folds them
+    folded = compact and (not step.node.name or step.node.name in F.STEP_NAMES) and step.node is not loss
     return {f"op{k}"} if folded else {f"t{k}", f"op{k}"}
 
 
@@ -393,10 +395,18 @@ def test_on_a_laptop_the_caption_covers_no_node_and_keeps_to_a_third_of_the_heig
             shown = opened.page.evaluate(LAYOUT)
             left, top, right, bottom = shown["caption"]
             assert bottom - top <= 0.34 * height, f"position {position}: caption {bottom - top:.0f} px tall"
+            stage = opened.page.locator("#stage").bounding_box()
+            seen = (stage["x"], stage["y"], stage["x"] + stage["width"], stage["y"] + stage["height"])
+            # What shows of each node is the part inside the stage (the stage clips the rest, scrolled
+            # out of it); the caption must cover none of that.
+            clipped = [
+                (name, (max(x0, seen[0]), max(y0, seen[1]), min(x1, seen[2]), min(y1, seen[3])))
+                for name, (x0, y0, x1, y1) in shown["nodes"]
+            ]
             under = [
                 name
-                for name, (x0, y0, x1, y1) in shown["nodes"]
-                if x0 < right and x1 > left and y0 < bottom and y1 > top
+                for name, (x0, y0, x1, y1) in clipped
+                if x0 < x1 and y0 < y1 and x0 < right and x1 > left and y0 < bottom and y1 > top
             ]
             assert under == [], f"position {position}: the caption covers {under}"
             assert shown["smallestText"] >= 11, (
@@ -488,6 +498,76 @@ def test_a_name_that_looks_like_markup_does_not_break_the_page_in_a_browser(brow
         for k, step in enumerate(walk(loss), start=1):
             opened.press("ArrowRight")
             assert opened.current() == node_names(loss, step, False), f"step {k}"
+
+
+# Where the stage is, and the node of this position (the loss at the start, the compared logits at the
+# end) with its neighbours: each box on screen, and the smallest node text in CSS pixels.
+SCREEN_USE = """() => {
+  const box = (r) => [r.left, r.top, r.right, r.bottom];
+  const svg = document.querySelector("svg.graph.shown");
+  const scale = svg.getBoundingClientRect().height / svg.viewBox.baseVal.height;
+  const sizes = [...svg.querySelectorAll("g.node text")].map((t) => Number(t.getAttribute("font-size")));
+  const focus = svg.querySelector("g.node.current, g.node.compared") ||
+    svg.querySelector(`g.node[data-name="${JSON.parse(document.getElementById("data").textContent).steps[0].node}"]`);
+  const name = focus.dataset.name;
+  const near = new Set([name]);
+  svg.querySelectorAll("g.edge").forEach((e) => {
+    if (e.dataset.tail === name) near.add(e.dataset.head);
+    if (e.dataset.head === name) near.add(e.dataset.tail);
+  });
+  const stage = document.getElementById("stage");
+  return {
+    stage: box(stage.getBoundingClientRect()),
+    drawing: box(svg.getBoundingClientRect()),
+    inner: [stage.clientWidth, stage.clientHeight],
+    focus: name,
+    near: [...near].map((n) => [n, box(svg.querySelector(`g.node[data-name="${n}"]`)
+      .getBoundingClientRect())]),
+    nodes: [...svg.querySelectorAll("g.node")].map((g) => box(g.getBoundingClientRect())),
+    smallestText: Math.min(...sizes) * scale,
+  };
+}"""
+
+
+@pytest.mark.parametrize(("width", "height"), [(1920, 1080), (1366, 768), (1280, 720)])
+def test_the_explorer_uses_its_screen(browser, tmp_path, width, height):
+    """At each position: the node of the step and its neighbours fully on screen, the drawing starting at
+    the top of the stage (no blank band above it), node text at least 12 px; the same in the whole-graph
+    view; the Start view shows the loss."""
+    model, path = classifier_page(tmp_path)
+    opened = Opened(browser, path)
+    try:
+        opened.page.set_viewport_size({"width": width, "height": height})
+        for whole in (False, True):
+            opened.press("Home")
+            if whole:
+                opened.press("w")
+            for position in range(len(walk(model.loss)) + 2):
+                if position:
+                    opened.press("ArrowRight")
+                shown = opened.page.evaluate(SCREEN_USE)
+                where = f"{width}×{height}, {'whole graph, ' if whole else ''}position {position}"
+                left, top = shown["stage"][:2]
+                right, bottom = left + shown["inner"][0], top + shown["inner"][1]  # without the scroll bars
+                boxes = dict(shown["near"])
+                span = (
+                    max(b[2] for b in boxes.values()) - min(b[0] for b in boxes.values()),
+                    max(b[3] for b in boxes.values()) - min(b[1] for b in boxes.values()),
+                )
+                # All of them when they fit the stage at 12 px text; else (an arrow that skips over
+                # three steps, Z − max into log P, on a laptop) the node of the step itself.
+                fits = span[0] <= right - left and span[1] <= bottom - top
+                for name, (x0, y0, x1, y1) in boxes.items():
+                    if fits or name == shown["focus"]:
+                        assert x0 >= left - 1 and x1 <= right + 1 and y0 >= top - 1 and y1 <= bottom + 1, (
+                            f"{where}: {name} (next to {shown['focus']}) is not fully on screen"
+                        )
+                assert shown["drawing"][1] - top <= 16, f"{where}: a blank band above the drawing"
+                assert shown["smallestText"] >= 11.99, f"{where}: node text {shown['smallestText']:.1f} px"
+                if position == 0:
+                    assert shown["focus"] == "t13"  # the loss: where the walk starts
+            if whole:
+                opened.press("w")
         assert opened.clean(), (opened.errors, opened.blocked, opened.failed)
     finally:
         opened.close()
@@ -505,3 +585,23 @@ def test_graphviz_that_takes_too_long_is_stopped_with_a_one_line_error(tmp_path,
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "TINYGRAD_SOFTMAX_DOT_SECONDS=SECONDS" in err
     assert not out.exists()
+
+
+def test_the_drawing_has_alt_text_for_every_position(browser, tmp_path):
+    _, path = classifier_page(tmp_path)
+    opened = Opened(browser, path)
+    try:
+        label = lambda: opened.page.get_attribute("#stage", "aria-label")  # noqa: E731
+        assert "before the backward walk" in label()
+        opened.press("ArrowRight")
+        assert "step 1 of 12: loss = neg(−L)" in label() and "thick orange border" in label()
+        opened.press("End")
+        assert "(P − Y)/N" in label() and "thick green border" in label()
+        dashed = opened.page.evaluate(
+            "() => { document.body.classList.add('walking'); const e = document.querySelector("
+            "'svg.graph.shown g.edge'); e.setAttribute('class', 'edge waiting');"
+            " return getComputedStyle(e.querySelector('path')).strokeDasharray; }"
+        )
+        assert dashed not in ("", "none")
+    finally:
+        opened.close()

@@ -15,7 +15,7 @@ from tinygrad_softmax.lecture import build_classifier
 from tinygrad_softmax.lecture.graph import shape_text, tensor_labels
 from tinygrad_softmax.lecture.ledger import LogitsReference, explain, ledger_rows
 
-ROW = re.compile(r"^\s*(\d+)  (\S+)\s")
+ROW = re.compile(r"^\s*(\d+)  (\S+(?: \S+)*?)(?:\s{2,}|$)")
 
 
 def walk_steps(root: Tensor) -> list[engine.Step]:

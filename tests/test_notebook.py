@@ -60,8 +60,9 @@ def test_the_lecture_shows_its_pictures_and_tables(executed):
     red = [svg for svg in graphs if viz.RED in svg]
     assert len(red) == 1 and "exp(Z + 1000)" in red[0]  # only the offending node is drawn in red
     assert "H1" in graphs[3] and "W2" in graphs[3]
-    # the epsilon sweep, the decision boundaries, the Hessian's heat map, Newton vs gradient descent
-    assert len(outputs_of(executed, "image/png")) == 4
+    # the bias gradient (broadcasting's adjoint), the epsilon sweep, the decision boundaries,
+    # the Hessian's heat map, Newton vs gradient descent
+    assert len(outputs_of(executed, "image/png")) == 5
     markdown = "\n".join(outputs_of(executed, "text/markdown"))
     assert "PASS" in markdown  # the comparison table
     assert "Chain-rule ledger" in markdown

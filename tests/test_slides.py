@@ -94,41 +94,54 @@ def test_the_demo_frames_keep_their_smallest_text_24_px_on_the_slide(demo):
     plan = viz.frames_plan(model.loss, clusters=_classifier_clusters(model))  # what the demo drew
     frames = sorted((demo / "frames").glob("frame_*.png"))
     assert len(frames) == len(plan.captions) == 12
-    dpi = float(plan.canvas["dpi"])
-    for frame in (frames[0], frames[len(frames) // 2], frames[-1]):
+    steps = viz.loss_steps(model.loss, "t")
+    for k, frame in enumerate(frames):
+        dpi = float(plan.canvases[plan.part_of[k]]["dpi"])
         size = viz.png_size(frame)
+        assert size[0] <= 1920 and size[1] <= 1080, (frame.name, size)
         assert slides.fits(size, plan.font_pt, dpi), (
             frame.name,
             size,
             slides.text_px(plan.font_pt, dpi, size),
         )
-    # The drawing that fits: compact, cross_entropy as one box; the font is the frame's own smallest.
-    assert plan.compact and plan.collapsed is not None and plan.font_pt == viz.FRAME_TEXT_PT
-    source = viz.frames.frame_dot(
-        model.loss,
-        plan.order,
-        viz.loss_steps(model.loss, "t"),
-        0,
-        "LR",
-        plan.layout,
-        plan.captions[0],
-        compact=plan.compact,
-        collapsed=plan.collapsed,
-    ).source
-    assert slides.min_font_pt(source) == plan.font_pt
+        source = viz.frames.frame_dot(
+            model.loss,
+            plan.order,
+            steps,
+            k,
+            "LR",
+            plan.layouts[plan.part_of[k]],
+            plan.captions[k],
+            view=plan.view_of(k),
+        ).source
+        assert slides.min_font_pt(source) >= plan.font_pt == viz.FRAME_TEXT_PT
+    # Focus and context: two views, each on one layout, with values and gradients.
+    boxes = [view.collapsed.name for view in plan.views]
+    assert boxes == ["Z = W X + b", "cross_entropy"] and all(view.values for view in plan.views)
 
 
-def test_animate_draws_as_asked_with_wide_and_falls_back_by_default(tmp_path):
+def test_animate_draws_as_asked_with_wide_and_refuses_what_cannot_take_effect(tmp_path):
     model = build_classifier("column")
     clusters = _classifier_clusters(model)
     wide = viz.frames_plan(model.loss, clusters=clusters, slide=None)
-    assert not wide.compact and wide.collapsed is None and wide.text_px < 10  # ~6 px: unreadable on a slide
+    (view,) = wide.views
+    assert not view.compact and view.collapsed is None and wide.text_px < 10  # ~6 px: unreadable on a slide
     asked = viz.frames_plan(model.loss, clusters=clusters, slide=None, compact=True, collapse=True)
-    assert asked.compact and asked.collapsed is not None
+    assert asked.views[0].compact and asked.views[0].collapsed is not None
     unclustered = viz.frames_plan(model.loss)  # nothing to collapse: compact, on rows, is the best there is
-    assert unclustered.compact and unclustered.collapsed is None
+    assert unclustered.views[0].compact and unclustered.views[0].collapsed is None
     with pytest.raises(ValueError, match="collapse=True needs a cluster"):
         viz.frames_plan(model.loss, collapse=True)
+    # On a slide the cluster is opened while the walk is inside it: collapsing it cannot take effect.
+    with pytest.raises(ValueError, match="collapse=True cannot take effect"):
+        viz.frames_plan(model.loss, clusters=clusters, collapse=True)
+    default = viz.frames_plan(model.loss, clusters=clusters)
+    if all(view.compact for view in default.views):
+        with pytest.raises(ValueError, match="compact=True cannot take effect"):
+            viz.frames_plan(model.loss, clusters=clusters, compact=True)
+    else:
+        compact = viz.frames_plan(model.loss, clusters=clusters, compact=True)
+        assert all(view.compact for view in compact.views)
     frames = viz.backward_frames(model.loss, tmp_path / "wide", clusters=clusters, slide=None)
     w, h = viz.png_size(frames[0])
     assert w / h > slides.BANDS["16:9"][1]  # the natural drawing is far wider than a slide
@@ -223,10 +236,10 @@ def test_the_two_layer_net_frames_keep_their_smallest_text_24_px_on_the_slide(tm
     frames = viz.backward_frames(net.loss, tmp_path, clusters=clusters)
     steps = viz.loss_steps(net.loss, "t")
     assert len(frames) == len(steps) == len(plan.part_of) == 17
-    dpi = float(plan.canvas["dpi"])
-    assert {c["dpi"] for c in plan.canvases} == {plan.canvas["dpi"]}
     for k, frame in enumerate(frames):
+        dpi = float(plan.canvases[plan.part_of[k]]["dpi"])
         size = viz.png_size(frame)
+        assert size[0] <= 1920 and size[1] <= 1080, (frame.name, size)
         assert slides.fits(size, plan.font_pt, dpi), (
             frame.name,
             size,
@@ -240,13 +253,13 @@ def test_the_two_layer_net_frames_keep_their_smallest_text_24_px_on_the_slide(tm
             "LR",
             plan.layouts[plan.part_of[k]],
             plan.captions[k],
-            compact=plan.compact,
-            collapsed=plan.collapsed,
+            view=plan.view_of(k),
         ).source
         assert slides.min_font_pt(source) >= plan.font_pt
         assert viz.CURRENT_FILL in source, f"frame {k + 1} does not show the node of its step"
-    if len(plan.layouts) > 1:
-        assert "(part " in plan.captions[0][0]
+    # Inside the cross-entropy, the net before it is one box named by its formula.
+    formula = {"column": "Z2 = W2 relu(W1 X + b1) + b2", "row": "Z2 = relu(X W1 + b1) W2 + b2"}[layout]
+    assert plan.view_of(0).collapsed.name == formula
 
 
 def test_the_docs_pictures_have_the_shape_make_docs_images_asks_for():

@@ -16,7 +16,17 @@ from . import ops
 from .analytic import one_hot
 from .tensor import Tensor
 
-__all__ = ["softmax", "log_softmax", "cross_entropy", "softmax_cross_entropy", "one_hot"]
+__all__ = ["softmax", "log_softmax", "cross_entropy", "softmax_cross_entropy", "one_hot", "STEP_NAMES"]
+
+# The derivation's names for the steps of the loss, short enough for a node of a picture:
+# shifted logits, their exp, the sum S, log S, the log-probabilities, the picked entries, their mean −L, L.
+STEP_NAMES = ("Z − max", "exp", "S = Σ exp", "log S", "log P", "log P[y]", "−L", "L")
+
+
+def _named(t: Tensor, name: str) -> Tensor:
+    """``t`` with one of the derivation's :data:`STEP_NAMES` (the viewers show it instead of ``t<k>``)."""
+    t.name = name
+    return t
 
 
 def _shifted(x: Tensor, axis: int) -> Tensor:
@@ -27,7 +37,7 @@ def _shifted(x: Tensor, axis: int) -> Tensor:
     """
     shift = x.detach().max(axis=axis, keepdims=True)
     shift.name = "max (detached)"
-    return x - shift
+    return _named(x - shift, STEP_NAMES[0])
 
 
 def _class_axis(x: Any, axis: Any, who: str) -> tuple[Tensor, int]:
@@ -57,7 +67,9 @@ def log_softmax(x: Tensor | np.ndarray, axis: int = -1) -> Tensor:
     """log p_i = x_i − log Σ_j exp(x_j) along ``axis``."""
     x, axis = _class_axis(x, axis, "log_softmax")
     z = _shifted(x, axis)
-    return z - z.exp().sum(axis=axis, keepdims=True).log()
+    e = _named(z.exp(), STEP_NAMES[1])
+    log_s = _named(_named(e.sum(axis=axis, keepdims=True), STEP_NAMES[2]).log(), STEP_NAMES[3])
+    return _named(z - log_s, STEP_NAMES[4])
 
 
 _UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}  # by the width in bytes
@@ -139,8 +151,8 @@ def cross_entropy(logits: Tensor | np.ndarray, labels: Any, axis: int = -1) -> T
     # `labels` is already our own copy, checked, so the gather op takes it as it is
     # (``Tensor.gather`` would copy and check it once more), with the class axis put back as size 1.
     picks = labels.reshape((*labels.shape[:axis], 1, *labels.shape[axis:]))
-    picked = Tensor._apply(ops.Gather(axis, picks, checked=True), log_p)
-    return -picked.mean()
+    picked = _named(Tensor._apply(ops.Gather(axis, picks, checked=True), log_p), STEP_NAMES[5])
+    return _named(-_named(picked.mean(), STEP_NAMES[6]), STEP_NAMES[7])
 
 
 def softmax_cross_entropy(logits: Tensor, labels: Any, axis: int = -1) -> Tensor:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .options import DPI, add_layout, add_model, add_slide, integer, output_file, output_folder
+from .options import DPI, add_layout, add_model, add_sizes, add_slide, integer, output_file, output_folder
 from .status import report_skipped
 
 
@@ -23,17 +23,40 @@ class SmallModel:
     what: str
 
 
+SIZES = {"samples": 5, "classes": 3, "features": 4, "random_seed": 0, "labels": None}  # the defaults
+
+
 def small_model(args: argparse.Namespace) -> SmallModel:
     """The linear softmax classifier, or with --model mlp the two-layer net, forward and backward run."""
-    if args.model == "mlp":
+    if getattr(args, "model", "linear") == "mlp":
+        asked = [f"--{k.replace('_', '-')}" for k, v in SIZES.items() if getattr(args, k, v) != v]
+        if asked:
+            raise ValueError(
+                f"{' '.join(asked)}: the size options set the linear softmax classifier, not --model mlp"
+            )
         from ..lecture.hidden_layer import build_two_layer_net
 
         net = build_two_layer_net(args.layout)
         return SmallModel(net.loss, net.Z2, net.labels, net.class_axis, f"{args.layout}-layout two-layer net")
+    model = sized_classifier(args)
+    return SmallModel(model.loss, model.Z, model.labels, model.class_axis, f"{args.layout}-layout classifier")
+
+
+def sized_classifier(args: argparse.Namespace) -> Any:
+    """The linear softmax classifier of --samples, --classes, --features, --random-seed and --labels."""
     from ..lecture.classifier import build_classifier
 
-    model = build_classifier(args.layout)
-    return SmallModel(model.loss, model.Z, model.labels, model.class_axis, f"{args.layout}-layout classifier")
+    N, C = args.samples, args.classes
+    if args.labels is not None:
+        if len(args.labels) != N:
+            raise ValueError(
+                f"--labels: {len(args.labels)} labels for --samples {N}; give one class per sample"
+            )
+        if max(args.labels) >= C:
+            raise ValueError(
+                f"--labels: class {max(args.labels)} is out of range for --classes {C} (0 to {C - 1})"
+            )
+    return build_classifier(args.layout, D=args.features, N=N, C=C, seed=args.random_seed, labels=args.labels)
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
@@ -90,6 +113,7 @@ def graph_arguments(parser: argparse.ArgumentParser) -> None:
         help="output file; its extension picks the format",
     )
     add_layout(parser)
+    add_sizes(parser)
     add_model(parser)
     parser.add_argument("--format", choices=["png", "svg", "pdf"], help="override the extension of --out")
     parser.add_argument("--show-values", action="store_true", help="write each tensor's values on it")
@@ -111,11 +135,14 @@ def cmd_animate(args: argparse.Namespace) -> int:
     animated frames.gif. The node being processed is orange with the gradient that just reached it.
     --model mlp steps through the two-layer net's backward walk instead.
 
-    By default the frames fit a 16:9 slide as graph's picture does (--ratio 4:3 for the older shape):
-    1920 px wide, the chain wrapped onto rows, drawn compact (--compact) or with cross_entropy as one
-    box (--collapse) if that is what keeps the smallest text at least 24 px tall on the slide; if even
-    that is too small (--model mlp), the graph is cut into parts and each frame shows the part of its
-    step. --wide draws them at their natural width, exactly as asked."""
+    By default the frames fit a 16:9 slide (--ratio 4:3 for the older shape), with their smallest text
+    at least 24 px tall: focus and context. While the walk is inside cross_entropy, its steps are drawn
+    node by node with their values and gradients, and the linear part before it as one box
+    (Z = W X + b); from Z back, the linear part is drawn and cross_entropy is one box. Drawn compact if
+    that is what fits; a view still too big (--model mlp, the net) is cut into parts, each frame
+    showing the part of its step. --wide draws every frame whole, at its natural width, exactly as
+    asked (--compact, --collapse). On a slide, --collapse cannot take effect (cross_entropy is open
+    while the walk is in it) and is refused, as is --compact when the frames are compact anyway."""
     from ..lecture import extras, viz
 
     model = small_model(args)
@@ -149,6 +176,7 @@ def animate_arguments(parser: argparse.ArgumentParser) -> None:
         "--out", type=output_folder, default="frames", metavar="DIR", help="output folder (default: frames)"
     )
     add_layout(parser)
+    add_sizes(parser)
     add_model(parser)
     parser.add_argument("--gif", action="store_true", help="also write DIR/frames.gif (needs Pillow)")
     parser.add_argument(
@@ -159,11 +187,14 @@ def animate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dpi", type=DPI, help="resolution of the frames (default: 1920 px wide; 96 with --wide)"
     )
-    parser.add_argument("--collapse", action="store_true", help="draw cross_entropy as a single box")
+    parser.add_argument(
+        "--collapse", action="store_true", help="with --wide: draw cross_entropy as a single box"
+    )
     parser.add_argument(
         "--compact",
         action="store_true",
-        help="draw each unnamed intermediate (t6, t7, ...) inside the op that made it: half the ranks",
+        help="draw each intermediate (exp, log S, ...) inside the op that made it: half the ranks "
+        "(refused on a slide when the frames are compact anyway)",
     )
     add_slide(parser)
     parser.add_argument("--rankdir", choices=["LR", "TB"], default="LR", help="LR: left to right (default)")
@@ -174,9 +205,8 @@ def cmd_explore(args: argparse.Namespace) -> int:
     through the classifier's backward walk with the arrow keys, and ends with ∂loss/∂Z next to the
     closed form (P − Y)/N. Hover or Tab to any node to read its values and gradient."""
     from ..lecture import explorer, viz
-    from ..lecture.classifier import build_classifier
 
-    model = build_classifier(args.layout)
+    model = sized_classifier(args)
     try:
         path = explorer.classifier_page(model, args.out, compact=args.compact)
     except viz.GraphvizNotFoundError as missing:
@@ -195,6 +225,7 @@ def explore_arguments(parser: argparse.ArgumentParser) -> None:
         help="the page to write (default: explorer.html)",
     )
     add_layout(parser)
+    add_sizes(parser)
     parser.add_argument(
         "--compact",
         action="store_true",
@@ -216,6 +247,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def explain_arguments(parser: argparse.ArgumentParser) -> None:
     add_layout(parser)
+    add_sizes(parser)
     add_model(parser)
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table for lecture notes")
     parser.add_argument("--wide", action="store_true", help="the full table (default: fit 100 columns)")

@@ -178,6 +178,36 @@ def add_model(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def labels_list(text: str) -> tuple[int, ...]:
+    """``--labels 0,2,1``: the class of each sample, whole numbers from 0."""
+    try:
+        labels = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected class indices like 0,2,1, got {text!r}") from None
+    if any(label < 0 for label in labels):
+        raise argparse.ArgumentTypeError(f"class indices start at 0, got {text!r}")
+    return labels
+
+
+def add_sizes(parser: argparse.ArgumentParser) -> None:
+    """--samples, --classes, --features, --random-seed, --labels: the linear softmax classifier's size."""
+    sizes = parser.add_argument_group("the classifier's size (the linear softmax classifier only)")
+    sizes.add_argument("--samples", type=integer(1, 50), default=5, metavar="N", help="N samples (default 5)")
+    sizes.add_argument("--classes", type=integer(2, 10), default=3, metavar="C", help="C classes (default 3)")
+    sizes.add_argument(
+        "--features", type=integer(1, 10), default=4, metavar="D", help="D features (default 4)"
+    )
+    sizes.add_argument(
+        "--random-seed", type=integer(0), default=0, metavar="S", help="random seed of X, W and y (default 0)"
+    )
+    sizes.add_argument(
+        "--labels",
+        type=labels_list,
+        metavar="0,2,1",
+        help="the class of each sample (default: drawn at random)",
+    )
+
+
 def add_slide(parser: argparse.ArgumentParser) -> None:
     """--ratio and --wide: the slide a picture fits, or none."""
     parser.add_argument(

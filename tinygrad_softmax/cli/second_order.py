@@ -55,8 +55,15 @@ def cmd_newton(args: argparse.Namespace) -> int:
     with --out, loss and gradient norm per step on log scales. Exit 1 if Newton does not converge."""
     from ..lecture import second_order as so
 
-    run = so.newton_vs_gd(args.dataset, l2=args.l2, max_steps=args.max_steps, gd_budget=args.gd_steps)
-    print(so.format_newton(run))
+    run = so.newton_vs_gd(
+        args.dataset,
+        l2=args.l2,
+        max_steps=args.max_steps,
+        gd_budget=args.gd_steps,
+        log=lambda line: print(line, flush=True),
+    )
+    print()
+    print(so.format_newton(run, table=False))
     missing = save_figures([(f"newton-{args.dataset}.png", lambda: so.newton_figure(run))], args.out)
     return report_skipped(missing) or (0 if run.converged else 1)
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .. import engine, ops, tensor
+from ..functional import STEP_NAMES
 from ..tensor import Tensor
 from .backward import array, own, walk
 from .optimize import broadcast_spreads, drop_dead_lines, reuse_buffers
@@ -233,8 +234,12 @@ def trace(
 
 
 def _name_for(out: Tensor, op: ops.Op, ins: list[Sym], op_counts: dict[str, int]) -> str:
-    """A variable name: the tensor's own name, W and X's product ``WX``, else the op numbered (``exp1``)."""
-    if out.name:
+    """A variable name: the tensor's own name, W and X's product ``WX``, else the op numbered (``exp1``).
+
+    The names cross_entropy gives its steps (``functional.STEP_NAMES``: ``S = Σ exp``, ``log P``, ...)
+    are no identifiers; their steps are numbered like unnamed ones.
+    """
+    if out.name and out.name not in STEP_NAMES:
         word = "".join(c if c.isalnum() or c == "_" else " " for c in out.name).split()
         if word and word[0].isidentifier():
             return word[0]

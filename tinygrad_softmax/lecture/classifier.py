@@ -7,6 +7,7 @@ written once for both layouts.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -59,18 +60,20 @@ def build_classifier(
     dtype: type = np.float64,
     weight_scale: float = 1.0,
     backward: bool = True,
+    labels: Sequence[int] | np.ndarray | None = None,
 ) -> Classifier:
     """Z = W X + b (column) or Z = X W + b (row), then the mean cross-entropy.
 
     With N > C some class is the label of several samples. Each sample still
     picks one entry of its own column (or row), so gather's backward adds into
     each position once; repeated indices within one pick are tested in
-    ``tests/test_ops.py``.
+    ``tests/test_ops.py``. ``labels`` sets the class of each sample (default: drawn at random).
     """
     if layout not in CLASS_AXIS:
         raise ValueError(f"layout must be 'column' or 'row', got {layout!r}")
     rng = np.random.default_rng(seed)
-    labels = rng.integers(0, C, size=N)
+    drawn = rng.integers(0, C, size=N)  # drawn either way, so X and W do not depend on ``labels``
+    classes = drawn if labels is None else np.array(labels, dtype=np.int64)
     if layout == "column":
         X = Tensor(rng.normal(size=(D, N)).astype(dtype), name="X")
         W = Tensor((weight_scale * rng.normal(size=(C, D))).astype(dtype), requires_grad=True, name="W")
@@ -81,8 +84,8 @@ def build_classifier(
         b = Tensor(np.zeros(C, dtype=dtype), requires_grad=True, name="b")
     Z = logits(W, b, X, layout)
     Z.name = "Z"
-    loss = F.cross_entropy(Z, labels, axis=CLASS_AXIS[layout])
+    loss = F.cross_entropy(Z, classes, axis=CLASS_AXIS[layout])
     loss.name = "loss"
     if backward:
         loss.backward()
-    return Classifier(layout, X, W, b, labels, Z, loss)
+    return Classifier(layout, X, W, b, classes, Z, loss)

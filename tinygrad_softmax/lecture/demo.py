@@ -30,6 +30,7 @@ from .. import analytic
 from ..analytic import Layout
 from ..engine import topological_order
 from . import bugs, extras, outputs
+from .broadcast import bias_adjoint
 from .classifier import Classifier, build_classifier
 from .compare import Comparison, compare
 from .hidden_layer import HiddenLayerSection, demo_section
@@ -48,6 +49,7 @@ COMPARISONS: dict[str, tuple[Layout, str]] = {
     "float32": ("column", "float32"),
 }
 SHOWN_BUG = "missing-one-hot"  # the failing table printed in full in the report
+BIAS_PICTURE = "bias-gradient.png"  # ∂L/∂Z summed to ∂L/∂b, next to the two usual mistakes
 
 
 @dataclass
@@ -139,7 +141,10 @@ def run_demo(out: str | Path = "demo-output", log: Callable[[str], None] = print
     if not have_matplotlib:
         # one line for every plot the demo draws: training, decision boundaries, second order
         result.problems.append(
-            extras.skipped("the plots (training, decision boundaries, Hessian, Newton, modes)", "matplotlib")
+            extras.skipped(
+                "the plots (bias gradient, training, decision boundaries, Hessian, Newton, modes)",
+                "matplotlib",
+            )
         )
     for dataset in ("iris", "digits"):
         lines: list[str] = []
@@ -151,6 +156,12 @@ def run_demo(out: str | Path = "demo-output", log: Callable[[str], None] = print
         _write(result, f"train-{dataset}.json", json.dumps(run.summary(), indent=2) + "\n")
         if have_matplotlib:
             result.files += save_pictures(run, out)
+
+    if have_matplotlib:  # the adjoint of broadcasting: the sum that makes db, next to the usual mistakes
+        from .broadcast import plot_bias_adjoint
+
+        assert model.Z.grad is not None
+        result.files.append(plot_bias_adjoint(model.Z.grad, out / BIAS_PICTURE))
 
     result.hidden_layer = demo_section(out, log)
     result.files += result.hidden_layer.files
@@ -169,6 +180,11 @@ def run_demo(out: str | Path = "demo-output", log: Callable[[str], None] = print
 
 def _matrix(a: np.ndarray) -> str:
     return array_text(a, precision=4, suppress_small=True, floatmode="fixed", max_line_width=100)
+
+
+def _inline(a: np.ndarray) -> str:
+    """A small array on one line: ``[-0.196, -0.018, 0.214]``."""
+    return "[" + ", ".join(f"{v:.3f}".replace("-0.000", "0.000") for v in np.ravel(a)) + "]"
 
 
 def _and(words: Iterable[str]) -> str:
@@ -216,9 +232,10 @@ def _report(model: Classifier, result: DemoResult) -> str:
 
 
 def _picture(out: Path, name: str, alt: str) -> str:
-    """A Markdown image, or a note that the picture could not be drawn."""
+    """A Markdown image with its alt text, the same words written under it for every reader,
+    or a note that the picture could not be drawn."""
     return (
-        f"![{alt}]({name})"
+        f"![{alt}]({name})\n\n*{alt}*"
         if (out / name).exists()
         else f"*({name} was not drawn: see the notes at the end.)*"
     )
@@ -232,7 +249,13 @@ def _classifier_values(model: Classifier, out: Path) -> dict[str, object]:
         "N": N,
         "C": C,
         "ops": ", ".join(f"`{t.op}`" for t in topological_order(model.loss) if t.op),
-        "graph_picture": _picture(out, "graph.png", "computation graph of the classifier"),
+        "graph_picture": _picture(
+            out,
+            "graph.png",
+            f"The computation graph of the classifier: W ({C}×{model.X.shape[0]}) and X go into matmul, "
+            f"b ({C}×1) is added to give Z ({C}×{N}), and the ops of cross_entropy (in a dashed box) "
+            "take Z to the scalar loss.",
+        ),
         "labels": model.labels.tolist(),
         "loss": f"{model.loss.item():.6f}",
     }
@@ -252,8 +275,12 @@ def _gradient_values(model: Classifier, out: Path) -> dict[str, object]:
         "b_grad": _matrix(model.b.grad.ravel()),
         "Z_grad_sum": _matrix(model.Z.grad.sum(axis=1)),
         "grads_picture": _picture(
-            out, "graph-grads.png", "the graph with every gradient written on its tensor"
+            out,
+            "graph-grads.png",
+            "The same graph with every gradient written on its tensor: ∂loss/∂Z is the matrix (P − Y)/N "
+            f"above, b.grad its row sums {_inline(model.b.grad)}, and X, which needs no gradient, has none.",
         ),
+        "bias_picture": _picture(out, BIAS_PICTURE, bias_adjoint(model.Z.grad).alt),
     }
 
 
@@ -261,10 +288,15 @@ def _walk_values(model: Classifier, out: Path) -> dict[str, object]:
     """Section 3: the backward frames and the chain-rule ledger."""
     frames = sorted((out / "frames").glob("*.png")) if (out / "frames").is_dir() else []
     gif = out / "frames" / "frames.gif"
+    alt = (
+        f"The backward walk, one frame per step ({len(frames)} steps): inside cross_entropy its steps "
+        "(Z − max, exp, S = Σ exp, log S, log P, log P[y], −L) are drawn with their values, the linear part "
+        "as one box Z = W X + b; from Z back, W, X, b and the add are drawn and cross_entropy is one box. "
+        "The node being processed has a thick orange border and shows the gradient that just reached it; "
+        "arrows not travelled yet are dashed."
+    )
     animation = (
-        f"![backward, step by step](frames/{gif.name})"
-        if gif.exists()
-        else _picture(out, "frames/frames.gif", "frames")
+        f"![{alt}](frames/{gif.name})\n\n*{alt}*" if gif.exists() else _picture(out, "frames/frames.gif", alt)
     )
     reference = (model.Z, model.labels, model.class_axis)
     explorer = (

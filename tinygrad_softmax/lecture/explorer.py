@@ -39,6 +39,7 @@ from .graph import (
     kind_of,
     loss_steps,
     op_text,
+    own_name,
     shape_text,
     summarize,
     tensor_labels,
@@ -125,7 +126,7 @@ class _Graph:
 
     def folded(self, t: Tensor) -> bool:
         """In a compact drawing an unnamed intermediate lives inside the op that made it."""
-        return self.compact and not t.name and bool(t.parents) and t is not self.root
+        return self.compact and not own_name(t) and bool(t.parents) and t is not self.root
 
     def op_node(self, t: Tensor) -> str:
         return f"op{self.ids[t][1:]}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import engine
+from ..functional import STEP_NAMES
 from ..tensor import Tensor
 from .numbers import array_text, number
 
@@ -18,6 +19,7 @@ __all__ = [
     "BROADCASTING_OPS",
     "graph_order",
     "tensor_labels",
+    "own_name",
     "shape_text",
     "summarize",
     "kind_of",
@@ -60,6 +62,12 @@ def graph_order(root: Tensor) -> list[Tensor]:
 def tensor_labels(root: Tensor) -> dict[Tensor, str]:
     """Each tensor → its name, or ``t<k>`` (k its position in :func:`graph_order`)."""
     return {t: t.name or f"t{k}" for k, t in enumerate(graph_order(root))}
+
+
+def own_name(t: Tensor) -> bool:
+    """Whether ``t`` carries a name of its own: not none, and not one of the derivation's
+    ``STEP_NAMES`` that ``cross_entropy`` gives its steps (a compact drawing folds those into their ops)."""
+    return bool(t.name) and t.name not in STEP_NAMES
 
 
 def shape_text(shape: tuple[int, ...]) -> str:

@@ -38,7 +38,7 @@ from ..gradcheck import numerical_gradient, rel_error
 from ..tensor import Tensor, no_grad
 from .compare import BANDS, EPS, TOLERANCE, Bands
 from .outputs import atomic_path
-from .train import TrainResult, train
+from .train import SLIDE_DPI, SLIDE_FIGSIZE, TrainResult, train
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -493,10 +493,10 @@ def plot_decision_boundaries(
     runs: Sequence[TrainResult],
     path: str | Path,
     resolution: int = 400,
-    figsize: tuple[float, float] = (12.8, 7.2),
-    dpi: int = 120,
+    figsize: tuple[float, float] = SLIDE_FIGSIZE,
+    dpi: int = SLIDE_DPI,
 ) -> Path:
-    """:func:`decision_boundaries_figure` saved as a PNG: 1536×864 px by default, 16:9 for a slide."""
+    """:func:`decision_boundaries_figure` saved as a PNG: 1920×1080 px by default, a slide's own size."""
     fig = decision_boundaries_figure(runs, resolution, figsize)
     path = Path(path)
     with atomic_path(path) as temporary:
@@ -505,7 +505,7 @@ def plot_decision_boundaries(
 
 
 def decision_boundaries_figure(
-    runs: Sequence[TrainResult], resolution: int = 400, figsize: tuple[float, float] = (12.8, 7.2)
+    runs: Sequence[TrainResult], resolution: int = 400, figsize: tuple[float, float] = SLIDE_FIGSIZE
 ) -> Figure:
     """The plane coloured by each model's predicted class, the data points on top; one panel per run.
 

@@ -401,7 +401,9 @@ def epsilon_figure(rows: Sequence[SweepRow]) -> Figure:
     from matplotlib.figure import Figure
 
     eps = np.array([row.eps for row in rows])
-    fig = Figure(figsize=(9.6, 5.4), dpi=110)  # 16:9; 10-point text stays 28 px tall on a 1920 px slide
+    from .train import SLIDE_DPI, SLIDE_FIGSIZE
+
+    fig = Figure(figsize=SLIDE_FIGSIZE, dpi=SLIDE_DPI)  # 1920×1080 px: a slide's own size
     ax = fig.add_subplot()
     for name, color in zip(rows[0].errors, ("tab:red", "tab:blue", "tab:green", "tab:purple")):
         errors = np.array([row.errors[name] for row in rows])

@@ -159,7 +159,7 @@ def _ending(comparison: _Comparison, top: str) -> list[str]:
 
 HEADERS = ("step", "node", "op", "local rule", "∂{top}/∂node", "sends to parents")
 WRAP = (4, 16, 22, 38, 12, 40)  # column widths of the plain-text table with wide=True
-NARROW = (4, 6, 14, 30, 11, 25)  # the default: with the gaps, 100 columns (a projector's terminal)
+NARROW = (4, 9, 14, 30, 11, 22)  # the default: with the gaps, 100 columns (a projector's terminal)
 WIDTH = 100
 
 

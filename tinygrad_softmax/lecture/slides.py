@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from . import dot
 
 __all__ = [
+    "picture",
     "SLIDE",
     "MIN_TEXT_PX",
     "RATIOS",
@@ -347,6 +348,35 @@ def fit(source: str, shape: str = "16:9", dpi: float | None = None) -> str:
     lines = chosen.rstrip().splitlines()  # the last assignment of a graph attribute wins: put these last
     canvas = f"\t// canvas {canvas_w / 72:.4f} {canvas_h / 72:.4f} inches"
     return "\n".join([*lines[:-1], f"\t{pad} dpi={resolution:.3f}", canvas, lines[-1]]) + "\n"
+
+
+def picture(source: str, fmt: str) -> bytes:
+    """The picture of a :func:`fit` source in format ``fmt``, its row-wrapping arrows routed by ``neato``.
+
+    ``dot`` routes an arrow that wraps to the next row (``constraint=false``) around the row below,
+    where it can cross that row's last arrow at its head (``add → Z`` met ``cross_entropy → loss``
+    at the arrowhead into ``loss``, as if ``add`` fed the loss). So the nodes and the other arrows
+    stay where ``dot`` put them, and ``neato -n2`` draws the wrapping arrows straight across, round
+    the nodes in their way; the canvas keeps :func:`fit`'s size.
+    """
+    if "constraint=false" not in source:
+        return dot.pipe(source, fmt)
+    placed = dot.pipe(source, "dot").decode()
+    parts = placed.split(";\n")
+    parts = [
+        re.sub(r'\s*\bpos="[^"]*",?', "", part) if "constraint=false" in part else part for part in parts
+    ]
+    routed = ";\n".join(parts).rstrip().removesuffix("}") + "\tgraph [splines=true];\n}\n"
+    if "// canvas" not in source:  # not fitted to a slide: the drawing's own size
+        return dot.pipe(routed, fmt, "neato", neato_no_op=2)
+    laid = json.loads(dot.pipe(routed, "json", "neato", neato_no_op=2))
+    _, _, width, height = (float(v) for v in laid["bb"].split(","))
+    canvas_w, canvas_h = (
+        float(v) * 72 for v in re.findall(r"// canvas ([\d.]+) ([\d.]+) inches", source)[-1]
+    )
+    pad = f"{max(canvas_w - width, 0) / 2 / 72:.4f},{max(canvas_h - height, 0) / 2 / 72:.4f}"
+    routed = routed.rstrip().removesuffix("}") + f'\tgraph [pad="{pad}"];\n}}\n'
+    return dot.pipe(routed, fmt, "neato", neato_no_op=2)
 
 
 def canvas_inches(source: str) -> float:

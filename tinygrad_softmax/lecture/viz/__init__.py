@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..graph import graph_order, loss_steps, shape_text, summarize, tensor_labels
-from .animation import FramesPlan, backward_frames, caption_delays, frames_plan, png_size
+from .animation import FramesPlan, View, backward_frames, caption_delays, frames_plan, png_size
 from .drawing import to_dot
 from .frames import FRAME_TEXT_PT
 from .look import CURRENT, CURRENT_FILL, FAINT, FILL, INK, OP_FILL, OP_LINE, RED
@@ -40,6 +40,7 @@ __all__ = [
     "backward_frames",
     "frames_plan",
     "FramesPlan",
+    "View",
     "caption_delays",
     "png_size",
     "FORMATS",

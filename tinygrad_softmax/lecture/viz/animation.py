@@ -19,7 +19,7 @@ from ...tensor import Tensor
 from .. import dot, extras, outputs, slides
 from ..graph import graph_order, loss_steps, tensor_labels
 from .drawing import Cluster, find_clusters
-from .frames import CAPTION_PT, Frame, Layout, frame_captions, frame_dot
+from .frames import CAPTION_PT, Frame, Layout, View, frame_captions, frame_dot
 from .rendering import MAX_SLIDES, GraphvizNotFoundError
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "caption_delays",
     "backward_frames",
     "FramesPlan",
+    "View",
     "frames_plan",
     "place_caption",
     "png_size",
@@ -99,15 +100,7 @@ def backward_frames(
         made = []
         for name, (k, caption) in zip(names, enumerate(captions)):
             frame = frame_dot(
-                root,
-                order,
-                steps,
-                k,
-                rankdir,
-                plan.layouts[plan.part_of[k]],
-                caption,
-                compact=plan.compact,
-                collapsed=plan.collapsed,
+                root, order, steps, k, rankdir, plan.layouts[plan.part_of[k]], caption, view=plan.view_of(k)
             )
             frame.attr(**plan.canvases[plan.part_of[k]])
             made.append(private / name)
@@ -129,26 +122,27 @@ def backward_frames(
 
 @dataclass
 class FramesPlan:
-    """How :func:`backward_frames` draws: the drawing chosen, the pinned layouts, captions and canvas.
+    """How :func:`backward_frames` draws: the views chosen, the pinned layouts, captions and canvases.
 
-    A graph too big for one slide is cut into parts (``slides.split``): each
-    part has its own layout, and each frame shows the part that holds the node
-    of its step. Every frame has the same canvas.
+    Each frame shows one layout (``part_of``), drawn in that layout's view. Focus and
+    context: while the walk is inside the cross-entropy, its steps are drawn node by
+    node and what comes before it is one box (``Z = W X + b``); once the walk reaches
+    the logits, the reverse. A graph too big for one slide is also cut into parts
+    (``slides.split``), each part with its own layout.
     """
 
     order: list[Tensor]
-    compact: bool
-    collapsed: Cluster | None
-    layouts: list[Layout]  # one per part of the graph (one part unless it had to be cut)
-    part_of: list[int]  # the part each frame shows
+    views: list[View]  # one per layout
+    layouts: list[Layout]
+    part_of: list[int]  # the layout each frame shows
     captions: list[list[str]]
-    canvases: list[dict[str, str]]  # each part's pad and dpi attributes
-    size_pt: tuple[float, float]  # the canvas, in points
+    canvases: list[dict[str, str]]  # each layout's pad and dpi attributes
+    sizes: list[tuple[float, float]]  # each layout's canvas, in points
     font_pt: float  # the smallest text drawn
 
     @property
     def layout(self) -> Layout:
-        """The first part's layout (the only one when the graph is not cut)."""
+        """The first layout (the only one when the graph is drawn one way, not cut)."""
         return self.layouts[0]
 
     @property
@@ -156,10 +150,18 @@ class FramesPlan:
         return self.canvases[0]
 
     @property
+    def size_pt(self) -> tuple[float, float]:
+        """The largest canvas, in points."""
+        return max(w for w, _ in self.sizes), max(h for _, h in self.sizes)
+
+    @property
     def text_px(self) -> float:
-        """How tall the smallest text is when a frame fills the 1920×1080 slide."""
-        width, height = self.size_pt
-        return self.font_pt * min(slides.SLIDE[0] / width, slides.SLIDE[1] / height)
+        """How tall the smallest text is when a frame fills the 1920×1080 slide (the worst frame)."""
+        return min(self.font_pt * min(slides.SLIDE[0] / w, slides.SLIDE[1] / h) for w, h in self.sizes)
+
+    def view_of(self, k: int) -> View:
+        """How frame ``k`` draws the graph."""
+        return self.views[self.part_of[k]]
 
 
 def frames_plan(
@@ -172,15 +174,20 @@ def frames_plan(
     compact: bool = False,
     collapse: bool = False,
 ) -> FramesPlan:
-    """The mildest drawing of the frames that meets the slide rule, laid out once.
+    """The mildest drawing of the frames that meets the slide rule, laid out once per view.
 
-    Tried in order, as for :func:`render`: as asked, then compact, then (given a
-    cluster) collapsed, then both; each wrapped onto rows by ``slides.fit``'s
-    rule. Then the last of these cut into 2, 3, ... ``MAX_SLIDES`` parts, each
-    frame showing the part where its step is (the two-layer net's walk: the
-    loss and the second layer, then the first layer from ``H1`` back). The
-    first whose smallest text is at least ``slides.MIN_TEXT_PX`` when a frame
-    fills the slide is kept, else the last. With ``slide=None``, as asked.
+    Given a cluster (``{"cross_entropy": (loss, [Z])}``) and a slide: focus and context.
+    The steps inside the cluster are drawn with the cluster open, node by node, and
+    everything that makes ``Z`` as one box named by its formula (``Z = W X + b``);
+    the steps from ``Z`` back are drawn with the cluster as one box. Each of the two
+    views is the first of these that meets the rule: values and gradients written,
+    then gradients only; each as asked, then compact; then cut into 2, 3, ...
+    ``MAX_SLIDES`` parts, each frame showing the part where its step is. An option that
+    cannot take effect is refused: ``collapse`` (the cluster is open while the walk is
+    in it), ``compact`` when the frames are compact anyway.
+
+    Without a cluster, tried in order: as asked, then compact. With ``slide=None``,
+    the whole graph in every frame, exactly as asked.
     """
     steps = loss_steps(root, "backward_frames")
     if slide is not None and slide not in slides.RATIOS:
@@ -194,50 +201,268 @@ def frames_plan(
     cluster = found[0] if found else None
     if collapse and cluster is None:
         raise ValueError("backward_frames: collapse=True needs a cluster: clusters={name: (output, inputs)}")
-    tries = [(compact, collapse)]
-    if slide is not None:
-        tries += [(True, collapse), *([(compact, True), (True, True)] if cluster else [])]
-    tries = list(dict.fromkeys(tries))
-    cuts = [(*tries[-1], parts) for parts in range(2, MAX_SLIDES + 1)] if slide is not None else []
+    every = list(range(len(steps)))
+    if slide is None:
+        return _fitted(
+            root, order, steps, every, rankdir, None, dpi, [View(compact, cluster if collapse else None)]
+        )
+    context = _context(order, clusters, cluster)
+    if context is None or cluster is None:
+        shut = cluster if collapse else None
+        tries = [
+            View(compact, shut),
+            View(True, shut),
+            *([View(compact, cluster), View(True, cluster)] * bool(cluster)),
+        ]
+        return _fitted(root, order, steps, every, rankdir, slide, dpi, tries)
+    if collapse:
+        raise ValueError(
+            f"backward_frames: collapse=True cannot take effect on a slide: the frames draw {cluster.name} "
+            "as one box while the walk is outside it, and open it while the walk is inside it, so that "
+            "each of its steps is seen (slide=None draws every frame as asked)"
+        )
+    if compact and all(
+        view.compact
+        for view in _focus(root, order, steps, rankdir, slide, dpi, False, cluster, context).views
+    ):
+        raise ValueError(
+            "backward_frames: compact=True cannot take effect: the frames are drawn compact anyway to fit "
+            "the slide (slide=None draws every frame as asked)"
+        )
+    return _focus(root, order, steps, rankdir, slide, dpi, compact, cluster, context)
+
+
+def _focus(
+    root: Tensor,
+    order: list[Tensor],
+    steps: list[engine.Step],
+    rankdir: str,
+    slide: str,
+    dpi: int | None,
+    compact: bool,
+    cluster: Cluster,
+    context: Cluster,
+) -> FramesPlan:
+    """The two views of focus and context, each fitted to the slide, as one plan."""
+    inside = set(cluster.members)
+    groups = [
+        ([k for k, s in enumerate(steps) if s.node in inside], context),
+        ([k for k, s in enumerate(steps) if s.node not in inside], cluster),
+    ]
+    plans = []
+    for ks, box in groups:
+        if ks:
+            tries = [View(fold, box, values) for values in (True, False) for fold in (compact, True)]
+            plans.append((ks, _fitted(root, order, steps, ks, rankdir, slide, dpi, tries, grid=True)))
+    merged = FramesPlan(order, [], [], [0] * len(steps), [[] for _ in steps], [], [], CAPTION_PT)
+    for ks, plan in plans:
+        offset = len(merged.layouts)
+        for i, k in enumerate(ks):
+            merged.part_of[k] = offset + plan.part_of[i]
+            merged.captions[k] = plan.captions[i]
+        merged.views += plan.views
+        merged.layouts += plan.layouts
+        merged.canvases += plan.canvases
+        merged.sizes += plan.sizes
+        merged.font_pt = min(merged.font_pt, plan.font_pt)
+    return merged
+
+
+def _context(
+    order: list[Tensor],
+    clusters: Mapping[str, tuple[Tensor, Sequence[Tensor]]] | None,
+    cluster: Cluster | None,
+) -> Cluster | None:
+    """What comes before the cluster, as one cluster named by its formula: ``Z = W X + b``.
+
+    None unless the cluster has one input made by ops (the logits).
+    """
+    if cluster is None or not clusters:
+        return None
+    ((_, inputs),) = clusters.values()
+    if len(inputs) != 1 or not inputs[0].parents:
+        return None
+    logits = inputs[0]
+    members = set(graph_order(logits))
+    if members & set(cluster.members):
+        return None
+    labels = tensor_labels(order[-1])
+    formula = _formula(logits, labels, top=True)
+    name = f"{labels[logits]} = {formula}" if len(formula) <= 40 else f"what makes {labels[logits]}"
+    return Cluster(name, logits, [t for t in order if t in members])
+
+
+_INFIX = {"add": " + ", "sub": " − ", "mul": " · ", "div": " / ", "matmul": " "}
+
+
+def _formula(t: Tensor, labels: dict[Tensor, str], top: bool = False) -> str:
+    """``t`` written out down to the leaves: ``W X + b``, ``W2 relu(W1 X + b1) + b2``."""
+    if not t.parents:
+        return labels[t]
+    args = [_formula(p, labels, top=t.op not in _INFIX) for p in t.parents]  # f(a + b) needs no more brackets
+    if t.op in _INFIX and len(args) == 2:
+        if t.op != "add" and t.op != "sub":  # a product of sums keeps its brackets
+            args = [f"({a})" if (" + " in a or " − " in a) and not a.startswith("relu(") else a for a in args]
+        text = _INFIX[t.op].join(args)
+        return text if top or t.op in ("matmul", "mul", "div") else f"({text})"
+    return f"{t.op}({', '.join(args)})"
+
+
+def _fitted(
+    root: Tensor,
+    order: list[Tensor],
+    steps: list[engine.Step],
+    ks: list[int],
+    rankdir: str,
+    slide: str | None,
+    dpi: int | None,
+    tries: list[View],
+    grid: bool = False,
+) -> FramesPlan:
+    """The frames of steps ``ks``: the first view of ``tries`` that meets the slide rule (``grid``: on
+    a layout of our own first, :func:`_grid_plan`), else the last one cut into 2, 3, ... ``MAX_SLIDES``
+    parts; the first that meets it is kept, else the last."""
+    tries = [view for i, view in enumerate(tries) if view not in tries[:i]]
+    cuts = [(tries[-1], parts) for parts in range(2, MAX_SLIDES + 1)] if slide is not None else []
     plan = None
-    for fold, shut, parts in [*((fold, shut, 1) for fold, shut in tries), *cuts]:
-        collapsed = cluster if shut else None
-        plan = _plan_frames(root, order, steps, rankdir, slide, dpi, fold, collapsed, parts)
+    if grid and slide is not None:
+        for view in tries:
+            plan = _grid_plan(root, order, steps, ks, rankdir, slide, dpi, view)
+            if plan.text_px >= slides.MIN_TEXT_PX:
+                return plan
+    for view, parts in [*((view, 1) for view in tries), *cuts]:
+        plan = _plan_frames(root, order, steps, ks, rankdir, slide, dpi, view, parts)
         if plan.text_px >= slides.MIN_TEXT_PX:
             break
     assert plan is not None
     return plan
 
 
+_GAP = (24.0, 30.0)  # points between the columns of a grid layout (room for an arrow), and between its rows
+
+
+def _grid_plan(
+    root: Tensor,
+    order: list[Tensor],
+    steps: list[engine.Step],
+    ks: list[int],
+    rankdir: str,
+    slide: str,
+    dpi: int | None,
+    view: View,
+) -> FramesPlan:
+    """The frames of steps ``ks`` on one layout of our own: the nodes in forward order, left to right,
+    wrapped onto rows like lines of text (each run of leaves stacked in one column), the arrows routed
+    by ``neato``. The width of a row is the one that gives the largest text on the slide."""
+    full = frame_dot(root, order, steps, None, rankdir, view=view)
+    font = min(slides.min_font_pt(full.source), CAPTION_PT)
+    sized = Layout.from_json(dot.pipe(full.source, "json"))
+    frame = Frame(root, order, steps, None, view.compact, view.collapsed, view.values)
+    columns = _columns(frame, sized)
+    every = frame_captions(root, steps, tensor_labels(root))
+    best: tuple[float, Layout, list[list[str]]] | None = None
+    total = sum(w for w, _, _ in columns) + _GAP[0] * (len(columns) - 1)
+    widest = max(w for w, _, _ in columns)
+    for width in sorted({widest + (total - widest) * i / 40 for i in range(41)}):
+        layout = _grid_layout(columns, sized, width)
+        captions = [list(every[k]) for k in ks]
+        place_caption(layout, captions)
+        size = _frame_points(layout, slide)
+        scale = min(slides.SLIDE[0] / size[0], slides.SLIDE[1] / size[1])
+        if best is None or scale > best[0]:
+            best = (scale, layout, captions)
+    assert best is not None
+    _, layout, captions = best
+    size = _drawn_size(root, order, steps, rankdir, layout, captions, view, slide)
+    canvas = _frame_canvas(layout, size, slide, dpi)
+    return FramesPlan(order, [view], [layout], [0] * len(ks), captions, [canvas], [size], font)
+
+
+def _columns(frame: Frame, sized: Layout) -> list[tuple[float, float, list[str]]]:
+    """The drawn nodes in forward order as columns (width, height in points, node names): a run of leaves
+    (the collapsed box among them) shares a column, every other node has its own."""
+    names: list[str] = []
+    leaves: set[str] = set()
+    for t in frame.order:
+        for name in ([frame.op_node(t)] if t.grad_fn is not None else []) + [frame.node_of(t)]:
+            if name in sized.nodes and name not in names:
+                names.append(name)
+                if not t.parents and name == frame.node_of(t):
+                    leaves.add(name)  # a leaf, or the box of what comes before the focus
+    columns: list[tuple[float, float, list[str]]] = []
+    for name in names:
+        w, h = (float(sized.nodes[name][key]) * 72 for key in ("width", "height"))
+        if columns and name in leaves and all(n in leaves for n in columns[-1][2]):
+            cw, ch, members = columns[-1]
+            columns[-1] = (max(cw, w), ch + _GAP[1] / 2 + h, [*members, name])
+        else:
+            columns.append((w, h, [name]))
+    return columns
+
+
+def _grid_layout(columns: list[tuple[float, float, list[str]]], sized: Layout, width: float) -> Layout:
+    """The columns placed left to right, a new row when the next would pass ``width`` points."""
+    rows: list[list[tuple[float, float, list[str]]]] = [[]]
+    used = 0.0
+    for column in columns:
+        if rows[-1] and used + _GAP[0] + column[0] > width + 0.5:
+            rows.append([])
+            used = 0.0
+        used += (_GAP[0] if rows[-1] else 0.0) + column[0]
+        rows[-1].append(column)
+    heights = [max(h for _, h, _ in row) for row in rows]
+    margin = 3.0  # room for the thick border of the node being drawn
+    widest = max(sum(w for w, _, _ in row) + _GAP[0] * (len(row) - 1) for row in rows)
+    height = sum(heights) + _GAP[1] * (len(rows) - 1)
+    nodes: dict[str, dict[str, str]] = {}
+    top = height + margin
+    for row, row_height in zip(rows, heights):
+        x = margin
+        middle = top - row_height / 2
+        for w, h, members in row:
+            y = middle + h / 2  # the column's top, its nodes stacked downwards
+            for name in members:
+                nh = float(sized.nodes[name]["height"]) * 72
+                nodes[name] = {**sized.nodes[name], "pos": f"{x + w / 2:.2f},{y - nh / 2:.2f}!"}
+                y -= nh + _GAP[1] / 2
+            x += w + _GAP[0]
+        top -= row_height + _GAP[1]
+    return Layout(nodes, {}, widest + 2 * margin, height + 2 * margin)
+
+
 def _plan_frames(
     root: Tensor,
     order: list[Tensor],
     steps: list[engine.Step],
+    ks: list[int],
     rankdir: str,
     slide: str | None,
     dpi: int | None,
-    compact: bool,
-    collapsed: Cluster | None,
+    view: View,
     parts: int,
 ) -> FramesPlan:
-    """The frames drawn one way, cut into ``parts`` parts, each part laid out on its best rows."""
-    full = frame_dot(root, order, steps, None, rankdir, compact=compact, collapsed=collapsed)
+    """The frames of steps ``ks`` drawn one way, cut into ``parts`` parts, each laid out on its best rows.
+
+    The plan's ``part_of`` and ``captions`` follow ``ks``.
+    """
+    full = frame_dot(root, order, steps, None, rankdir, view=view)
     font = min(slides.min_font_pt(full.source), CAPTION_PT)
     pieces = slides.split_nodes(full.source, parts)
-    where = Frame(root, order, steps, None, compact, collapsed)
+    where = Frame(root, order, steps, None, view.compact, view.collapsed)
     part_of = [
-        next(p for p, (own, _) in enumerate(pieces) if where.node_of(step.node) in own) for step in steps
+        next(p for p, (own, _) in enumerate(pieces) if where.node_of(steps[k].node) in own) for k in ks
     ]
-    captions = frame_captions(root, steps, tensor_labels(root))
+    every = frame_captions(root, steps, tensor_labels(root))
+    captions = [every[k] for k in ks]
     if len(pieces) > 1:  # the picture changes with the part: say which part of the graph this is
-        for k, caption in enumerate(captions):
+        for i, caption in enumerate(captions):
             caption[0] = caption[0].replace(
-                ":", f" (part {part_of[k] + 1} of {len(pieces)} of the graph):", 1
+                ":", f" (part {part_of[i] + 1} of {len(pieces)} of the graph):", 1
             )
     layouts: list[Layout] = []
     sizes: list[tuple[float, float]] = []
     for p, source in enumerate(slides.split(full.source, parts)):
-        ks = [k for k in range(len(steps)) if part_of[k] == p]
+        mine = [i for i in range(len(ks)) if part_of[i] == p]
         best: tuple[tuple[bool, float], Layout, list[list[str]], tuple[float, float]] | None = None
         # The layout every frame of the part is pinned to: wrapped onto rows like `graph` for a slide,
         # unless wide; the number of rows chosen with the caption strip counted, as the frame shows it.
@@ -245,7 +470,7 @@ def _plan_frames(
             wrapped, in_order = slides.wrapped_rows(source, rows)
             layout = Layout.from_json(dot.pipe(wrapped, "json"))
             tall = layout.width / layout.height < slides.RATIOS.get(slide or "", 0)
-            part_captions = [list(captions[k]) for k in ks]
+            part_captions = [list(captions[i]) for i in mine]
             place_caption(layout, part_captions)
             size = _frame_points(layout, slide)
             score = (in_order, min(slides.SLIDE[0] / size[0], slides.SLIDE[1] / size[1]))
@@ -255,15 +480,17 @@ def _plan_frames(
                 break
         assert best is not None
         _, layout, part_captions, size = best
-        for k, caption in zip(ks, part_captions):
-            captions[k] = caption
+        for i, caption in zip(mine, part_captions):
+            captions[i] = caption
         if slide is not None:
-            size = _drawn_size(root, order, steps, rankdir, layout, part_captions, compact, collapsed, slide)
+            size = _drawn_size(root, order, steps, rankdir, layout, part_captions, view, slide)
         layouts.append(layout)
         sizes.append(size)
     size = (max(w for w, _ in sizes), max(h for _, h in sizes))  # each at the slide's ratio, so this is too
     canvases = [_frame_canvas(layout, size, slide, dpi) for layout in layouts]
-    return FramesPlan(order, compact, collapsed, layouts, part_of, captions, canvases, size, font)
+    return FramesPlan(
+        order, [view] * len(layouts), layouts, part_of, captions, canvases, [size] * len(layouts), font
+    )
 
 
 def _drawn_size(
@@ -273,8 +500,7 @@ def _drawn_size(
     rankdir: str,
     layout: Layout,
     captions: list[list[str]],
-    compact: bool,
-    collapsed: Cluster | None,
+    view: View,
     slide: str,
 ) -> tuple[float, float]:
     """The canvas of a frame as ``neato`` draws it at ``layout``, padded to the slide's shape.
@@ -282,17 +508,7 @@ def _drawn_size(
     An arrow drawn at its place can reach past the layout's box (a long arrow back to an
     earlier row); the box is grown to what is drawn, so that the padding gives the canvas.
     """
-    frame = frame_dot(
-        root,
-        order,
-        steps,
-        None,
-        rankdir,
-        layout,
-        captions[0] if captions else None,
-        compact=compact,
-        collapsed=collapsed,
-    )
+    frame = frame_dot(root, order, steps, None, rankdir, layout, captions[0] if captions else None, view=view)
     drawn = json.loads(dot.pipe(frame.source, "json", "neato", neato_no_op=2))
     _, _, width, height = (float(v) for v in drawn["bb"].split(","))
     layout.width, layout.height = max(layout.width, width), max(layout.height, height)
@@ -328,7 +544,7 @@ def place_caption(layout: Layout, captions: list[list[str]]) -> None:
     chars = max(40, int(layout.width / 8.2))  # about 8 points per character at 15 points
     for k, caption in enumerate(captions):
         captions[k] = [line for text in caption for line in textwrap.wrap(text, chars)]
-    lines = max(len(c) for c in captions)
+    lines = max((len(c) for c in captions), default=1)
     height = 20.0 * lines + 12
     y = layout.height + 8 + height / 2
     layout.nodes["caption"] = {

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import graphviz
 
 from ...tensor import Tensor
-from ..graph import graph_order, kind_of, op_text, shape_text, summarize
+from ..graph import graph_order, kind_of, op_text, own_name, shape_text, summarize
 from .look import FILL, INK, OP_FILL, OP_LINE, RED, Section, new_digraph, op_label, record
 
 __all__ = ["Cluster", "find_clusters", "to_dot", "Drawing"]
@@ -200,7 +200,7 @@ class Drawing:
 
         A collapsed cluster already hides its insides, so compact leaves it alone.
         """
-        if not self.compact or t.name or not t.parents or t is self.root:
+        if not self.compact or own_name(t) or not t.parents or t is self.root:
             return False
         return not self.in_collapsed(t)
 
@@ -261,7 +261,7 @@ class Drawing:
                     op_text(t),
                     rule,
                     RED if red else INK,
-                    output=f"{self.names[t]} · {shape_text(t.shape)}",
+                    output=f"{t.name or self.names[t]} · {shape_text(t.shape)}",
                     sections=self.sections(t),
                 ),
                 shape="box",

@@ -12,14 +12,27 @@ import json
 from dataclasses import dataclass, field
 
 import graphviz
+import numpy as np
 
 from ... import engine
+from ...functional import STEP_NAMES
 from ...tensor import Tensor
-from ..graph import BROADCASTING_OPS, kind_of, op_text, shape_text, summarize, tensor_labels
+from ..graph import (
+    BROADCASTING_OPS,
+    SMALL,
+    graph_order,
+    kind_of,
+    op_text,
+    own_name,
+    shape_text,
+    summarize,
+    tensor_labels,
+)
+from ..numbers import number
 from .drawing import Cluster
 from .look import CURRENT, CURRENT_FILL, FAINT, FILL, INK, OP_FILL, Section, new_digraph, op_label, record
 
-__all__ = ["CAPTION_PT", "FRAME_TEXT_PT", "Layout", "frame_captions", "Frame", "frame_dot"]
+__all__ = ["CAPTION_PT", "FRAME_TEXT_PT", "Layout", "View", "frame_captions", "Frame", "frame_dot"]
 
 CAPTION_PT = 15  # the caption above a frame
 # The smallest text on a frame, in points (10 on a graph): a frame's records carry their gradients,
@@ -48,9 +61,32 @@ class Layout:
         }
         edges: dict[tuple[str, str], list[str]] = {}
         for edge in data.get("edges", []):
-            edges.setdefault((names[edge["tail"]], names[edge["head"]]), []).append(edge["pos"])
+            # An arrow wrapping to the next row ("" here) is routed by neato when drawn (slides.picture).
+            spline = "" if edge.get("constraint") == "false" else edge["pos"]
+            edges.setdefault((names[edge["tail"]], names[edge["head"]]), []).append(spline)
         _, _, width, height = (float(v) for v in data["bb"].split(","))
         return cls(nodes, edges, width, height)
+
+
+def frame_numbers(array: np.ndarray) -> list[str]:
+    """An array as a frame writes it: up to 20 entries in full, two decimals, no brackets (one line per row);
+    a larger one as its min, max and mean. Narrow, so that the steps fit a slide with their numbers."""
+    array = np.asarray(array)
+    if array.size == 1 or array.size > SMALL:
+        return summarize(array)
+    rows = array.reshape(-1, array.shape[-1]) if array.ndim > 1 else array[None]
+    cells = [[number(v, ".2f") for v in row] for row in rows]
+    width = max(len(c) for row in cells for c in row)
+    return [" ".join(c.rjust(width) for c in row) for row in cells]
+
+
+@dataclass(frozen=True)
+class View:
+    """One way a frame draws the graph: compact or not, which cluster is one box, values written or not."""
+
+    compact: bool = False
+    collapsed: Cluster | None = None
+    values: bool = False
 
 
 @dataclass
@@ -60,6 +96,9 @@ class _FrameStyle:
     fill: str
     border: str
     ink: str
+    width: (
+        int  # of the border: the node being processed has the thickest, so it stands out in black and white
+    )
 
 
 def frame_captions(root: Tensor, steps: list[engine.Step], labels: dict[Tensor, str]) -> list[list[str]]:
@@ -90,8 +129,36 @@ def frame_captions(root: Tensor, steps: list[engine.Step], labels: dict[Tensor, 
                 f"{name} = {node.op}({args});  local rule: {node.grad_fn.rule}",
                 f"chain rule sends back: {sent}",
             ]
+        if node is _one_sample_logits(root):
+            lines.append(_blackboard(node, step.grad, top, name))
         captions.append(lines)
     return captions
+
+
+def _one_sample_logits(root: Tensor) -> Tensor | None:
+    """cross_entropy's logits (what its ``Z − max`` step shifts), if they hold one sample."""
+    for t in graph_order(root):
+        if t.name == STEP_NAMES[0] and t.op == "sub":
+            logits = t.parents[0]
+            return logits if logits.data.size == max(logits.shape, default=1) > 1 else None
+    return None
+
+
+def _blackboard(logits: Tensor, grad: np.ndarray, labels_top: str, logits_name: str) -> str:
+    """With one sample the gradient at the logits is the blackboard's dz = p − y: the numbers."""
+    z = logits.data.ravel()
+    p = np.exp(z - z.max())
+    p /= p.sum()
+    dz = grad.ravel()
+    y = np.rint(p - dz)  # one-hot: p − dz, up to rounding
+
+    def row(a: np.ndarray, spec: str) -> str:
+        return "[" + ",\u00a0".join(number(v, spec) for v in a) + "]"  # no-break spaces: kept on one line
+
+    return (
+        f"one sample (N = 1): ∂{labels_top}/∂{logits_name} = dz = p − y = {row(dz, '.3f')}, "
+        f"with p = softmax(z) = {row(p, '.3f')} and y = {row(y, '.0f')}"
+    )
 
 
 @dataclass
@@ -107,6 +174,7 @@ class Frame:
     current: int | None  # the step being drawn; None: every gradient shown (the layout pass)
     compact: bool = False  # an unnamed intermediate drawn inside the op that made it, as in to_dot
     collapsed: Cluster | None = None  # a cluster drawn as one box, lit while any of its steps runs
+    values: bool = False  # each tensor's values written above its gradient
     names: dict[Tensor, str] = field(init=False)
     labels: dict[Tensor, str] = field(init=False)
     step_of: dict[Tensor, int] = field(init=False)  # tensor → the step that processed it
@@ -134,7 +202,11 @@ class Frame:
     def folded(self, t: Tensor) -> bool:
         """Compact: an unnamed intermediate is drawn inside its op (a collapsed box hides its own)."""
         return (
-            self.compact and not t.name and bool(t.parents) and t is not self.root and t not in self.members
+            self.compact
+            and not own_name(t)
+            and bool(t.parents)
+            and t is not self.root
+            and t not in self.members
         )
 
     def op_node(self, t: Tensor) -> str:
@@ -161,18 +233,19 @@ class Frame:
 
     def look(self, k: int | None, fill: str) -> _FrameStyle:
         return {
-            "waiting": _FrameStyle("#f7f7f7", FAINT, FAINT),
-            "current": _FrameStyle(CURRENT_FILL, CURRENT, INK),
-            "done": _FrameStyle(fill, INK, INK),
+            "waiting": _FrameStyle("#f7f7f7", FAINT, FAINT, 1),
+            "current": _FrameStyle(CURRENT_FILL, CURRENT, INK, 5),
+            "done": _FrameStyle(fill, INK, INK, 2),
         }[self.state(k)]
 
     def sections(self, t: Tensor, look: _FrameStyle) -> list[Section]:
-        """The gradient ``t`` has received so far."""
+        """``t``'s values (if asked), and the gradient it has received so far."""
         at = self.step_of.get(t)
-        sections = []
+        # The values right under the name and shape, without a heading; the gradient under its own.
+        sections = [Section("", frame_numbers(t.data), look.ink)] if self.values else []
         if t.requires_grad:
             grad = self.steps[at].grad if at is not None else None
-            lines = summarize(grad) if grad is not None else ["unreachable"]
+            lines = frame_numbers(grad) if grad is not None else ["unreachable"]
             # A gradient not computed yet is written in the fill colour: the record
             # keeps its size from frame to frame, and the number is not given away.
             shown = self.state(at) != "waiting" or self.current is None
@@ -195,8 +268,9 @@ class Frame:
             fill=look.fill,
             border=look.border,
             ink=look.ink,
-            border_width=2,
+            border_width=look.width,
             small=FRAME_TEXT_PT,
+            padding=2,
         )
         dot.node(self.names[t], label, **pinned)
 
@@ -221,7 +295,7 @@ class Frame:
                 style="rounded,filled",
                 fillcolor=look.fill,
                 color=look.border,
-                penwidth="2",
+                penwidth=str(look.width),
                 margin="0.12,0.05",
                 **pinned,
             )
@@ -233,7 +307,7 @@ class Frame:
             style="filled",
             fillcolor=look.fill,
             color=look.border,
-            penwidth="2",
+            penwidth=str(look.width),
             margin="0.05,0.03",
             **pinned,
         )
@@ -259,7 +333,7 @@ class Frame:
             style="rounded,filled",
             fillcolor=look.fill,
             color=look.border,
-            penwidth="2",
+            penwidth=str(look.width),
             margin="0.15,0.08",
             **pinned,
         )
@@ -276,13 +350,19 @@ class Frame:
                     if edge in drawn:
                         continue
                     drawn.add(edge)
-                if layout is not None and not splines.get(edge):
-                    continue  # on another part of a graph cut into parts
+                if layout is not None and layout.edges and not splines.get(edge):
+                    continue  # on another part of a graph cut into parts (a grid layout has no splines)
                 when = self.state(self.sent.get(edge))
-                pen = {"waiting": (FAINT, "1.2"), "current": (CURRENT, "3.5"), "done": (INK, "2.5")}[when]
-                extra = {"pos": splines[edge].pop(0)} if edge in splines else {}
+                # Told apart by line style too: dashed while waiting, thickest for the step being drawn.
+                pen = {
+                    "waiting": (FAINT, "1.2", "dashed"),
+                    "current": (CURRENT, "4.5", "solid"),
+                    "done": (INK, "2.5", "solid"),
+                }[when]
+                spline = splines[edge].pop(0) if edge in splines else ""
+                extra = {"pos": spline} if spline else {}
                 # The gradient flows against the arrow; `dir=back` would move the arrowheads and the layout.
-                dot.edge(*edge, color=pen[0], penwidth=pen[1], **extra)
+                dot.edge(*edge, color=pen[0], penwidth=pen[1], style=pen[2], **extra)
 
 
 def frame_dot(
@@ -294,16 +374,16 @@ def frame_dot(
     layout: Layout | None = None,
     caption: list[str] | None = None,
     *,
-    compact: bool = False,
-    collapsed: Cluster | None = None,
+    view: View | None = None,
 ) -> graphviz.Digraph:
-    """The graph as it stands at step ``current`` of the backward walk.
+    """The graph as it stands at step ``current`` of the backward walk, drawn as ``view`` says.
 
     With ``current=None`` every gradient is shown: that version only sets the
     layout, which is then pinned for every frame. With a layout, what has no
     place in it is not drawn: a graph cut into parts has one layout per part.
     """
-    frame = Frame(root, order, steps, current, compact, collapsed)
+    view = view or View()
+    frame = Frame(root, order, steps, current, view.compact, view.collapsed, view.values)
     dot = new_digraph(rankdir)
     if layout is not None:
         dot.attr(bb=f"0,0,{layout.width:.2f},{layout.height:.2f}", splines="true")
@@ -314,7 +394,7 @@ def frame_dot(
     def pinned(name: str) -> dict[str, str]:
         return layout.nodes[name] if layout is not None else {}
 
-    if collapsed is not None and placed("fn0"):
+    if view.collapsed is not None and placed("fn0"):
         frame.add_collapsed(dot, pinned("fn0"))
     for t in order:
         if placed(frame.names[t]):  # folded, hidden, or on another part: not here

@@ -49,7 +49,7 @@ CURRENT_FILL = "#fde3c8"
 
 @dataclass
 class Section:
-    """One compartment of a tensor record: a heading and some lines of numbers."""
+    """One compartment of a tensor record: a heading (none if empty) and some lines of numbers."""
 
     heading: str
     lines: list[str]
@@ -67,8 +67,10 @@ def record(
     ink: str = INK,
     border_width: int = 1,
     small: int = 10,
+    padding: int = 3,
 ) -> str:
-    """A tensor as a record: ``name  kind | shape dtype | values | grad``; smallest text ``small`` pt."""
+    """A tensor as a record: ``name  kind | shape dtype | values | grad``; smallest text ``small`` pt,
+    ``padding`` points around each part."""
     kind_html = (
         f'  <FONT POINT-SIZE="{small}" COLOR="{ink}"><I>{html.escape(kind)}</I></FONT>' if kind else ""
     )
@@ -78,14 +80,16 @@ def record(
         f'<TR><TD><FONT POINT-SIZE="{small + 1}" COLOR="{ink}">{html.escape(subtitle)}</FONT></TD></TR>',
     ]
     for section in sections:
-        body = "<BR/>".join(html.escape(line) for line in [section.heading, *section.lines])
+        body = "<BR/>".join(
+            html.escape(line) for line in [*[section.heading][: bool(section.heading)], *section.lines]
+        )
         rows.append("<HR/>")
         rows.append(
             f'<TR><TD ALIGN="LEFT" BALIGN="LEFT"><FONT FACE="{MONO}" POINT-SIZE="{small}" '
             f'COLOR="{section.color}">{body}</FONT></TD></TR>'
         )
     return (
-        f'<<TABLE BORDER="{border_width}" CELLBORDER="0" CELLSPACING="0" CELLPADDING="3" '
+        f'<<TABLE BORDER="{border_width}" CELLBORDER="0" CELLSPACING="0" CELLPADDING="{padding}" '
         f'BGCOLOR="{fill}" COLOR="{border}" STYLE="ROUNDED">{"".join(rows)}</TABLE>>'
     )
 
@@ -122,7 +126,9 @@ def op_label(
     # One table cell per part keeps an underscore in the name clear of the line below.
     cells = "".join(f"<TR><TD>{row}</TD></TR>" for row in rows)
     for section in sections:
-        body = "<BR/>".join(html.escape(line) for line in [section.heading, *section.lines])
+        body = "<BR/>".join(
+            html.escape(line) for line in [*[section.heading][: bool(section.heading)], *section.lines]
+        )
         cells += (
             f'<HR/><TR><TD ALIGN="LEFT" BALIGN="LEFT"><FONT FACE="{MONO}" POINT-SIZE="{small}" '
             f'COLOR="{section.color}">{body}</FONT></TD></TR>'

@@ -144,74 +144,94 @@
     follow(svg);
   }
 
-  // Two views: the whole graph fitted to the screen, or (the default) the graph as
-  // tall as the stage, readable from the back of a lecture hall, the view following
-  // the walk sideways. The drawing never scrolls up under the caption: it is fitted to
-  // the stage's height (at most 2 pixels per point, at least MIN_SCALE, where a very
-  // tall graph scrolls instead of shrinking to unreadable text).
-  const MIN_SCALE = 0.75;
+  // Two views: the whole graph fitted to the stage, or (the default) the node of the step and
+  // its neighbours (the loss at the start, the logits at the end) as large as the stage holds
+  // them, at most 2 pixels per unit of the drawing, the view following the walk. Neither
+  // shrinks the text below MIN_TEXT px (a node's smallest text is SMALLEST units of the
+  // drawing): a drawing that would need it scrolls instead, and the view pans with the walk.
+  const MIN_TEXT = 12;
+  const SMALLEST = 10;
 
   function wholeGraph() {
     return $("whole").getAttribute("aria-pressed") === "true";
   }
 
+  // The node this position is about, and the nodes one arrow away from it.
+  function focusNodes(svg) {
+    const target = pos === 0 ? svg.querySelector(`g.node[data-name="${D.steps[0].node}"]`)
+      : svg.querySelector("g.node.current, g.node.compared") ||
+        svg.querySelector(`g.node[data-name="${D.steps[0].node}"]`);
+    return target ? [target, ...neighbours(svg, target.dataset.name)] : [];
+  }
+
+  // Their box in the drawing's own units.
+  function unitsBox(svg, nodes) {
+    const boxes = nodes.map((g) => g.getBBox());
+    const x0 = Math.min(...boxes.map((b) => b.x));
+    const y0 = Math.min(...boxes.map((b) => b.y));
+    return {
+      width: Math.max(...boxes.map((b) => b.x + b.width)) - x0,
+      height: Math.max(...boxes.map((b) => b.y + b.height)) - y0,
+    };
+  }
+
   function sizeSvg(svg) {
     const box = svg.viewBox.baseVal;
-    if (wholeGraph() || !box || !box.height) {
+    if (!box || !box.height) {
       svg.style.width = svg.style.height = "";
       return;
     }
-    // Twice: the first size may add a horizontal scroll bar, which takes height from the stage.
+    // Twice: the first size may add a scroll bar, which takes room from the stage.
     const style = getComputedStyle(stage);
-    const padding = parseFloat(style.paddingTop) + parseFloat(style.paddingBottom) + 4;
+    const padY = parseFloat(style.paddingTop) + parseFloat(style.paddingBottom) + 8;
+    const padX = parseFloat(style.paddingLeft) + parseFloat(style.paddingRight) + 8;
+    const near = focusNodes(svg);
     for (let pass = 0; pass < 2; pass++) {
-      const room = stage.clientHeight - padding;
-      const scale = Math.min(2.0, Math.max(MIN_SCALE, room / box.height));
+      const roomY = stage.clientHeight - padY;
+      const roomX = stage.clientWidth - padX;
+      let fit;
+      if (wholeGraph() || !near.length) fit = Math.min(roomY / box.height, roomX / box.width);
+      else {
+        const u = unitsBox(svg, near);
+        fit = Math.min(2.0, roomY / u.height, roomX / u.width);
+      }
+      const scale = Math.max(MIN_TEXT / SMALLEST, fit);
       svg.style.width = `${box.width * scale}px`;
       svg.style.height = `${box.height * scale}px`;
     }
   }
 
-  // Keep the node being processed in view: scroll only when it nears an edge.
+  // Keep the node of the step and its neighbours in view: sideways, centred on them when they near
+  // an edge; vertically, at the top of the stage.
   function follow(svg) {
-    if (wholeGraph()) return;
-    if (pos === 0) { busiest(svg); return; }
-    const target = svg.querySelector("g.node.current, g.node.compared") ||
-      svg.querySelector(`g.node[data-name="${D.steps[0].node}"]`);
-    if (!target) return;
-    const r = target.getBoundingClientRect();
+    const near = focusNodes(svg);
+    if (!near.length) return;
     const s = stage.getBoundingClientRect();
-    const cx = r.left + r.width / 2;
-    const cy = r.top + r.height / 2;
-    // The walk runs right to left, so the node goes a little right of the middle:
-    // more of what comes next is in view.
-    if (cx < s.left + 0.25 * s.width || cx > s.right - 0.2 * s.width || r.width > s.width) {
-      stage.scrollLeft += cx - (s.left + 0.6 * s.width);
+    let boxes = near.map((g) => g.getBoundingClientRect());
+    const span = (key0, key1) => Math.max(...boxes.map((r) => r[key1])) - Math.min(...boxes.map((r) => r[key0]));
+    // Neighbours too far apart to show at a readable size (an arrow skipping over steps): the node itself.
+    if (span("left", "right") > stage.clientWidth || span("top", "bottom") > stage.clientHeight) boxes = boxes.slice(0, 1);
+    const left = Math.min(...boxes.map((r) => r.left));
+    const right = Math.max(...boxes.map((r) => r.right));
+    const top = Math.min(...boxes.map((r) => r.top));
+    const bottom = Math.max(...boxes.map((r) => r.bottom));
+    const inner = { right: s.left + stage.clientWidth, bottom: s.top + stage.clientHeight };
+    const margin = 4;
+    if (left < s.left + margin || right > inner.right - margin) {
+      stage.scrollLeft += (left + right) / 2 - (s.left + stage.clientWidth / 2);
     }
-    if (r.top < s.top || r.bottom > s.bottom) {
-      stage.scrollTop += cy - (s.top + s.height / 2);
-    }
+    // Vertically they go to the top of the stage: no blank band above them, more below.
+    stage.scrollTop += top - (s.top + margin);
   }
 
-  // The Start view: Graphviz draws the chain to the loss low and the inputs high, so the
-  // loss's end of the drawing is mostly blank above it. Before the walk begins, show the
-  // stretch of the drawing with the most nodes in full view instead (ties: the one nearer
-  // the loss, where the walk starts).
-  function busiest(svg) {
-    const left0 = svg.getBoundingClientRect().left;
-    const spans = Array.from(svg.querySelectorAll("g.node"), (g) => {
-      const r = g.getBoundingClientRect();
-      return [r.left - left0, r.right - left0];
+  // The nodes one arrow away from ``name`` (its op and the tensors that op reads and makes).
+  function neighbours(svg, name) {
+    const near = new Set();
+    svg.querySelectorAll("g.edge").forEach((e) => {
+      if (e.dataset.tail === name) near.add(e.dataset.head);
+      if (e.dataset.head === name) near.add(e.dataset.tail);
     });
-    const width = stage.clientWidth;
-    let best = null;
-    let most = -1;
-    spans.forEach(([start]) => {
-      const from = Math.max(0, start - 24);
-      const count = spans.filter(([a, b]) => a >= from && b <= from + width).length;
-      if (count > most || (count === most && from > best)) { most = count; best = from; }
-    });
-    if (best !== null) stage.scrollLeft = best;
+    return [...near].map((n) => svg.querySelector(`g.node[data-name="${n}"]`)).filter((g) => g);
   }
 
   // ------------------------------------------------------------ the caption
@@ -341,8 +361,25 @@
     $("next").disabled = $("last").disabled = pos === END;
     caption.innerHTML = pos === 0 ? startCaption() : pos === END ? endCaption() : stepCaption(pos - 1);
     document.body.dataset.position = String(pos);
+    stage.setAttribute("aria-label", alt());
     paint();
     if (!tip.hidden && tip.dataset.name) tip.innerHTML = tipHtml(tip.dataset.name);
+  }
+
+  // The drawing in words (the stage's label): what it shows at this position and how it is marked.
+  function alt() {
+    if (pos === 0) return `The computation graph of ${TOP}, before the backward walk: ${S} steps to come, from ${TOP}.`;
+    if (pos === END) {
+      const c = D.comparison;
+      return `The computation graph after all ${S} steps, every gradient written on its tensor` +
+        (c ? `; the logits ${c.name} have a thick green border: their gradient equals (P − Y)/N, ` +
+          `max difference ${c.difference.toExponential(2)}.` : ".");
+    }
+    const s = D.steps[pos - 1];
+    const what = s.leaf ? `${s.name}, a leaf: its gradient is complete` : s.expr;
+    return `The computation graph at step ${pos} of ${S}: ${what}. The node being processed has a thick ` +
+      `orange border and shows ∂${TOP}/∂${s.name} (${s.grad.text}); nodes already done are drawn in black, ` +
+      `nodes still waiting in grey.`;
   }
 
   function toggleWhole() {
