@@ -111,3 +111,10 @@ def test_every_bad_value_is_status_2_and_one_line(argv, words, capsys, tmp_path,
     err = capsys.readouterr().err
     assert err.startswith(f"tinygrad-softmax {argv[0]}: error: ")
     assert err.count("\n") == 1 and all(word in err for word in words)
+
+
+def test_graph_refuses_an_unknown_extension_in_one_line_naming_the_command(tmp_path, capsys):
+    assert main(["graph", "--out", str(tmp_path / "x.jpg")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("tinygrad-softmax graph: error: cannot write 'x.jpg'")
+    assert ".png, .svg, .pdf" in err and "render" not in err and not list(tmp_path.iterdir())
