@@ -195,4 +195,6 @@ def test_newton_gradient_descent_takes_the_best_guaranteed_fixed_step():
     assert rows == so.format_newton(run).splitlines()[6 : 6 + run.newton_steps + 1]
     assert sum(line.startswith("  step ") and line.split()[1].isdigit() for line in lines) == 10
     text = so.format_newton(run)
-    assert "largest" not in text and f"2/(L + λ) = {run.gd_lr:.4g}" in text and f"2/L = {2 / smooth:.4g}" in text
+    assert (
+        "largest" not in text and f"2/(L + λ) = {run.gd_lr:.4g}" in text and f"2/L = {2 / smooth:.4g}" in text
+    )
