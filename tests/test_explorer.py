@@ -498,6 +498,9 @@ def test_a_name_that_looks_like_markup_does_not_break_the_page_in_a_browser(brow
         for k, step in enumerate(walk(loss), start=1):
             opened.press("ArrowRight")
             assert opened.current() == node_names(loss, step, False), f"step {k}"
+        assert opened.clean(), (opened.errors, opened.blocked, opened.failed)
+    finally:
+        opened.close()
 
 
 # Where the stage is, and the node of this position (the loss at the start, the compared logits at the

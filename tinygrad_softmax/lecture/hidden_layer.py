@@ -684,9 +684,11 @@ class HiddenLayerSection:
         run = self.runs.runs[("spiral", "mlp")]
         classes = run.dataset.num_classes
         return (
-            f"The linear softmax classifier starts at ln C = {np.log(classes):.4f} (C = {classes}): its small "
+            f"The linear softmax classifier starts at ln C = {np.log(classes):.4f} (C = {classes}): "
+            "its small "
             f"random weights give every class p ≈ 1/C. The two-layer net starts higher, at "
-            f"{run.initial_loss:.4f} on the spiral: its weights are drawn for ReLUs (He: variance 2 / inputs), "
+            f"{run.initial_loss:.4f} on the spiral: its weights are drawn for ReLUs "
+            "(He: variance 2 / inputs), "
             "large enough that its first logits differ from class to class, so p is not 1/C and the first "
             "loss is the cross-entropy of those uneven guesses."
         )
