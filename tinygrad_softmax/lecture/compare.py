@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -327,6 +328,7 @@ def compare(
     D: int = 4,
     N: int = 5,
     C: int = 3,
+    labels: Sequence[int] | None = None,
 ) -> Comparison:
     """Autograd vs closed form vs finite differences for the linear softmax classifier.
 
@@ -338,7 +340,9 @@ def compare(
     if bug is not None:
         bugs.get(bug)  # an unknown name fails here, before any work
     axis = CLASS_AXIS[layout]
-    data = build_classifier(layout, D=D, N=N, C=C, seed=seed, dtype=DTYPES[dtype], backward=False)
+    data = build_classifier(
+        layout, D=D, N=N, C=C, seed=seed, dtype=DTYPES[dtype], backward=False, labels=labels
+    )
     w, b, x, labels = data.W.data, data.b.data, data.X.data, data.labels
 
     # Autograd: fresh leaves, so X can require grad for dX.

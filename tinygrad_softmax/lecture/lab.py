@@ -210,7 +210,15 @@ class AnomalyDemo:
     skipped: list[str] = field(default_factory=list)  # pictures not drawn (no `dot`), one line each
 
 
-def anomaly_demo(out_dir: str | Path | None = None, shift: float = 1000.0, seed: int = 0) -> AnomalyDemo:
+def anomaly_demo(
+    out_dir: str | Path | None = None,
+    shift: float = 1000.0,
+    seed: int = 0,
+    D: int = 4,
+    N: int = 5,
+    C: int = 3,
+    labels: Sequence[int] | None = None,
+) -> AnomalyDemo:
     """Why we subtract the max: the linear softmax classifier with every logit shifted by ``shift``.
 
     ``Z = W X + b`` with ``b = shift`` in every class, so the probabilities,
@@ -219,7 +227,7 @@ def anomaly_demo(out_dir: str | Path | None = None, shift: float = 1000.0, seed:
     op. The stable ``functional.cross_entropy`` passes under the same check.
     With ``out_dir``, both graphs are drawn there, the offending node in red.
     """
-    model = build_classifier("column", seed=seed)
+    model = build_classifier("column", D=D, N=N, C=C, seed=seed, labels=labels)
     X, W, labels = model.X, model.W, model.labels
     b = Tensor(np.full(model.b.shape, shift), requires_grad=True, name="b")
 
