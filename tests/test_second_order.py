@@ -112,7 +112,7 @@ def test_without_matplotlib_one_line_says_what_was_skipped(tmp_path, capsys, mon
 
 def test_bad_sizes_are_refused(capsys):
     assert main(["hessian", "--classes", "1"]) == 2
-    assert "classes must be at least 2" in capsys.readouterr().err
+    assert "argument --classes: must be at least 2, got 1" in capsys.readouterr().err
     assert main(["modes", "--features", "0"]) == 2  # refused by the parser: one line, status 2
     assert "--features: must be at least 1, got 0" in capsys.readouterr().err
 
