@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -328,7 +327,7 @@ def compare(
     D: int = 4,
     N: int = 5,
     C: int = 3,
-    labels: Sequence[int] | None = None,
+    labels: Any = None,  # a Sequence[int] of the classes, one per sample; None: drawn at random
 ) -> Comparison:
     """Autograd vs closed form vs finite differences for the linear softmax classifier.
 

@@ -217,7 +217,7 @@ def anomaly_demo(
     D: int = 4,
     N: int = 5,
     C: int = 3,
-    labels: Sequence[int] | None = None,
+    labels: Any = None,  # a Sequence[int] of the classes, one per sample; None: drawn at random
 ) -> AnomalyDemo:
     """Why we subtract the max: the linear softmax classifier with every logit shifted by ``shift``.
 
