@@ -143,3 +143,84 @@ def test_derive_refuses_bad_sizes_in_one_line(capsys):
     assert err.startswith("tinygrad-softmax derive: error: ") and "sizes must differ" in err
     assert main(["derive", "--elements", "5,3"]) == 2
     assert "C·N ≤ 12" in capsys.readouterr().err
+
+
+def test_graph_refuses_an_unknown_extension_in_one_line_naming_the_command(tmp_path, capsys):
+    assert main(["graph", "--out", str(tmp_path / "x.jpg")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("tinygrad-softmax graph: error: cannot write 'x.jpg'")
+    assert ".png, .svg, .pdf" in err and "render" not in err and not list(tmp_path.iterdir())
+
+
+# ---------------------------------------------------------------- the size options of every lecture command
+
+
+@pytest.mark.parametrize(
+    ("command", "shown"),
+    [
+        (
+            ["compare", "--samples", "2", "--classes", "2", "--features", "3", "--labels", "1,0"],
+            "D=3, N=2, C=2",
+        ),
+        (["jacobian", "--classes", "3", "--random-seed", "2"], "Logits z (3 classes)"),
+        (["anomaly", "--samples", "2", "--classes", "4", "--features", "3"], "of shape (4, 2)"),
+        (
+            ["hessian", "--samples", "6", "--features", "2", "--classes", "2", "--random-seed", "3"],
+            "W 2×2, N = 6",
+        ),
+    ],
+)
+def test_the_size_options_take_effect(command, shown, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # anomaly draws its two graphs into the current folder
+    main(command)
+    assert shown in capsys.readouterr().out
+
+
+def test_the_random_seed_changes_what_a_command_draws(capsys):
+    outs = []
+    for seed in ("0", "1"):
+        assert main(["jacobian", "--random-seed", seed]) == 0
+        outs.append(capsys.readouterr().out)
+    assert outs[0] != outs[1]
+
+
+def test_modes_takes_samples_and_the_random_seed(monkeypatch, capsys):
+    from tinygrad_softmax.lecture import second_order as so
+
+    seen = {}
+    real = so.modes
+
+    def spy(features, **kwargs):
+        seen.update(kwargs)
+        return real(features, **kwargs)
+
+    monkeypatch.setattr(so, "modes", spy)
+    assert main(["modes", "--features", "2", "--samples", "4", "--random-seed", "7"]) == 0
+    assert seen == {"classes": 3, "samples": 4, "seed": 7}
+
+
+@pytest.mark.parametrize(
+    ("command", "reason"),
+    [
+        (["demo", "--samples", "1"], "--samples: the demo's report is written for the lecture's classifier"),
+        (["newton", "--classes", "2"], "--classes: newton trains on the --dataset"),
+        (["newton", "--random-seed", "1"], "--random-seed: newton starts from W = 0 on fixed data"),
+        (["jacobian", "--features", "2"], "--features: the Jacobian is softmax's at one sample's logits"),
+        (["jacobian", "--labels", "0"], "--labels: the Jacobian is softmax's at one sample's logits"),
+        (["hessian", "--labels", "0,1"], "--labels: hessian draws the labels with its random seed"),
+        (["modes", "--labels", "0"], "--labels: modes times random data"),
+        (["compare", "--model", "mlp", "--classes", "4"], "--classes: the size options set the linear"),
+        (
+            ["compare", "--labels", "0,3", "--samples", "2"],
+            "--labels: class 3 is out of range for --classes 3",
+        ),
+        (["anomaly", "--labels", "0,1"], "--labels: 2 labels for --samples 5"),
+    ],
+)
+def test_a_size_option_that_cannot_take_effect_is_refused_in_one_line(command, reason, tmp_path, capsys):
+    assert (
+        main([*command, *(["--out", str(tmp_path / "o")] if command[0] in ("demo", "anomaly") else [])]) == 2
+    )
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and reason in err, err
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())

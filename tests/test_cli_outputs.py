@@ -136,7 +136,7 @@ def test_an_existing_folder_with_a_dot_in_its_name_is_still_a_folder(tmp_path):
         (["train", "--lr", "nan"], "argument --lr: must be a positive finite number, got nan"),
         (["train", "--epochs", "0"], "argument --epochs: must be at least 1, got 0"),
         (["train", "--seed", "-1"], "argument --seed: must be at least 0, got -1"),
-        (["jacobian", "--seed", "-1"], "argument --seed: must be at least 0, got -1"),
+        (["jacobian", "--seed", "-1"], "argument --random-seed/--seed: must be at least 0, got -1"),
         (["bench", "--threads", "0"], "argument --threads: must be from 1 to 256, got 0"),
         (["bench", "--threads", "-1"], "argument --threads: must be from 1 to 256, got -1"),
         (["jacobian", "--classes", "100000"], "argument --classes: 100000 classes need 6 float64 matrices"),

@@ -5,6 +5,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 from printouts import shows
@@ -205,3 +206,21 @@ def test_the_lecture_notes_show_what_the_demo_prints_and_list_every_file_it_writ
         assert any(fnmatch.fnmatch(name, pattern) for pattern in patterns), f"lecture.md does not list {name}"
     for pattern in patterns:
         assert fnmatch.filter(written, pattern), f"lecture.md lists {pattern}, which the demo does not write"
+
+
+def test_the_last_line_counts_the_files_written(demo):
+    result, out, lines = demo
+    written = [p for p in out.rglob("*") if p.is_file() and p.name != "report.md"]
+    assert lines[-1] == f"wrote {out / 'report.md'} and {len(written)} more files into {out}/"
+    assert {Path(f) for f in result.files} == {*written, out / "report.md"}
+
+
+def test_the_report_says_which_net_the_graph_shows_and_why_its_loss_starts_above_ln_c(demo):
+    result, out, _ = demo
+    report = (out / "report.md").read_text(encoding="utf-8")
+    run = result.hidden_layer.runs.runs[("spiral", "mlp")]
+    width = len(result.hidden_layer.net.H1.data)  # the drawn net's hidden units (column layout: H×N)
+    assert width != run.hidden  # the drawn net is the small one, and the text says so
+    assert f"{width} hidden units" in report and f"the {run.hidden}-unit nets of the table" in report
+    assert f"starts higher, at {run.initial_loss:.4f}" in report and f"| {run.initial_loss:.4f} → " in report
+    assert run.initial_loss > np.log(3) + 0.1 and f"ln C = {np.log(3):.4f}" in report

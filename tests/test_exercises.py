@@ -870,3 +870,26 @@ def test_partial_credit_names_the_reason_of_each_failed_case(tmp_path, capsys):
     assert "repeated labels" in tests["gather_backward"]["output"]
     assert 0 < tests["add_backward"]["score"] < 1 and "wrong axis" in tests["add_backward"]["output"]
     assert tests["sum_backward"]["score"] < 1
+
+
+def test_the_picture_marks_a_passed_rule_apart_from_the_wrong_gradient_it_carries(tmp_path):
+    from tinygrad_softmax.lecture import extras, viz
+
+    if not extras.have("dot"):
+        pytest.skip("Graphviz's dot is not installed")
+    _student_file(tmp_path, dict([_bug_rule("exp-rule")]))
+    report = exercises.check(tmp_path)
+    assert report.wrong_rules == ["exp"] and report.classifiers[0].first_wrong["tensor"] == "Z − max"
+    root, options = picture._drawing(report)
+    lines = [
+        line
+        for source in viz.rendering.slide_sources(root, options, "16:9", None)
+        for line in source.splitlines()
+        if re.match(r"\s*op\d+ \[", line) and f'color="{RED}"' in line
+    ]
+    solid = {re.search(r"<B>([a-z_]+)</B>", line).group(1) for line in lines if "dashed" not in line}
+    dashed = {re.search(r"<B>([a-z_]+)</B>", line).group(1) for line in lines if "dashed" in line}
+    # exp's rule is wrong: solid red. sub's rule passed; its output's gradient is the first wrong one,
+    # sent back by exp: a dashed red border, the op's name in black.
+    assert solid == {"exp"} and dashed == {"sub"}
+    assert all(f'COLOR="{RED}"><B>sub' not in line for line in lines)

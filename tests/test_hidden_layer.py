@@ -72,7 +72,7 @@ def test_decision_boundary_pictures_are_real_slide_sized_images(planar):
         with Image.open(path) as image:
             image.verify()
         with Image.open(path) as image:
-            assert image.format == "PNG" and image.size == (1536, 864)  # 16:9
+            assert image.format == "PNG" and image.size == (1920, 1080)  # 16:9
             rgb = np.asarray(image.convert("RGB"))
         left, right = rgb[:, : rgb.shape[1] // 2], rgb[:, rgb.shape[1] // 2 :]
         assert not np.array_equal(left, right)  # two different models on the same data
@@ -118,7 +118,7 @@ def test_train_pictures_for_the_mlp_and_the_planar_sets(tmp_path):
     digits = train("digits", model="mlp", hidden=16, epochs=3, log=None)
     assert [p.name for p in save_pictures(digits, tmp_path)] == ["digits-mlp-loss.png"]  # W2 is no image
     with Image.open(paths[1]) as image:
-        assert image.size == (1536, 864)
+        assert image.size == (1920, 1080)
 
 
 # ---------------------------------------------------------------- the small net: graph and checks
@@ -195,7 +195,7 @@ def test_cli_boundaries_writes_the_side_by_side_picture(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "moons: linear softmax classifier train" in out and "two-layer net" in out
     with Image.open(tmp_path / "moons-boundaries.png") as image:
-        assert image.size == (1536, 864)
+        assert image.size == (1920, 1080)
     (tmp_path / "a-file").write_text("x")
     assert main(["boundaries", "--out", str(tmp_path / "a-file")]) == 2
     assert "a file, not a folder" in capsys.readouterr().err

@@ -112,7 +112,7 @@ def test_without_matplotlib_one_line_says_what_was_skipped(tmp_path, capsys, mon
 
 def test_bad_sizes_are_refused(capsys):
     assert main(["hessian", "--classes", "1"]) == 2
-    assert "classes must be at least 2" in capsys.readouterr().err
+    assert "argument --classes: must be at least 2, got 1" in capsys.readouterr().err
     assert main(["modes", "--features", "0"]) == 2  # refused by the parser: one line, status 2
     assert "--features: must be at least 1, got 0" in capsys.readouterr().err
 
@@ -180,3 +180,21 @@ def test_the_demo_section_writes_its_pictures_and_text_without_times(tmp_path):
     assert text == (tmp_path / "again" / "second-order.txt").read_text(encoding="utf-8")
     assert again.newton.newton_steps == section.newton.newton_steps <= 15
     assert lines[0].startswith("second order: engine Hessian = closed form")
+
+
+def test_newton_gradient_descent_takes_the_best_guaranteed_fixed_step():
+    lines: list[str] = []
+    run = so.newton_vs_gd("iris", gd_budget=200, log=lines.append)
+    _, X, _ = so._newton_problem("iris", run.l2)
+    smooth = 0.5 * np.linalg.eigvalsh(X @ X.T / X.shape[1]).max() + run.l2
+    assert run.gd_lr == pytest.approx(2 / (smooth + run.l2)) and run.gd_lr < 2 / smooth
+    assert np.all(np.diff(run.gd_loss) < 0)  # below 2/L: every step descends
+    # Each Newton step was logged as it was taken, the same rows the report prints, then gradient descent's
+    # progress every tenth of its budget.
+    rows = [line for line in lines if line.startswith("  ") and line.split()[0].isdigit()]
+    assert rows == so.format_newton(run).splitlines()[6 : 6 + run.newton_steps + 1]
+    assert sum(line.startswith("  step ") and line.split()[1].isdigit() for line in lines) == 10
+    text = so.format_newton(run)
+    assert (
+        "largest" not in text and f"2/(L + λ) = {run.gd_lr:.4g}" in text and f"2/L = {2 / smooth:.4g}" in text
+    )

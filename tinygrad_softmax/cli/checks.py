@@ -6,7 +6,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .options import SEED, add_layout, add_model, jacobian_classes, output_file, output_folder
+from .options import (
+    add_layout,
+    add_model,
+    add_sizes,
+    classifier_sizes,
+    jacobian_classes,
+    output_file,
+    output_folder,
+)
 from .status import report_skipped
 
 
@@ -19,7 +27,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if result.passed and not result.problems else 1
 
 
+DEMO_SIZES = (
+    "the demo's report is written for the lecture's classifier (N = 5, C = 3, D = 4, random seed 0); "
+    "show other sizes with graph, animate, explore, explain or compare"
+)
+
+
 def demo_arguments(parser: argparse.ArgumentParser) -> None:
+    add_sizes(
+        parser, refuse=dict.fromkeys(("samples", "classes", "features", "random_seed", "labels"), DEMO_SIZES)
+    )
     parser.add_argument(
         "--out", type=output_folder, default="demo-output", help="output folder (default: demo-output)"
     )
@@ -40,9 +57,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
         if args.inject_bug:
             raise ValueError("--inject-bug works on the linear softmax classifier only (--model linear)")
+        asked = [f"--{k.replace('_', '-')}" for k, v in COMPARE_SIZES.items() if getattr(args, k) != v]
+        if asked:
+            raise ValueError(
+                f"{' '.join(asked)}: the size options set the linear softmax classifier, not --model mlp"
+            )
         result: Any = compare_mlp(args.layout, args.dtype, with_dx=args.with_dx)
     else:
-        result = compare(args.layout, args.dtype, with_dx=args.with_dx, bug=args.inject_bug)
+        result = compare(
+            args.layout, args.dtype, with_dx=args.with_dx, bug=args.inject_bug, **classifier_sizes(args)
+        )
     # The two-layer table has no max|Δ| columns to hide: it always fits 100 columns.
     print(result.to_text() if args.model == "mlp" else result.to_text(wide=args.wide), end="")
     if args.markdown:
@@ -50,6 +74,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.json:
         print(f"JSON written to {write_text(args.json, result.to_json())}")
     return 0 if result.passed else 1
+
+
+COMPARE_SIZES = {"samples": 5, "classes": 3, "features": 4, "random_seed": 0, "labels": None}  # the defaults
 
 
 def compare_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,6 +87,7 @@ def compare_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     add_layout(parser)
+    add_sizes(parser)
     add_model(parser)
     parser.add_argument("--dtype", choices=["float64", "float32"], default="float64", help="default: float64")
     parser.add_argument("--with-dx", action="store_true", help="also compare dX, the gradient of the inputs")
@@ -80,29 +108,34 @@ def cmd_jacobian(args: argparse.Namespace) -> int:
     """The engine's Jacobian of softmax(z) equals diag(p) − p pᵀ, and times ∂L/∂p = −y/p it gives p − y."""
     from ..lecture import lab
 
-    demo = lab.softmax_jacobian_demo(args.classes, args.seed)
+    demo = lab.softmax_jacobian_demo(args.classes, args.random_seed)
     print(lab.format_softmax_jacobian(demo))
     ok = demo.closed_form_error < 1e-12 and demo.finite_difference_error < 1e-6 and demo.chain_error < 1e-12
     return 0 if ok else 1
 
 
 def jacobian_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--classes", type=jacobian_classes, default=4, help="number of classes C (default: 4)"
+    one = "the Jacobian is softmax's at one sample's logits z (C of them), with one label drawn at random"
+    add_sizes(
+        parser,
+        defaults={"classes": 4},
+        refuse={"samples": one, "features": one, "labels": one},
+        kinds={"classes": jacobian_classes},  # C×C matrices: the limit is memory, not a slide
+        what="one sample's C logits",
     )
-    parser.add_argument("--seed", type=SEED, default=0, help="random seed for the logits (default: 0)")
 
 
 def cmd_anomaly(args: argparse.Namespace) -> int:
     """Why softmax subtracts the max: a naive softmax at logits of 1000, caught by detect_anomaly()."""
     from ..lecture import lab
 
-    demo = lab.anomaly_demo(args.out)
+    demo = lab.anomaly_demo(args.out, **classifier_sizes(args))
     print(lab.format_anomaly_demo(demo))
     return report_skipped(demo.skipped)
 
 
 def anomaly_arguments(parser: argparse.ArgumentParser) -> None:
+    add_sizes(parser)
     parser.add_argument(
         "--out",
         type=output_folder,

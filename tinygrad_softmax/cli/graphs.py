@@ -74,8 +74,13 @@ def cmd_graph(args: argparse.Namespace) -> int:
     """
     from ..lecture import viz
 
-    model = small_model(args)
     out = Path(args.out).with_suffix("." + args.format) if args.format else Path(args.out)
+    if out.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise ValueError(
+            f"cannot write {out.name!r}: the extension {out.suffix or '(none)'!r} is not one of "
+            ".png, .svg, .pdf (or give --format png|svg|pdf)"
+        )
+    model = small_model(args)
     try:
         paths = viz.render_slides(
             model.loss,

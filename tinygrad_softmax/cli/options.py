@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 # ---------------------------------------------------------------- numbers
 
@@ -189,23 +190,86 @@ def labels_list(text: str) -> tuple[int, ...]:
     return labels
 
 
-def add_sizes(parser: argparse.ArgumentParser) -> None:
-    """--samples, --classes, --features, --random-seed, --labels: the linear softmax classifier's size."""
-    sizes = parser.add_argument_group("the classifier's size (the linear softmax classifier only)")
-    sizes.add_argument("--samples", type=integer(1, 50), default=5, metavar="N", help="N samples (default 5)")
-    sizes.add_argument("--classes", type=integer(2, 10), default=3, metavar="C", help="C classes (default 3)")
-    sizes.add_argument(
-        "--features", type=integer(1, 10), default=4, metavar="D", help="D features (default 4)"
-    )
-    sizes.add_argument(
-        "--random-seed", type=integer(0), default=0, metavar="S", help="random seed of X, W and y (default 0)"
-    )
-    sizes.add_argument(
-        "--labels",
-        type=labels_list,
-        metavar="0,2,1",
-        help="the class of each sample (default: drawn at random)",
-    )
+SIZE_OPTIONS = ("samples", "classes", "features", "random_seed", "labels")
+
+
+class Refused(argparse.Action):
+    """An option the command takes but cannot use: refused in one line with the reason, never ignored."""
+
+    def __init__(self, *args: Any, reason: str = "", **kwargs: Any) -> None:
+        self.reason = reason
+        super().__init__(*args, **kwargs)
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: Any, values: Any, option: Any = None
+    ) -> None:
+        parser.error(f"{option}: {self.reason}")
+
+
+def add_sizes(
+    parser: argparse.ArgumentParser,
+    *,
+    defaults: Mapping[str, int] | None = None,
+    highs: Mapping[str, int | None] | None = None,
+    refuse: Mapping[str, str] | None = None,
+    kinds: Mapping[str, Callable[[str], int]] | None = None,
+    what: str = "the linear softmax classifier only",
+) -> None:
+    """--samples, --classes, --features, --random-seed, --labels: the linear softmax classifier's size.
+
+    ``defaults`` and ``highs`` change a size's default and its largest value; an option named in
+    ``refuse`` (``"labels"``, ``"random_seed"``...) is still accepted by the parser but refused with
+    its reason, as every lecture command takes the same options.
+    """
+    chosen = {"samples": 5, "classes": 3, "features": 4, "random_seed": 0, **(defaults or {})}
+    top: dict[str, int | None] = {"samples": 50, "classes": 10, "features": 10, **(highs or {})}
+    refused = dict(refuse or {})
+    sizes = parser.add_argument_group(f"the classifier's size ({what})")
+    helps = {
+        "samples": ("N", f"N samples (default {chosen['samples']})", integer(1, top["samples"])),
+        "classes": ("C", f"C classes (default {chosen['classes']})", integer(2, top["classes"])),
+        "features": ("D", f"D features (default {chosen['features']})", integer(1, top["features"])),
+        "random_seed": ("S", f"random seed of X, W and y (default {chosen['random_seed']})", integer(0)),
+    }
+    for name, (metavar, text, kind) in helps.items():
+        kind = (kinds or {}).get(name, kind)
+        flag = "--" + name.replace("_", "-")
+        flags = [flag, "--seed"] if name == "random_seed" and "random_seed" not in refused else [flag]
+        if name in refused:
+            sizes.add_argument(
+                flag, action=Refused, reason=refused[name], metavar=metavar, help=f"refused: {refused[name]}"
+            )
+        else:
+            sizes.add_argument(*flags, dest=name, type=kind, default=chosen[name], metavar=metavar, help=text)
+    if "labels" in refused:
+        sizes.add_argument(
+            "--labels",
+            action=Refused,
+            reason=refused["labels"],
+            metavar="0,2,1",
+            help="refused: " + refused["labels"],
+        )
+    else:
+        sizes.add_argument(
+            "--labels",
+            type=labels_list,
+            metavar="0,2,1",
+            help="the class of each sample (default: drawn at random)",
+        )
+
+
+def classifier_sizes(args: argparse.Namespace) -> dict[str, Any]:
+    """``build_classifier``'s D, N, C, seed and labels from the size options, the labels checked."""
+    N, C = args.samples, args.classes
+    labels = getattr(args, "labels", None)
+    if labels is not None:
+        if len(labels) != N:
+            raise ValueError(f"--labels: {len(labels)} labels for --samples {N}; give one class per sample")
+        if max(labels) >= C:
+            raise ValueError(
+                f"--labels: class {max(labels)} is out of range for --classes {C} (0 to {C - 1})"
+            )
+    return {"D": args.features, "N": N, "C": C, "seed": args.random_seed, "labels": labels}
 
 
 def add_slide(parser: argparse.ArgumentParser) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .options import POSITIVE, SEED, add_layout, non_negative_float, output_folder
+from .options import POSITIVE, Refused, add_layout, add_sizes, integer, non_negative_float, output_folder
 from .status import report_skipped
 
 
@@ -33,7 +33,7 @@ def cmd_hessian(args: argparse.Namespace) -> int:
     its eigenvalues (convex; D of them zero) and, with --out, a heat map of H with its block structure."""
     from ..lecture import second_order as so
 
-    check = so.hessian_check(args.layout, args.samples, args.features, args.classes, args.seed)
+    check = so.hessian_check(args.layout, args.samples, args.features, args.classes, args.random_seed)
     print(so.format_hessian_check(check))
     missing = save_figures([(f"hessian-{args.layout}.png", lambda: so.hessian_figure(check))], args.out)
     return report_skipped(missing) or (0 if check.passed else 1)
@@ -41,10 +41,13 @@ def cmd_hessian(args: argparse.Namespace) -> int:
 
 def hessian_arguments(parser: argparse.ArgumentParser) -> None:
     add_layout(parser)
-    parser.add_argument("--samples", type=POSITIVE, default=40, help="N (default 40)")
-    parser.add_argument("--features", type=POSITIVE, default=4, help="D (default 4)")
-    parser.add_argument("--classes", type=POSITIVE, default=3, help="C, at least 2 (default 3)")
-    parser.add_argument("--seed", type=SEED, default=0, help="random seed of the data and W")
+    # The sizes' limit is memory (hessian_check refuses what does not fit), not a slide.
+    add_sizes(
+        parser,
+        defaults={"samples": 40},
+        highs={"samples": None, "classes": None, "features": None},
+        refuse={"labels": "hessian draws the labels with its random seed (--random-seed)"},
+    )
     parser.add_argument(
         "--out", metavar="DIR", type=output_folder, help="write the heat map hessian-<layout>.png here"
     )
@@ -55,13 +58,33 @@ def cmd_newton(args: argparse.Namespace) -> int:
     with --out, loss and gradient norm per step on log scales. Exit 1 if Newton does not converge."""
     from ..lecture import second_order as so
 
-    run = so.newton_vs_gd(args.dataset, l2=args.l2, max_steps=args.max_steps, gd_budget=args.gd_steps)
-    print(so.format_newton(run))
+    run = so.newton_vs_gd(
+        args.dataset,
+        l2=args.l2,
+        max_steps=args.max_steps,
+        gd_budget=args.gd_steps,
+        log=lambda line: print(line, flush=True),
+    )
+    print()
+    print(so.format_newton(run, table=False))
     missing = save_figures([(f"newton-{args.dataset}.png", lambda: so.newton_figure(run))], args.out)
     return report_skipped(missing) or (0 if run.converged else 1)
 
 
+NEWTON_SIZES = (
+    "newton trains on the --dataset (iris or digits): its samples, classes and features are the data's"
+)
+
+
 def newton_arguments(parser: argparse.ArgumentParser) -> None:
+    add_sizes(
+        parser,
+        refuse={
+            **dict.fromkeys(("samples", "classes", "features", "labels"), NEWTON_SIZES),
+            "random_seed": "newton starts from W = 0 on fixed data: nothing in it is random",
+        },
+        what="refused: the data set's own",
+    )
     parser.add_argument("--dataset", choices=["iris", "digits"], default="iris", help="default: iris")
     parser.add_argument(
         "--l2",
@@ -81,7 +104,7 @@ def cmd_modes(args: argparse.Namespace) -> int:
     product, timed for growing D; with --out, time against D."""
     from ..lecture import second_order as so
 
-    rows = so.modes(args.features, classes=args.classes)
+    rows = so.modes(args.features, classes=args.classes, samples=args.samples, seed=args.random_seed)
     print(so.format_modes(rows))
     missing = save_figures([("modes.png", lambda: so.modes_figure(rows))], args.out)
     return report_skipped(missing) or (0 if all(r.max_difference < 1e-12 for r in rows) else 1)
@@ -92,6 +115,17 @@ def modes_arguments(parser: argparse.ArgumentParser) -> None:
         "--features", type=POSITIVE, nargs="+", default=[2, 4, 8, 16, 32, 64], help="the values of D"
     )
     parser.add_argument("--classes", type=POSITIVE, default=3, help="C, at least 2 (default 3)")
+    parser.add_argument("--samples", type=POSITIVE, default=16, metavar="N", help="N samples (default 16)")
+    parser.add_argument(
+        "--random-seed", "--seed", type=integer(0), default=0, metavar="S", help="random seed of X, W and y"
+    )
+    parser.add_argument(
+        "--labels",
+        action=Refused,
+        reason="modes times random data for each D; its labels are drawn with --random-seed",
+        metavar="0,2,1",
+        help="refused: the labels are drawn with --random-seed",
+    )
     parser.add_argument(
         "--out", metavar="DIR", type=output_folder, help="write modes.png (time against D) here"
     )

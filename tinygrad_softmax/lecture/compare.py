@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -327,7 +328,7 @@ def compare(
     D: int = 4,
     N: int = 5,
     C: int = 3,
-    labels: np.ndarray | None = None,
+    labels: Sequence[int] | np.ndarray | None = None,
 ) -> Comparison:
     """Autograd vs closed form vs finite differences for the linear softmax classifier.
 

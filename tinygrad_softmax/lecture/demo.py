@@ -105,7 +105,7 @@ def _draw_graphs(model: Classifier, out: Path, result: DemoResult) -> None:
     try:
         # Slide-fit too: compact, with cross_entropy one box, as `tinygrad-softmax animate` draws it.
         result.files += viz.backward_frames(model.loss, out / "frames", gif=gif, clusters=clusters)
-        if gif:  # backward_frames returns the frames; the GIF is written next to them
+        if gif:  # backward_frames returns the frames; the GIF it writes beside them is a file too
             result.files.append(out / "frames" / "frames.gif")
         result.files.append(explorer.classifier_page(model, out / "explorer.html"))
     except viz.GraphvizNotFoundError as missing:
@@ -185,7 +185,8 @@ def run_demo(out: str | Path = "demo-output", log: Callable[[str], None] = print
     result.files += result.second_order.files
 
     _write(result, "report.md", _report(model, result))
-    log(f"wrote {out / 'report.md'} and {len(result.files) - 1} more files into {out}/")
+    others = {Path(f) for f in result.files} - {out / "report.md"}
+    log(f"wrote {out / 'report.md'} and {len(others)} more files into {out}/")
     for problem in result.problems:  # last, one line each: what was skipped and how to install it
         log(problem)
     return result

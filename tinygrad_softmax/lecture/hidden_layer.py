@@ -38,7 +38,7 @@ from ..gradcheck import numerical_gradient, rel_error
 from ..tensor import Tensor, no_grad
 from .compare import BANDS, EPS, TOLERANCE, Bands
 from .outputs import atomic_path
-from .train import TrainResult, train
+from .train import SLIDE_DPI, SLIDE_FIGSIZE, TrainResult, train
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -493,10 +493,10 @@ def plot_decision_boundaries(
     runs: Sequence[TrainResult],
     path: str | Path,
     resolution: int = 400,
-    figsize: tuple[float, float] = (12.8, 7.2),
-    dpi: int = 120,
+    figsize: tuple[float, float] = SLIDE_FIGSIZE,
+    dpi: int = SLIDE_DPI,
 ) -> Path:
-    """:func:`decision_boundaries_figure` saved as a PNG: 1536×864 px by default, 16:9 for a slide."""
+    """:func:`decision_boundaries_figure` saved as a PNG: 1920×1080 px by default, a slide's own size."""
     fig = decision_boundaries_figure(runs, resolution, figsize)
     path = Path(path)
     with atomic_path(path) as temporary:
@@ -505,7 +505,7 @@ def plot_decision_boundaries(
 
 
 def decision_boundaries_figure(
-    runs: Sequence[TrainResult], resolution: int = 400, figsize: tuple[float, float] = (12.8, 7.2)
+    runs: Sequence[TrainResult], resolution: int = 400, figsize: tuple[float, float] = SLIDE_FIGSIZE
 ) -> Figure:
     """The plane coloured by each model's predicted class, the data points on top; one panel per run.
 
@@ -584,7 +584,7 @@ def decision_boundaries_figure(
     ]
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=13, frameon=False)
     fig.suptitle(
-        f"{data.name}: {len(data.labels)} points, {C} classes; each point of the plane coloured by the class "
+        f"{data.name}: {len(data.labels)} points, {C} classes\neach point of the plane coloured by the class "
         "the model predicts",
         fontsize=16,
     )
@@ -668,6 +668,31 @@ class HiddenLayerSection:
     def passed(self) -> bool:
         return self.comparison.passed
 
+    def graph_size(self) -> str:
+        """The sizes of the net drawn in ``graph-mlp.png``, which the table's nets are not."""
+        axis = self.net.class_axis
+        D, N, H = self.net.X.shape[axis], self.net.X.shape[1 - axis], self.net.H1.shape[axis]
+        hidden = self.runs.runs[("spiral", "mlp")].hidden
+        return (
+            f"It is drawn for a net small enough to read on a slide, D = {D} inputs, {H} hidden units and "
+            f"N = {N} samples, the one whose gradients are checked below; the {hidden}-unit nets of the "
+            f"table have the same nodes and edges, with {hidden} in place of {H} in the shapes."
+        )
+
+    def start_note(self) -> str:
+        """Why the two-layer net's first loss is not ln C, as the linear softmax classifier's is."""
+        run = self.runs.runs[("spiral", "mlp")]
+        classes = run.dataset.num_classes
+        return (
+            f"The linear softmax classifier starts at ln C = {np.log(classes):.4f} (C = {classes}): "
+            "its small "
+            f"random weights give every class p ≈ 1/C. The two-layer net starts higher, at "
+            f"{run.initial_loss:.4f} on the spiral: its weights are drawn for ReLUs "
+            "(He: variance 2 / inputs), "
+            "large enough that its first logits differ from class to class, so p is not 1/C and the first "
+            "loss is the cross-entropy of those uneven guesses."
+        )
+
     def values(self, out: Path) -> dict[str, object]:
         """``${name}`` → text for the report template."""
 
@@ -686,6 +711,8 @@ class HiddenLayerSection:
             "hidden_spiral_picture": picture("spiral-boundaries.png", "spiral: linear vs two-layer net"),
             "hidden_moons_picture": picture("moons-boundaries.png", "moons: linear vs two-layer net"),
             "hidden_graph_picture": picture("graph-mlp.png", "computation graph of the two-layer net"),
+            "hidden_graph_size": self.graph_size(),
+            "hidden_start": self.start_note(),
             "hidden_equations": self.net.equations,
             "hidden_comparison": self.comparison.to_markdown(),
         }

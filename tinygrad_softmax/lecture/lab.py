@@ -210,7 +210,15 @@ class AnomalyDemo:
     skipped: list[str] = field(default_factory=list)  # pictures not drawn (no `dot`), one line each
 
 
-def anomaly_demo(out_dir: str | Path | None = None, shift: float = 1000.0, seed: int = 0) -> AnomalyDemo:
+def anomaly_demo(
+    out_dir: str | Path | None = None,
+    shift: float = 1000.0,
+    seed: int = 0,
+    D: int = 4,
+    N: int = 5,
+    C: int = 3,
+    labels: Any = None,  # a Sequence[int] of the classes, one per sample; None: drawn at random
+) -> AnomalyDemo:
     """Why we subtract the max: the linear softmax classifier with every logit shifted by ``shift``.
 
     ``Z = W X + b`` with ``b = shift`` in every class, so the probabilities,
@@ -219,7 +227,7 @@ def anomaly_demo(out_dir: str | Path | None = None, shift: float = 1000.0, seed:
     op. The stable ``functional.cross_entropy`` passes under the same check.
     With ``out_dir``, both graphs are drawn there, the offending node in red.
     """
-    model = build_classifier("column", seed=seed)
+    model = build_classifier("column", D=D, N=N, C=C, seed=seed, labels=labels)
     X, W, labels = model.X, model.W, model.labels
     b = Tensor(np.full(model.b.shape, shift), requires_grad=True, name="b")
 
@@ -401,7 +409,9 @@ def epsilon_figure(rows: Sequence[SweepRow]) -> Figure:
     from matplotlib.figure import Figure
 
     eps = np.array([row.eps for row in rows])
-    fig = Figure(figsize=(9.6, 5.4), dpi=110)  # 16:9; 10-point text stays 28 px tall on a 1920 px slide
+    from .train import SLIDE_DPI, SLIDE_FIGSIZE
+
+    fig = Figure(figsize=SLIDE_FIGSIZE, dpi=SLIDE_DPI)  # 1920×1080 px: a slide's own size
     ax = fig.add_subplot()
     for name, color in zip(rows[0].errors, ("tab:red", "tab:blue", "tab:green", "tab:purple")):
         errors = np.array([row.errors[name] for row in rows])

@@ -293,6 +293,7 @@ def newton_vs_gd(
     max_steps: int = 15,
     gd_budget: int | None = None,
     tolerance: float = 1e-8,
+    log: Callable[[str], None] | None = None,
 ) -> NewtonRun:
     """Newton's method (engine Hessian, damped by backtracking) and gradient descent, from W = 0.
 
@@ -300,9 +301,14 @@ def newton_vs_gd(
     :func:`hessian_check`) and on separable classes (Iris's setosa) the loss
     has no minimum at all: it keeps falling as W grows. ``(λ/2)‖W‖²`` adds λ to
     every eigenvalue, so H is positive definite and the minimum exists and is unique.
-    Gradient descent takes the step 1/L, L = ½ λ_max(X Xᵀ/N) + λ, the largest
-    step for which every step is guaranteed to decrease the loss
-    (‖diag(p) − p pᵀ‖ ≤ ½ bounds the curvature everywhere).
+    Gradient descent takes a fixed step. The curvature lies between μ = λ (the
+    L2 term) and L = ½ λ_max(X Xᵀ/N) + λ (‖diag(p) − p pᵀ‖ ≤ ½ bounds it
+    everywhere), so every step below 2/L decreases the loss; among those, 2/(L + μ)
+    has the best guaranteed rate, and that is the step taken.
+
+    ``log``, when given, is called with each line of :func:`format_newton`'s
+    table as its step is taken, then with a line of gradient descent's progress
+    every tenth of its budget, so a long run is never silent.
     """
     if l2 <= 0:
         raise ValueError(f"newton: the L2 strength must be positive (it makes H positive definite), got {l2}")
@@ -314,6 +320,9 @@ def newton_vs_gd(
     classes = int(labels.max()) + 1
     shape = (classes, X.shape[0])
     run = NewtonRun(dataset, l2, shape, gd_budget=gd_budget, tolerance=tolerance)
+    say = log if log is not None else (lambda line: None)
+    for line in _newton_header(run):
+        say(line)
 
     def value_and_grad(W: np.ndarray) -> tuple[float, np.ndarray]:
         leaf = Tensor(W, requires_grad=True)
@@ -326,6 +335,7 @@ def newton_vs_gd(
     value, g = value_and_grad(W)
     run.newton_loss.append(value)
     run.newton_grad_norm.append(float(np.linalg.norm(g)))
+    say(_newton_row(0, value, run.newton_grad_norm[-1]))
     while run.newton_grad_norm[-1] >= tolerance and run.newton_steps < max_steps:
         H = hessian(loss_fn, W).reshape(W.size, W.size)
         direction = np.linalg.solve(H, g.reshape(-1)).reshape(shape)
@@ -338,16 +348,21 @@ def newton_vs_gd(
         W, value, g = W - step * direction, candidate, candidate_grad
         run.newton_loss.append(value)
         run.newton_grad_norm.append(float(np.linalg.norm(g)))
+        say(_newton_row(run.newton_steps, value, run.newton_grad_norm[-1]))
     run.newton_seconds = time.perf_counter() - start
 
-    curvature = 0.5 * float(np.linalg.eigvalsh(X @ X.T / X.shape[1]).max()) + l2
-    run.gd_lr = 1.0 / curvature
+    run.gd_lr = best_fixed_step(X, l2)
+    say("")
+    say(f"Gradient descent with {gd_step_words(run.gd_lr)}, same start: at most {gd_budget} steps ...")
+    every = max(gd_budget // 10, 1)
     start = time.perf_counter()
     W = np.zeros(shape)
-    for _ in range(gd_budget + 1):
+    for k in range(gd_budget + 1):
         value, g = value_and_grad(W)
         run.gd_loss.append(value)
         run.gd_grad_norm.append(float(np.linalg.norm(g)))
+        if k % every == 0 and k:
+            say(f"  step {k:5d}  loss {value:.15f}  ‖∇L‖ {run.gd_grad_norm[-1]:.3e}")
         if run.gd_grad_norm[-1] < tolerance:
             break
         W = W - run.gd_lr * g
@@ -355,14 +370,31 @@ def newton_vs_gd(
     return run
 
 
-def format_newton(run: NewtonRun, timings: bool = True) -> str:
-    """The Newton steps and the gradient-descent verdict; ``timings=False`` leaves out the seconds."""
+def best_fixed_step(X: np.ndarray, l2: float) -> float:
+    """2/(L + μ) for the loss of :func:`newton_vs_gd` on the (D + 1)×N data ``X``: L = ½ λ_max(X Xᵀ/N) + λ
+    bounds its curvature from above, μ = λ from below. Every step below 2/L decreases the loss;
+    2/(L + μ) is the fixed step with the best guaranteed rate, (L − μ)/(L + μ) per step."""
+    smooth = 0.5 * float(np.linalg.eigvalsh(X @ X.T / X.shape[1]).max()) + l2
+    return 2.0 / (smooth + l2)
 
-    def took(seconds: float) -> str:
-        return f" ({seconds:.2f} s)" if timings else ""
 
+def gd_step_words(lr: float) -> str:
+    """How the report names gradient descent's step."""
+    return f"the fixed step 2/(L + λ) = {lr:.4g}"
+
+
+def gd_step_reason(run: NewtonRun) -> str:
+    """Why that step: the range of steps that descend, and the one with the best guaranteed rate."""
+    smooth = 2 / run.gd_lr - run.l2
+    return (
+        f"(L = {smooth:.3g} bounds the curvature from above, λ from below: every fixed step below "
+        f"2/L = {2 / smooth:.4g} descends, and 2/(L + λ) has the best guaranteed rate.)"
+    )
+
+
+def _newton_header(run: NewtonRun) -> list[str]:
     c, d1 = run.shape
-    lines = [
+    return [
         f"{run.dataset}: linear softmax classifier, W {c}×{d1} (bias folded in as a last column), "
         f"loss = mean cross-entropy + (λ/2)‖W‖², λ = {run.l2:g}.",
         "The L2 term adds λ to every eigenvalue of the Hessian: without it H is singular (softmax ignores",
@@ -371,18 +403,33 @@ def format_newton(run: NewtonRun, timings: bool = True) -> str:
         "Newton's method (engine Hessian, backtracking line search), from W = 0:",
         "  step  loss                 ‖∇L‖",
     ]
-    for k, (value, norm) in enumerate(zip(run.newton_loss, run.newton_grad_norm)):
-        lines.append(f"  {k:4d}  {value:.15f}  {norm:.3e}")
+
+
+def _newton_row(k: int, value: float, norm: float) -> str:
+    return f"  {k:4d}  {value:.15f}  {norm:.3e}"
+
+
+def format_newton(run: NewtonRun, timings: bool = True, table: bool = True) -> str:
+    """The Newton steps and the gradient-descent verdict; ``timings=False`` leaves out the seconds,
+    ``table=False`` the header and the steps (already printed as they happened)."""
+
+    def took(seconds: float) -> str:
+        return f" ({seconds:.2f} s)" if timings else ""
+
+    lines = _newton_header(run) if table else []
+    if table:
+        for k, (value, norm) in enumerate(zip(run.newton_loss, run.newton_grad_norm)):
+            lines.append(_newton_row(k, value, norm))
     verdict = (
         f"‖∇L‖ < {run.tolerance:g} after {run.newton_steps} Newton steps{took(run.newton_seconds)}"
         if run.converged
         else f"NOT converged: ‖∇L‖ = {run.newton_grad_norm[-1]:.2e} after {run.newton_steps} steps"
     )
-    lines += ["", f"Newton: {verdict}."]
+    lines += ["", f"Newton: {verdict}."] if table else [f"Newton: {verdict}."]
     reached = run.gd_steps_to_newton_loss
     gd_last = len(run.gd_loss) - 1
     lines.append(
-        f"Gradient descent (step 1/L = {run.gd_lr:.3g}, the largest with guaranteed descent), same start: "
+        f"Gradient descent with {gd_step_words(run.gd_lr)}, same start: "
         + (
             f"Newton's loss (to 1e-10) after {reached} steps{took(run.gd_seconds)}."
             if reached is not None
@@ -391,6 +438,7 @@ def format_newton(run: NewtonRun, timings: bool = True) -> str:
             f"{took(run.gd_seconds)}."
         )
     )
+    lines.append(gd_step_reason(run))
     return "\n".join(lines)
 
 
@@ -406,7 +454,12 @@ def newton_figure(run: NewtonRun) -> Figure:
         (ax_loss, np.asarray(run.newton_loss) - best, np.asarray(run.gd_loss) - best, "loss − best loss"),
         (ax_grad, np.asarray(run.newton_grad_norm), np.asarray(run.gd_grad_norm), "‖∇L‖"),
     ):
-        ax.plot(np.arange(1, gd.size + 1), np.maximum(gd, floor), color="tab:blue", label="gradient descent")
+        ax.plot(
+            np.arange(1, gd.size + 1),
+            np.maximum(gd, floor),
+            color="tab:blue",
+            label=f"gradient descent, fixed step 2/(L + λ) = {run.gd_lr:.4g}",
+        )
         ax.plot(
             np.arange(1, newton.size + 1),
             np.maximum(newton, floor),
@@ -422,7 +475,7 @@ def newton_figure(run: NewtonRun) -> Figure:
     )
     ax_loss.set_title("loss above the best loss reached")
     ax_grad.set_title("gradient norm")
-    ax_loss.legend(loc="upper right")
+    fig.legend(*ax_loss.get_legend_handles_labels(), loc="outside lower center", ncols=2)  # under both panels
     reached = run.gd_steps_to_newton_loss
     gd_text = f"{reached} steps" if reached is not None else f"not within {run.gd_budget} steps"
     if reached is not None and reached < len(run.gd_loss):

@@ -252,7 +252,9 @@ class Drawing:
         assert t.grad_fn is not None
         rule = t.grad_fn.rule if self.show_rules else None
         if self.folded(t):
-            red = t in self.highlight or t in self.red_ops
+            # The op in red, solid, only when its rule is wrong; a tensor in red (its gradient wrong,
+            # sent back by a later op) gets a dashed red border, so a rule that passed is not marked.
+            red_op, red_tensor = t in self.red_ops, t in self.highlight
             # A rounded box, not an oval: it holds a tensor too, and a box is narrower.
             target.node(
                 self.op_node(t),
@@ -260,15 +262,16 @@ class Drawing:
                     t.op,
                     op_text(t),
                     rule,
-                    RED if red else INK,
+                    RED if red_op else INK,
                     output=f"{t.name or self.names[t]} · {shape_text(t.shape)}",
+                    output_ink=RED if red_op or red_tensor else None,
                     sections=self.sections(t),
                 ),
                 shape="box",
-                style="rounded,filled",
+                style="rounded,filled" if red_op or not red_tensor else "rounded,filled,dashed",
                 fillcolor=OP_FILL,
-                color=RED if red else OP_LINE,
-                penwidth="3" if red else "1",
+                color=RED if red_op or red_tensor else OP_LINE,
+                penwidth="3" if red_op or red_tensor else "1",
                 margin="0.12,0.05",
             )
         elif not self.in_collapsed(t):

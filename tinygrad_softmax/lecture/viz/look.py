@@ -106,6 +106,7 @@ def op_label(
     ink: str = INK,
     *,
     output: str = "",
+    output_ink: str | None = None,
     sections: Sequence[Section] = (),
     small: int = 10,
 ) -> str:
@@ -119,7 +120,9 @@ def op_label(
     if detail:
         rows.append(f'<FONT POINT-SIZE="{small}" COLOR="{ink}">{html.escape(detail)}</FONT>')
     if output:
-        rows.append(f'<FONT POINT-SIZE="{small + 1}" COLOR="{ink}">{html.escape(output)}</FONT>')
+        rows.append(
+            f'<FONT POINT-SIZE="{small + 1}" COLOR="{output_ink or ink}">{html.escape(output)}</FONT>'
+        )
     if rule:
         lines = "<BR/>".join(html.escape(line) for line in rule_lines(rule))
         rows.append(f'<FONT POINT-SIZE="{small}" COLOR="{ink}"><I>{lines}</I></FONT>')
