@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinygrad_softmax.lecture import viz
-from tinygrad_softmax.lecture.broadcast import bias_adjoint, plot_bias_adjoint
-from tinygrad_softmax.lecture.classifier import build_classifier
+from tinygrad_softmax.lecture.lessons.broadcast import bias_adjoint, plot_bias_adjoint
+from tinygrad_softmax.lecture.training.classifier import build_classifier
+from tinygrad_softmax.lecture.views import viz
 
 
 def test_the_right_sum_is_the_engines_bias_gradient_and_the_mistakes_are_not():

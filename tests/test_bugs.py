@@ -8,8 +8,8 @@ from tinygrad_softmax import functional as F
 from tinygrad_softmax.cli import main
 from tinygrad_softmax.engine import topological_order
 from tinygrad_softmax.lecture import build_classifier
-from tinygrad_softmax.lecture.bugs import BUGS, classifier_loss
-from tinygrad_softmax.lecture.compare import compare
+from tinygrad_softmax.lecture.lessons.bugs import BUGS, classifier_loss
+from tinygrad_softmax.lecture.lessons.compare import compare
 
 # Numbers whose last bits depend on the CPU's BLAS kernel: .ci/run runs these again under another.
 pytestmark = pytest.mark.numerics

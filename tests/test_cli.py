@@ -81,13 +81,13 @@ def test_building_the_command_line_imports_no_room():
 
 def test_a_subcommand_imports_only_its_own_room():
     parse = "from tinygrad_softmax.cli import build_parser\nbuild_parser().parse_args"
-    assert "tinygrad_softmax.lecture.bugs" not in _lecture_modules_loaded_by(f"{parse}(['train'])")
+    assert "tinygrad_softmax.lecture.lessons.bugs" not in _lecture_modules_loaded_by(f"{parse}(['train'])")
     code = f"{parse}(['compare'])"
-    assert "tinygrad_softmax.lecture.bugs" in _lecture_modules_loaded_by(code)
+    assert "tinygrad_softmax.lecture.lessons.bugs" in _lecture_modules_loaded_by(code)
 
 
 def test_the_bug_names_are_listed_in_compare_help(capsys):
-    from tinygrad_softmax.lecture.bugs import BUGS
+    from tinygrad_softmax.lecture.lessons.bugs import BUGS
 
     with pytest.raises(SystemExit):
         main(["compare", "--help"])
@@ -185,7 +185,7 @@ def test_the_random_seed_changes_what_a_command_draws(capsys):
 
 
 def test_modes_takes_samples_and_the_random_seed(monkeypatch, capsys):
-    from tinygrad_softmax.lecture import second_order as so
+    from tinygrad_softmax.lecture.lessons import second_order as so
 
     seen = {}
     real = so.modes

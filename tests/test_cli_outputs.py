@@ -33,7 +33,7 @@ def _forbid(monkeypatch, targets: tuple[str, ...]) -> None:
     """Each command's worker fails the test if it is called.
 
     Every module is imported before any is patched: a module imported while another is patched
-    (demo's ``from .train import train``) would keep the stand-in after the test.
+    (demo's ``from .training.train import train``) would keep the stand-in after the test.
     """
     for target in targets:
         importlib.import_module("tinygrad_softmax.lecture." + target.rpartition(".")[0])
@@ -68,7 +68,10 @@ def test_an_unwritable_output_file_is_refused_before_any_work(argv, case, tmp_pa
     if case == "under /proc" and not Path("/proc/self").is_dir():
         pytest.skip("needs /proc")
     # The work itself must never start: each command's worker fails the test if it is called.
-    _forbid(monkeypatch, ("compare.compare", "lab.epsilon_sweep", "classifier.build_classifier"))
+    _forbid(
+        monkeypatch,
+        ("lessons.compare.compare", "lessons.lab.epsilon_sweep", "training.classifier.build_classifier"),
+    )
     path = _paths(tmp_path)[case]
     if argv[1] == "--plot" and case == "a folder given as the file":
         path = path.with_suffix(".png")
@@ -83,7 +86,15 @@ def test_an_unwritable_output_file_is_refused_before_any_work(argv, case, tmp_pa
 def test_an_unwritable_output_folder_is_refused_before_any_work(argv, case, tmp_path, capsys, monkeypatch):
     if case == "under /proc" and not Path("/proc/self").is_dir():
         pytest.skip("needs /proc")
-    _forbid(monkeypatch, ("train.train", "lab.anomaly_demo", "demo.run_demo", "classifier.build_classifier"))
+    _forbid(
+        monkeypatch,
+        (
+            "training.train.train",
+            "lessons.lab.anomaly_demo",
+            "demo.run_demo",
+            "training.classifier.build_classifier",
+        ),
+    )
     (tmp_path / "a-file").write_text("x")
     path = {
         "a file given as the folder": tmp_path / "a-file",
@@ -107,7 +118,15 @@ ALL_FOLDER_OPTIONS = [
 @pytest.mark.parametrize("argv", ALL_FOLDER_OPTIONS, ids=" ".join)
 def test_a_file_name_given_as_the_folder_is_refused(argv, tmp_path, capsys, monkeypatch):
     """`modes --out modes.png` must not make a folder modes.png/ holding modes.png."""
-    _forbid(monkeypatch, ("train.train", "lab.anomaly_demo", "demo.run_demo", "classifier.build_classifier"))
+    _forbid(
+        monkeypatch,
+        (
+            "training.train.train",
+            "lessons.lab.anomaly_demo",
+            "demo.run_demo",
+            "training.classifier.build_classifier",
+        ),
+    )
     path = tmp_path / f"{argv[0]}.png"
     assert main([*argv, str(path)]) == 2
     err = _one_line_error(capsys, argv[0])
@@ -267,10 +286,9 @@ def test_every_writer_goes_through_the_atomic_helper():
     writers = (".write_text(", ".write_bytes(", ".savefig(", ".save(", "open(")
     package = ROOT / "tinygrad_softmax"
     lecture = package / "lecture"
-    sources = [*(package / "cli").glob("*.py"), *lecture.glob("*.py"), *(lecture / "viz").glob("*.py")]
-    assert (
-        package / "cli" / "parser.py" in sources and package / "lecture" / "viz" / "animation.py" in sources
-    )
+    rooms = (lecture, lecture / "lessons", lecture / "views", lecture / "training", lecture / "views" / "viz")
+    sources = [*(package / "cli").glob("*.py"), *(p for room in rooms for p in room.glob("*.py"))]
+    assert package / "cli" / "parser.py" in sources and lecture / "views" / "viz" / "animation.py" in sources
     offenders = []
     for source in sources:
         if source.name == "outputs.py":
@@ -286,7 +304,9 @@ def test_every_writer_goes_through_the_atomic_helper():
 
 
 def test_a_bad_image_extension_for_the_plot_is_refused_before_the_sweep(capsys, monkeypatch):
-    monkeypatch.setattr("tinygrad_softmax.lecture.lab.epsilon_sweep", lambda: pytest.fail("work started"))
+    monkeypatch.setattr(
+        "tinygrad_softmax.lecture.lessons.lab.epsilon_sweep", lambda: pytest.fail("work started")
+    )
     assert main(["epsilon", "--plot", "sweep.gif"]) == 2
     assert "the extension must be .png, .svg, .pdf" in _one_line_error(capsys, "epsilon")
 
@@ -324,7 +344,7 @@ def test_a_full_disk_during_a_command_is_one_line_and_keeps_the_old_file(small_d
 
 def test_a_read_only_file_system_is_refused_before_any_work(small_disk, capsys, monkeypatch):
     monkeypatch.setattr(
-        "tinygrad_softmax.lecture.compare.compare", lambda *a, **k: pytest.fail("work started")
+        "tinygrad_softmax.lecture.lessons.compare.compare", lambda *a, **k: pytest.fail("work started")
     )
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
     for argv in (["compare", "--json", str(small_disk / "c.json")], ["demo", "--out", str(small_disk / "d")]):

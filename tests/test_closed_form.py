@@ -13,7 +13,7 @@ import pytest
 
 from tinygrad_softmax import Tensor, analytic
 from tinygrad_softmax import functional as F
-from tinygrad_softmax.lecture.classifier import logits
+from tinygrad_softmax.lecture.training.classifier import logits
 
 # Numbers whose last bits depend on the CPU's BLAS kernel: .ci/run runs these again under another.
 pytestmark = pytest.mark.numerics

@@ -9,7 +9,7 @@ from tinygrad_softmax import analytic
 from tinygrad_softmax.cli import main
 from tinygrad_softmax.gradcheck import numerical_gradient, rel_error
 from tinygrad_softmax.lecture import build_classifier
-from tinygrad_softmax.lecture.compare import BANDS, PAIRS, Bands, compare
+from tinygrad_softmax.lecture.lessons.compare import BANDS, PAIRS, Bands, compare
 
 # Numbers whose last bits depend on the CPU's BLAS kernel: .ci/run runs these again under another.
 pytestmark = pytest.mark.numerics
@@ -138,7 +138,7 @@ def test_cli_compare_float32(capsys):
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_a_nan_or_an_infinity_in_autograd_is_wrong_not_ok(bad):
     """Every verdict reads rel_error with `<`: NaN compares False, so it lands on WRONG, never on ok."""
-    from tinygrad_softmax.lecture.compare import _row, _sanity
+    from tinygrad_softmax.lecture.lessons.compare import _row, _sanity
 
     good = np.array([[0.25, -0.5], [0.125, 0.125]])
     auto = good.copy()

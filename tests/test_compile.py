@@ -16,7 +16,7 @@ import tinygrad_softmax as tg
 from tinygrad_softmax import CompileError, Tensor, compile
 from tinygrad_softmax import functional as F
 from tinygrad_softmax.analytic import CLASS_AXIS
-from tinygrad_softmax.lecture.classifier import logits
+from tinygrad_softmax.lecture.training.classifier import logits
 
 
 def classifier_step(layout: str, fused: bool = False) -> Any:
@@ -452,7 +452,7 @@ def test_docstring_example_and_core_only() -> None:
 @pytest.mark.parametrize("layout", ["column", "row"])
 def test_cli_prints_the_program_with_the_lines_that_make_dz_marked(layout: str, capsys: Any) -> None:
     from tinygrad_softmax import cli
-    from tinygrad_softmax.lecture.program import MarkedProgram
+    from tinygrad_softmax.lecture.views.program import MarkedProgram
 
     assert cli.main(["compile", "--layout", layout]) == 0
     out = capsys.readouterr().out
@@ -476,7 +476,7 @@ def test_cli_prints_the_program_with_the_lines_that_make_dz_marked(layout: str, 
 
 
 def test_lines_computing_follows_the_names() -> None:
-    from tinygrad_softmax.lecture.program import lines_computing
+    from tinygrad_softmax.lecture.views.program import lines_computing
 
     lines = [
         "def f(a):",
@@ -522,7 +522,7 @@ def test_matmul_turns_a_wide_short_product_in_both_engines() -> None:
 @pytest.mark.numerics
 @pytest.mark.parametrize("model", ["linear", "mlp"])
 def test_training_compiled_is_training_eager_bit_for_bit(model: str) -> None:
-    from tinygrad_softmax.lecture.train import train
+    from tinygrad_softmax.lecture.training.train import train
 
     eager_run = train("iris", epochs=12, model=model, hidden=8, log=None)
     compiled_run = train("iris", epochs=12, model=model, hidden=8, log=None, compiled=True)

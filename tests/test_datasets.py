@@ -11,7 +11,7 @@ import pytest
 from tinygrad_softmax import datasets
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "tinygrad_softmax" / "lecture" / "data"
+DATA = ROOT / "tinygrad_softmax" / "lecture" / "training" / "data"
 
 
 def test_iris_has_150_flowers_4_features_3_balanced_classes():
@@ -74,14 +74,15 @@ def test_the_data_files_and_their_licence_are_in_the_built_wheel(wheel, tmp_path
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         for name in ("iris.csv", "digits.csv.gz", "README.md"):
-            member = f"tinygrad_softmax/lecture/data/{name}"
+            member = f"tinygrad_softmax/lecture/training/data/{name}"
             assert member in names
             assert archive.read(member) == (DATA / name).read_bytes()
     assert "CC BY 4.0" in (DATA / "README.md").read_text(encoding="utf-8")
 
     # Loaded from the wheel itself (a zip on sys.path), not from this checkout.
     probe = (
-        f"import sys; sys.path.insert(0, {str(wheel)!r}); import tinygrad_softmax.lecture.datasets as d; "
+        f"import sys; sys.path.insert(0, {str(wheel)!r}); "
+        "import tinygrad_softmax.lecture.training.datasets as d; "
         "print(d.__file__); print(d.load_digits().X.shape, d.load_iris().X.shape)"
     )
     ran = subprocess.run([sys.executable, "-I", "-c", probe], cwd=tmp_path, capture_output=True, text=True)

@@ -20,8 +20,8 @@ from browser import chromium, chromium_executable
 
 from tinygrad_softmax.cli import main
 from tinygrad_softmax.lecture import deck, extras
-from tinygrad_softmax.lecture.classifier import build_classifier
 from tinygrad_softmax.lecture.numbers import number
+from tinygrad_softmax.lecture.training.classifier import build_classifier
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.xdist_group("deck")  # one worker builds the deck once and presents it

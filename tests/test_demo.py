@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 from printouts import shows
 
-from tinygrad_softmax.lecture.bugs import BUGS
 from tinygrad_softmax.lecture.demo import COMPARISONS, run_demo
+from tinygrad_softmax.lecture.lessons.bugs import BUGS
 
 
 @pytest.fixture

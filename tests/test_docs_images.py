@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from tinygrad_softmax.lecture import extras, slides
-from tinygrad_softmax.lecture.train import SLIDE_DPI, SLIDE_FIGSIZE
-from tinygrad_softmax.lecture.viz import png_size
+from tinygrad_softmax.lecture import extras
+from tinygrad_softmax.lecture.training.train import SLIDE_DPI, SLIDE_FIGSIZE
+from tinygrad_softmax.lecture.views import slides
+from tinygrad_softmax.lecture.views.viz import png_size
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = ROOT / "docs" / "images"

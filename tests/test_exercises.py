@@ -15,10 +15,10 @@ import pytest
 from tinygrad_softmax import ops
 from tinygrad_softmax.cli import main
 from tinygrad_softmax.lecture import exercises
-from tinygrad_softmax.lecture.bugs import BUGS
 from tinygrad_softmax.lecture.exercises import picture
 from tinygrad_softmax.lecture.exercises.catalogue import CLASSIFIER_OPS, EXERCISES
-from tinygrad_softmax.lecture.viz import RED
+from tinygrad_softmax.lecture.lessons.bugs import BUGS
+from tinygrad_softmax.lecture.views.viz import RED
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -373,7 +373,8 @@ def test_the_picture_is_drawn(tmp_path, capsys):
     ("bugs", "slides_drawn"), [(["bias-not-summed"], 1), (["missing-one-hot", "exp-rule"], 2)]
 )
 def test_the_picture_fits_a_slide_and_shows_every_red_op(tmp_path, capsys, bugs, slides_drawn):
-    from tinygrad_softmax.lecture import extras, slides, viz
+    from tinygrad_softmax.lecture import extras
+    from tinygrad_softmax.lecture.views import slides, viz
 
     if not extras.have("dot"):
         pytest.skip("Graphviz's dot is not installed")

@@ -24,9 +24,9 @@ from browser import chromium, chromium_executable
 from tinygrad_softmax import Tensor, analytic, engine, viz
 from tinygrad_softmax import functional as F
 from tinygrad_softmax.cli import main
-from tinygrad_softmax.lecture import explorer
-from tinygrad_softmax.lecture.classifier import build_classifier
-from tinygrad_softmax.lecture.graph import graph_order
+from tinygrad_softmax.lecture.training.classifier import build_classifier
+from tinygrad_softmax.lecture.views import explorer
+from tinygrad_softmax.lecture.views.graph import graph_order
 
 pytestmark = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
 
@@ -460,7 +460,7 @@ def test_the_script_and_styles_are_in_the_wheel(wheel):
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
     for name in ("explorer.html", "explorer.css", "explorer.js"):
-        assert f"tinygrad_softmax/lecture/web/{name}" in names
+        assert f"tinygrad_softmax/lecture/views/web/{name}" in names
 
 
 # ---------------------------------------------------------------- names that look like markup

@@ -14,7 +14,7 @@ from tinygrad_softmax import Tensor, engine, viz
 from tinygrad_softmax import functional as F
 from tinygrad_softmax.cli import main
 from tinygrad_softmax.lecture import build_classifier
-from tinygrad_softmax.lecture.hidden_layer import build_two_layer_net
+from tinygrad_softmax.lecture.lessons.hidden_layer import build_two_layer_net
 
 
 def walk_steps(root: Tensor) -> list[engine.Step]:

@@ -1,11 +1,12 @@
-"""lecture/graph.py: how every viewer reads a recorded graph (order, labels, the adjoint of broadcasting)."""
+"""lecture/views/graph.py: how every viewer reads a recorded graph (order, labels, the adjoint of
+broadcasting)."""
 
 from __future__ import annotations
 
 import pytest
 
 from tinygrad_softmax.lecture import build_classifier
-from tinygrad_softmax.lecture.graph import broadcast_note, summed_axes
+from tinygrad_softmax.lecture.views.graph import broadcast_note, summed_axes
 
 
 @pytest.mark.parametrize(

@@ -8,14 +8,14 @@ from PIL import Image
 
 from tinygrad_softmax import ops
 from tinygrad_softmax.cli import main
-from tinygrad_softmax.lecture import viz
-from tinygrad_softmax.lecture.hidden_layer import (
+from tinygrad_softmax.lecture.lessons.hidden_layer import (
     build_two_layer_net,
     compare_mlp,
     plot_decision_boundaries,
     run_hidden_layer,
 )
-from tinygrad_softmax.lecture.train import save_pictures, train
+from tinygrad_softmax.lecture.training.train import save_pictures, train
+from tinygrad_softmax.lecture.views import viz
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +81,7 @@ def test_decision_boundary_pictures_are_real_slide_sized_images(planar):
 
 def test_the_pictures_colour_the_plane_by_the_predicted_class(planar, tmp_path):
     """Every class's region appears in both spiral panels: tinted pixels of each class colour."""
-    from tinygrad_softmax.lecture.hidden_layer import CLASS_COLOURS, _tint
+    from tinygrad_softmax.lecture.lessons.hidden_layer import CLASS_COLOURS, _tint
 
     with Image.open(planar[1] / "spiral-boundaries.png") as image:
         rgb = np.asarray(image.convert("RGB")).astype(int)
@@ -167,7 +167,7 @@ def test_compare_mlp_catches_a_wrong_relu_rule(monkeypatch):
 
 
 def test_the_kink_check_fails_when_a_hidden_unit_sits_on_zero(monkeypatch):
-    from tinygrad_softmax.lecture import hidden_layer
+    from tinygrad_softmax.lecture.lessons import hidden_layer
 
     net = build_two_layer_net()
     net.Z1.data[0, 0] = 1e-9
@@ -232,7 +232,7 @@ def test_the_demo_section_writes_its_files_and_fills_its_part_of_the_report(tmp_
     import re
     from importlib import resources
 
-    from tinygrad_softmax.lecture.hidden_layer import demo_section
+    from tinygrad_softmax.lecture.lessons.hidden_layer import demo_section
 
     lines = []
     section = demo_section(tmp_path, log=lines.append)
@@ -264,7 +264,7 @@ def test_the_demo_section_writes_its_files_and_fills_its_part_of_the_report(tmp_
 
 def test_the_demo_section_without_matplotlib_or_dot_still_trains_and_checks(tmp_path, monkeypatch):
     from tinygrad_softmax.lecture import extras
-    from tinygrad_softmax.lecture.hidden_layer import demo_section
+    from tinygrad_softmax.lecture.lessons.hidden_layer import demo_section
 
     monkeypatch.setattr(extras, "have", lambda part: False)
     section = demo_section(tmp_path, log=lambda line: None)

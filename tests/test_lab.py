@@ -10,7 +10,7 @@ from PIL import Image
 from tinygrad_softmax import AnomalyError, Tensor, detect_anomaly
 from tinygrad_softmax import functional as F
 from tinygrad_softmax.cli import main
-from tinygrad_softmax.lecture.lab import (
+from tinygrad_softmax.lecture.lessons.lab import (
     EPSILONS,
     anomaly_demo,
     best_epsilon,

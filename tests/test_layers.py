@@ -72,10 +72,12 @@ def test_the_import_reader_sees_imports_inside_functions_and_relative_ones(tmp_p
     # package itself, where the tests that list its modules (running alongside) would find it.
     module = tmp_path / NAME / "lecture" / "probe_for_the_test.py"
     module.parent.mkdir(parents=True)
-    source = "def f():\n    from ..lecture import viz\n    import matplotlib.pyplot\nfrom .. import ops\n"
+    source = (
+        "def f():\n    from ..lecture.views import viz\n    import matplotlib.pyplot\nfrom .. import ops\n"
+    )
     module.write_text(source, encoding="utf-8")
     found = imports(module, root=tmp_path)
-    assert {"tinygrad_softmax.lecture.viz", "matplotlib.pyplot", "tinygrad_softmax.ops"} <= found
+    assert {"tinygrad_softmax.lecture.views.viz", "matplotlib.pyplot", "tinygrad_softmax.ops"} <= found
 
 
 def test_the_rooms_are_found():
@@ -178,7 +180,7 @@ def test_the_bench_imports_the_core_and_only_the_classifier_from_the_lecture(pat
     for name in imports(path):
         assert not inside(name, f"{NAME}.cli"), f"bench/{path.name} imports {name}"
         if inside(name, f"{NAME}.lecture"):
-            assert inside(name, f"{NAME}.lecture.classifier"), f"bench/{path.name} imports {name}"
+            assert inside(name, f"{NAME}.lecture.training.classifier"), f"bench/{path.name} imports {name}"
 
 
 @pytest.mark.parametrize("path", CLI, ids=lambda p: p.name)
@@ -240,12 +242,12 @@ def test_the_lecture_names_are_reachable_lazily_from_the_package():
         "assert callable(t.explain) and callable(t.viz.to_dot) and callable(t.datasets.load)\n"
         "assert {'viz', 'explain', 'datasets'} <= set(dir(t))"
     )
-    assert f"{NAME}.lecture.viz" in loaded and "graphviz" in loaded
+    assert f"{NAME}.lecture.views.viz" in loaded and "graphviz" in loaded
 
 
 def test_the_ledger_draws_no_picture_so_loads_no_graphviz():
     loaded = _loaded_after("import tinygrad_softmax as t\nt.explain")
-    assert f"{NAME}.lecture.ledger" in loaded and "graphviz" not in loaded
+    assert f"{NAME}.lecture.views.ledger" in loaded and "graphviz" not in loaded
 
 
 def test_the_wheel_holds_every_file_of_every_room_and_the_data(wheel):

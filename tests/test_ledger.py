@@ -12,8 +12,8 @@ import tinygrad_softmax
 from tinygrad_softmax import Tensor, analytic, engine, ops
 from tinygrad_softmax.cli import main
 from tinygrad_softmax.lecture import build_classifier
-from tinygrad_softmax.lecture.graph import shape_text, tensor_labels
-from tinygrad_softmax.lecture.ledger import LogitsReference, explain, ledger_rows
+from tinygrad_softmax.lecture.views.graph import shape_text, tensor_labels
+from tinygrad_softmax.lecture.views.ledger import LogitsReference, explain, ledger_rows
 
 ROW = re.compile(r"^\s*(\d+)  (\S+(?: \S+)*?)(?:\s{2,}|$)")
 

@@ -93,7 +93,7 @@ def test_the_graphs_fit_a_slide_as_the_graph_command_draws_them(executed):
     """Each inline graph is the slide-fit drawing: a 16:9 canvas, not a chain thousands of points wide."""
     import re
 
-    from tinygrad_softmax.lecture import slides
+    from tinygrad_softmax.lecture.views import slides
 
     low, high = slides.BANDS["16:9"]
     for svg in outputs_of(executed, "image/svg+xml"):

@@ -22,7 +22,7 @@ def test_array_text_keeps_columns_aligned_and_real_negatives():
 
 
 def test_relu_gradients_print_without_a_minus_in_the_ledger():
-    from tinygrad_softmax.lecture.ledger import _side_by_side
+    from tinygrad_softmax.lecture.views.ledger import _side_by_side
 
     x = Tensor(np.array([-1.0, 2.0, -3.0]), requires_grad=True, name="x")
     y = (x.relu() * -1.0).sum()

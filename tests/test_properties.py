@@ -8,7 +8,7 @@ from hypothesis.extra import numpy as hnp
 
 from tinygrad_softmax import Tensor, analytic, jacobian
 from tinygrad_softmax import functional as F
-from tinygrad_softmax.lecture.classifier import logits
+from tinygrad_softmax.lecture.training.classifier import logits
 from tinygrad_softmax.ops import unbroadcast
 
 # Numbers whose last bits depend on the CPU's BLAS kernel: .ci/run runs these again under another.

@@ -1,4 +1,4 @@
-"""The second-order lessons (lecture/second_order.py) and their commands: hessian, newton, modes."""
+"""The second-order lessons (lecture/lessons/second_order.py) and their commands: hessian, newton, modes."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from tinygrad_softmax.cli import main
-from tinygrad_softmax.lecture import second_order as so
+from tinygrad_softmax.lecture.lessons import second_order as so
 
 # Numbers whose last bits depend on the CPU's BLAS kernel: .ci/run runs these again under another.
 pytestmark = pytest.mark.numerics

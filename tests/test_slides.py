@@ -1,5 +1,5 @@
 """Slide-fit: every picture the demo writes has a slide's shape, and its graphs and plots have text
-at least 24 px tall when scaled to fill a 1920×1080 slide (the rule in lecture/slides.py)."""
+at least 24 px tall when scaled to fill a 1920×1080 slide (the rule in lecture/views/slides.py)."""
 
 import html
 import re
@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 from tinygrad_softmax.cli import main
-from tinygrad_softmax.lecture import slides, viz
-from tinygrad_softmax.lecture.classifier import build_classifier
-from tinygrad_softmax.lecture.hidden_layer import build_two_layer_net
+from tinygrad_softmax.lecture.lessons.hidden_layer import build_two_layer_net
+from tinygrad_softmax.lecture.training.classifier import build_classifier
+from tinygrad_softmax.lecture.views import slides, viz
 
 
 @pytest.fixture

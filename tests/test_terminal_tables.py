@@ -2,9 +2,9 @@
 
 import pytest
 
-from tinygrad_softmax.lecture.classifier import build_classifier
-from tinygrad_softmax.lecture.compare import compare
-from tinygrad_softmax.lecture.ledger import explain
+from tinygrad_softmax.lecture.lessons.compare import compare
+from tinygrad_softmax.lecture.training.classifier import build_classifier
+from tinygrad_softmax.lecture.views.ledger import explain
 
 
 def _widest(text: str) -> int:

@@ -8,7 +8,7 @@ from PIL import Image
 
 from tinygrad_softmax import analytic, datasets
 from tinygrad_softmax.cli import main
-from tinygrad_softmax.lecture.train import plot_weights, save_pictures, train
+from tinygrad_softmax.lecture.training.train import plot_weights, save_pictures, train
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tinygrad_softmax.lecture.train import train
+from tinygrad_softmax.lecture.training.train import train
 
 
 @pytest.mark.parametrize(("dataset", "lr"), [("iris", 50.0), ("iris", 0.5), ("digits", 0.5)])

@@ -24,13 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from .. import functional as F
-from .. import nn, optim
-from ..compiler import Compiled, compile
-from ..tensor import Tensor, no_grad
+from ... import functional as F
+from ... import nn, optim
+from ...compiler import Compiled, compile
+from ...tensor import Tensor, no_grad
+from ..extras import have
+from ..outputs import atomic_path
 from .datasets import Dataset, feature_statistics, load, train_test_split
-from .extras import have
-from .outputs import atomic_path
 
 __all__ = [
     "TrainResult",
@@ -413,7 +413,7 @@ def save_pictures(result: TrainResult, out: str | Path) -> list[Path]:
     if result.dataset.image_shape is not None and result.model == "linear":
         paths.append(plot_weights(result, out / f"{stem}-weights.png"))
     if result.dataset.X.shape[1] == 2:
-        from .hidden_layer import plot_decision_boundaries  # it imports this module
+        from ..lessons.hidden_layer import plot_decision_boundaries  # it imports this module
 
         paths.append(plot_decision_boundaries([result], out / f"{stem}-boundary.png"))
     return paths

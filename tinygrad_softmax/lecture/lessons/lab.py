@@ -22,16 +22,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .. import analytic
-from .. import functional as F
-from ..anomaly import AnomalyError, detect_anomaly
-from ..derivatives import jacobian
-from ..engine import topological_order
-from ..gradcheck import numerical_gradient, rel_error
-from ..tensor import Tensor, no_grad
-from .classifier import Classifier, build_classifier, logits
-from .numbers import array_text
-from .outputs import atomic_path
+from ... import analytic
+from ... import functional as F
+from ...anomaly import AnomalyError, detect_anomaly
+from ...derivatives import jacobian
+from ...engine import topological_order
+from ...gradcheck import numerical_gradient, rel_error
+from ...tensor import Tensor, no_grad
+from ..numbers import array_text
+from ..outputs import atomic_path
+from ..training.classifier import Classifier, build_classifier, logits
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -259,7 +259,7 @@ def anomaly_demo(
     graph_path = stable_graph_path = None
     skipped: list[str] = []
     if out_dir is not None:
-        from . import viz  # a viewer: imported only when a picture is asked for
+        from ..views import viz  # a viewer: imported only when a picture is asked for
 
         out = Path(out_dir)
         node = error.node
@@ -409,7 +409,7 @@ def epsilon_figure(rows: Sequence[SweepRow]) -> Figure:
     from matplotlib.figure import Figure
 
     eps = np.array([row.eps for row in rows])
-    from .train import SLIDE_DPI, SLIDE_FIGSIZE
+    from ..training.train import SLIDE_DPI, SLIDE_FIGSIZE
 
     fig = Figure(figsize=SLIDE_FIGSIZE, dpi=SLIDE_DPI)  # 1920×1080 px: a slide's own size
     ax = fig.add_subplot()

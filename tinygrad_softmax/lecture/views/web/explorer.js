@@ -1,5 +1,5 @@
 // The explorer page: step through the engine's backward walk, one chain-rule step at a time.
-// Everything it shows comes from the JSON above (written by tinygrad_softmax/lecture/explorer.py);
+// Everything it shows comes from the JSON above (written by tinygrad_softmax/lecture/views/explorer.py);
 // the page computes nothing itself, it only chooses what to show.
 "use strict";
 (function () {

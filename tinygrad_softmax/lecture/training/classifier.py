@@ -13,9 +13,9 @@ from typing import TypeVar
 
 import numpy as np
 
-from .. import functional as F
-from ..analytic import CLASS_AXIS, Layout
-from ..tensor import Tensor
+from ... import functional as F
+from ...analytic import CLASS_AXIS, Layout
+from ...tensor import Tensor
 
 Operand = TypeVar("Operand")  # a Tensor, a NumPy array, or any array with @ and +
 

@@ -14,9 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ... import engine
-from ...tensor import Tensor
-from .. import dot, extras, outputs, slides
+from .... import engine
+from ....tensor import Tensor
+from ... import extras, outputs
+from .. import dot, slides
 from ..graph import graph_order, loss_steps, tensor_labels
 from .drawing import Cluster, find_clusters
 from .frames import CAPTION_PT, Frame, Layout, View, frame_captions, frame_dot

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import graphviz
 
-from ...tensor import Tensor
+from ....tensor import Tensor
 from ..graph import graph_order, kind_of, op_text, own_name, shape_text, summarize
 from .look import FILL, INK, OP_FILL, OP_LINE, RED, Section, new_digraph, op_label, record
 

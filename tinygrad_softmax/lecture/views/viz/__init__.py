@@ -8,7 +8,7 @@ so the same graph gives byte-identical DOT text on every run.
     render(loss, "graph.png")       PNG, SVG or PDF by the file's extension
     render_slides(loss, "r.png")    the same on as many 16:9 slides as it takes (r-1.png, r-2.png)
     backward_frames(loss, "out")    one picture per step of the backward walk
-    to_html(loss, "explorer.html")  one offline web page that steps through the walk (lecture/explorer.py)
+    to_html(loss, "explorer.html")  one offline web page that steps through the walk (views/explorer.py)
     explore(loss)                   the same page inline in Jupyter
 
 By concept: :mod:`.look` (colours and labels), :mod:`.drawing` (the DOT graph),

@@ -16,11 +16,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .. import analytic, engine
-from ..functional import check_labels
-from ..tensor import Tensor
+from ... import analytic, engine
+from ...functional import check_labels
+from ...tensor import Tensor
+from ..numbers import array_text
 from .graph import broadcast_note, loss_steps, shape_text, tensor_labels
-from .numbers import array_text
 
 __all__ = ["LogitsReference", "LedgerRow", "ledger_rows", "explain"]
 

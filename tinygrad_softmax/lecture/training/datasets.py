@@ -1,7 +1,7 @@
 """Two small real datasets shipped inside the package (Iris, the 8×8 handwritten digits)
 and two generated ones in the plane that no linear classifier can separate (spiral, moons).
 
-No download at run time: the files live in ``tinygrad_softmax/lecture/data/`` (source
+No download at run time: the files live in ``tinygrad_softmax/lecture/training/data/`` (source
 and licence in ``data/README.md``); the spiral and the moons are drawn from a
 seeded random generator. Samples come one per *row* (N×D), the way the files
 store them; the trainer transposes them into the derivation's column layout.
@@ -50,7 +50,7 @@ class Dataset:
 
 
 def _read_text(filename: str) -> str:
-    raw = (resources.files("tinygrad_softmax.lecture") / "data" / filename).read_bytes()
+    raw = (resources.files(__package__) / "data" / filename).read_bytes()
     if filename.endswith(".gz"):
         raw = gzip.decompress(raw)
     return raw.decode("ascii")

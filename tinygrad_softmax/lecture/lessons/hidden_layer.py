@@ -31,14 +31,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .. import analytic, nn
-from .. import functional as F
-from ..analytic import CLASS_AXIS, Layout
-from ..gradcheck import numerical_gradient, rel_error
-from ..tensor import Tensor, no_grad
+from ... import analytic, nn
+from ... import functional as F
+from ...analytic import CLASS_AXIS, Layout
+from ...gradcheck import numerical_gradient, rel_error
+from ...tensor import Tensor, no_grad
+from ..outputs import atomic_path
+from ..training.train import SLIDE_DPI, SLIDE_FIGSIZE, TrainResult, train
 from .compare import BANDS, EPS, TOLERANCE, Bands
-from .outputs import atomic_path
-from .train import SLIDE_DPI, SLIDE_FIGSIZE, TrainResult, train
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -726,9 +726,9 @@ def demo_section(out: Path, log: Callable[[str], None] = print) -> HiddenLayerSe
     Without matplotlib or Graphviz their pictures are skipped; the demo reports each
     missing part once, from its own pictures.
     """
-    from . import viz
-    from .extras import have
-    from .outputs import write_text
+    from ..extras import have
+    from ..outputs import write_text
+    from ..views import viz
 
     # A missing matplotlib or Graphviz skips the pictures here without a word: the demo's training
     # pictures and first graph have already said so, and the policy is one line per missing part.

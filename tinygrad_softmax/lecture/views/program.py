@@ -16,12 +16,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import analytic
-from .. import functional as F
-from ..analytic import CLASS_AXIS, Layout
-from ..compiler import compile
-from ..tensor import Tensor
-from .classifier import build_classifier, logits
+from ... import analytic
+from ... import functional as F
+from ...analytic import CLASS_AXIS, Layout
+from ...compiler import compile
+from ...tensor import Tensor
+from ..training.classifier import build_classifier, logits
 
 MARK = "▶"
 

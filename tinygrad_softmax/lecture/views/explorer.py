@@ -27,11 +27,11 @@ from typing import Any
 import graphviz
 import numpy as np
 
-from .. import analytic, engine
-from ..functional import check_labels
-from ..tensor import Tensor
-from . import outputs
-from .classifier import Classifier
+from ... import analytic, engine
+from ...functional import check_labels
+from ...tensor import Tensor
+from .. import outputs
+from ..training.classifier import Classifier
 from .dot import pipe as run_dot
 from .graph import (
     broadcast_note,
@@ -371,7 +371,7 @@ def _comparison(g: _Graph, reference: Any) -> dict[str, Any] | None:
 
 def _derived_formula(root: Tensor, logits: Tensor, axis: int) -> list[str] | None:
     """The formulas the engine derives from this graph (``tinygrad-softmax derive``), or None if it cannot."""
-    from .derive.derivation import DerivationError, formula_lines
+    from ..derive.derivation import DerivationError, formula_lines
 
     try:
         return formula_lines(root, logits, axis)

@@ -24,14 +24,14 @@ from typing import Any
 
 import numpy as np
 
-from .. import analytic
-from .. import functional as F
-from ..analytic import CLASS_AXIS, Layout
-from ..gradcheck import numerical_gradient, rel_error
-from ..tensor import Tensor, no_grad
+from ... import analytic
+from ... import functional as F
+from ...analytic import CLASS_AXIS, Layout
+from ...gradcheck import numerical_gradient, rel_error
+from ...tensor import Tensor, no_grad
+from ..numbers import number
+from ..training.classifier import build_classifier, logits
 from . import bugs
-from .classifier import build_classifier, logits
-from .numbers import number
 
 __all__ = ["Bands", "BANDS", "EPS", "PAIRS", "PairDiff", "Row", "Sanity", "Comparison", "compare"]
 

@@ -1,6 +1,6 @@
 """Writing a picture: :func:`render` (one file) and :func:`render_slides` (as many slides as it takes).
 
-Both fit a 16:9 slide by default (:mod:`lecture.slides`); without Graphviz's
+Both fit a 16:9 slide by default (:mod:`lecture.views.slides`); without Graphviz's
 ``dot`` program the DOT text is saved and :class:`GraphvizNotFoundError` says
 how to install it.
 """
@@ -15,8 +15,9 @@ from typing import Any
 
 import graphviz
 
-from ...tensor import Tensor
-from .. import extras, outputs, slides
+from ....tensor import Tensor
+from ... import extras, outputs
+from .. import slides
 from ..graph import graph_order
 from .drawing import Drawing, find_clusters, to_dot
 
@@ -68,7 +69,7 @@ def render(
 ) -> Path:
     """Draw ``root``'s graph into ``path``: PNG, SVG or PDF by its extension.
 
-    By default the picture fits a 16:9 slide (:mod:`lecture.slides`: a long
+    By default the picture fits a 16:9 slide (:mod:`lecture.views.slides`: a long
     chain wrapped onto rows, the canvas padded to the ratio, 1920 px wide);
     ``slide="4:3"`` for the older shape, ``slide=None`` for the drawing at its
     natural width (``graph --wide``). ``dpi`` sets the resolution. Other options
@@ -159,7 +160,7 @@ def slide_text_px(source: str, dpi: int | None) -> float:
 
 
 def slide_source(root: Tensor, options: dict[str, Any], shape: str, dpi: int | None) -> str:
-    """The DOT source of the mildest drawing that meets the slide rule (:mod:`lecture.slides`).
+    """The DOT source of the mildest drawing that meets the slide rule (:mod:`lecture.views.slides`).
 
     Tried in order: the drawing as asked, wrapped onto rows; then compact (each
     unnamed intermediate inside its op); then, if a cluster was given, collapsed

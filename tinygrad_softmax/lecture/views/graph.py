@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import engine
-from ..functional import STEP_NAMES
-from ..tensor import Tensor
-from .numbers import array_text, number
+from ... import engine
+from ...functional import STEP_NAMES
+from ...tensor import Tensor
+from ..numbers import array_text, number
 
 __all__ = [
     "BROADCASTING_OPS",

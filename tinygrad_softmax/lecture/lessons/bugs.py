@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from .. import ops
-from ..analytic import CLASS_AXIS, Layout
-from ..ops import Grads, Value
-from ..tensor import Tensor
+from ... import ops
+from ...analytic import CLASS_AXIS, Layout
+from ...ops import Grads, Value
+from ...tensor import Tensor
 
 __all__ = ["Bug", "BUGS", "classifier_loss", "get"]
 

@@ -23,16 +23,16 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from .. import analytic
-from .. import functional as F
-from ..analytic import Layout
-from ..derivatives import grad, hessian, jacobian
-from ..gradcheck import rel_error
-from ..tensor import Tensor
-from .datasets import load, standardise
+from ... import analytic
+from ... import functional as F
+from ...analytic import Layout
+from ...derivatives import grad, hessian, jacobian
+from ...gradcheck import rel_error
+from ...tensor import Tensor
+from ..outputs import atomic_path
+from ..training.datasets import load, standardise
+from ..training.train import SLIDE_DPI, SLIDE_FIGSIZE
 from .lab import MAX_JACOBIAN_BYTES as MAX_BYTES
-from .outputs import atomic_path
-from .train import SLIDE_DPI, SLIDE_FIGSIZE
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -665,8 +665,8 @@ def demo_section(out: Path, log: Callable[[str], None] = print) -> SecondOrderSe
     text); without matplotlib the pictures are skipped without a word (the demo's
     training pictures already said so).
     """
-    from .extras import have
-    from .outputs import write_text
+    from ..extras import have
+    from ..outputs import write_text
 
     section = SecondOrderSection(hessian_check("column"), newton_vs_gd("iris"), modes())
     if have("matplotlib"):

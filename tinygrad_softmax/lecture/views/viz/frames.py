@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 import graphviz
 import numpy as np
 
-from ... import engine
-from ...functional import STEP_NAMES
-from ...tensor import Tensor
+from .... import engine
+from ....functional import STEP_NAMES
+from ....tensor import Tensor
+from ...numbers import number
 from ..graph import (
     BROADCASTING_OPS,
     SMALL,
@@ -28,7 +29,6 @@ from ..graph import (
     summarize,
     tensor_labels,
 )
-from ..numbers import number
 from .drawing import Cluster
 from .look import CURRENT, CURRENT_FILL, FAINT, FILL, INK, OP_FILL, Section, new_digraph, op_label, record
 
