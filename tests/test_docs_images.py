@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tinygrad_softmax.lecture import extras
-from tinygrad_softmax.lecture.training.train import SLIDE_DPI, SLIDE_FIGSIZE
+from tinygrad_softmax.lecture.outputs import SLIDE_DPI, SLIDE_FIGSIZE
 from tinygrad_softmax.lecture.views import slides
 from tinygrad_softmax.lecture.views.viz import png_size
 

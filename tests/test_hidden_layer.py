@@ -11,9 +11,9 @@ from tinygrad_softmax.cli import main
 from tinygrad_softmax.lecture.lessons.hidden_layer import (
     build_two_layer_net,
     compare_mlp,
-    plot_decision_boundaries,
     run_hidden_layer,
 )
+from tinygrad_softmax.lecture.training.boundaries import plot_decision_boundaries
 from tinygrad_softmax.lecture.training.train import save_pictures, train
 from tinygrad_softmax.lecture.views import viz
 
@@ -81,7 +81,7 @@ def test_decision_boundary_pictures_are_real_slide_sized_images(planar):
 
 def test_the_pictures_colour_the_plane_by_the_predicted_class(planar, tmp_path):
     """Every class's region appears in both spiral panels: tinted pixels of each class colour."""
-    from tinygrad_softmax.lecture.lessons.hidden_layer import CLASS_COLOURS, _tint
+    from tinygrad_softmax.lecture.training.boundaries import CLASS_COLOURS, _tint
 
     with Image.open(planar[1] / "spiral-boundaries.png") as image:
         rgb = np.asarray(image.convert("RGB")).astype(int)

@@ -8,7 +8,8 @@ subpackage ``compiler/``) imports NumPy and the standard library only; ``analyti
 the core, because it is the independent witness. Every import statement
 counts, including those inside functions. The command line (``cli/``)
 imports the standard library at the top of its modules, and a room only inside
-the subcommand that needs it.
+the subcommand that needs it. Inside the lecture, the rooms import one way
+(``LECTURE_ROOMS`` below) and no module imports another in a circle.
 """
 
 from __future__ import annotations
@@ -168,7 +169,66 @@ def test_the_circle_finder_finds_a_circle():
     assert _a_circle({"a": {"b"}, "b": set()}) == []
 
 
-@pytest.mark.parametrize("path", LECTURE, ids=lambda p: p.name)
+# The lecture's rooms, and which of them each may import (the core and the shared pieces at the
+# lecture's top, ``SHARED``, any room may use; a shared piece imports no room):
+#     lessons   ──► views, training, derive
+#     exercises ──► views, training
+#     views     ──► training, derive
+#     derive    ──► (none)
+#     training  ──► (none)
+# What composes the rooms sits at the top too (``demo``, ``deck``, the package's ``__init__``) and
+# may import every room; no room imports it.
+LECTURE_ROOMS: dict[str, set[str]] = {
+    "lessons": {"views", "training", "derive"},
+    "exercises": {"views", "training"},
+    "views": {"training", "derive"},
+    "derive": set(),
+    "training": set(),
+}
+SHARED = ("outputs", "extras", "numbers", "doctor")
+
+
+def _lecture_room(name: str) -> str:
+    """The room of a lecture module: one of ``LECTURE_ROOMS``, ``shared``, or ``top`` (what composes)."""
+    part = name.split(".")[2] if name.count(".") >= 2 else ""
+    return part if part in LECTURE_ROOMS else "shared" if part in SHARED else "top"
+
+
+def _lecture_import_graph() -> dict[str, set[str]]:
+    """Which lecture module imports which, every import statement counted. ``from . import x`` names
+    the package and its module ``x``: the edge is to ``x`` (a package's ``__init__`` counts where it
+    is imported for its own names, as ``from .derive import Derivation``)."""
+    modules = {module_name(p): p for p in LECTURE}
+    graph = {}
+    for name, path in modules.items():
+        found = imports(path) & set(modules)
+        graph[name] = {
+            t
+            for t in found - {name}
+            if not (modules[t].name == "__init__.py" and any(x.startswith(t + ".") for x in found))
+        }
+    return graph
+
+
+def test_the_lecture_has_no_import_circle():
+    graph = _lecture_import_graph()
+    assert f"{NAME}.lecture.training.boundaries" in graph[f"{NAME}.lecture.training.train"]
+    circle = _a_circle(graph)
+    assert circle == [], " imports ".join(circle)
+
+
+def test_the_lecture_rooms_import_one_way():
+    graph = _lecture_import_graph()
+    assert {_lecture_room(name) for name in graph} == {*LECTURE_ROOMS, "shared", "top"}
+    for name, found in sorted(graph.items()):
+        room = _lecture_room(name)
+        for target in found:
+            other = _lecture_room(target)
+            allowed = other in (room, "shared") or room == "top" or other in LECTURE_ROOMS.get(room, set())
+            assert allowed, f"{name} ({room}) imports {target} ({other})"
+
+
+@pytest.mark.parametrize("path", LECTURE, ids=lambda p: p.relative_to(PACKAGE).as_posix())
 def test_the_lecture_imports_neither_the_bench_nor_the_command_line(path):
     for name in imports(path):
         assert not inside(name, f"{NAME}.bench"), f"lecture/{path.name} imports {name}"

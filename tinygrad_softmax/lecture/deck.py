@@ -251,7 +251,8 @@ def _png(path: Path) -> str:
 
 
 def _asset(*parts: str) -> str:
-    return (resources.files(__package__).joinpath("views", "web", *parts)).read_text(encoding="utf-8")
+    web = resources.files(__package__).joinpath("views").joinpath("web", *parts)
+    return web.read_text(encoding="utf-8")
 
 
 def _inline_script(text: str) -> str:

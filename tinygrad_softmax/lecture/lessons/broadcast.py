@@ -99,7 +99,7 @@ def bias_adjoint_figure(dZ: np.ndarray) -> Figure:
     """∂L/∂Z, its sum over the samples (∂L/∂b) and the two usual mistakes, with the numbers, on a slide."""
     from matplotlib.figure import Figure
 
-    from ..training.train import SLIDE_FIGSIZE
+    from ..outputs import SLIDE_FIGSIZE
 
     found = bias_adjoint(dZ)
     C, N = found.dZ.shape

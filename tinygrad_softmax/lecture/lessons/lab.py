@@ -409,7 +409,7 @@ def epsilon_figure(rows: Sequence[SweepRow]) -> Figure:
     from matplotlib.figure import Figure
 
     eps = np.array([row.eps for row in rows])
-    from ..training.train import SLIDE_DPI, SLIDE_FIGSIZE
+    from ..outputs import SLIDE_DPI, SLIDE_FIGSIZE
 
     fig = Figure(figsize=SLIDE_FIGSIZE, dpi=SLIDE_DPI)  # 1920×1080 px: a slide's own size
     ax = fig.add_subplot()

@@ -29,9 +29,8 @@ from ...analytic import Layout
 from ...derivatives import grad, hessian, jacobian
 from ...gradcheck import rel_error
 from ...tensor import Tensor
-from ..outputs import atomic_path
+from ..outputs import SLIDE_DPI, SLIDE_FIGSIZE, atomic_path
 from ..training.datasets import load, standardise
-from ..training.train import SLIDE_DPI, SLIDE_FIGSIZE
 from .lab import MAX_JACOBIAN_BYTES as MAX_BYTES
 
 if TYPE_CHECKING:

@@ -29,7 +29,8 @@ from ... import nn, optim
 from ...compiler import Compiled, compile
 from ...tensor import Tensor, no_grad
 from ..extras import have
-from ..outputs import atomic_path
+from ..outputs import SLIDE_DPI, SLIDE_FIGSIZE, atomic_path
+from .boundaries import plot_decision_boundaries
 from .datasets import Dataset, feature_statistics, load, train_test_split
 
 __all__ = [
@@ -53,9 +54,6 @@ DEFAULTS: dict[str, tuple[int, float]] = {
 ADAM_LR = 0.01  # Adam's default step: its steps are about lr in size whatever the gradient's scale
 MODELS = ("linear", "mlp")
 OPTIMIZERS = ("sgd", "adam")
-# 16:9, and at 10-point text on a 9.6-inch figure the smallest label is 28 px tall on a 1920 px slide.
-SLIDE_FIGSIZE = (9.6, 5.4)
-SLIDE_DPI = 200  # 9.6 in × 200 dpi = 1920 px: drawn at a slide's own size, not blown up from a smaller one
 
 
 @dataclass
@@ -413,7 +411,5 @@ def save_pictures(result: TrainResult, out: str | Path) -> list[Path]:
     if result.dataset.image_shape is not None and result.model == "linear":
         paths.append(plot_weights(result, out / f"{stem}-weights.png"))
     if result.dataset.X.shape[1] == 2:
-        from ..lessons.hidden_layer import plot_decision_boundaries  # it imports this module
-
         paths.append(plot_decision_boundaries([result], out / f"{stem}-boundary.png"))
     return paths
