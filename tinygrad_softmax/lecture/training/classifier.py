@@ -67,7 +67,7 @@ def build_classifier(
     With N > C some class is the label of several samples. Each sample still
     picks one entry of its own column (or row), so gather's backward adds into
     each position once; repeated indices within one pick are tested in
-    ``tests/test_ops.py``. ``labels`` (N classes in [0, C)) replace the drawn ones; X and W
+    ``tests/core/test_ops.py``. ``labels`` (N classes in [0, C)) replace the drawn ones; X and W
     stay those of ``seed``.
     """
     if layout not in CLASS_AXIS:

@@ -16,7 +16,7 @@ import pytest
 from tinygrad_softmax.cli import main
 from tinygrad_softmax.lecture.outputs import TEMP_PREFIX
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _one_line_error(capsys, command: str) -> str:

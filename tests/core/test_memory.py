@@ -76,7 +76,7 @@ def test_the_leaf_gradients_are_the_same_either_way(retain, rng):
 def test_the_code_in_docs_reliability_runs():
     from pathlib import Path
 
-    text = (Path(__file__).parents[1] / "docs" / "reliability.md").read_text(encoding="utf-8")
+    text = (Path(__file__).parents[2] / "docs" / "reliability.md").read_text(encoding="utf-8")
     blocks = [b.split("```", 1)[0] for b in text.split("```python\n")[1:]]
     assert blocks, "docs/reliability.md has no python block"
     for block in blocks:

@@ -10,7 +10,7 @@ import pytest
 
 from tinygrad_softmax import datasets
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 DATA = ROOT / "tinygrad_softmax" / "lecture" / "training" / "data"
 
 

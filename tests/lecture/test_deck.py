@@ -23,7 +23,7 @@ from tinygrad_softmax.lecture import deck, extras
 from tinygrad_softmax.lecture.numbers import number
 from tinygrad_softmax.lecture.training.classifier import build_classifier
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.xdist_group("deck")  # one worker builds the deck once and presents it
 needs_dot = pytest.mark.skipif(not extras.have("dot"), reason="Graphviz's dot is not installed")
 TITLES = [(part.number, title) for part in deck.PLAN for title in part.slides]

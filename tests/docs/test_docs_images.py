@@ -18,7 +18,7 @@ from tinygrad_softmax.lecture.outputs import SLIDE_DPI, SLIDE_FIGSIZE
 from tinygrad_softmax.lecture.views import slides
 from tinygrad_softmax.lecture.views.viz import png_size
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 IMAGES = ROOT / "docs" / "images"
 PLOT = (round(SLIDE_FIGSIZE[0] * SLIDE_DPI), round(SLIDE_FIGSIZE[1] * SLIDE_DPI))
 

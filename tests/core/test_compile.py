@@ -593,7 +593,7 @@ def test_docs_show_the_program_the_cli_prints(capsys: Any) -> None:
 
     cli.main(["compile"])
     printed = capsys.readouterr().out.rstrip("\n")
-    docs = (Path(__file__).resolve().parents[1] / "docs" / "compile.md").read_text(encoding="utf-8")
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "compile.md").read_text(encoding="utf-8")
     assert f"```text\n{printed}\n```" in docs, "docs/compile.md shows an older program: paste the new one"
 
 

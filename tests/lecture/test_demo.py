@@ -135,7 +135,7 @@ def test_cli_demo_prints_the_summary(demo_run):
     assert "digits: train accuracy" in out and f"{demo_run.out / 'report.md'}" in out
 
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_derivation_doc_points_at_code_and_tests_that_exist():

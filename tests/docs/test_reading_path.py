@@ -23,7 +23,7 @@ import pytest
 from tinygrad_softmax import Tensor
 from tinygrad_softmax import functional as F
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "tinygrad_softmax"
 GUIDE = ROOT / "docs" / "reading-guide.md"
 STOP = re.compile(

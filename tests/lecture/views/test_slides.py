@@ -266,7 +266,7 @@ def test_the_docs_pictures_have_the_shape_make_docs_images_asks_for():
     """Each graph picture `make docs-images` draws is in docs/images/ as that line draws it: fitted to
     the slide (1920 px wide, in the 16:9 band) without --wide, at its natural shape with it; and the
     sizes docs/graph.md quotes are those of pictures there."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[3]
     lines = re.findall(r"tinygrad_softmax graph --out (docs/images/\S+)(.*)", (root / "Makefile").read_text())
     assert len(lines) >= 5
     low, high = slides.BANDS["16:9"]

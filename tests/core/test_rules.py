@@ -21,7 +21,7 @@ from tinygrad_softmax import Tensor, grad, ops
 from tinygrad_softmax import functional as F
 from tinygrad_softmax import tensor as tensor_module
 
-REFERENCE = pathlib.Path(__file__).with_name("data") / "first_order_reference.npz"
+REFERENCE = pathlib.Path(__file__).parents[1] / "data" / "first_order_reference.npz"
 
 
 # ---------------------------------------------------------------- first order: unchanged

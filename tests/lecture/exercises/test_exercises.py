@@ -20,7 +20,7 @@ from tinygrad_softmax.lecture.exercises.catalogue import CLASSIFIER_OPS, EXERCIS
 from tinygrad_softmax.lecture.lessons.bugs import BUGS
 from tinygrad_softmax.lecture.views.viz import RED
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _replace_rule(source: str, function: str, new: str) -> str:

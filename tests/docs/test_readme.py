@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from printouts import same_line, shows
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.M | re.S)
 DOCS = sorted(p for p in (ROOT / "docs").glob("*.md") if BLOCK.search(p.read_text(encoding="utf-8")))
 
@@ -106,7 +106,7 @@ def test_the_code_map_names_every_module_of_the_package():
 # ---------------------------------------------------------------- what the pages say about code and commands
 
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-TESTS = {path.stem: path.read_text(encoding="utf-8") for path in (ROOT / "tests").glob("test_*.py")}
+TESTS = {path.stem: path.read_text(encoding="utf-8") for path in (ROOT / "tests").rglob("test_*.py")}
 DEFINED_TESTS = {name for source in TESTS.values() for name in re.findall(r"^def (test_\w+)", source, re.M)}
 
 
@@ -140,7 +140,7 @@ def test_every_linked_name_is_defined_in_the_file_it_links_to(page):
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
 def test_every_test_a_page_names_exists(page):
     """A test named in `backticks` (`test_repeated_labels_are_all_counted`) is a test of the suite,
-    and a test file (`tests/test_lab.py`, `test_oracles.py`) is a file of it."""
+    and a test file (`tests/lecture/lessons/test_lab.py`, `test_oracles.py`) is a file of it."""
     for name in set(re.findall(r"\b(test_[a-z0-9_]+)\b(?!<)", page.read_text(encoding="utf-8"))):
         assert name in DEFINED_TESTS or name in TESTS, f"{page.name} names {name}, which no test file has"
 

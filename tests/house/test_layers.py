@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "tinygrad_softmax"
+PACKAGE = Path(__file__).resolve().parents[2] / "tinygrad_softmax"
 NAME = "tinygrad_softmax"
 ENTRY_POINTS = ("__main__.py",)  # at the top, but not the core: it opens the command line
 

@@ -8,7 +8,7 @@ from nbclient import NotebookClient
 
 from tinygrad_softmax import viz
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "docs" / "lecture.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "docs" / "lecture.ipynb"
 
 
 def code_cells(notebook):

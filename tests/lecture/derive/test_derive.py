@@ -346,7 +346,7 @@ def test_the_derived_section_of_the_derivation_is_the_tools_output():
 
     from tinygrad_softmax.lecture.derive.report import with_docs_section
 
-    page = (Path(__file__).resolve().parents[1] / "docs" / "derivation.md").read_text(encoding="utf-8")
+    page = (Path(__file__).resolve().parents[3] / "docs" / "derivation.md").read_text(encoding="utf-8")
     assert with_docs_section(page) == page, (
         'docs/derivation.md §8 is out of date; regenerate it with: python -c "from pathlib import Path; '
         "from tinygrad_softmax.lecture.derive.report import with_docs_section as w; "

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from tinygrad_softmax.lecture import extras
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_graphviz_hints_are_identical_in_the_makefile_the_readme_and_the_messages():
