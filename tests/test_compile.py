@@ -457,7 +457,7 @@ def test_lines_computing_follows_the_names() -> None:
 
 def test_matmul_turns_a_wide_short_product_in_both_engines() -> None:
     """At the derivation's mnist-like shapes W X and dZ Xᵀ are computed as (Xᵀ Wᵀ)ᵀ and (X dZᵀ)ᵀ."""
-    from tinygrad_softmax.ops import rows_first_is_slow
+    from tinygrad_softmax.matmul import rows_first_is_slow
 
     assert rows_first_is_slow(10, 784, 256) and rows_first_is_slow(10, 256, 784)
     assert not rows_first_is_slow(256, 784, 10) and not rows_first_is_slow(784, 256, 10)  # tall, narrow

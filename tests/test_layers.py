@@ -111,6 +111,58 @@ def test_analytic_imports_no_engine_module():
     assert inner == set(), f"analytic imports {sorted(inner)}"
 
 
+def _core_import_graph(room: str = "") -> dict[str, set[str]]:
+    """Which module of the core (or of its subpackage ``room``) imports which: every import statement,
+    in functions and under ``TYPE_CHECKING`` too. A package's ``__init__`` only gathers its modules."""
+    top = PACKAGE / room if room else PACKAGE
+    modules = {module_name(p): p for p in CORE if p.name != "__init__.py" and p.parent == top}
+    return {name: imports(path) & set(modules) for name, path in modules.items()}
+
+
+def _a_circle(graph: dict[str, set[str]]) -> list[str]:
+    """A list of modules that import each other in a circle, or [] (a depth-first search, by a stack)."""
+    state: dict[str, int] = {}  # 1 on the current path, 2 done
+    for start in sorted(graph):
+        if start in state:
+            continue
+        path, stack = [start], [iter(sorted(graph[start]))]
+        state[start] = 1
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                state[path.pop()] = 2
+                stack.pop()
+            elif state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt]
+            elif nxt not in state:
+                state[nxt] = 1
+                path.append(nxt)
+                stack.append(iter(sorted(graph[nxt])))
+    return []
+
+
+def test_the_core_has_no_import_circle_not_even_a_type_only_one():
+    graph = _core_import_graph()
+    assert {f"{NAME}.tensor", f"{NAME}.ops", f"{NAME}.engine", f"{NAME}.contracts"} <= set(graph)
+    assert f"{NAME}.ops" in graph[f"{NAME}.tensor"]  # the reader sees the imports
+    circle = _a_circle(graph)
+    assert circle == [], " imports ".join(circle)
+
+
+@pytest.mark.xfail(
+    strict=True, reason="compiler.program and compiler.symbolic import each other (a type-only import)"
+)
+def test_the_compiler_has_no_import_circle():
+    circle = _a_circle(_core_import_graph("compiler"))
+    assert circle == [], " imports ".join(circle)
+
+
+def test_the_circle_finder_finds_a_circle():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert _a_circle(graph) == ["a", "b", "c", "a"]
+    assert _a_circle({"a": {"b"}, "b": set()}) == []
+
+
 @pytest.mark.parametrize("path", LECTURE, ids=lambda p: p.name)
 def test_the_lecture_imports_neither_the_bench_nor_the_command_line(path):
     for name in imports(path):

@@ -93,7 +93,7 @@ def test_markdown_table(model):
 def test_without_a_reference_there_is_no_comparison():
     text = explain(build_classifier().loss)
     assert "(P − Y)/N" not in text
-    assert "∂out/∂in₁ = 1" in text
+    assert "∂L/∂in₁ = ∂L/∂out" in text
 
 
 def test_explain_changes_no_grad():

@@ -258,3 +258,42 @@ def test_gather_rejects_a_bad_index_array_or_axis():
         w.gather(1, np.array([0, 1]))
     with pytest.raises(ValueError, match=r"gather: axis 2 .*\(2, 3\)"):
         w.gather(2, np.zeros((2, 1), dtype=int))
+
+
+# ---------------------------------------------------------------- the table itself
+
+
+def _ops_classes():
+    return [c for c in vars(ops).values() if isinstance(c, type) and issubclass(c, ops.Op) and c.name != "op"]
+
+
+def test_every_rule_string_is_in_the_vjp_notation_the_module_states():
+    assert "VJP form: ``∂L/∂in = …``" in ops.__doc__
+    classes = [c for c in _ops_classes() if c.rule]
+    assert len(classes) >= 20
+    for cls in classes:
+        clauses = cls.rule.split(", ∂L/∂in₂")
+        assert clauses[0].startswith(("∂L/∂in = ", "∂L/∂in₁ = ")), cls.rule
+        assert "∂L/∂out" in cls.rule and "∂out/∂" not in cls.rule, cls.rule
+
+
+def test_ops_py_is_mostly_rules():
+    # At least half of ops.py's lines (blank lines aside) are the ops' rules: each op's docstring,
+    # its forward and backward (docstrings included) and its rule string.
+    import ast
+    import pathlib
+
+    source = pathlib.Path(ops.__file__).read_text(encoding="utf-8")
+    rule_lines: set[int] = set()
+    for node in ast.parse(source).body:
+        if not isinstance(node, ast.ClassDef):
+            continue
+        for item in node.body:
+            is_doc = isinstance(item, ast.Expr) and isinstance(item.value, ast.Constant)
+            is_rule = isinstance(item, ast.Assign) and getattr(item.targets[0], "id", "") == "rule"
+            is_method = isinstance(item, ast.FunctionDef) and item.name in ("forward", "backward")
+            if is_doc or is_rule or is_method:
+                rule_lines.update(range(item.lineno, (item.end_lineno or item.lineno) + 1))
+    lines = [i for i, line in enumerate(source.splitlines(), 1) if line.strip()]
+    share = len(rule_lines & set(lines)) / len(lines)
+    assert share >= 0.5, f"{share:.0%} of ops.py is rules"

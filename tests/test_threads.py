@@ -240,3 +240,41 @@ def test_modes_are_restored_when_the_block_raises(mode):
         raise KeyError("boom")
     assert is_grad_enabled()
     assert np.isneginf(Tensor([0.0]).log().item())  # anomaly mode is off again
+
+
+def test_every_block_gives_back_its_count_of_watched_threads():
+    # While no thread is in no_grad(), detect_anomaly() or a trace, Tensor._apply takes its fast path.
+    from tinygrad_softmax import compile, enable_grad, grad_mode
+
+    assert grad_mode.watched_threads == 0
+    with no_grad(), enable_grad(), detect_anomaly(), detect_anomaly():
+        assert grad_mode.watched_threads == 1  # anomaly, once (enable_grad gave no_grad's back)
+    with enable_grad():
+        assert grad_mode.watched_threads == 0  # recording was on already: nothing to watch
+    with pytest.raises(KeyError), no_grad(), detect_anomaly():
+        raise KeyError("boom")
+    compile(lambda x: (x * x).sum())(Tensor([1.0, 2.0], requires_grad=True))
+    assert grad_mode.watched_threads == 0
+
+
+def test_a_watched_thread_slows_no_other_thread_down_to_a_wrong_answer():
+    # Another thread's no_grad() sends this thread's ops down the watched path: same results.
+    inside, done = threading.Barrier(2), threading.Event()
+
+    def hold_no_grad() -> None:
+        with no_grad():
+            inside.wait()
+            done.wait(30)
+
+    def record() -> Any:
+        inside.wait()
+        from tinygrad_softmax import grad_mode
+
+        assert grad_mode.watched_threads == 1
+        x = Tensor([1.0, 2.0], requires_grad=True)
+        (x * x).sum().backward()
+        done.set()
+        return x.grad
+
+    _, grad = run_threads(hold_no_grad, record)
+    np.testing.assert_array_equal(grad, [2.0, 4.0])

@@ -153,7 +153,7 @@ def test_show_rules_writes_each_ops_local_rule():
     for op, rule in ops.items():
         first_clause = rule.split(", ")[0].split(" ")[0]
         assert html.escape(first_clause) in with_rules, op
-    assert "∂out/∂in = 1/in" in with_rules and "∂out/∂in" not in without
+    assert "∂L/∂in = ∂L/∂out / in" in with_rules and "∂L/∂in" not in without
 
 
 def test_highlight_draws_only_the_given_tensors_in_red():
@@ -422,7 +422,7 @@ def test_cli_graph_options(tmp_path):
     argv = ["graph", "--out", str(out), "--layout", "row", "--show-grads", "--show-values", "--show-rules"]
     assert main([*argv, "--collapse", "--rankdir", "TB", "--dpi", "120", "--format", "svg"]) == 0
     svg = (tmp_path / "g.svg").read_text(encoding="utf-8")
-    assert "cross_entropy" in svg and "∂out/∂in₁ = 1" in svg
+    assert "cross_entropy" in svg and "∂L/∂in₁ = ∂L/∂out" in svg
     assert not out.exists()
 
 

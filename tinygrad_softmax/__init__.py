@@ -15,7 +15,8 @@ from . import analytic, functional, gradcheck, nn, optim
 from .anomaly import AnomalyError, detect_anomaly
 from .compiler import CompileError, compile
 from .derivatives import grad, hessian, hvp, jacobian, jvp
-from .tensor import Tensor, enable_grad, is_grad_enabled, no_grad
+from .grad_mode import enable_grad, is_grad_enabled, no_grad
+from .tensor import Tensor
 
 __all__ = ["Tensor", "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly", "AnomalyError"]
 __all__ += ["grad", "jacobian", "hessian", "hvp", "jvp", "compile", "CompileError"]

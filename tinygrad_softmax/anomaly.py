@@ -11,14 +11,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from .engine import Node
-    from .ops import Op
-    from .tensor import Tensor
+from . import grad_mode
+from .contracts import Node, Op
 
 
 class _AnomalyMode(threading.local):
@@ -27,11 +25,7 @@ class _AnomalyMode(threading.local):
     depth = 0
 
 
-# Read by `Tensor._apply` on every op (cheaper than a call): first `checking_threads`,
-# how many threads are inside detect_anomaly() now, then this thread's `mode.depth`.
 mode = _AnomalyMode()
-checking_threads = 0
-_checking_threads_lock = threading.Lock()
 
 
 def is_enabled() -> bool:
@@ -48,7 +42,7 @@ def __getattr__(name: str) -> Any:
 class AnomalyError(FloatingPointError):
     """A NaN or Inf appeared. ``node`` is the tensor it appeared in (when it exists)."""
 
-    def __init__(self, message: str, op: str, inputs: Sequence[Tensor], node: Tensor | None = None):
+    def __init__(self, message: str, op: str, inputs: Sequence[Node], node: Node | None = None):
         super().__init__(message)
         self.op = op
         self.inputs = tuple(inputs)
@@ -61,18 +55,15 @@ def detect_anomaly() -> Iterator[None]:
 
     Per thread, like PyTorch's: other threads run unchecked.
     """
-    global checking_threads
-    with _checking_threads_lock:
-        if mode.depth == 0:
-            checking_threads += 1
-        mode.depth += 1
+    if mode.depth == 0:  # the thread is watched: every op it makes takes Tensor._apply's slow path
+        grad_mode.watch(+1)
+    mode.depth += 1
     try:
         yield
     finally:
-        with _checking_threads_lock:
-            mode.depth -= 1
-            if mode.depth == 0:
-                checking_threads -= 1
+        mode.depth -= 1
+        if mode.depth == 0:
+            grad_mode.watch(-1)
 
 
 def describe(t: Node) -> str:
@@ -91,7 +82,7 @@ def _what(values: np.ndarray) -> str:
 
 
 def _inputs_report(inputs: Sequence[Node]) -> str:
-    bad = [describe(t) for t in inputs if not np.isfinite(t.data).all()]
+    bad = [describe(t) for t in inputs if not np.isfinite(t._data).all()]
     return f"inputs already non-finite: {', '.join(bad)}" if bad else "all inputs were finite"
 
 
@@ -102,15 +93,15 @@ def check_forward(fn: Op, inputs: Sequence[Node], out: Node) -> None:
     when the op was not recorded) so a viewer can draw the graph up to the
     offending node; nothing downstream ever sees it. This only reads.
     """
-    if np.isfinite(out.data).all():
+    if np.isfinite(out._data).all():
         return
     names = ", ".join(describe(t) for t in inputs)
     raise AnomalyError(
-        f"{fn.name}: forward produced {_what(out.data)} in its output of shape {out.shape} "
+        f"{fn.name}: forward produced {_what(out._data)} in its output of shape {out.shape} "
         f"(inputs: {names}); {_inputs_report(inputs)}",
         fn.name,
-        cast("Sequence[Tensor]", inputs),  # the nodes of a Tensor graph are Tensors
-        cast("Tensor", out),
+        inputs,
+        out,
     )
 
 
@@ -122,6 +113,6 @@ def check_backward(node: Node, parent: Node, grad: np.ndarray) -> None:
         f"{node.op}: backward produced {_what(grad)} in the gradient for {describe(parent)} "
         f"(the op's output is {describe(node)}); {_inputs_report(node.parents)}",
         node.op,
-        cast("Sequence[Tensor]", node.parents),
-        cast("Tensor", node),
+        node.parents,
+        node,
     )

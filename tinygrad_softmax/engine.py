@@ -1,7 +1,7 @@
 """Reverse mode: order the graph, then walk it backwards applying the chain rule.
 
 Both steps are loops, never recursion, so a chain of 100,000 ops is as easy as
-a chain of ten.
+a chain of ten. The walk works on any :class:`~.contracts.Node` (a Tensor).
 """
 
 from __future__ import annotations
@@ -12,66 +12,22 @@ import weakref
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
 from . import anomaly
-from .ops import Op, constant, sum_to, unbroadcast
+from .contracts import Node, Op, constant
+from .ops import sum_to, unbroadcast
 
-if TYPE_CHECKING:
-    from .tensor import Tensor
-
-_serial = attrgetter("serial")
+N = TypeVar("N", bound=Node)
 
 # One lock for every write into `.grad`: two threads calling backward() into the
 # same leaf would otherwise both read the old `.grad` and one sum would be lost.
 _store_lock = threading.Lock()
 
-# Tensors that keep their `.grad` even in backward(retain_intermediate_grads=False).
+# Nodes that keep their `.grad` even in backward(retain_intermediate_grads=False).
 _retained: weakref.WeakSet[Any] = weakref.WeakSet()
-
-
-N = TypeVar("N", bound="Node")
-
-
-class Node(Protocol):
-    """What the backward walk needs of a node of the graph (``Tensor`` is the one we have).
-
-    ``parents`` are the op's inputs in order, ``grad_fn`` the op that made the
-    node (None for a leaf; its ``saved`` arrays are what the rule reads),
-    ``serial`` a number larger than every parent's. ``shape`` and ``dtype``
-    are ``data``'s, read without touching ``data`` itself.
-    """
-
-    requires_grad: bool
-
-    @property
-    def data(self) -> np.ndarray: ...
-
-    @property
-    def grad(self) -> np.ndarray | None: ...
-
-    @property
-    def parents(self: N) -> Sequence[N]: ...
-
-    @property
-    def grad_fn(self) -> Op | None: ...
-
-    @property
-    def serial(self) -> int: ...
-
-    @property
-    def op(self) -> str: ...
-
-    @property
-    def name(self) -> str | None: ...
-
-    @property
-    def shape(self) -> tuple[int, ...]: ...
-
-    @property
-    def dtype(self) -> np.dtype[Any]: ...
 
 
 def retain(node: Node) -> None:
@@ -80,16 +36,8 @@ def retain(node: Node) -> None:
 
 
 def topological_order(root: N, sources: Collection[N] | None = None) -> list[N]:
-    """Every tensor that ``root`` depends on and that requires grad, inputs first.
-
-    First collect the graph with an explicit stack (a node reached twice, as in
-    a diamond, is kept once), then sort it by ``serial``, the number each tensor
-    got when it was made. A tensor is always made after its inputs, so in that
-    order every parent comes before its children, the same way on every run.
-
-    With ``sources``, keep only the tensors that depend on one of them: the
-    rest of the graph cannot change their gradients.
-    """
+    """Every node ``root`` depends on that requires grad, inputs first: collected with a stack (a node
+    reached twice, as in a diamond, kept once), sorted by ``serial`` (a tensor is made after its inputs)."""
     seen = {root}
     stack = [root]
     see, push, pop = seen.add, stack.append, stack.pop  # bound once: they run for every node
@@ -98,31 +46,50 @@ def topological_order(root: N, sources: Collection[N] | None = None) -> list[N]:
             if parent.requires_grad and parent not in seen:
                 see(parent)
                 push(parent)
-    order = sorted(seen, key=_serial)
-    if sources is not None:
-        reached = set(sources)
-        for node in order:  # inputs first, so a parent is decided before its children
-            if node not in reached and any(parent in reached for parent in node.parents):
-                reached.add(node)
-        order = [node for node in order if node in reached] if root in reached else []
-    return order
+    order = sorted(seen, key=attrgetter("serial"))
+    return order if sources is None else _depending_on(order, root, sources)
 
 
-@dataclass(frozen=True)
-class Step:
-    """One step of the backward walk: the chain rule applied at one node.
-
-    ``grad`` is dL/d``node`` (complete when the step runs); ``parent_grads[i]``
-    is the contribution this node sends to ``node.parents[i]`` (summed back to
-    the parent's shape), or None when that parent needs no gradient.
-    """
-
-    node: Tensor
-    grad: np.ndarray
-    parent_grads: tuple[np.ndarray | None, ...]
+def _depending_on(order: list[N], root: N, sources: Collection[N]) -> list[N]:
+    """The nodes of ``order`` that depend on one of ``sources``: the rest cannot change their gradients."""
+    reached = set(sources)
+    for node in order:  # inputs first, so a parent is decided before its children
+        if node not in reached and any(parent in reached for parent in node.parents):
+            reached.add(node)
+    return [node for node in order if node in reached] if root in reached else []
 
 
-def _recorded_arguments(node: Tensor, fn: Op) -> tuple[Tensor, ...]:
+def _chain_rule(
+    root: N, grad: Any, create_graph: bool = False, sources: Collection[N] | None = None
+) -> Iterator[tuple[N, Any, Sequence[Any]]]:
+    """For each node, from ``root`` back: ``(node, ∂L/∂node, what its rule returned for each parent)``;
+    nothing is written to any node. ``create_graph``: the rules run on the Tensors and are recorded."""
+    checking = anomaly.is_enabled()
+    reduce_to = sum_to if create_graph else unbroadcast  # ∂L/∂out summed back to the input's shape
+    grads = {root: grad}
+    pop, get = grads.pop, grads.get  # bound once: they run for every node and every parent
+    for node in reversed(topological_order(root, sources)):
+        node_grad = pop(node, None)
+        if node_grad is None:  # requires_grad switched on after the forward: nothing was sent to it
+            continue
+        fn = node.grad_fn
+        if fn is None:  # a leaf: nothing to pass on
+            yield node, node_grad, ()
+            continue
+        rule_grads = fn.backward(node_grad, *(_recorded_arguments(node, fn) if create_graph else fn.saved))
+        for parent, parent_grad in zip(node.parents, rule_grads):
+            if parent_grad is None or not parent.requires_grad:
+                continue
+            if parent_grad.shape != parent._data.shape:  # broadcasting stretched the parent
+                parent_grad = reduce_to(parent_grad, parent._data.shape)
+            if checking:
+                anomaly.check_backward(node, parent, constant(parent_grad))
+            earlier = get(parent)  # `+` makes a new array: `earlier` may be another node's
+            grads[parent] = parent_grad if earlier is None else earlier + parent_grad
+        yield node, node_grad, rule_grads
+
+
+def _recorded_arguments(node: Node, fn: Op) -> tuple[Node, ...]:
     """The node's parents and the node itself, for a rule that must be recorded.
 
     They must still hold the values the forward saw: the rule computes with
@@ -140,142 +107,86 @@ def _recorded_arguments(node: Tensor, fn: Op) -> tuple[Tensor, ...]:
     return arguments
 
 
-def _chain_rule(
-    root: Tensor,
-    grad: Any,
-    create_graph: bool = False,
-    sources: Collection[Tensor] | None = None,
-    report_sent: bool = True,
-) -> Iterator[tuple[Tensor, Any, tuple[Any, ...]]]:
-    """The steps of :func:`walk` as plain tuples ``(node, grad, parent_grads)``.
+@dataclass(frozen=True)
+class Step(Generic[N]):
+    """One step of the backward walk: the chain rule applied at one node.
 
-    ``backward`` reads these directly: a ``Step`` object per node would cost
-    about as much as a small op. It needs no ``parent_grads`` either: with
-    ``report_sent=False`` they are not collected (always ``()``). The gradients are arrays, or with
-    ``create_graph`` Tensors: each rule then runs on the node's parents and the
-    node itself, and its ops are recorded (the caller turns recording on).
+    ``grad`` is dL/d``node`` (complete when the step runs); ``parent_grads[i]``
+    is the contribution this node sends to ``node.parents[i]`` (summed back to
+    the parent's shape), or None when that parent needs no gradient.
     """
-    checking = anomaly.checking_threads and anomaly.is_enabled()
-    # On arrays, `unbroadcast` itself: `sum_to` would ask of every gradient whether it is a Tensor.
-    reduce_to = sum_to if create_graph else unbroadcast
-    grads = {root: grad}  # dL/dt of each tensor t reached so far, local to this walk
-    pop, get = grads.pop, grads.get  # bound once: they run for every node and every parent
-    for node in reversed(topological_order(root, sources)):
-        # Every node in the order lies on a path to root, so its gradient is complete
-        # by the time the reversed walk reaches it.
-        node_grad = pop(node, None)
-        if node_grad is None:
-            # Its requires_grad was switched on after the forward: the ops that used it
-            # recorded it as a constant and send it nothing. It gets no gradient.
-            continue
-        fn = node.grad_fn
-        if fn is None:  # a leaf: nothing to pass on
-            yield node, node_grad, ()
-            continue
-        if create_graph:
-            rule_grads = fn.backward(node_grad, *_recorded_arguments(node, fn))
-        else:
-            rule_grads = fn.backward(node_grad, *fn.saved)
-        sent: list[Any] | None = [] if report_sent else None
-        for parent, parent_grad in zip(node.parents, rule_grads):
-            if parent_grad is None or not parent.requires_grad:
-                if sent is not None:
-                    sent.append(None)
-                continue
-            shape = parent._data.shape  # the slot itself: no property call on this hot path
-            if parent_grad.shape != shape:
-                parent_grad = reduce_to(parent_grad, shape)
-            if checking:
-                anomaly.check_backward(node, parent, constant(parent_grad))
-            # `+` makes a new array: the one already there may be shared with another node.
-            earlier = get(parent)  # one dict look-up, not `in` and then `[]`
-            grads[parent] = parent_grad if earlier is None else earlier + parent_grad
-            if sent is not None:
-                sent.append(parent_grad)
-        yield node, node_grad, (() if sent is None else tuple(sent))
+
+    node: N
+    grad: np.ndarray
+    parent_grads: tuple[np.ndarray | None, ...]
 
 
-def walk(root: Tensor, grad: np.ndarray) -> Iterator[Step]:
+def walk(root: N, grad: np.ndarray) -> Iterator[Step[N]]:
     """Apply the chain rule node by node, from ``root`` back to the leaves.
 
     Gradients live in a dict local to this walk; nothing is written to any
     tensor. ``backward`` below stores the result; the explainers watch the steps.
     """
-    for node, node_grad, parent_grads in _chain_rule(root, grad):
-        yield Step(node, node_grad, parent_grads)
+    for node, node_grad, rule_grads in _chain_rule(root, grad):
+        sent = [
+            None if g is None or not p.requires_grad else unbroadcast(g, p.shape)
+            for p, g in zip(node.parents, rule_grads)
+        ]
+        yield Step(node, node_grad, tuple(sent))
 
 
-def backward(root: Tensor, grad: np.ndarray, retain_intermediate_grads: bool = True) -> None:
-    """Propagate ``grad`` (dL/droot) to every tensor in root's graph; add it to ``.grad``.
-
-    The walk finishes, and every ``.grad`` about to be added to is checked,
-    before any ``.grad`` is written, so an error half way leaves every ``.grad``
-    as it was, and a second call sees none of the first's work.
-
-    ``retain_intermediate_grads=False`` stores only the leaves' gradients (and
-    those of tensors that asked with ``retain_grad()``), as PyTorch does: each
-    intermediate gradient is then dropped as soon as the walk has passed it on,
-    so the walk holds only the gradients still on their way, not all of them.
-    """
-    # The walk makes no reference cycles, so Python's cycle collector would find
-    # nothing in it; pausing it keeps it from scanning the whole graph again and
-    # again while the walk allocates (on a 100,000-op chain that is a third of the time).
+def _pause_collector() -> bool:
+    """Pause Python's cycle collector (return whether it ran): the walk makes no reference cycles;
+    on a 100,000-op chain the collector scanning the graph as the walk allocates is a third of the time."""
     collecting = gc.isenabled()
     gc.disable()
+    return collecting
+
+
+def backward(root: Node, grad: np.ndarray, retain_intermediate_grads: bool = True) -> None:
+    """Propagate ``grad`` (∂L/∂root) through root's graph and add it into every ``.grad``, once the
+    walk is done. ``retain_intermediate_grads=False``: only the leaves' (and ``retain_grad()``'s)."""
+    collecting = _pause_collector()
     try:
+        steps = _chain_rule(root, grad)
         if retain_intermediate_grads:
-            results = [(node, node_grad) for node, node_grad, _ in _chain_rule(root, grad, report_sent=False)]
+            results = [(node, node_grad) for node, node_grad, _ in steps]
         else:
-            retained = _retained
-            results = [
-                (node, node_grad)
-                for node, node_grad, _ in _chain_rule(root, grad, report_sent=False)
-                if node.grad_fn is None or node in retained
-            ]
+            results = [(node, g) for node, g, _ in steps if node.grad_fn is None or node in _retained]
     finally:
         if collecting:
             gc.enable()
     _store(results)
 
 
-def _store(results: list[tuple[Tensor, np.ndarray]]) -> None:
-    """Add each gradient into its tensor's ``.grad``: all or nothing, one thread at a time.
-
-    The first loop checks every ``.grad`` and computes every new value; only
-    then does the second loop write them, so an error (a mismatched ``.grad``,
-    or even running out of memory for a sum) leaves every ``.grad`` as it was.
-    """
+def _store(results: list[tuple[Node, np.ndarray]]) -> None:
+    """Add each gradient into its node's ``.grad``, one thread at a time: every new value is computed
+    before the first is written, so an error (even out of memory) leaves every ``.grad`` as it was."""
     with _store_lock:
-        new: list[np.ndarray] = []
-        handed_out: set[int] = set()  # ids of the arrays already given to a .grad
-        hand_out = handed_out.add
+        new, handed_out = [], set()  # ids of the arrays already given to a .grad
         for node, g in results:
-            data = node._data
-            dtype = data.dtype
-            old = node._grad
-            if old is not None and (old.shape != data.shape or old.dtype != dtype):
-                raise ValueError(
-                    f"backward: {anomaly.describe(node)} holds a .grad of shape {old.shape} ({old.dtype}) "
-                    f"that does not match its data ({dtype}); "
-                    "set its .grad to None (zero_grad()) before calling backward() again"
-                )
-            # (`is` first: the usual dtypes are one object each, so the `!=` is rarely asked.)
-            key = id(g)
-            if g.dtype is not dtype and g.dtype != dtype:
-                g = g.astype(dtype)  # a new array of its own
-                key = id(g)
-            elif g.base is not None or key in handed_out or not g.flags.writeable:
-                # Give each .grad an array of its own, so that editing one in place
-                # never changes another (add's backward hands one array to both inputs).
-                g = g.copy()
-                key = id(g)
-            hand_out(key)
+            data, old = node._data, node._grad
+            if old is not None and (old.shape != data.shape or old.dtype != data.dtype):
+                raise _mismatched_grad(node, old)
+            if g.dtype is not data.dtype and g.dtype != data.dtype:  # (`is`: one object per usual dtype)
+                g = g.astype(data.dtype)  # a new array of its own
+            elif g.base is not None or id(g) in handed_out or not g.flags.writeable:
+                g = g.copy()  # editing one .grad must never change another (add sends one array to both)
+            handed_out.add(id(g))
             new.append(g if old is None else old + g)
         for (node, _), value in zip(results, new):
             node._grad = value
 
 
-def gradients(root: Tensor, grad: Any, sources: Sequence[Tensor], create_graph: bool = False) -> list[Any]:
+def _mismatched_grad(node: Node, old: np.ndarray) -> ValueError:
+    return ValueError(
+        f"backward: {anomaly.describe(node)} holds a .grad of shape {old.shape} ({old.dtype}) "
+        f"that does not match its data ({node._data.dtype}); "
+        "set its .grad to None (zero_grad()) before calling backward() again"
+    )
+
+
+def gradients(root: Node, grad: Any, sources: Sequence[Node], create_graph: bool = False) -> list[Any]:
     """d(root)/d(source) for each source, the walk starting from ``grad``; no ``.grad`` is touched.
 
     Only the part of the graph between the sources and ``root`` is walked. A
@@ -283,11 +194,10 @@ def gradients(root: Tensor, grad: Any, sources: Sequence[Tensor], create_graph: 
     ``grad`` is a Tensor and so is every result (the caller records).
     """
     wanted = set(sources)
-    found: dict[Tensor, Any] = {}
-    collecting = gc.isenabled()  # paused for the same reason as in backward()
-    gc.disable()
+    found: dict[Node, Any] = {}
+    collecting = _pause_collector()
     try:
-        for node, node_grad, _ in _chain_rule(root, grad, create_graph, wanted, report_sent=False):
+        for node, node_grad, _ in _chain_rule(root, grad, create_graph, wanted):
             if node in wanted:
                 found[node] = node_grad
     finally:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from . import ops
+from . import checks, ops
 from .analytic import one_hot
 from .tensor import Tensor
 
@@ -20,30 +20,20 @@ __all__ = ["softmax", "log_softmax", "cross_entropy", "softmax_cross_entropy", "
 
 
 def _shifted(x: Tensor, axis: int) -> Tensor:
-    """x − max(x) along ``axis``, the max detached.
-
-    softmax(x − c) = softmax(x) for any constant c, so subtracting the max
-    changes no value and no gradient, but keeps exp() from overflowing.
-    """
+    """x − max(x) along ``axis``, the max detached: softmax(x − c) = softmax(x) for any constant c,
+    so it changes no value and no gradient, but keeps exp() from overflowing."""
     shift = x.detach().max(axis=axis, keepdims=True)
     shift.name = "max (detached)"
     return x - shift
 
 
 def _class_axis(x: Any, axis: Any, who: str) -> tuple[Tensor, int]:
-    """``x`` as a Tensor (an ndarray is wrapped) and ``axis`` checked, in ``who``'s words."""
-    if not isinstance(x, Tensor):
-        x = Tensor(x)
+    """``x`` as a Tensor (an ndarray is wrapped) and ``axis``, an int in range of a non-empty axis."""
+    x = x if isinstance(x, Tensor) else Tensor(x)
     shape = x._data.shape
     if type(axis) is int and -len(shape) <= axis < len(shape) and shape[axis]:
-        return x, axis  # the usual case, answered without the checks below
-    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
-        raise TypeError(f"{who}: axis must be an integer (the class axis), got {axis!r}")
-    if not -x.ndim <= axis < x.ndim:
-        raise ValueError(f"{who}: axis {axis} is out of range for a tensor of shape {x.shape}")
-    if x.shape[axis] == 0:
-        raise ValueError(f"{who}: axis {axis} of shape {x.shape} has no classes to normalise over")
-    return x, int(axis)
+        return x, axis
+    return x, checks.class_axis(axis, shape, who)
 
 
 def softmax(x: Tensor | np.ndarray, axis: int = -1) -> Tensor:
@@ -60,77 +50,29 @@ def log_softmax(x: Tensor | np.ndarray, axis: int = -1) -> Tensor:
     return z - z.exp().sum(axis=axis, keepdims=True).log()
 
 
-_UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}  # by the width in bytes
-
-
-def _label_hint(labels: np.ndarray, shape: tuple[int, ...], axis: int) -> str:
-    """What a student most likely meant by labels that are not integers, and the fix."""
-    if labels.dtype.kind not in "fb" or labels.size == 0:
-        return ""
-    if labels.shape == shape and np.all((labels == 0) | (labels == 1)):
-        # Y itself, the derivation's one-hot matrix: cross_entropy wants y, the class of each sample.
-        return (
-            f" of shape {labels.shape}, the logits' shape: these look like one-hot labels Y; "
-            f"pass the class indices instead, labels.argmax(axis={axis})"
-        )
-    if np.all(np.isfinite(labels)) and np.all(labels == np.round(labels)):
-        return f" holding whole numbers ({labels.ravel()[:3].tolist()}, ...): pass labels.astype(int)"
-    return ""
-
-
 def check_labels(labels: Any, shape: tuple[int, ...], axis: int, who: str) -> np.ndarray:
-    """``labels`` as an integer array of ``shape`` without ``axis``, values in [0, C).
-
-    A copy: editing the caller's array after the forward must not move the gradient.
-    """
+    """``labels`` as our own integer array (a copy), one class in [0, C) per sample of logits of ``shape``."""
     labels = np.array(labels._data if isinstance(labels, Tensor) else labels)
-    if len(shape) == 0:
-        raise ValueError(f"{who}: logits must have a class axis, got a 0-d tensor")
-    if type(axis) is not int and (isinstance(axis, bool) or not isinstance(axis, (int, np.integer))):
-        raise TypeError(f"{who}: axis must be an integer (the class axis), got {axis!r}")
-    if not -len(shape) <= axis < len(shape):
-        raise ValueError(f"{who}: axis {axis} is out of range for logits of shape {shape}")
-    axis %= len(shape)
-    num_classes = shape[axis]
-    if labels.dtype.kind not in "iu":  # signed or unsigned integers
-        raise TypeError(
-            f"{who}: labels must be integer class indices, got dtype {labels.dtype}"
-            + _label_hint(labels, shape, axis)
-        )
-    expected = shape[:axis] + shape[axis + 1 :]
-    if labels.shape != expected:
-        raise ValueError(
-            f"{who}: labels of shape {labels.shape} do not match logits of shape {shape} "
-            f"with the classes on axis {axis} (expected labels of shape {expected})"
-        )
-    if labels.size == 0:  # the mean over samples would be 0/0
-        raise ValueError(f"{who}: no samples to average over (logits of shape {shape})")
-    # One reduction answers the usual case (all in range); the positions are found only on error.
-    # Read as unsigned integers of the same width, a negative label is huge, so the max catches it too.
-    if labels.view(_UNSIGNED[labels.dtype.itemsize]).max() >= num_classes:
-        bad = (labels < 0) | (labels >= num_classes)
-        raise IndexError(
-            f"{who}: labels must be in [0, {num_classes}) for {num_classes} classes; "
-            f"got {labels[bad][:5].tolist()} at positions {np.argwhere(bad)[:5].tolist()}"
-        )
-    return labels
+    n = len(shape)
+    if type(axis) is int and -n <= axis < n and labels.dtype.kind in "iu" and labels.size:
+        axis %= n
+        # Read as unsigned integers of the same width, a negative label is huge: one max checks both ends.
+        in_range = labels.view(checks.UNSIGNED[labels.dtype.itemsize]).max() < shape[axis]
+        if labels.shape == shape[:axis] + shape[axis + 1 :] and in_range:
+            return labels
+    return checks.labels_in_range(labels, shape, axis, who)  # it names the mistake
 
 
 def cross_entropy(logits: Tensor | np.ndarray, labels: Any, axis: int = -1) -> Tensor:
-    """L = −(1/N) Σ_i log softmax(z_i)[y_i]: the mean over samples.
-
-    ``axis`` is the class axis: 0 in the derivation's column layout (C×N logits),
-    1 or -1 in the row layout (N×C).
-    """
-    if not isinstance(logits, Tensor):
-        logits = Tensor(logits)
+    """L = −(1/N) Σ_i log softmax(z_i)[y_i], the mean over samples; ``axis`` is the class axis:
+    0 in the derivation's column layout (C×N logits), 1 or -1 in the row layout (N×C)."""
+    logits = logits if isinstance(logits, Tensor) else Tensor(logits)
     labels = check_labels(labels, logits.shape, axis, "cross_entropy")
     log_p = log_softmax(logits, axis)
     axis %= logits.ndim
-    # `labels` is already our own copy, checked, so the gather op takes it as it is
-    # (``Tensor.gather`` would copy and check it once more), with the class axis put back as size 1.
+    # Our own checked copy of the labels, with the class axis put back as size 1, is y's positions.
     picks = labels.reshape((*labels.shape[:axis], 1, *labels.shape[axis:]))
-    picked = Tensor._apply(ops.Gather(axis, picks, checked=True), log_p)
+    picked = Tensor._apply(ops.Gather(axis, picks), log_p)
     return -picked.mean()
 
 

@@ -6,141 +6,33 @@ requires grad, records itself on the result (``grad_fn``, ``parents``, ``op``).
 
 A recorded graph must see, in backward, exactly the arrays its forward saw,
 so no array a graph reads is ever written again. Each tensor knows who else
-may reach its array (``_hold``, below): ``.data`` hands out a copy of an array a
-graph reads (copy on write), and an op that records an array someone outside
-may hold (one handed out by ``.data``, a NumPy operand as in ``t * a``, a view
-of another tensor's memory) records a copy of it. ``Tensor(a)`` copies ``a``.
-See ``docs/reliability.md``.
+may reach its array, in two named booleans: ``_read_by_graph`` (``.data``
+hands out a copy of it: copy on write) and ``_held_outside`` (someone outside
+may write it: one handed out by ``.data``, a NumPy operand as in ``t * a``, a
+view of another tensor's memory; an op that records it records a copy).
+``Tensor(a)`` copies ``a``. See ``docs/reliability.md``.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Sequence
 from itertools import count
-from threading import local
 from typing import Any, Union
 
 import numpy as np
 
-from . import anomaly, engine, ops
+from . import anomaly, checks, engine, grad_mode, ops
+from .grad_mode import enable_grad, is_grad_enabled, no_grad
 
+__all__ = ["Tensor", "no_grad", "enable_grad", "is_grad_enabled"]
 
-class _GradMode(threading.local):
-    """This thread's open ``no_grad()`` / ``enable_grad()`` blocks, innermost last.
-
-    Each block removes its own entry when it is left, so blocks left in any
-    order (two generators, say) still leave the right mode: the innermost
-    block still open decides, and with none open, ops record.
-    """
-
-    def __init__(self) -> None:
-        self.blocks: list[tuple[object, bool]] = []  # (the block, does it record?)
-        self.enabled = True
-
-
-_grad_mode = _GradMode()
-# How many threads are in a block that turned recording off. While it is 0 (nearly
-# always), `_apply` skips the per-thread look-up, which costs more than a global read.
-_paused_threads = 0
-_paused_threads_lock = threading.Lock()
-
-
-def _update_grad_mode() -> None:
-    """Recompute this thread's mode from its innermost open block (call under the lock)."""
-    global _paused_threads
-    mode = _grad_mode
-    before = mode.enabled
-    mode.enabled = mode.blocks[-1][1] if mode.blocks else True
-    _paused_threads += (before and not mode.enabled) - (mode.enabled and not before)
-
-
-@contextmanager
-def _grad_block(enabled: bool) -> Iterator[None]:
-    entry = (object(), enabled)
-    with _paused_threads_lock:
-        _grad_mode.blocks.append(entry)
-        _update_grad_mode()
-    try:
-        yield
-    finally:
-        with _paused_threads_lock:
-            _grad_mode.blocks.remove(entry)
-            _update_grad_mode()
-
-
-# Who may reach a tensor's array besides the tensor (`Tensor._hold`). Bit 1 set:
-# `.data` must copy before handing it out. Bit 0 set: an op recording it must copy.
-OWN = 0  # nobody: made by an op, or copied from the caller
-OUT = 1  # the caller: `.data` handed it out, or it was given to us
-GRAPH = 2  # a recorded graph reads it, so it must never change
-VIEW = 3  # a view of memory another tensor owns (`detach()`, an unrecorded transpose, ...)
 # Every tensor gets the next number when it is made. Its inputs already exist by
 # then, so they have smaller numbers: the engine orders the graph by these.
 # (`next` on a shared count is atomic in CPython, so threads never get the same number.)
 _serials = count()
 
-
-class _Tracing(local):
-    """What ``compile`` is tracing in this thread: an object whose ``record(op, inputs, out)``
-    sees every op, recorded in the graph or not (see compiler/trace.py). None when nothing is traced."""
-
-    trace: Any = None
-
-
-_tracing = _Tracing()
-# How many threads are tracing now. While it is 0 (nearly always), `_apply`
-# skips the per-thread look-up, as it does for the grad mode.
-_tracing_threads = 0
-
-
-@contextmanager
-def _traced_by(trace: Any) -> Iterator[None]:
-    """Inside this block, ``trace.record(op, inputs, out)`` sees every op this thread makes."""
-    global _tracing_threads
-    before = _tracing.trace
-    with _paused_threads_lock:
-        _tracing_threads += 1
-    _tracing.trace = trace
-    try:
-        yield
-    finally:
-        _tracing.trace = before
-        with _paused_threads_lock:
-            _tracing_threads -= 1
-
-
 Operand = Union["Tensor", np.ndarray, float, int, Sequence[Any]]
-
-# The values an op's `needs_grad` can take, made once and shared by every op
-# (a new tuple per op is one more object to allocate and for the cycle collector to visit).
-_ONLY_INPUT = (True,)
-_BOTH = (True, True)
-_FIRST_ONLY = (True, False)
-_SECOND_ONLY = (False, True)
-
-
-def no_grad() -> AbstractContextManager[None]:
-    """Inside this block, ops record no graph (results never require grad).
-
-    Per thread, like PyTorch: another thread keeps recording.
-    """
-    return _grad_block(False)
-
-
-def enable_grad() -> AbstractContextManager[None]:
-    """Inside this block, ops record a graph again, even within ``no_grad()`` (in this thread).
-
-    ``grad(..., create_graph=True)`` runs the backward walk in it, so that the
-    ops of the backward rules are recorded and can be differentiated.
-    """
-    return _grad_block(True)
-
-
-def is_grad_enabled() -> bool:
-    """False inside ``no_grad()`` (in this thread): ops made now record no graph."""
-    return _grad_mode.enabled
+_ONE_INPUT = (True,)  # `needs_grad` of every recorded op of one input, shared
 
 
 def _as_float_array(data: Any, who: str = "Tensor") -> np.ndarray:
@@ -190,7 +82,8 @@ class Tensor:
     __slots__ = (
         "_data",
         "_grad",
-        "_hold",
+        "_held_outside",
+        "_read_by_graph",
         "requires_grad",
         "name",
         "op",
@@ -203,13 +96,14 @@ class Tensor:
 
     _data: np.ndarray
     _grad: np.ndarray | None
-    _hold: int  # OWN, OUT, GRAPH or VIEW: who else may reach `_data`
+    _held_outside: bool  # someone outside may write `_data`: an op that records it copies it first
+    _read_by_graph: bool  # a recorded graph reads `_data`: `.data` copies it before handing it out
 
     def __init__(self, data: Any, requires_grad: bool = False, name: str | None = None) -> None:
         # A copy of the caller's array: editing `data` afterwards must not reach a graph.
         self._data = _own_float_array(data._data if isinstance(data, Tensor) else data)
         self._grad = None
-        self._hold = OWN
+        self._held_outside = self._read_by_graph = False
         self.requires_grad = bool(requires_grad)
         self.name = name
         self.op = ""
@@ -228,15 +122,15 @@ class Tensor:
         and the graph keeps computing gradients for the values it saw.
         """
         data = self._data
-        if self._hold & 2:  # GRAPH or VIEW: not ours to hand out
+        if self._read_by_graph:  # not ours to hand out
             data = self._data = data.copy()
-        self._hold = OUT
+        self._held_outside, self._read_by_graph = True, False
         return data
 
     @data.setter
     def data(self, value: Any) -> None:
         self._data = _as_float_array(value._data if isinstance(value, Tensor) else value, "data")
-        self._hold = OUT
+        self._held_outside, self._read_by_graph = True, False
 
     @property
     def grad(self) -> np.ndarray | None:
@@ -267,116 +161,39 @@ class Tensor:
         this lets the next op record it without copying it first.
         """
         self._data = array
-        self._hold = OWN
+        self._held_outside = self._read_by_graph = False
 
     # ------------------------------------------------------------ recording
 
     @staticmethod
-    def _wrap(data: np.ndarray, hold: int = OWN) -> Tensor:
-        """A constant leaf around an array that is known to be fine: no checks, no copy.
-
-        ``hold``: who else may reach ``data`` (OUT if the caller keeps it).
-        """
+    def _wrap(data: np.ndarray, held_outside: bool = False, read_by_graph: bool = False) -> Tensor:
+        """A constant leaf around an array known to be fine: no checks, no copy."""
         out = Tensor.__new__(Tensor)
-        out._data = data
-        out._grad = None
-        out._hold = hold
-        out.requires_grad = False
-        out.name = None
-        out.op = ""
-        out.parents = ()
-        out.grad_fn = None
-        out.serial = next(_serials)
+        out._data, out._grad, out.name, out.serial = data, None, None, next(_serials)
+        out._held_outside, out._read_by_graph = held_outside, read_by_graph
+        out.requires_grad, out.op, out.parents, out.grad_fn = False, "", (), None
         return out
 
     @staticmethod
     def _apply(fn: ops.Op, *inputs: Tensor) -> Tensor:
-        """Run ``fn`` forward on the inputs' data; record it if any input requires grad.
+        """Run ``fn`` forward on the inputs' arrays; record it if an input requires grad.
 
-        The forward runs first, so an op that raises adds nothing to the graph.
-        Nothing is recorded when no input requires grad: the op, and what it
-        saved for its backward, are dropped as soon as the result is made.
-
-        A recorded op's backward reads its inputs' and its output's arrays, so
-        they must never change: an input array someone outside may reach is
-        copied first, and the arrays recorded are marked GRAPH (``.data``
-        copies them before anyone can edit them).
+        The forward runs first, so an op that raises adds nothing to the graph;
+        an op nothing records is dropped with what it saved as soon as its result is made.
         """
-        # Every op takes one or two inputs; spelling out both cases costs much
-        # less per op than a loop over `inputs` would.
-        if len(inputs) == 1:
-            x = inputs[0]
-            record = x.requires_grad and (_paused_threads == 0 or _grad_mode.enabled)
-            x_data = x._data.copy() if record and x._hold & 1 else x._data
-            try:
-                data = fn.forward(x_data)
-            except ValueError as error:
-                raise fn.explain(error, x_data) from None
-            if record:
-                fn.needs_grad = _ONLY_INPUT
-                fn.saved = (x_data, data)  # the arrays the backward rule reads, as this forward saw them
-                if x._hold == OWN:  # (an OUT or VIEW input was copied above and stays as it is)
-                    x._hold = GRAPH
-        else:
-            a, b = inputs
-            record = (a.requires_grad or b.requires_grad) and (_paused_threads == 0 or _grad_mode.enabled)
-            a_data = a._data.copy() if record and a._hold & 1 else a._data
-            b_data = b._data.copy() if record and b._hold & 1 else b._data
-            try:
-                data = fn.forward(a_data, b_data)
-            except ValueError as error:
-                raise fn.explain(error, a_data, b_data) from None
-            if record:
-                if a.requires_grad:
-                    fn.needs_grad = _BOTH if b.requires_grad else _FIRST_ONLY
-                else:
-                    fn.needs_grad = _SECOND_ONLY
-                fn.saved = (a_data, b_data, data)
-                if a._hold == OWN:
-                    a._hold = GRAPH
-                if b._hold == OWN:
-                    b._hold = GRAPH
-        out = Tensor.__new__(Tensor)
-        out._data = data
-        out._grad = None
-        out.name = None
-        out.serial = next(_serials)
-        out.requires_grad = record
-        if record:
-            out._hold = GRAPH
-            out.op = fn.name
-            out.parents = inputs
-            out.grad_fn = fn
-        else:
-            # A view (transpose, reshape) shares its input's memory, which may be a graph's.
-            out._hold = OWN if data.base is None else VIEW
-            out.op = ""
-            out.parents = ()
-            out.grad_fn = None
-        if anomaly.checking_threads and anomaly.mode.depth and not np.isfinite(data).all():
-            # The error carries `out` with its parents, so a viewer can draw the graph
-            # up to the offending node: link it even if it was not recorded (it is never returned).
-            out.op, out.parents, out.grad_fn = fn.name, inputs, fn
-            anomaly.check_forward(fn, inputs, out)
-        if _tracing_threads and _tracing.trace is not None:
-            _tracing.trace.record(fn, inputs, out)
-        return out
+        if grad_mode.watched_threads:  # a no_grad(), detect_anomaly() or compile trace is open somewhere
+            return _apply_watched(fn, inputs)
+        if inputs[0].requires_grad or inputs[-1].requires_grad:  # (an op has one input or two)
+            return _record(fn, inputs)
+        return _run(fn, inputs)
 
     def _lift(self, other: Operand, who: str) -> Tensor:
-        """A non-tensor operand as a constant tensor; Python scalars take our dtype."""
+        """The other operand of an op as a Tensor (a number or an array becomes a constant leaf)."""
         if isinstance(other, Tensor):
             return other
-        # The common cases first, tested by exact type: `type(True) is int` is False,
-        # so a bool falls through to the general case below like any other operand.
-        if type(other) is float:  # (a float never overflows a cast: at worst it becomes inf)
+        if type(other) is float:  # the usual constant, as in `t * 0.5` (a float never overflows a cast)
             return Tensor._wrap(np.asarray(other, self._data.dtype))
-        if type(other) is int:
-            return Tensor._wrap(_scalar(other, self._data.dtype, who))
-        if isinstance(other, (int, float)) and not isinstance(other, bool):  # subclasses, e.g. np.float64
-            return Tensor._wrap(_scalar(other, self._data.dtype, who))
-        if isinstance(other, np.ndarray):  # the caller keeps it: copied only if an op records it
-            return Tensor._wrap(_as_float_array(other), OUT)
-        return Tensor(other)
+        return _constant(other, self._data.dtype, who)
 
     # ------------------------------------------------------------ properties
 
@@ -467,7 +284,7 @@ class Tensor:
         # A copy: the backward scatters into the positions picked now,
         # whatever the caller's array holds later.
         index = np.array(index._data if isinstance(index, Tensor) else index)
-        return Tensor._apply(ops.Gather(axis, index), self)
+        return Tensor._apply(ops.Gather(checks.gather_index(index, axis, self.shape), index), self)
 
     def transpose(self, *axes: int) -> Tensor:
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
@@ -483,37 +300,13 @@ class Tensor:
     def backward(self, grad: Any = None, retain_intermediate_grads: bool = True) -> None:
         """Add dself/dt into ``t.grad`` for every tensor ``t`` in the graph that requires grad.
 
-        Called on a scalar, the walk starts from the gradient 1; otherwise pass ``grad`` of
-        this tensor's shape. Nothing changes if an error is raised.
-
-        By default every intermediate tensor keeps its gradient too (the
-        lecture shows ``Z.grad`` next to ``(P − Y)/N``), which holds one
-        gradient per node in memory. ``retain_intermediate_grads=False`` fills
-        only the leaves' ``.grad`` (and theirs that called ``retain_grad()``),
-        as PyTorch does, and frees each intermediate gradient as soon as the
-        walk has used it.
+        From a loss (0-d) the walk starts from ∂L/∂L = 1, else from ``grad`` of this shape. Intermediate
+        tensors keep theirs too (``Z.grad``), unless ``retain_intermediate_grads=False`` (as in PyTorch).
         """
-        if not self.requires_grad:
-            raise RuntimeError(
-                "backward: this tensor does not require grad; create the inputs you want "
-                "gradients for with requires_grad=True (and not inside no_grad())"
-            )
-        if grad is None:
-            if self._data.size != 1:
-                raise ValueError(
-                    f"backward: called without grad on a non-scalar tensor of shape {self.shape}; "
-                    f"pass grad= an array of shape {self.shape}"
-                )
-            # A loss is nearly always 0-d, and np.array(1) costs a fifth of np.ones(()).
-            shape, dtype = self._data.shape, self._data.dtype
-            start = np.array(1, dtype=dtype) if shape == () else np.ones(shape, dtype=dtype)
+        if grad is None and self._data.ndim == 0 and self.requires_grad:
+            start = np.array(1, dtype=self._data.dtype)
         else:
-            start = _as_float_array(grad._data if isinstance(grad, Tensor) else grad, "backward")
-            if start.shape != self.shape:
-                raise ValueError(
-                    f"backward: grad has shape {start.shape} but the tensor has shape {self.shape}"
-                )
-            start = start.astype(self._data.dtype, copy=True)
+            start = _checked_start(self, grad)
         engine.backward(self, start, retain_intermediate_grads)
 
     def retain_grad(self) -> None:
@@ -525,13 +318,9 @@ class Tensor:
         self.grad = None
 
     def detach(self) -> Tensor:
-        """The same values as a new leaf that records nothing.
-
-        It shares this tensor's memory, as a view would: an edit of this
-        tensor's ``.data`` may show in it. Its own ``.data`` is a copy made
-        on first use, so editing it never changes this tensor or a graph.
-        """
-        out = Tensor._wrap(self._data, VIEW)  # so its `.data` copies before anyone edits it
+        """The same values as a new leaf that records nothing; it shares this tensor's memory,
+        as a view would, and its ``.data`` is a copy made on first use (copy on write)."""
+        out = Tensor._wrap(self._data, held_outside=True, read_by_graph=True)  # as a view is
         out.name = self.name
         return out
 
@@ -561,3 +350,97 @@ class Tensor:
         if self.requires_grad:
             extras.append("requires_grad=True")
         return "Tensor(" + ", ".join([body, *extras]) + ")"
+
+
+def _constant(other: Any, dtype: np.dtype[Any], who: str) -> Tensor:
+    """A number or an array as a constant leaf; a Python number takes the tensor's ``dtype``."""
+    # `isinstance(True, int)`: a bool is read like any other operand, below.
+    if isinstance(other, (int, float)) and not isinstance(other, bool):  # subclasses, e.g. np.float64
+        return Tensor._wrap(_scalar(other, dtype, who))
+    if isinstance(other, np.ndarray):  # the caller keeps it: copied only if an op records it
+        return Tensor._wrap(_as_float_array(other), held_outside=True)
+    return Tensor(other)
+
+
+def _checked_start(root: Tensor, grad: Any) -> np.ndarray:
+    """Where ``root.backward(grad)`` starts: ``grad`` checked against the root, or ones."""
+    if not root.requires_grad:
+        raise RuntimeError(
+            "backward: this tensor does not require grad; create the inputs you want "
+            "gradients for with requires_grad=True (and not inside no_grad())"
+        )
+    if grad is None:
+        if root._data.size != 1:
+            raise ValueError(
+                f"backward: called without grad on a non-scalar tensor of shape {root.shape}; "
+                f"pass grad= an array of shape {root.shape}"
+            )
+        return np.ones(root._data.shape, dtype=root._data.dtype)
+    start = _as_float_array(grad._data if isinstance(grad, Tensor) else grad, "backward")
+    if start.shape != root.shape:
+        raise ValueError(f"backward: grad has shape {start.shape} but the tensor has shape {root.shape}")
+    return start.astype(root._data.dtype, copy=True)
+
+
+# ---------------------------------------------------------------- how an op runs (Tensor._apply)
+
+
+def _run(fn: ops.Op, inputs: tuple[Tensor, ...]) -> Tensor:
+    """``fn`` on the inputs' arrays, recorded nowhere: the result is a new leaf."""
+    arrays = (inputs[0]._data,) if len(inputs) == 1 else (inputs[0]._data, inputs[1]._data)
+    try:
+        data = fn.forward(*arrays)
+    except ValueError as error:
+        raise fn.explain(error, *arrays) from None
+    out = Tensor.__new__(Tensor)
+    out._data, out._grad, out.serial = data, None, next(_serials)
+    # A view (transpose, reshape) shares its input's memory, which may be a graph's.
+    out._held_outside = out._read_by_graph = data.base is not None
+    out.name, out.requires_grad, out.op = None, False, ""
+    out.parents, out.grad_fn = (), None
+    return out
+
+
+def _record(fn: ops.Op, inputs: tuple[Tensor, ...]) -> Tensor:
+    """``fn`` on the inputs' arrays, recorded: the result remembers ``fn``, its inputs and the arrays
+    read, which its rule reads too, so they must never change: one held outside is copied first."""
+    if len(inputs) == 1:  # (an op has one input or two: spelt out, each costs less than a loop)
+        (x,) = inputs
+        x_data = x._data.copy() if x._held_outside else x._data
+        try:
+            data = fn.forward(x_data)
+        except ValueError as error:
+            raise fn.explain(error, x_data) from None
+        fn.needs_grad, fn.saved = _ONE_INPUT, (x_data, data)
+    else:
+        a, b = inputs
+        a_data = a._data.copy() if a._held_outside else a._data
+        b_data = b._data.copy() if b._held_outside else b._data
+        try:
+            data = fn.forward(a_data, b_data)
+        except ValueError as error:
+            raise fn.explain(error, a_data, b_data) from None
+        fn.needs_grad, fn.saved = (a.requires_grad, b.requires_grad), (a_data, b_data, data)
+    for x in inputs:
+        x._read_by_graph = x._read_by_graph or not x._held_outside  # (one held outside was copied)
+    out = Tensor.__new__(Tensor)
+    out._data, out._grad, out.serial = data, None, next(_serials)
+    out.name, out._held_outside, out._read_by_graph = None, False, True
+    out.requires_grad, out.op, out.parents = True, fn.name, inputs
+    out.grad_fn = fn
+    return out
+
+
+def _apply_watched(fn: ops.Op, inputs: tuple[Tensor, ...]) -> Tensor:
+    """``Tensor._apply`` while a thread is in ``no_grad()``, ``detect_anomaly()`` or a trace: ask this one."""
+    wanted = grad_mode.is_grad_enabled() and any(x.requires_grad for x in inputs)
+    out = _record(fn, inputs) if wanted else _run(fn, inputs)
+    if anomaly.is_enabled() and not np.isfinite(out._data).all():
+        # The error carries `out` with its parents, so a viewer can draw the graph up to
+        # the offending node: link it even if it was not recorded (it is never returned).
+        out.op, out.parents, out.grad_fn = fn.name, inputs, fn
+        anomaly.check_forward(fn, inputs, out)
+    trace = grad_mode.tracing()
+    if trace is not None:
+        trace.record(fn, inputs, out)
+    return out

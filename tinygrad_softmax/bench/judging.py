@@ -320,7 +320,7 @@ def _why_step_time(report: Report, missed: list[Target]) -> list[str]:
                     f"multiplies Xᵀ Wᵀ instead of W X: the same numbers, but OpenBLAS is faster in that "
                     f"orientation ({us(result.timings[result.baseline].median)} µs against "
                     f"{us(result.timings[plain].median)} µs for the same code computing W X). The engine "
-                    "turns a product that way only where it measured faster (ops.rows_first_is_slow)."
+                    "turns a product that way only where it measured faster (matmul.rows_first_is_slow)."
                 )
                 break
     return notes

@@ -48,8 +48,6 @@ def walk(
         if fn is None:
             continue
         inputs = [syms[p] for p in node.parents]
-        if isinstance(fn, ops.SoftmaxCrossEntropy):
-            fn = _with_traced_one_hot(program, fn, syms[node.parents[0]])
         rule_grads = fn.backward(g, *inputs, syms[node])
         for i, (parent, parent_grad) in enumerate(zip(node.parents, rule_grads)):
             if parent_grad is None or not parent.requires_grad:
@@ -76,27 +74,6 @@ def walk(
             else:
                 grads[parent] = parent_grad
     return {t: finished[t] for t in recorded_args if t in finished}
-
-
-class _TracedOneHot(ops.SoftmaxCrossEntropy):
-    """The fused op with Y written as code from this call's labels (not the labels of the trace)."""
-
-    __slots__ = ("traced_one_hot",)
-    traced_one_hot: Sym
-
-    def one_hot(self) -> Any:
-        return self.traced_one_hot
-
-
-def _with_traced_one_hot(program: Program, fn: ops.SoftmaxCrossEntropy, z: Sym) -> ops.SoftmaxCrossEntropy:
-    shadow = _TracedOneHot(fn.axis, fn.labels)
-    for slot in ("needs_grad", "positions", "count", "probs"):
-        setattr(shadow, slot, getattr(fn, slot))
-    where = program.positions_name(fn.positions)
-    value = fn.one_hot()
-    y = Sym(program, value, f"one_hot_at({where}, {z.shape}, np.{z.dtype.name})")
-    shadow.traced_one_hot = program.emit(program.fresh("Y"), y, "one-hot labels")
-    return shadow
 
 
 def own(program: Program, g: Sym, dtype: np.dtype[Any], returned: set[str], name: str) -> str:

@@ -48,13 +48,6 @@ def scatter_add(
     return out
 
 
-def one_hot_at(positions: tuple[np.ndarray, ...], shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-    """Y: 1 at each sample's label, 0 elsewhere (``SoftmaxCrossEntropy.one_hot``)."""
-    out = np.zeros(shape, dtype=dtype)
-    out[positions] = 1
-    return out
-
-
 def softmax_cross_entropy(z: np.ndarray, labels: np.ndarray, axis: int) -> Any:
     """The fused loss's forward, run by the op itself."""
     return ops.SoftmaxCrossEntropy(axis, labels).forward(z)
@@ -65,6 +58,5 @@ RUNTIME: dict[str, Any] = {
     "spread": ops.spread,
     "picks": picks,
     "scatter_add": scatter_add,
-    "one_hot_at": one_hot_at,
     "softmax_cross_entropy": softmax_cross_entropy,
 }

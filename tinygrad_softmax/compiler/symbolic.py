@@ -295,6 +295,8 @@ class Sym:
             if unique and x.shape == op.picks.index.shape:
                 out.scattered = (x, int(op.picks.axis) % len(op.shape))
             return out
+        if isinstance(op, ops.Softmax):  # the fused loss's P: its own forward, on Sym values
+            return op.forward(x)  # type: ignore[arg-type,return-value]
         raise CompileError(
             f"compile: the backward rule of {op.name} cannot be written as code (second order?)"
         )

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import engine, ops, tensor
+from .. import engine, grad_mode, ops
 from ..tensor import Tensor
 from .backward import array, own, walk
 from .optimize import broadcast_spreads, drop_dead_lines, reuse_buffers
@@ -86,7 +86,7 @@ def trace(
         for a in args
     ]
     recorder = _Recorder()
-    with tensor._traced_by(recorder):
+    with grad_mode.traced_by(recorder):
         root = fn(*traced_args)
     aux: Tensor | None = None
     if has_aux:
@@ -155,7 +155,7 @@ def trace(
         target = program.fresh(_name_for(out, op, ins, op_counts))
         comment = op.name + ("" if out.requires_grad else " (no gradient)")
         if isinstance(op, ops.Gather):
-            axis = ops._normalize_axis("gather", op.axis, inputs[0].shape)[0]
+            axis = op.axis
             where = program.fresh("picked")
             grid = program.grid(op.positions, axis)
             program.emit_code(
@@ -168,10 +168,10 @@ def trace(
             value = array(out)
             sym = Sym(program, value, f"softmax_cross_entropy({{0}}, {labels}, {op.axis})", (ins[0],))
             where = program.fresh("picked")
-            picks_index = f"{labels}.reshape({op.positions[op.axis].shape})"
-            grid = program.grid(op.positions, op.axis)
+            picks_index = f"{labels}.reshape({op.picks.index.shape})"
+            grid = program.grid(op.picks.positions, op.axis)
             program.emit_code(where, f"picks({picks_index}, {op.axis}, {inputs[0].shape[op.axis]}, {grid})")
-            program.positions[id(op.positions)] = where
+            program.positions[id(op.picks.positions)] = where
         elif isinstance(op, (ops.Expand, ops.SumTo, ops.ScatterAdd)):
             sym = Sym._apply(op, ins[0])
         else:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -84,7 +85,7 @@ class BiasFromFirstSample(BiasAdd):
 
     __slots__ = ()
 
-    def backward(self, grad: Value, a: Value, b: Value, out: Value) -> Grads:
+    def backward(self, grad: Any, a: Value, b: Value, out: Value) -> Grads:  # arrays only: np.take
         return grad, np.take(grad, [0], axis=self.sample_axis)
 
 
@@ -93,7 +94,7 @@ class BiasAveraged(BiasAdd):
 
     __slots__ = ()
 
-    def backward(self, grad: Value, a: Value, b: Value, out: Value) -> Grads:
+    def backward(self, grad: Any, a: Value, b: Value, out: Value) -> Grads:  # arrays only: .mean
         return grad, grad.mean(axis=self.sample_axis, keepdims=True)
 
 

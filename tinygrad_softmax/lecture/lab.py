@@ -255,7 +255,7 @@ def anomaly_demo(out_dir: str | Path | None = None, shift: float = 1000.0, seed:
 
         out = Path(out_dir)
         node = error.node
-        assert node is not None
+        assert isinstance(node, Tensor)
         node.name = node.name or f"{error.op}({', '.join(t.name or '…' for t in error.inputs)})"
         # The stable graph up to its exp, with the values: exp sees z − max z ≤ 0, so exp(·) ≤ exp(0) = 1.
         stable_exp = next(t for t in topological_order(loss) if t.op == "exp")
