@@ -171,10 +171,10 @@ def verdicts(report):
 
 
 def test_targets_are_judged_against_the_fastest_closed_form():
-    report = fake_report({"cifar-like": 1.04, "mnist-like": 1.06, "tiny": 2.9}, (0.001, 0.2), 1100.0, 0.5)
+    report = fake_report({"cifar-like": 1.09, "mnist-like": 1.12, "tiny": 2.9}, (0.001, 0.2), 1100.0, 0.5)
     got = verdicts(report)
-    assert got[f"cifar-like, row, 1 thread: {bench.ENGINE} ≤ 1.05 × closed form"] is True
-    assert got[f"mnist-like, row, 1 thread: {bench.ENGINE} ≤ 1.05 × closed form"] is False
+    assert got[f"cifar-like, row, 1 thread: {bench.ENGINE} ≤ 1.1 × closed form"] is True
+    assert got[f"mnist-like, row, 1 thread: {bench.ENGINE} ≤ 1.1 × closed form"] is False
     assert got[f"tiny, row, 1 thread: {bench.ENGINE} ≤ 3 × closed form"] is True
     assert got[f"tiny, row, 1 thread: {bench.ENGINE} faster than {bench.TORCH}"] is True
     assert got[f"tiny, row, 1 thread: {bench.ENGINE_FUSED} faster than {bench.TORCH_FUSED}"] is False
@@ -203,6 +203,7 @@ def test_growth_and_memory_misses_are_reported():
 def test_nothing_to_explain_when_every_target_is_met():
     report = fake_report({"cifar-like": 1.01}, (0.001, 0.1), 1000.0, 0.0)
     report.sizes[0].timings[bench.AUTOGRAD] = bench.Timing(9.0, 9.0, 9.0)
+    report.sizes[0].timings[bench.TORCH_FUSED] = bench.Timing(9.0, 9.0, 9.0)
     assert all(t.met for t in bench.targets(report))
     assert bench.explanations(report) == []
     assert "## Why" not in bench.render(report)

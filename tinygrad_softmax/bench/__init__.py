@@ -130,13 +130,20 @@ def _write(path: Path, text: str) -> None:
     os.replace(out.name, path)
 
 
-def main(quick: bool = False, write: str | None = None, threads: int | Sequence[int] = THREADS) -> int:
+def main(
+    quick: bool = False,
+    write: str | None = None,
+    threads: int | Sequence[int] = THREADS,
+    rounds: int | None = None,
+) -> int:
     """Run the benchmark, print the Markdown report, and write it to ``write`` if given.
 
     ``threads``: the BLAS thread counts to measure the step with (1 and 2 by default).
     """
     counts = (threads,) if isinstance(threads, int) else tuple(dict.fromkeys(threads))
     settings = Settings.for_mode(quick, counts)
+    if rounds is not None:
+        settings.repeats = min(settings.repeats, rounds)  # (the report states the rounds run)
     start = time.monotonic()
     try:
         report = run(settings, log=lambda line: print(line, file=sys.stderr, flush=True))

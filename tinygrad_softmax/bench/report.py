@@ -15,6 +15,78 @@ def _fewer(s: Settings) -> str:
     return f" ({', '.join(fewer)}, whose steps are the longest)" if fewer else ""
 
 
+def _choices(report: Report) -> list[str]:
+    """Which way round the engine computed each product, with each thread count, and the times why."""
+    lines = [
+        "",
+        "## Which way round the products are computed",
+        "",
+        "`A B` or `(Bᵀ Aᵀ)ᵀ`: the same product, measured on this machine the first time the engine (eager "
+        "or compiled) needs a product of its kind and size class (orientation.py), in each step process "
+        "afresh; the fastest of at most 7 runs each, interleaved; turned only where that is more than "
+        "5 % faster. Products under a million multiply-adds are not measured and stay `A B`.",
+        "",
+        "| threads | product: BLAS/kernel/threads · dtype · layouts · size class | chosen, and why |",
+        "|---:|---|---|",
+    ]
+    for threads, choices in sorted(report.choices.items()):
+        for choice in choices:
+            lines.append(f"| {threads} | `{choice['key'].replace('|', ' · ')}` | {choice['why']} |")
+        if not choices:
+            lines.append(f"| {threads} | (none: every product was under a million multiply-adds) | `A B` |")
+    return lines
+
+
+def _runs(report: Report) -> list[Report]:
+    """The run with OpenBLAS's own kernel and, where it was measured, the one with an older kernel forced."""
+    return [report] if report.forced is None else [report, report.forced]
+
+
+def _suffix(run: Report) -> str:
+    """Nothing for the native run (its kernel is in the machine facts); the kernel of a forced one."""
+    return f", {run.kernel.split(',')[0]} kernel forced" if run.kernel.endswith("forced") else ""
+
+
+def _step_tables(run: Report) -> list[str]:
+    lines: list[str] = []
+    for threads in run.settings.threads:
+        lines += [
+            "",
+            f"## One training step, {threads_label(threads)}{_suffix(run)}",
+            "",
+            "| size (N, D, C) | layout | implementation | median µs | p25–p75 µs | × closed form |",
+            "|---|---|---|---:|---:|---:|",
+        ]
+        for result in run.sizes:
+            if result.threads != threads:
+                continue
+            for name, timing in sorted(result.timings.items(), key=lambda item: item[1].median):
+                label = f"**{name}**" if name == result.baseline else name
+                lines.append(
+                    f"| {result.size} {SIZES[result.size]} | {result.layout} | {label} | "
+                    f"{us(timing.median)} | {us(timing.p25)}–{us(timing.p75)} | {result.ratio(name):.2f} |"
+                )
+    if run.choices:
+        lines += _choices(run)
+    return lines
+
+
+def _targets(run: Report) -> list[str]:
+    kernel = f" ({run.kernel} kernel)" if run.kernel else ""
+    lines = ["", f"## Targets{kernel}", "", "| target | this run | |", "|---|---|---|"]
+    for target in targets(run):
+        verdict = {True: "met", False: "**missed**", None: "not measured"}[target.met]
+        if target.kind == "compiled-peer":
+            continue  # the gap to JAX has its own table above
+        if target.kind == "peak-memory" and target.met is None:
+            verdict = "not judged at this size"
+        lines.append(f"| {target.claim} | {target.measured} | {verdict} |")
+    why = explanations(run)
+    if why:
+        lines += ["", f"## Why the missed targets are missed{kernel}", "", *[f"- {note}" for note in why]]
+    return lines
+
+
 def render(report: Report) -> str:
     """The Markdown report: machine, step table, chains, memory, targets."""
     s = report.settings
@@ -36,7 +108,15 @@ def render(report: Report) -> str:
         f"≥ {s.sample_seconds * 1e3:g} ms. "
         "Every implementation's gradients were checked against the closed form before timing. "
         "The closed form (×1.00) is the fastest of the hand-written NumPy formulations in that row "
-        "group, measured with the same threads in the same process.",
+        "group, measured with the same threads in the same process."
+        + (
+            f" The step is measured twice: with the OpenBLAS kernel the library picks for this CPU "
+            f"({report.kernel.split(',')[0]}), and with an older one forced ({report.forced.kernel}); "
+            "each has its own tables and targets. The long chains and the memory are measured once, with "
+            "the CPU's own kernel."
+            if report.forced is not None
+            else ""
+        ),
         "",
         "## Machine",
         "",
@@ -47,25 +127,15 @@ def render(report: Report) -> str:
             f"| step, {threads_label(threads)} | {'; '.join(f'{k}: {v}' for k, v in facts.items())} |"
             for threads, facts in sorted(report.thread_facts.items())
         ],
+        *[
+            f"| step, {threads_label(threads)}{_suffix(run)} | {'; '.join(f'{k}: {v}' for k, v in facts.items())} |"
+            for run in _runs(report)[1:]
+            for threads, facts in sorted(run.thread_facts.items())
+        ],
         f"| long chains, memory | {threads_label(s.side_threads)} |",
     ]
-    for threads in s.threads:
-        lines += [
-            "",
-            f"## One training step, {threads_label(threads)}",
-            "",
-            "| size (N, D, C) | layout | implementation | median µs | p25–p75 µs | × closed form |",
-            "|---|---|---|---:|---:|---:|",
-        ]
-        for result in report.sizes:
-            if result.threads != threads:
-                continue
-            for name, timing in sorted(result.timings.items(), key=lambda item: item[1].median):
-                label = f"**{name}**" if name == result.baseline else name
-                lines.append(
-                    f"| {result.size} {SIZES[result.size]} | {result.layout} | {label} | "
-                    f"{us(timing.median)} | {us(timing.p25)}–{us(timing.p75)} | {result.ratio(name):.2f} |"
-                )
+    for run in _runs(report):
+        lines += _step_tables(run)
     lines += ["", f"## {COMPILED} against {JAX_JIT}", ""]
     gaps = [t for t in targets(report) if t.kind == "compiled-peer"]
     if gaps:
@@ -141,15 +211,6 @@ def render(report: Report) -> str:
             f"{fmt(m['warmup_traced_kib'], 1, 1)} | {fmt(m['growth_traced_kib'], 1, 1)} | "
             f"{fmt(m['growth_rss_kib'], 1, 0)} |"
         )
-    lines += ["", "## Targets", "", "| target | this run | |", "|---|---|---|"]
-    for target in targets(report):
-        verdict = {True: "met", False: "**missed**", None: "not measured"}[target.met]
-        if target.kind == "compiled-peer":
-            continue  # the gap to JAX has its own table above
-        if target.kind == "peak-memory" and target.met is None:
-            verdict = "not judged at this size"
-        lines.append(f"| {target.claim} | {target.measured} | {verdict} |")
-    why = explanations(report)
-    if why:
-        lines += ["", "## Why the missed targets are missed", "", *[f"- {note}" for note in why]]
+    for run in _runs(report):
+        lines += _targets(run)
     return "\n".join(lines) + "\n"
