@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .contenders import COMPILED, JAX_JIT
+from .contenders import AUTOGRAD, COMPILED, ENGINE, ENGINE_FUSED, JAX_JIT, TORCH
 from .judging import explanations, targets, threads_label, us
 from .machine import JAX_HINT
 from .problem import SIZES
@@ -214,3 +214,51 @@ def render(report: Report) -> str:
     for run in _runs(report):
         lines += _targets(run)
     return "\n".join(lines) + "\n"
+
+
+# The README's cost table lies between these lines; `make bench` rewrites what is between them.
+README_START = "<!-- cost table: written by make bench (tinygrad-softmax bench --readme README.md) -->"
+README_END = "<!-- end of the cost table -->"
+README_COLUMNS = {
+    "engine, from primitives": ENGINE,
+    "engine, fused op": ENGINE_FUSED,
+    "engine, compiled": COMPILED,
+    "PyTorch, from primitives": TORCH,
+    "HIPS autograd": AUTOGRAD,
+}
+README_SIZES = ("tiny", "mnist-like", "cifar-like")
+
+
+def readme_table(report: Report) -> str:
+    """The README's cost table: the row layout, 1 thread (the fewest), the kernel OpenBLAS picks here."""
+    threads = min(report.settings.threads)
+    rows = {r.size: r for r in report.sizes if r.layout == "row" and r.threads == threads}
+    kernel = report.kernel.split(",")[0] or "unknown"
+    lines = [
+        f"From [docs/benchmarks.md](docs/benchmarks.md), measured on {report.facts.get('date', 'an unknown date')} "
+        f"with OpenBLAS's {kernel} kernel (the one it picks for this machine's CPU) and "
+        f"{threads_label(threads).replace('thread', 'BLAS thread')}, row layout (medians, × the fastest "
+        "closed form; the ratios between implementations measured in one run are the claim, not the "
+        "absolute times; the page also has 2 threads, the column layout and an older kernel):",
+        "",
+        "| size (N, D, C) | " + " | ".join(README_COLUMNS) + " |",
+        "|---|" + "---:|" * len(README_COLUMNS),
+    ]
+    for size in README_SIZES:
+        result = rows.get(size)
+        if result is None:
+            continue
+        cells = [
+            f"{result.ratio(name):.2f}×" if name in result.timings else "—"
+            for name in README_COLUMNS.values()
+        ]
+        lines.append(f"| {size} {SIZES[size]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def with_readme_table(readme: str, report: Report) -> str:
+    """``readme`` with the text between its cost-table markers replaced by this run's table."""
+    start, end = readme.find(README_START), readme.find(README_END)
+    if start < 0 or end < start:
+        raise ValueError(f"bench: the README has no cost-table markers ({README_START} ... {README_END})")
+    return readme[: start + len(README_START)] + "\n" + readme_table(report) + "\n\n" + readme[end:]

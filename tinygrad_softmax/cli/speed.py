@@ -41,7 +41,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return 0
     from ..bench import main as run_bench
 
-    return run_bench(quick=args.quick, write=args.write, threads=args.threads, rounds=args.rounds)
+    return run_bench(
+        quick=args.quick, write=args.write, threads=args.threads, rounds=args.rounds, readme=args.readme
+    )
 
 
 def bench_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,6 +53,11 @@ def bench_arguments(parser: argparse.ArgumentParser) -> None:
         help="delete the cached way round of matrix products measured on this machine, and stop",
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes, few repeats: only proves it runs")
+    parser.add_argument(
+        "--readme",
+        metavar="FILE",
+        help="also rewrite the cost table between the markers in FILE (the README) from this run",
+    )
     parser.add_argument(
         "--rounds",
         type=integer(1, 1000),
