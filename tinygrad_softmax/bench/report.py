@@ -37,6 +37,10 @@ def _choices(report: Report) -> list[str]:
     return lines
 
 
+def _facts(facts: dict[str, str]) -> str:
+    return "; ".join(f"{k}: {v}" for k, v in facts.items())
+
+
 def _runs(report: Report) -> list[Report]:
     """The run with OpenBLAS's own kernel and, where it was measured, the one with an older kernel forced."""
     return [report] if report.forced is None else [report, report.forced]
@@ -128,7 +132,7 @@ def render(report: Report) -> str:
             for threads, facts in sorted(report.thread_facts.items())
         ],
         *[
-            f"| step, {threads_label(threads)}{_suffix(run)} | {'; '.join(f'{k}: {v}' for k, v in facts.items())} |"
+            f"| step, {threads_label(threads)}{_suffix(run)} | {_facts(facts)} |"
             for run in _runs(report)[1:]
             for threads, facts in sorted(run.thread_facts.items())
         ],
@@ -169,6 +173,19 @@ def render(report: Report) -> str:
         f"and {s.chain_repeats[s.chain_lengths[1]]} of the longer. Each implementation runs in a fresh "
         "process of its own: Python's cycle collector scans every object in a process, so one "
         "library's objects would slow down another's graph build.",
+        "",
+        "**The cycle collector and a long graph.** The graph holds no reference cycles (a node refers "
+        "to its inputs, never the other way), so reference counting frees it; but the collector's full "
+        "passes rescan every object alive, and a graph being built grows by a few objects per op. So "
+        "every 10,000 tensors recorded the engine collects the young generations (the garbage the "
+        "user's code just made, cycles included, is freed) and freezes what is alive (`gc.freeze`): "
+        "the full passes no longer rescan it. The next `backward()` (or `gradients()`) unfreezes it "
+        "(`gc.unfreeze`), back into the oldest generation, where the next full pass sees it again, and "
+        "the backward walk itself runs with the collector paused (it makes no cycles). The collector "
+        "keeps running throughout for everything made since the last freeze; the user's objects frozen "
+        "with a graph are only looked at again after that backward. Where the collector is disabled, "
+        "or the program has frozen objects itself, the engine freezes nothing. The diagnostic row "
+        "runs the same chain with the collector disabled throughout.",
         "",
         "| implementation | ops | median s | µs per op |",
         "|---|---:|---:|---:|",
@@ -234,8 +251,9 @@ def readme_table(report: Report) -> str:
     threads = min(report.settings.threads)
     rows = {r.size: r for r in report.sizes if r.layout == "row" and r.threads == threads}
     kernel = report.kernel.split(",")[0] or "unknown"
+    date = report.facts.get("date", "an unknown date")
     lines = [
-        f"From [docs/benchmarks.md](docs/benchmarks.md), measured on {report.facts.get('date', 'an unknown date')} "
+        f"From [docs/benchmarks.md](docs/benchmarks.md), measured on {date} "
         f"with OpenBLAS's {kernel} kernel (the one it picks for this machine's CPU) and "
         f"{threads_label(threads).replace('thread', 'BLAS thread')}, row layout (medians, × the fastest "
         "closed form; the ratios between implementations measured in one run are the claim, not the "
