@@ -108,3 +108,15 @@ def test_both_ways_round_agree_to_rounding(shape: tuple[int, int, int]) -> None:
         turned = product(a, b)
     assert turned.flags.f_contiguous and written.flags.c_contiguous
     np.testing.assert_allclose(turned, written, rtol=1e-12, atol=1e-12)
+
+
+def test_bench_clear_choices_deletes_the_cache(cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tinygrad_softmax.cli import main
+
+    a, b = _operands(10, 784, 256)
+    orientation.turned(a, b)
+    assert cache.exists()
+    assert main(["bench", "--clear-choices"]) == 0
+    assert not cache.exists() and f"deleted the measured matmul choices, {cache}" in capsys.readouterr().out
+    assert main(["bench", "--clear-choices"]) == 0
+    assert "no measured matmul choices to delete" in capsys.readouterr().out

@@ -22,11 +22,12 @@ from typing import Any
 
 from . import orientation
 from .contracts import Value
+from .orientation import SMALL
 
 
 def product(a: Value, b: Value) -> Any:
     """``a @ b``, computed the faster way round on this machine for matrices (:func:`orientation.turned`)."""
-    if a.ndim == 2 == b.ndim and orientation.turned(a, b):
+    if a.ndim == 2 == b.ndim and a.shape[0] * a.shape[1] * b.shape[1] >= SMALL and orientation.turned(a, b):
         return (b.T @ a.T).T
     return a @ b
 

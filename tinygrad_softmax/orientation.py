@@ -260,7 +260,7 @@ def clear() -> Path | None:
 
 @contextlib.contextmanager
 def forced(turned_: bool) -> Iterator[None]:
-    """Inside: every 2-d product taken one way round, whatever its size (for tests and comparisons)."""
+    """Inside: every 2-d product of at least SMALL multiply-adds taken one way round (tests, comparisons)."""
     _forced.append(turned_)
     try:
         yield
