@@ -61,7 +61,7 @@ browser:
 demo: install
 	$(PY) -m tinygrad_softmax demo --out $(OUT)
 
-# On every core (pytest-xdist); the tests that read the one shared demo run go to one worker. The
+# On every core (pytest-xdist); the tests that read the shared demo run form one xdist group. The
 # summary at the end says which optional tests were skipped and how to run them, failed or not.
 test: install browser
 	$(PY) -m pytest -n auto --dist loadgroup

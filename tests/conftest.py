@@ -87,8 +87,10 @@ class DemoRun:
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     """The whole demo through the command line, once for every test that reads its output.
 
-    It takes a good part of a minute, so the tests that read it share one run; under pytest-xdist they
-    all go to one worker (see pytest_collection_modifyitems), which makes the run once.
+    It takes a good part of a minute, so the tests that read it share one run: one per xdist worker
+    that runs such a test. They are put in one xdist group (see pytest_collection_modifyitems), which
+    makes it one run in all where pytest-xdist can honour groups (pytest-xdist 3.8 cannot under
+    pytest 9, whose node ids no longer take the group's suffix).
     """
     from tinygrad_softmax.cli import main
     from tinygrad_softmax.lecture import demo
@@ -113,11 +115,17 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "xdist_group(name): run on the same xdist worker as its group")
 
 
+# Fixtures that take long to make: the tests that share one are put in one xdist group (--dist loadgroup).
+SHARED_ONCE = {"demo_run": "demo", "quick_report": "bench-quick"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook, which reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The tests that read the shared demo run go to one xdist worker (--dist loadgroup)."""
+    """The tests that share a long-to-make fixture are put in one xdist group (--dist loadgroup)."""
     for item in items:
-        if "demo_run" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("demo"))
+        for fixture, group in SHARED_ONCE.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.xdist_group(group))
 
 
 # ---------------------------------------------------------------- NumPy's BLAS kernel
@@ -202,3 +210,22 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if counts["other"]:
         terminalreporter.write_line(f"{counts['other']} skipped for other reasons")
     terminalreporter.write_line("pytest -rs lists every reason")
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 64 KiB tmpfs (needs root and a kernel that lets this process mount): skipped where impossible;
+    tests/test_outputs.py covers the same code everywhere by monkeypatching."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    if getattr(os, "geteuid", lambda: 1)() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a small tmpfs needs root")
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)], capture_output=True
+    )
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=False)

@@ -286,3 +286,57 @@ def test_anomaly_writes_into_the_current_folder_by_default(tmp_path, capsys, mon
     assert main(["anomaly"]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["anomaly_naive.png", "anomaly_stable.png"]
     assert os.path.exists("anomaly_stable.png")
+
+
+# ---------------------------------------------------------------- a failed write is one line too
+
+
+def test_a_time_limit_past_a_day_is_refused_in_one_line(tmp_path, capsys):
+    assert main(["exercise", "solution", str(tmp_path)]) == 0
+    capsys.readouterr()
+    assert main(["exercise", "check", str(tmp_path), "--time-limit", "1e40"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "tinygrad-softmax exercise check: error: argument --time-limit: must be at most 86400 seconds "
+        "(a day), got 1e40 (see tinygrad-softmax exercise check --help)\n"
+    )
+
+
+def test_a_full_disk_during_a_command_is_one_line_and_keeps_the_old_file(small_disk, capsys):
+    target = small_disk / "compare.json"
+    target.write_text("{}\n")
+    (small_disk / "filler").write_bytes(b"\0" * 60_000)
+    assert main(["compare", "--json", str(target)]) == 2
+    err = _one_line_error(capsys, "compare")
+    assert err.endswith(f"cannot write '{target}': No space left on device; the old file is kept\n")
+    assert target.read_text() == "{}\n" and _temporaries(small_disk) == []
+
+
+def test_a_read_only_file_system_is_refused_before_any_work(small_disk, capsys, monkeypatch):
+    monkeypatch.setattr(
+        "tinygrad_softmax.lecture.compare.compare", lambda *a, **k: pytest.fail("work started")
+    )
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    for argv in (["compare", "--json", str(small_disk / "c.json")], ["demo", "--out", str(small_disk / "d")]):
+        assert main(argv) == 2
+        err = _one_line_error(capsys, argv[0])
+        assert f"argument {argv[1]}: cannot write" in err and "Read-only file system" in err
+
+
+def test_a_255_byte_output_name_is_written(tmp_path, capsys):
+    target = tmp_path / ("c" * 250 + ".json")
+    assert main(["compare", "--json", str(target)]) == 0
+    assert json.loads(target.read_text()) and _temporaries(tmp_path) == []
+
+
+def test_sigterm_in_the_middle_of_a_write_leaves_no_temporary(tmp_path):
+    """SIGTERM, as a scheduler or `timeout` sends it, unwinds like Ctrl-C: exit 143, nothing left behind."""
+    out = tmp_path / "frames"
+    run = _run(["animate", "--out", str(out), "--gif", "--dpi", "30"], tmp_path, slow=5.0)
+    while run.poll() is None and _writes_started(tmp_path) < 2:  # a frame half-written in the private folder
+        time.sleep(0.01)
+    assert _temporaries(out) != []
+    run.send_signal(signal.SIGTERM)
+    code = run.wait(timeout=600)
+    assert code == 143 and run.stderr.read().endswith("animate: terminated\n")
+    assert _temporaries(out) == [] and not list(out.glob("frame_*.png"))

@@ -133,3 +133,24 @@ def test_cli_compare_writes_markdown_and_json(tmp_path, capsys):
 def test_cli_compare_float32(capsys):
     assert main(["compare", "--dtype", "float32"]) == 0
     assert "column layout, float32" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_nan_or_an_infinity_in_autograd_is_wrong_not_ok(bad):
+    """Every verdict reads rel_error with `<`: NaN compares False, so it lands on WRONG, never on ok."""
+    from tinygrad_softmax.lecture.compare import _row, _sanity
+
+    good = np.array([[0.25, -0.5], [0.125, 0.125]])
+    auto = good.copy()
+    auto[1, 0] = bad
+    row = _row("dZ", "(P − Y)/N", auto, good, good, BANDS["float64"])
+    assert row.verdict == "WRONG" and row.worst_index == (1, 0)
+    assert all(d.rel == 1.0 for d in row.diffs[:2]) and row.diffs[2].rel == 0.0
+    model = build_classifier("column")
+    w, b, x, labels = model.W.data, model.b.data, model.X.data, model.labels
+    dz = np.full((3, labels.size), bad)
+    with np.errstate(invalid="ignore"):  # inf − inf in the db line: NaN, judged below
+        sanity = _sanity(
+            w, b, x, labels, "column", {"dZ": dz, "db": dz.sum(axis=1, keepdims=True)}, "float64", 3
+        )
+    assert [s.passed for s in sanity] == [True, False, False]

@@ -106,7 +106,6 @@ def test_every_injected_bug_is_caught_in_the_bug_table(demo):
     assert f"injected backward bugs caught by the check: {len(BUGS)} of {len(BUGS)}" in lines
 
 
-@pytest.mark.numerics
 def test_a_second_run_writes_the_same_files(demo, tmp_path):
     """Byte for byte on the same machine, pictures and GIF included, but for the one file the report
     names."""

@@ -443,3 +443,65 @@ def test_the_script_and_styles_are_in_the_wheel(wheel):
         names = set(archive.namelist())
     for name in ("explorer.html", "explorer.css", "explorer.js"):
         assert f"tinygrad_softmax/lecture/web/{name}" in names
+
+
+# ---------------------------------------------------------------- names that look like markup
+
+HOSTILE = {"x": "<!--<script>", "w": "</script><b>bold</b>", "sum": "a & b\u2028c"}
+
+
+def hostile_graph() -> Tensor:
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True, name=HOSTILE["x"])
+    w = Tensor(np.array([0.5, -1.0]), requires_grad=True, name=HOSTILE["w"])
+    loss = (x * w).exp().sum()
+    loss.name = HOSTILE["sum"]
+    return loss
+
+
+def test_a_name_that_looks_like_markup_stays_inside_the_data_script(tmp_path):
+    text = explorer.to_html(hostile_graph(), tmp_path / "page.html").read_text(encoding="utf-8")
+    found = re.search(r'<script id="data" type="application/json">(.*?)</script>', text, re.S)
+    assert found is not None
+    block = found.group(1)
+    for raw in ("<", ">", "&", "\u2028", "\u2029"):
+        assert raw not in block, raw  # each written as a \u escape inside the JSON strings
+    assert set(HOSTILE.values()) <= _strings(page_data(text))  # and read back as they were
+
+
+def _strings(value) -> set[str]:
+    if isinstance(value, str):
+        return {value}
+    if isinstance(value, dict):
+        return set().union(*(_strings(v) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(_strings(v) for v in value)) if value else set()
+    return set()
+
+
+def test_a_name_that_looks_like_markup_does_not_break_the_page_in_a_browser(browser, tmp_path):
+    loss = hostile_graph()
+    path = explorer.to_html(loss, tmp_path / "page.html")
+    opened = Opened(browser, path)
+    try:
+        assert opened.page.eval_on_selector_all("script", "s => s.length") == 2  # the data and the code
+        assert opened.page.locator("b").count() == 0  # nothing of a name became an element
+        for k, step in enumerate(walk(loss), start=1):
+            opened.press("ArrowRight")
+            assert opened.current() == node_names(loss, step, False), f"step {k}"
+        assert opened.clean(), (opened.errors, opened.blocked, opened.failed)
+    finally:
+        opened.close()
+
+
+def test_graphviz_that_takes_too_long_is_stopped_with_a_one_line_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TINYGRAD_SOFTMAX_DOT_SECONDS", "0.001")
+    with pytest.raises(
+        ValueError, match=r"Graphviz's dot took more than 0\.001 s to lay out a graph of \d+ tensors"
+    ):
+        explorer.to_html(hostile_graph(), tmp_path / "page.html")
+    assert list(tmp_path.iterdir()) == []
+    out = tmp_path / "explorer.html"
+    assert main(["explore", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "TINYGRAD_SOFTMAX_DOT_SECONDS=SECONDS" in err
+    assert not out.exists()

@@ -139,6 +139,15 @@ def test_float_labels_get_the_fix_a_student_needs():
         TypeError, match=r"shape \(3, 4\), the logits' shape: .*one-hot .*labels\.argmax\(axis=0\)"
     ):
         F.cross_entropy(z, np.eye(3)[:, y], axis=0)
+    # Integer one-hot Y has the right dtype but the logits' shape: the shape error gives the same hint.
+    with pytest.raises(
+        ValueError,
+        match=r"labels of shape \(3, 4\) do not match .*\(expected labels of shape \(4,\)\): "
+        r"these look like one-hot labels Y; pass the class indices instead, labels\.argmax\(axis=0\)$",
+    ):
+        F.cross_entropy(z, np.eye(3, dtype=np.int64)[:, y], axis=0)
+    with pytest.raises(ValueError, match=r"\(expected labels of shape \(4,\)\)$"):  # not 0/1: no hint
+        F.cross_entropy(z, np.full((3, 4), 2), axis=0)
     # Fractions are neither: no fix is guessed.
     with pytest.raises(TypeError, match=r"got dtype float64$"):
         F.cross_entropy(z, np.array([0.5, 1.0, 2.0, 0.0]), axis=0)

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from tinygrad_softmax import Tensor, ops
+from tinygrad_softmax.derivatives import grad, hessian
 from tinygrad_softmax.engine import walk
-from tinygrad_softmax.gradcheck import gradcheck
+from tinygrad_softmax.gradcheck import gradcheck, gradgradcheck
 
 
 def leaf(rng, *shape, name=None, positive=False):
@@ -297,3 +298,42 @@ def test_ops_py_is_mostly_rules():
     lines = [i for i, line in enumerate(source.splitlines(), 1) if line.strip()]
     share = len(rule_lines & set(lines)) / len(lines)
     assert share >= 0.5, f"{share:.0%} of ops.py is rules"
+
+
+# ---------------------------------------------------------------- pow at 0, where p·x^(p−1) reads 0·∞
+
+
+def test_pow_derivatives_at_zero_are_numbers_where_they_exist():
+    """d/dx x⁰ = 0, d²/dx² x¹ = 0 and d³/dx³ x² = 0, also at x = 0 (as PyTorch and HIPS autograd give)."""
+    x = np.array([0.0, 1.0, 2.0])
+    t = Tensor(x, requires_grad=True)
+    (d0,) = grad((t**0).sum(), t)
+    np.testing.assert_array_equal(d0.data, [0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(hessian(lambda v: (v**1).sum(), x), np.zeros((3, 3)))
+    t = Tensor(x, requires_grad=True)
+    (g1,) = grad((t**2).sum(), t, create_graph=True)
+    (g2,) = grad(g1.sum(), t, create_graph=True)
+    (g3,) = grad(g2.sum(), t)
+    np.testing.assert_array_equal([g1.data, g2.data, g3.data], [2 * x, [2.0, 2.0, 2.0], [0.0, 0.0, 0.0]])
+    t.grad = None
+    (t**0).sum().backward()  # the first-order path, on arrays
+    np.testing.assert_array_equal(t.grad, [0.0, 0.0, 0.0])
+    assert gradcheck(lambda v: v**0, t) and gradgradcheck(lambda v: v**1, t)
+
+
+def test_pow_at_zero_matches_pytorch_to_the_third_derivative(torch):
+    x = np.array([0.0, 0.5, -1.5, 2.0])
+    for p in (0, 1, 2, 3):
+        ours = Tensor(x, requires_grad=True)
+        theirs = torch.tensor(x, requires_grad=True)
+        a, b = (ours**p).sum(), (theirs**p).sum()
+        for order in range(3):
+            (a,) = grad(a, ours, create_graph=True)
+            if b.requires_grad:  # else PyTorch's derivative is a constant, and the next one is 0
+                (b,) = torch.autograd.grad(b, theirs, create_graph=True)
+            else:
+                b = torch.zeros_like(theirs)
+            np.testing.assert_array_equal(
+                a.data, b.detach().numpy(), err_msg=f"x**{p}, derivative {order + 1}"
+            )
+            a, b = a.sum(), b.sum()

@@ -98,7 +98,7 @@ def test_modes_command_counts_the_passes(tmp_path, capsys):
 def test_modes_results_agree_and_forward_mode_needs_c_times_d_passes():
     rows = so.modes((3, 6), classes=4, samples=5)
     assert [(r.forward_passes, r.reverse_passes) for r in rows] == [(12, 1), (24, 1)]
-    assert max(r.max_difference for r in rows) < 1e-12
+    assert all(r.max_difference < 1e-12 for r in rows)
 
 
 def test_without_matplotlib_one_line_says_what_was_skipped(tmp_path, capsys, monkeypatch):
@@ -115,6 +115,52 @@ def test_bad_sizes_are_refused(capsys):
     assert "classes must be at least 2" in capsys.readouterr().err
     assert main(["modes", "--features", "0"]) == 2  # refused by the parser: one line, status 2
     assert "--features: must be at least 1, got 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (
+            ["hessian", "--features", "100000", "--classes", "100000"],
+            "hessian: N = 40 samples, D = 100000 features and C = 100000 classes need about 2.98e+12 GiB, "
+            "more than 1 GiB; take smaller sizes",
+        ),
+        (["hessian", "--samples", "10000000000"], "hessian: N = 10000000000 samples, D = 4 features"),
+        (["hessian", "--features", "2000"], "C = 3 classes need about 1.07 GiB, more than 1 GiB"),
+        (
+            ["modes", "--features", "2", "100000000000"],
+            "modes: D = 100000000000 features, C = 3 classes and N = 16 samples need about 3.87e+04 GiB",
+        ),
+        (["modes", "--features", "2", "--classes", "10000000000"], "C = 10000000000 classes and N = 16"),
+    ],
+)
+def test_sizes_too_large_for_memory_are_refused_before_any_work(argv, words, capsys, monkeypatch):
+    """As jacobian does: from an estimate of the memory needed, one line, instead of a MemoryError."""
+    monkeypatch.setattr(np.random, "default_rng", lambda *a: pytest.fail("work started"))
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert (
+        err == f"tinygrad-softmax {argv[0]}: error: {err.split(': error: ', 1)[1]}" and err.count("\n") == 1
+    )
+    assert words in err
+
+
+def test_the_memory_estimates_cover_what_the_check_uses():
+    for samples, features, classes in ((40, 4, 3), (30, 60, 5)):
+        check = so.hessian_check("column", samples, features, classes)
+        assert (
+            so.hessian_check_bytes(samples, features, classes)
+            >= 2 * check.engine.nbytes + 8 * features * samples
+        )
+    assert so.modes_bytes(64, 3, 16) >= 8 * (64 * 16 + 3 * 64)
+
+
+def test_a_nan_difference_between_the_modes_is_a_failure(capsys, monkeypatch):
+    good = so.modes((2,), classes=3, samples=4)[0]
+    broken = so.ModesRow(3, 3, 9, 1, 1.0, 1.0, float("nan"))
+    monkeypatch.setattr(so, "modes", lambda *a, **k: [good, broken])  # NaN after a good row: max() hides it
+    assert main(["modes"]) == 1
+    capsys.readouterr()
 
 
 def test_the_demo_section_writes_its_pictures_and_text_without_times(tmp_path):

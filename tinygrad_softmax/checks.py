@@ -109,16 +109,24 @@ def gather_index(index: np.ndarray, axis: Any, shape: tuple[int, ...]) -> int:
 UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}  # by the width in bytes
 
 
+def _one_hot(labels: np.ndarray, shape: tuple[int, ...]) -> bool:
+    """Whether ``labels`` looks like Y, the derivation's one-hot matrix: the logits' shape, all 0 or 1.
+
+    cross_entropy wants y, the class of each sample.
+    """
+    return labels.shape == shape and labels.size > 0 and bool(np.all((labels == 0) | (labels == 1)))
+
+
+def _one_hot_fix(axis: int) -> str:
+    return f"these look like one-hot labels Y; pass the class indices instead, labels.argmax(axis={axis})"
+
+
 def _label_hint(labels: np.ndarray, shape: tuple[int, ...], axis: int) -> str:
     """What a student most likely meant by labels that are not integers, and the fix."""
     if labels.dtype.kind not in "fb" or labels.size == 0:
         return ""
-    if labels.shape == shape and np.all((labels == 0) | (labels == 1)):
-        # Y itself, the derivation's one-hot matrix: cross_entropy wants y, the class of each sample.
-        return (
-            f" of shape {labels.shape}, the logits' shape: these look like one-hot labels Y; "
-            f"pass the class indices instead, labels.argmax(axis={axis})"
-        )
+    if _one_hot(labels, shape):
+        return f" of shape {labels.shape}, the logits' shape: {_one_hot_fix(axis)}"
     if np.all(np.isfinite(labels)) and np.all(labels == np.round(labels)):
         return f" holding whole numbers ({labels.ravel()[:3].tolist()}, ...): pass labels.astype(int)"
     return ""
@@ -144,6 +152,7 @@ def labels_in_range(labels: np.ndarray, shape: tuple[int, ...], axis: Any, who: 
         raise ValueError(
             f"{who}: labels of shape {labels.shape} do not match logits of shape {shape} "
             f"with the classes on axis {axis} (expected labels of shape {expected})"
+            + (f": {_one_hot_fix(axis)}" if _one_hot(labels, shape) else "")
         )
     if labels.size == 0:  # the mean over samples would be 0/0
         raise ValueError(f"{who}: no samples to average over (logits of shape {shape})")

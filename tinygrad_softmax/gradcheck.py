@@ -23,6 +23,7 @@ def numerical_gradient(f: Callable[[np.ndarray], Any], x: np.ndarray, eps: float
 
     ``f`` returns a scalar. ``x`` is perturbed in place and restored, also when ``f`` raises.
     """
+    _check_step("numerical_gradient", eps)
     if not isinstance(x, np.ndarray) or x.dtype.kind != "f":
         raise TypeError("numerical_gradient: x must be a float ndarray (it is perturbed in place)")
     if x.dtype.itemsize < 4:  # float16 keeps 3 digits: x ± a usable eps rounds back to x, giving 0
@@ -47,6 +48,33 @@ def numerical_gradient(f: Callable[[np.ndarray], Any], x: np.ndarray, eps: float
             x[i] = saved
         grad[i] = (up - down) / (2 * eps)
     return grad
+
+
+def _check_step(who: str, eps: float, atol: float = 0.0, rtol: float = 0.0) -> None:
+    """A step and tolerances the check can use: eps > 0, atol and rtol ≥ 0, all finite."""
+    if not (isinstance(eps, (int, float, np.number)) and np.isfinite(eps) and eps > 0):
+        raise ValueError(
+            f"{who}: eps, the step of the central differences, must be finite and > 0, got {eps!r}"
+        )
+    for name, tol in (("atol", atol), ("rtol", rtol)):
+        if not (isinstance(tol, (int, float, np.number)) and np.isfinite(tol) and tol >= 0):
+            raise ValueError(f"{who}: {name} must be a finite number ≥ 0, got {tol!r}")
+
+
+def mismatch(actual: np.ndarray, expected: np.ndarray, atol: float, rtol: float) -> tuple[int, ...] | None:
+    """The index of the worst entry where ``|actual − expected| ≤ atol + rtol·|expected|`` fails, or None.
+
+    Written so that NaN fails it: a NaN or an infinity that ``expected`` does not
+    have is never within tolerance (``excess.max() > 0`` would be False for NaN,
+    and pass it). Entries equal in both count as close. A NaN is the worst entry.
+    """
+    with np.errstate(invalid="ignore", over="ignore"):  # inf − inf and NaN are judged, not warned about
+        gap = np.abs(actual - expected)
+        close = (actual == expected) | (gap <= atol + rtol * np.abs(expected))
+        if close.all():
+            return None
+        excess = np.where(close, -np.inf, np.nan_to_num(gap - (atol + rtol * np.abs(expected)), nan=np.inf))
+    return tuple(int(i) for i in np.unravel_index(int(np.argmax(excess)), excess.shape))
 
 
 def _total(value: Any) -> float:
@@ -99,6 +127,7 @@ def gradcheck(
     Raises :class:`GradcheckError` naming the input and its worst element.
     Inputs' ``.grad`` are left as they were. Use float64 inputs.
     """
+    _check_step("gradcheck", eps, atol, rtol)
     checked = [t for t in tensors if getattr(t, "requires_grad", False)]
     if not checked:
         raise ValueError("gradcheck: no input requires grad, so there is nothing to check")
@@ -124,9 +153,8 @@ def gradcheck(
 
     for position, (t, analytic_grad) in enumerate(zip(checked, auto)):
         numeric = numerical_gradient(scalar, t.data, eps)
-        excess = np.abs(analytic_grad - numeric) - (atol + rtol * np.abs(numeric))
-        if excess.size and excess.max() > 0:
-            worst = np.unravel_index(int(np.argmax(excess)), excess.shape)
+        worst = mismatch(analytic_grad, numeric, atol, rtol)
+        if worst is not None:
             label = t.name or f"input {position}"
             advice = (
                 ""
@@ -135,7 +163,7 @@ def gradcheck(
             )
             raise GradcheckError(
                 f"gradcheck: gradient of {label} (shape {t.shape}) is wrong at index "
-                f"{tuple(map(int, worst))}: "
+                f"{worst}: "
                 f"autograd {analytic_grad[worst]:.6g}, numerical {numeric[worst]:.6g} "
                 f"(rel_error over the input {rel_error(analytic_grad, numeric):.2e}){advice}"
             )
@@ -163,6 +191,7 @@ def gradgradcheck(
     """
     from .derivatives import grad  # the engine; this module's other checks need only NumPy
 
+    _check_step("gradgradcheck", eps, atol, rtol)
     checked = [i for i, t in enumerate(tensors) if getattr(t, "requires_grad", False)]
     if not checked:
         raise ValueError("gradgradcheck: no input requires grad, so there is nothing to check")

@@ -139,6 +139,8 @@ class Pow(Op):
     def backward(self, grad: Value, x: Value, out: Value) -> Grads:
         """d/dx xᵖ = p xᵖ⁻¹."""
         p = self.exponent
+        if p == 0:  # in⁰ = 1 is constant, also at 0, where p·in^(p−1) would read 0·(1/0) = NaN
+            return (grad * 0.0,)
         return (grad * p * x ** (p - 1),)
 
 

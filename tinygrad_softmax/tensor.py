@@ -100,6 +100,8 @@ class Tensor:
     _read_by_graph: bool  # a recorded graph reads `_data`: `.data` copies it before handing it out
 
     def __init__(self, data: Any, requires_grad: bool = False, name: str | None = None) -> None:
+        if grad_mode.watched_threads and grad_mode.tracing() is not None:  # Tensor(x) in a trace
+            data = grad_mode.tracing().lifting(self, data)
         # A copy of the caller's array: editing `data` afterwards must not reach a graph.
         self._data = _own_float_array(data._data if isinstance(data, Tensor) else data)
         self._grad = None

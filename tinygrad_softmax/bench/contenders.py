@@ -88,8 +88,7 @@ def _compiled(loss_fn: Callable[..., Tensor]) -> Callable[[Problem], StepFn]:
             return loss_fn(logits(W, b, X, layout), y, axis=axis)
 
         compiled = compile(loss)
-        compiled(W, b, X, labels)  # traced, then traced again and compared: not part of a step
-        compiled(W, b, X, labels)
+        compiled(W, b, X, labels)  # traced: not part of a step
 
         def step() -> tuple[Any, Any]:
             _, (dW, db, _, _) = compiled(W, b, X, labels)

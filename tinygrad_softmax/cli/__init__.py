@@ -10,7 +10,7 @@ One module per concept, each read on its own:
 - the subcommands, by group: :mod:`.checks` (demo, compare, jacobian, anomaly,
   epsilon), :mod:`.training` (train, boundaries), :mod:`.second_order` (hessian,
   newton, modes), :mod:`.graphs` (graph, animate, explore, explain),
-  :mod:`.exercise` (exercise), :mod:`.speed` (compile, bench).
+  :mod:`.exercise` (exercise), :mod:`.presenting` (slides, doctor), :mod:`.speed` (compile, bench).
 
 Every module here imports only the standard library at its top; a subcommand
 imports its room (the lecture or the bench) when it runs. Every file is written

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from .options import output_file, positive_float
+from .options import output_file, seconds
 from .status import report_skipped
 
 
@@ -91,9 +91,9 @@ def _hint(args: argparse.Namespace) -> int:
 
 
 def exercise_arguments(parser: argparse.ArgumentParser) -> None:
-    actions = parser.add_subparsers(
-        dest="action", metavar="ACTION", required=True, parser_class=argparse.ArgumentParser
-    )
+    from .parser import _Parser  # one-line errors, as every subcommand's (parser imports this module)
+
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=_Parser)
     ops_help = (
         "comma-separated ops whose backward rules to write, e.g. exp,log,sum,gather,matmul,add; "
         "'classifier' (default): the ops of the linear softmax classifier; 'all': every op"
@@ -128,7 +128,7 @@ def exercise_arguments(parser: argparse.ArgumentParser) -> None:
         help="the rules assigned (default: those the file defines); one missing fails",
     )
     check.add_argument(
-        "--time-limit", type=positive_float, default=10.0, metavar="SECONDS", help="per rule (default: 10)"
+        "--time-limit", type=seconds, default=10.0, metavar="SECONDS", help="per rule (default: 10)"
     )
     what = "a hint for one rule: --level 1 a nudge, 2 the concept, 3 the answer"
     hint = actions.add_parser("hint", help=what, description=what)

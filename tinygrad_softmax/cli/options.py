@@ -73,6 +73,17 @@ def positive_float(text: str) -> float:
     return value
 
 
+DAY = 86_400.0  # a time limit longer than a day is a typo, and past ~1e10 s the clocks overflow
+
+
+def seconds(text: str) -> float:
+    """A time limit: a positive number of seconds, at most a day."""
+    value = positive_float(text)
+    if value > DAY:
+        raise argparse.ArgumentTypeError(f"must be at most {DAY:.0f} seconds (a day), got {text}")
+    return value
+
+
 def non_negative_float(text: str) -> float:
     """A finite number ≥ 0 (a weight decay)."""
     try:

@@ -7,7 +7,7 @@ added only when that subcommand is parsed or its help is shown. So
 ``tinygrad-softmax train`` never imports the injected bugs, and the top-level
 ``--help`` imports no room at all. The exit status is the same for every
 subcommand (:mod:`.status`): 0 done, 1 a check failed or an optional part is
-missing, 2 a bad value, 130 interrupted.
+missing, 2 a bad value, 130 interrupted, 143 terminated.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from . import checks, exercise, graphs, second_order, speed, training
+from . import checks, exercise, graphs, presenting, second_order, speed, training
+from .status import Terminated, unwind_on_sigterm
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,18 @@ SUBCOMMANDS: list[Subcommand] = [
         exercise.cmd_exercise,
     ),
     Subcommand(
+        "slides",
+        "the 50-minute lecture as an offline HTML deck with speaker notes (and a PDF)",
+        presenting.slides_arguments,
+        presenting.cmd_slides,
+    ),
+    Subcommand(
+        "doctor",
+        "which optional parts this machine has, what each enables, how to install them",
+        presenting.doctor_arguments,
+        presenting.cmd_doctor,
+    ),
+    Subcommand(
         "bench",
         "the benchmark (writes docs/benchmarks.md with --write)",
         speed.bench_arguments,
@@ -198,10 +211,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         return int(stop.code) if isinstance(stop.code, int) else 2
     try:
-        return int(args.run(args))
+        with unwind_on_sigterm():
+            return int(args.run(args))
     except ValueError as error:  # a bad value the parser could not see (epochs, sizes, a file name, ...)
         print(f"tinygrad-softmax {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # Ctrl-C: every file is whole (old or new), so one line is all there is to say
         print(f"tinygrad-softmax {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Terminated:  # SIGTERM: unwound like Ctrl-C, so no temporary file or folder is left
+        print(f"tinygrad-softmax {args.command}: terminated", file=sys.stderr)
+        return 143

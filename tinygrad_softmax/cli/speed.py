@@ -10,17 +10,24 @@ from .options import add_layout, integer, integers, output_file
 
 def cmd_compile(args: argparse.Namespace) -> int:
     """The program the engine writes for one step of the classifier: straight-line NumPy, forward and
-    backward, from compile(). The lines that make dZ = (P − Y)/N are marked ▶, found by reading the
+    backward, from compile(), one line per rule (--optimized: the program that runs, lines simplified
+    and arrays reused). The lines that make dZ = (P − Y)/N are marked ▶, found by reading the
     program; run, they give the derivation's closed form (checked)."""
     from ..lecture.program import MarkedProgram
 
-    program = MarkedProgram.for_classifier(args.layout)
+    program = MarkedProgram.for_classifier(args.layout, optimized=args.optimized)
     print(program.render())
     return 0 if program.difference < 1e-12 else 1
 
 
 def compile_arguments(parser: argparse.ArgumentParser) -> None:
     add_layout(parser)
+    parser.add_argument(
+        "--optimized",
+        action="store_true",
+        help="show the program that runs: lines simplified, dead arrays reused (out=); "
+        "the default is the plain listing, one line per rule",
+    )
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

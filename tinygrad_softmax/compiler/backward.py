@@ -62,7 +62,7 @@ def walk(
             rule = f"{fn.name} backward → ∂L/∂{'in' if len(node.parents) == 1 else 'in' + '₁₂'[i]}"
             if parent_grad.name is None:
                 program.emit(program.fresh(base if total == 1 else f"{base}_{k}"), parent_grad, rule)
-            elif total == 1 and parent.name and syms[parent].name:
+            elif total == 1 and (parent.name or parent in recorded_args) and syms[parent].name:
                 # The rule passes the gradient on unchanged (add, sub): a line only to name dZ.
                 alias = Sym(program, parent_grad.value, "{0}", (parent_grad,))
                 parent_grad = program.emit(program.fresh(base), alias, rule)
@@ -85,6 +85,7 @@ def own(program: Program, g: Sym, dtype: np.dtype[Any], returned: set[str], name
     shared = (
         g.name in returned
         or g.name is None
+        or g.name in program.arguments  # the caller's own array (or a view of it, below)
         or (value.base is not None and not _turned_product(g))
         or not isinstance(g.value, np.ndarray)
     )

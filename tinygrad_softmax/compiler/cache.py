@@ -1,15 +1,17 @@
-"""The compiled function: a small cache of traced programs, keyed on the arguments' shapes and layout.
+"""The compiled function: a small, thread-safe cache of traced programs, keyed on what the arguments are.
 
-``compile(fn)`` returns a :class:`Compiled`. A call with new shapes, dtypes or
-memory layout traces ``fn`` (:mod:`.trace`); the second call with them traces
-again and compares the two programs (a data-dependent branch shows as a
-changed line); later calls run the program only.
+``compile(fn)`` returns a :class:`Compiled`. A call whose arguments differ in
+kind (Tensor, NumPy array, Python number), shape, dtype or memory layout
+from every program kept traces ``fn`` (:mod:`.trace`) with stand-ins that
+carry no numbers; other calls run the program. The values are never part of
+the key: every array argument is read by the program on every call.
 """
 
 from __future__ import annotations
 
 import ast
 import builtins
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -17,19 +19,27 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..tensor import Tensor
+from .abstract import AbstractArray, TracedTensor, refuse
 from .backward import array
-from .symbolic import CompileError
-from .trace import Generated, equal, trace
+from .runtime import RUNTIME
+from .trace import Generated, trace
 
 __all__ = ["compile", "Compiled", "CacheInfo"]
 
 
 def _describe(arg: Any) -> tuple[Any, ...]:
-    """What a call is keyed on: shapes, dtypes, memory layout, which arguments require grad."""
+    """What a call is keyed on: the kind, shape, dtype and memory layout; for a Tensor, requires_grad."""
+    if isinstance(arg, (TracedTensor, AbstractArray)):
+        raise refuse(
+            "fn calls a compiled function on a traced value",
+            "Call the function it compiles instead: its ops are then traced with fn's.",
+        )
     if isinstance(arg, Tensor):
         a = array(arg)
         return (a.shape, a.strides, a.dtype, arg.requires_grad)
     if isinstance(arg, np.ndarray):
+        if arg.dtype.kind not in "biuf":
+            raise TypeError(f"compile: array arguments must be numeric, got dtype {arg.dtype}")
         return (arg.shape, arg.strides, arg.dtype)
     try:
         hash(arg)
@@ -38,7 +48,9 @@ def _describe(arg: Any) -> tuple[Any, ...]:
             f"compile: arguments must be Tensors, NumPy arrays or hashable constants; "
             f"got {type(arg).__name__}"
         ) from None
-    return (type(arg), arg)
+    # A Python number is a constant of the program, like JAX's static arguments: its value is part
+    # of the key (with its repr, so that 0.0 and -0.0, equal to ==, are two keys).
+    return (type(arg), arg, repr(arg))
 
 
 class CacheInfo(NamedTuple):
@@ -56,8 +68,8 @@ class Compiled:
     ``loss`` is a float; ``grads`` a tuple aligned with the arguments: the
     gradient of the loss for each Tensor argument that requires grad (zeros if
     the loss does not depend on it), None for the others. Programs are kept
-    per input shapes, dtypes and memory layout, at most ``cache_size`` of
-    them (the least recently used is dropped).
+    per argument kinds, shapes, dtypes and memory layout, at most
+    ``cache_size`` of them (the least recently used is dropped).
     """
 
     def __init__(
@@ -72,7 +84,7 @@ class Compiled:
         self.check = check
         self.has_aux = has_aux
         self._programs: OrderedDict[tuple[Any, ...], Generated] = OrderedDict()
-        self._unchecked: set[tuple[Any, ...]] = set()
+        self._lock = threading.Lock()
         self._last: Generated | None = None
         self._hits = 0
         self._traces = 0
@@ -97,77 +109,57 @@ class Compiled:
                 key.append(_describe(a))
                 arrays.append(array(a) if isinstance(a, Tensor) else a)
         found = tuple(key)
+        # A hit takes no lock: `get` and `move_to_end` are each one step for the interpreter, and a
+        # program another thread drops in between is still whole, so this call runs it.
         program = self._programs.get(found)
-        if program is None or self._unchecked:
-            program = self._look_up(found, args, program)
-        elif len(self._programs) > 1:
-            self._programs.move_to_end(found)  # least recently used goes first
-        self._hits += 1
+        if program is None:
+            program = self._program(found, args)
+        else:
+            if len(self._programs) > 1:
+                try:  # noqa: SIM105  (cheaper than contextlib.suppress on every call)
+                    self._programs.move_to_end(found)
+                except KeyError:
+                    pass
+            self._hits += 1
         self._last = program
         return program.function(*arrays)
 
-    def _look_up(self, key: tuple[Any, ...], args: Sequence[Any], program: Generated | None) -> Generated:
-        """Trace on a new key; on the second call with a key, trace again and compare."""
-        if program is None:
-            self._hits -= 1  # not a hit: __call__ counts it back
-            return self._trace(key, args)
-        if key in self._unchecked:
-            self._unchecked.discard(key)
-            self._compare(program, self._trace(key, args, keep=False))
-        self._programs.move_to_end(key)
-        return program
-
-    def _trace(self, key: tuple[Any, ...], args: Sequence[Any], keep: bool = True) -> Generated:
-        self._traces += 1
-        program = trace(self.fn, args, self._name, self.has_aux)
-        if keep:
+    def _program(self, key: tuple[Any, ...], args: Sequence[Any]) -> Generated:
+        """The program for ``key``, traced if no program is kept for it (least recently used last out)."""
+        with self._lock:
+            program = self._programs.get(key)
+            if program is not None:
+                self._programs.move_to_end(key)
+                self._hits += 1
+                return program
+        program = trace(self.fn, args, self._name, self.has_aux, self.check)  # outside the lock: slow
+        with self._lock:
+            self._traces += 1
             self._programs[key] = program
-            if self.check:
-                self._unchecked.add(key)
+            self._programs.move_to_end(key)
             while len(self._programs) > self.cache_size:
-                dropped, _ = self._programs.popitem(last=False)
-                self._unchecked.discard(dropped)
+                self._programs.popitem(last=False)
         return program
 
-    def _compare(self, first: Generated, second: Generated) -> None:
-        """Raise if the second trace wrote another program: ``fn`` branched on the data."""
-        if first.source != second.source:
-            a, b = first.source.splitlines(), second.source.splitlines()
-            where = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
-            first_line = a[where] if where < len(a) else "(the program ended)"
-            second_line = b[where] if where < len(b) else "(the program ended)"
-            raise CompileError(
-                "compile: fn took another path on a second call with the same shapes: its Python control "
-                "flow, or a number it computes outside the engine (NumPy on .data), depends on the input "
-                "values, and compiled code would freeze what it did at trace time. "
-                f"Line {where + 1} was\n  {first_line.strip()}\nand is now\n  {second_line.strip()}\n"
-                "Run fn eagerly, or compute the value with Tensor ops or pass it as an argument."
-            )
-        for name, value in first.constants.items():
-            other = second.constants.get(name, ())
-            same = (
-                all(x is y is None or equal(x, y) for x, y in zip(value, other))
-                if isinstance(value, tuple)
-                else equal(value, other)
-            )
-            if not same:
-                raise CompileError(
-                    f"compile: the constant {name} changed between two calls with the same shapes: fn "
-                    "computes it outside the engine (from .data or NumPy), so compiled code would freeze "
-                    "its first value. Compute it with Tensor ops, or pass it as an argument."
-                )
-
-    def source(self, *args: Any) -> str:
-        """The generated program: for these arguments (traced if needed), else the last one run."""
+    def _for(self, args: Sequence[Any]) -> Generated:
         if args:
-            key = tuple([_describe(a) for a in args])
-            program = self._programs.get(key) or self._trace(key, args)
-            return program.source
+            return self._program(tuple([_describe(a) for a in args]), args)
         if self._last is None:
-            raise RuntimeError(
-                "source: nothing compiled yet; call the compiled function first or pass arguments"
-            )
-        return self._last.source
+            raise RuntimeError("nothing compiled yet; call the compiled function first or pass arguments")
+        return self._last
+
+    def source(self, *args: Any, optimized: bool = False) -> str:
+        """The program for these arguments (traced if needed), else the last one run.
+
+        By default the plain listing: one line per rule, each name a value of
+        its own. ``optimized=True``: the program that runs, with its lines
+        simplified and arrays reused (``out=``).
+        """
+        try:
+            program = self._for(args)
+        except RuntimeError as error:
+            raise RuntimeError(f"source: {error}") from None
+        return program.source if optimized else program.plain
 
     def ops(self) -> list[str]:
         """The ops the last program run recorded, in order (it has one forward line for each)."""
@@ -176,14 +168,14 @@ class Compiled:
         return list(self._last.ops)
 
     def value(self, name: str, *args: Any) -> Any:
-        """The value of variable ``name`` in the program for ``args``: its lines up to ``name``, run.
+        """The value of variable ``name`` of the plain listing for ``args``: its lines up to ``name``, run.
 
         For reading a program line by line (``compiled.value("dZ", W, b, X, y)``).
         """
-        key = tuple([_describe(a) for a in args])
-        program = self._programs.get(key) or self._trace(key, args)
-        module = ast.parse(program.source)
-        namespace = dict(program.function.__globals__)
+        program = self._for(args)
+        module = ast.parse(program.plain)
+        namespace = {**RUNTIME, **program.constants}
+        exec(builtins.compile(module, "<value>", "exec"), namespace)  # the lines run once, the function
         for statement in module.body:  # a line run once, when the program was made
             if isinstance(statement, ast.Assign) and _assigns(statement, name):
                 return namespace[name]
@@ -202,11 +194,12 @@ class Compiled:
         return namespace["_up_to"](*[array(a) if isinstance(a, Tensor) else a for a in args])
 
     def cache_info(self) -> CacheInfo:
-        return CacheInfo(self._hits, self._traces, len(self._programs), self.cache_size)
+        with self._lock:
+            return CacheInfo(self._hits, self._traces, len(self._programs), self.cache_size)
 
     def cache_clear(self) -> None:
-        self._programs.clear()
-        self._unchecked.clear()
+        with self._lock:
+            self._programs.clear()
 
 
 def _assigns(statement: ast.stmt, name: str) -> bool:
@@ -225,17 +218,21 @@ def compile(
     >>> loss, dw, dx
     (100.0, array([60., 80.]), None)
 
-    Each call with new input shapes, dtypes or memory layout runs ``fn`` once
-    on Tensors (the *trace*) and writes a program; later calls run that
-    program. Python control flow inside ``fn`` is frozen at trace time: an
-    ``if`` on a value takes the branch it took when traced. With ``check``
-    (the default), the second call with given shapes traces again and raises
-    :class:`CompileError` if the program changed. Integer arrays passed as
-    arguments (labels) are read on every call; other NumPy values computed
-    inside ``fn`` are constants of the program.
+    Each call with new argument kinds, shapes, dtypes or memory layout runs
+    ``fn`` once on stand-ins for its arguments (the *trace*) and writes a
+    program; later calls run that program. As in JAX, the stand-ins carry
+    shapes and dtypes, not numbers: every Tensor and NumPy argument (float,
+    int or bool) is read on every call, told apart from the others by its
+    position. What ``fn`` does with an argument outside the engine is
+    recorded (``astype``, indexing, ``Tensor(x)``) or refused with
+    :class:`CompileError` naming the line; so is a Python branch on a traced
+    value (``if loss.item() > 0``). A Python number argument is a constant of
+    the program (a new number traces again).
 
-    With ``has_aux``, ``fn`` returns ``(loss, T)`` for a Tensor ``T`` it
-    computed on the way (the logits, say), and each call returns
-    ``(loss, grads, T's array)``.
+    With ``check`` (the default), the program is run once on the traced
+    call's arguments and compared with the eager engine. With ``has_aux``,
+    ``fn`` returns ``(loss, T)`` for a Tensor ``T`` it computed on the way
+    (the logits, say), and each call returns ``(loss, grads, T's array)``.
+    Returned arrays are the caller's own: never an argument's memory.
     """
     return Compiled(fn, cache_size=cache_size, check=check, has_aux=has_aux)

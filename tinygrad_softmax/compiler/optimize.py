@@ -1,5 +1,14 @@
 """Passes over the written program that change no bit of what it computes.
 
+The trace writes the plain listing, one line per rule; :func:`optimize` turns
+it into the program that runs:
+
+- :func:`picked_first`: ``gather1 = log_p[picked]`` with ``log_p = sub1 - log1``
+  and ``log1`` one entry per picked line becomes ``sub1[picked] - log1``: the
+  same subtraction for the N picked entries instead of all N·C;
+- :func:`sum_of_one_pick`: ``(-scatter_add(v, ...)).sum(axis)`` with one pick
+  per line along ``axis`` is ``-v``;
+- :func:`hoist`: a line that now reads no input runs once, when the program is made;
 - :func:`broadcast_spreads`: ``dexp1 = spread(dsum1, (3, 5))`` read only by
   elementwise lines of that shape is dropped, and those lines read ``dsum1``:
   NumPy broadcasting does the spreading inside the operation, entry for entry
@@ -18,7 +27,121 @@ from typing import Any
 import numpy as np
 
 from .program import Line, Program, names_read
-from .symbolic import Sym
+from .symbolic import UFUNC_SYMBOL, UNARY, Sym, same_bits
+
+
+def optimize(program: Program, arguments: dict[str, Any], returned: set[str]) -> None:
+    """The plain listing made the program that runs: every pass below, in order."""
+    picked_first(program)
+    sum_of_one_pick(program)
+    hoist(program)
+    broadcast_spreads(program, returned)
+    drop_dead_lines(program, returned)
+    reuse_buffers(program, arguments, returned)
+
+
+def _rewrite(line: Line, sym: Sym, note: str) -> None:
+    """``line`` computes ``sym`` instead (the same bits), with ``note`` saying why."""
+    sym.name = line.target
+    line.sym = sym
+    line.code = sym.render_line()
+    line.reads = names_read(line.code)
+    line.comment += f" ({note})"
+
+
+def picked_first(program: Program) -> None:
+    """``(A - b)[picked]`` as ``A[picked] - b`` where ``b`` already has the picked shape.
+
+    A gather of one entry per line (the label's log-probability) from
+    ``log_p = shifted - log(Σ exp)``: each picked entry is the same subtraction
+    of the same two numbers, done for the N picked entries instead of all N·C.
+    The full ``log_p`` is then read by no line and is not computed.
+    """
+    for line in program.lines:
+        sym = line.sym
+        if sym is None or sym.gathered is None or sym.name != line.target:
+            continue
+        positions, axis = sym.gathered
+        source = sym.args[0]
+        a, b = source.args if isinstance(source, Sym) and len(source.args) == 2 else (None, None)
+        if source.ufunc not in UFUNC_SYMBOL or source.name is None or not isinstance(a, Sym):
+            continue
+        # b has one entry per picked line (size 1 along the gather's axis), so the entry b broadcast
+        # to each picked position is b's entry at that line: the picked shape, entry for entry.
+        if not isinstance(b, Sym) or b.name is None or a.shape != source.shape:
+            continue
+        if b.shape != sym.shape or b.shape[axis] != 1:
+            continue
+        where = program.positions_name(positions)
+        picked = Sym(program, a.value[positions], "{0}[" + where + "]", (a,))
+        out = picked._binary(UFUNC_SYMBOL[source.ufunc], picked, b)
+        if same_bits(out.value, sym.value):
+            _rewrite(
+                line,
+                out,
+                f"{source.name}'s picked entries only: {source.name} = {program.code_of(source.name)}",
+            )
+
+
+def sum_of_one_pick(program: Program) -> None:
+    """``(-scatter_add(v, ...)).sum(axis)`` is ``-v`` when each line along ``axis`` holds one pick.
+
+    The line holds ``-v`` at the pick and ``-0.0`` elsewhere; adding zeros to
+    a finite, non-zero number changes no bit, wherever the pick sits, so the
+    sum needs no pass over the array: with ``v`` the same on every call (the
+    ``-1/N`` of a mean), neither does the line. Checked on the traced value.
+    """
+    for line in program.lines:
+        if line.sym is None:
+            continue
+        for node in _unnamed_nodes(line.sym):
+            replacement = _one_pick_sum(program, node)
+            if replacement is not None:
+                values, scatter_name = replacement
+                node.template, node.args, node.precedence, node.ufunc = "-{0}", (values,), UNARY, np.negative
+                line.code = line.sym.render_line()
+                line.reads = names_read(line.code)
+                line.comment += f" (the sum of -{scatter_name}, one pick per line, is -{values.render()})"
+
+
+def _unnamed_nodes(root: Sym) -> list[Sym]:
+    """``root`` and the parts of its expression that have no line of their own."""
+    found, stack = [], [root]
+    while stack:
+        node = stack.pop()
+        found.append(node)
+        stack.extend(a for a in node.args if isinstance(a, Sym) and a.name is None)
+    return found
+
+
+def _one_pick_sum(program: Program, node: Sym) -> tuple[Sym, str] | None:
+    if node.reduced is None:
+        return None
+    axis, keepdims = node.reduced
+    negated = node.args[0]
+    if not (isinstance(negated, Sym) and negated.name is None and negated.template == "-{0}"):
+        return None
+    scatter = negated.args[0]
+    if not keepdims or axis is None or not isinstance(scatter, Sym) or scatter.scattered is None:
+        return None
+    values, picked_axis = scatter.scattered
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    if tuple(int(a) % negated.ndim for a in axes) != (picked_axis,) or not program.is_fixed(values):
+        return None
+    v = np.asarray(values.value)
+    if v.shape != node.shape or not (np.all(np.isfinite(v)) and np.all(v != 0)):
+        return None
+    if not same_bits(-v, node.value):
+        return None
+    return values, scatter.name or "the scatter"
+
+
+def hoist(program: Program) -> None:
+    """A line that reads only names fixed for every call runs once, when the program is made."""
+    for line in program.lines:
+        if line.section != "once" and not line.each_call and line.reads <= program.fixed:
+            line.section = "once"
+            program.fixed.add(line.target)
 
 
 def broadcast_spreads(program: Program, returned: set[str]) -> None:
@@ -86,21 +209,7 @@ def reuse_buffers(program: Program, arguments: dict[str, Any], returned: set[str
     returned array, or anything sharing memory with one of them.
     """
     lines = [line for line in program.lines if line.section != "once"]
-    values: dict[str, Any] = {**program.constants, **arguments}
-    pinned_names = set(arguments) | program.fixed | returned
-    for line in program.lines:
-        if line.sym is None:  # positions, zeros: values not traced as they run, so never reused
-            pinned_names.add(line.target)
-            pinned_names |= line.reads
-        else:
-            values[line.target] = line.sym.value
-    group = _groups(values)
-    for line in program.lines:  # a line not traced as a Sym may hand back what it reads
-        if line.sym is None:
-            for name in line.reads:
-                if name in group:
-                    _merge(group, line.target if line.target in group else name, name)
-    pinned = {group[n] for n in pinned_names if n in group}
+    values, group, pinned = _memory(program, arguments, returned)
     last_read: dict[int, int] = {}
     for i, line in enumerate(lines):
         for name in line.reads:
@@ -137,6 +246,27 @@ def reuse_buffers(program: Program, arguments: dict[str, Any], returned: set[str
                     last_read[group[donor]] = max(last_read.get(g, -1), last_read.get(mine, -1))
                     free.pop(mine, None)
                 break
+
+
+def _memory(
+    program: Program, arguments: dict[str, Any], returned: set[str]
+) -> tuple[dict[str, Any], dict[str, int], set[int]]:
+    """Each name's traced value, the memory group of each name, and the groups never written."""
+    values: dict[str, Any] = {**program.constants, **arguments}
+    pinned_names = set(arguments) | program.fixed | returned
+    for line in program.lines:
+        if line.sym is None:  # positions, zeros: values not traced as they run, so never reused
+            pinned_names.add(line.target)
+            pinned_names |= line.reads
+        else:
+            values[line.target] = line.sym.value
+    group = _groups(values)
+    for line in program.lines:  # a line not traced as a Sym may hand back what it reads
+        if line.sym is None:
+            for name in line.reads:
+                if name in group:
+                    _merge(group, line.target if line.target in group else name, name)
+    return values, group, {group[n] for n in pinned_names if n in group}
 
 
 def _fits(array: Any, result: np.ndarray) -> bool:

@@ -13,8 +13,12 @@ import ast
 import builtins
 import keyword
 import linecache
+import re
+import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import count
 from typing import Any
 
@@ -35,11 +39,17 @@ class Line:
     reads: frozenset[str] = frozenset()  # the names the code reads
     copied: bool = False  # the code ends in .copy(): a returned gradient made an array of its own
     out: str | None = None  # the dead array the result is written into (see optimize.reuse_buffers)
+    each_call: bool = False  # its array is handed back, so it must run on every call (never hoisted)
 
 
+# A name the code reads: not an attribute (`.T`), not a keyword argument (`axis=`), not inside a number.
+_NAME = re.compile(r"(?<![.\w])([^\W\d]\w*)(?!\w)(?!\s*=(?!=))")
+
+
+@lru_cache(maxsize=4096)
 def names_read(code: str) -> frozenset[str]:
-    """Every variable name a line of code reads."""
-    return frozenset(node.id for node in ast.walk(ast.parse(code, mode="eval")) if isinstance(node, ast.Name))
+    """Every variable name a line of code reads (the lines hold no strings, so a scan finds them)."""
+    return frozenset(name for name in _NAME.findall(code) if not keyword.iskeyword(name))
 
 
 @dataclass
@@ -51,6 +61,7 @@ class Program:
     constants: dict[str, Any] = field(default_factory=dict)
     positions: dict[int, str] = field(default_factory=dict)  # id of a positions tuple -> its variable
     section: str = "forward"
+    arguments: set[str] = field(default_factory=set)  # the function's parameters: the caller's arrays
     # Names whose values no call changes: the runtime helpers, the constants, the lines run once.
     fixed: set[str] = field(default_factory=lambda: set(RUNTIME))
 
@@ -119,6 +130,7 @@ class Program:
 
     def _append(self, line: Line, once: bool = True) -> None:
         line.reads = names_read(line.code)
+        line.each_call = not once
         if once and line.reads <= self.fixed:
             line.section = "once"
             self.fixed.add(line.target)
@@ -159,13 +171,40 @@ class Program:
         namespace = dict(RUNTIME)
         namespace.update(self.constants)
         exec(builtins.compile(source, filename, "exec"), namespace)
-        # Tracebacks and inspect show the generated lines.
-        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        _show_in_tracebacks(filename, source)
         function: Callable[..., Any] = namespace[function_name]
         return function
 
 
 _programs = count(1)
+# The generated sources linecache holds, so that tracebacks and inspect show their lines: the
+# most recent ones only, so that a long run that traces again and again holds a bounded amount.
+SHOWN_IN_TRACEBACKS = 64
+_shown: deque[str] = deque()
+_shown_lock = threading.Lock()
+
+
+def _show_in_tracebacks(filename: str, source: str) -> None:
+    with _shown_lock:
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        _shown.append(filename)
+        while len(_shown) > SHOWN_IN_TRACEBACKS:
+            linecache.cache.pop(_shown.popleft(), None)
+
+
+def identifier(name: str | None) -> str:
+    """A tensor's name as a Python identifier: ``"log S"`` is ``log_S``, ``"max (detached)"`` max_detached.
+
+    Empty if no identifier can be made of it.
+    """
+    if not name:
+        return ""
+    words = "".join(c if c.isalnum() or c == "_" else " " for c in name).split()
+    text = "_".join(words)
+    if text and not text.isidentifier():
+        text = "t_" + text
+    return text if text.isidentifier() and not keyword.iskeyword(text) else ""
+
 
 ONCE_HEADING = "# Read no input, so run once, when the program is made (the function reads them):"
 REUSE_NOTE = (

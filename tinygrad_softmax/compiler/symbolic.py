@@ -10,6 +10,7 @@ evaluation order needs.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -33,7 +34,7 @@ BINARY = {
     ">": (CMP, np.greater),
     "==": (CMP, np.equal),
 }
-_UFUNC_SYMBOL = {ufunc: symbol for symbol, (_, ufunc) in BINARY.items()}
+UFUNC_SYMBOL = {ufunc: symbol for symbol, (_, ufunc) in BINARY.items()}
 
 
 class CompileError(RuntimeError):
@@ -81,6 +82,8 @@ class Sym:
         self.ufunc: Any = None  # the NumPy ufunc of the outermost operation, if elementwise
         self.note = ""  # why a line reads as it does, for its comment
         self.scattered: tuple[Sym, int] | None = None  # (values, axis) of a scatter with one pick per line
+        self.reduced: tuple[Any, bool] | None = None  # (axis, keepdims) of a sum
+        self.gathered: tuple[Any, int] | None = None  # (positions, axis) of a gather
 
     # ------------------------------------------------------------ what rules read
 
@@ -192,36 +195,8 @@ class Sym:
 
     def sum(self, axis: Any = None, keepdims: bool = False) -> Sym:
         value = self.value.sum(axis=axis, keepdims=keepdims)
-        shortcut = self._sum_of_one_pick(axis, keepdims, value)
-        if shortcut is not None:
-            return shortcut
-        return self._method(value, f".sum(axis={_axis_text(axis)}, keepdims={keepdims})")
-
-    def _sum_of_one_pick(self, axis: Any, keepdims: bool, value: Any) -> Sym | None:
-        """``(-scatter_add(v, ...)).sum(axis)`` is ``-v`` when each line along ``axis`` holds one pick.
-
-        The line holds ``-v`` at the pick and ``-0.0`` elsewhere; adding zeros to
-        a finite, non-zero number changes no bit, wherever the pick sits, so the
-        sum needs no pass over the array: with ``v`` the same on every call (the
-        ``-1/N`` of a mean), neither does the line. Checked here on the traced value.
-        """
-        if not (self.name is None and self.template == "-{0}" and keepdims and axis is not None):
-            return None
-        scatter = self.args[0]
-        if not isinstance(scatter, Sym) or scatter.scattered is None:
-            return None
-        values, picked_axis = scatter.scattered
-        axes = axis if isinstance(axis, tuple) else (axis,)
-        if tuple(int(a) % self.ndim for a in axes) != (picked_axis,) or not self.program.is_fixed(values):
-            return None
-        v = np.asarray(values.value)
-        if v.shape != np.shape(value) or not (np.all(np.isfinite(v)) and np.all(v != 0)):
-            return None
-        out = -values
-        if not _same_bits(out.value, value):
-            return None
-        scatter_name = scatter.name or "the scatter"
-        out.note = f"the sum of -{scatter_name}, one pick per line, is -{values.render()}"
+        out = self._method(value, f".sum(axis={_axis_text(axis)}, keepdims={keepdims})")
+        out.reduced = (axis, keepdims)  # for optimize.sum_of_one_pick
         return out
 
     def max(self, axis: Any = None, keepdims: bool = False) -> Sym:
@@ -240,40 +215,16 @@ class Sym:
 
     def gather(self, positions: Any, axis: int) -> Sym:
         """``self[positions]`` for a gather along ``axis`` (the other positions run 0, 1, 2, ...)."""
-        value = self.value[positions]
-        shortcut = self._picked_first(positions, value, axis)
-        return shortcut if shortcut is not None else self[positions]
-
-    def _picked_first(self, positions: Any, value: Any, axis: int) -> Sym | None:
-        """``(A - b)[picked]`` as ``A[picked] - b`` when ``b`` already has the picked shape.
-
-        A gather of one entry per line (the label's log-probability) from
-        ``log_p = shifted - log(Σ exp)``: each picked entry is the same subtraction
-        of the same two numbers, done for the N picked entries instead of all N·C.
-        The full ``log_p`` is then read by no line and is not computed.
-        """
-        a, b = self.args if len(self.args) == 2 else (None, None)
-        if self.ufunc is None or self.name is None or not (isinstance(a, Sym) and isinstance(b, Sym)):
-            return None
-        # b has one entry per picked line (size 1 along the gather's axis), so the entry b broadcast
-        # to each picked position is b's entry at that line: the picked shape, entry for entry.
-        if a.shape != self.shape or b.shape != np.shape(value) or b.shape[axis] != 1 or b.name is None:
-            return None
-        picked = Sym(
-            self.program, a.value[positions], "{0}[" + self.program.positions_name(positions) + "]", (a,)
-        )
-        out = picked._binary(_UFUNC_SYMBOL[self.ufunc], picked, b) if self.ufunc in _UFUNC_SYMBOL else None
-        if out is None or not _same_bits(out.value, value):
-            return None
-        out.note = f"{self.name}'s picked entries only: {self.name} = {self.program.code_of(self.name)}"
+        out = self[positions]
+        out.gathered = (positions, axis)  # for optimize.picked_first
         return out
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
         # np.exp(x), np.maximum(x, 0), ... in a forward rule, and `ndarray * Sym`.
         if method != "__call__" or kwargs:
             return NotImplemented
-        if ufunc in _UFUNC_SYMBOL:
-            return self._binary(_UFUNC_SYMBOL[ufunc], *inputs)
+        if ufunc in UFUNC_SYMBOL:
+            return self._binary(UFUNC_SYMBOL[ufunc], *inputs)
         return self.program.call(f"np.{ufunc.__name__}", ufunc, *inputs)
 
     # ------------------------------------------------------------ the adjoints, as code
@@ -281,25 +232,12 @@ class Sym:
     @staticmethod
     def _apply(op: ops.Op, x: Sym) -> Sym:
         """What ``Tensor._apply`` is to a Tensor: the adjoint helpers of ops.py come here."""
-        program = x.program
-        if isinstance(op, ops.Expand):
-            return program.call("spread", ops.spread, x, op.shape)
-        if isinstance(op, ops.SumTo):
-            summed: Sym = ops.unbroadcast(x, op.shape)  # type: ignore[arg-type,assignment]  # runs on the Sym
-            return summed
-        if isinstance(op, ops.ScatterAdd):
-            where = program.positions_name(op.picks.positions)
-            unique = op.picks.one_pick_per_line
-            value = scatter_add(x.value, op.picks.positions, op.shape, unique)
-            out = Sym(program, value, f"scatter_add({{0}}, {where}, {op.shape}, {unique})", (x,))
-            if unique and x.shape == op.picks.index.shape:
-                out.scattered = (x, int(op.picks.axis) % len(op.shape))
-            return out
-        if isinstance(op, ops.Softmax):  # the fused loss's P: its own forward, on Sym values
-            return op.forward(x)  # type: ignore[arg-type,return-value]
-        raise CompileError(
-            f"compile: the backward rule of {op.name} cannot be written as code (second order?)"
-        )
+        write = _ADJOINTS.get(type(op))
+        if write is None:
+            raise CompileError(
+                f"compile: the backward rule of {op.name} cannot be written as code (second order?)"
+            )
+        return write(op, x)
 
     def render(self, outer: int = 0, right: bool = False) -> str:
         """The expression as Python source, parenthesised to keep NumPy's evaluation order."""
@@ -315,7 +253,42 @@ class Sym:
         return f"np.{self.ufunc.__name__}({operands}, out={out})"
 
 
-def _same_bits(a: Any, b: Any) -> bool:
+def _expand(op: Any, x: Sym) -> Sym:
+    return x.program.call("spread", ops.spread, x, op.shape)
+
+
+def _sum_to(op: Any, x: Sym) -> Sym:
+    summed: Sym = ops.unbroadcast(x, op.shape)  # type: ignore[arg-type,assignment]  # runs on the Sym
+    return summed
+
+
+def _scatter_add(op: Any, x: Sym) -> Sym:
+    program = x.program
+    where = program.positions_name(op.picks.positions)
+    unique = op.picks.one_pick_per_line
+    value = scatter_add(x.value, op.picks.positions, op.shape, unique)
+    out = Sym(program, value, f"scatter_add({{0}}, {where}, {op.shape}, {unique})", (x,))
+    if unique and x.shape == op.picks.index.shape:
+        out.scattered = (x, int(op.picks.axis) % len(op.shape))
+    return out
+
+
+# The adjoint ops the rules call (through expand, sum_to, scatter_add), written as code.
+def _softmax(op: Any, x: Sym) -> Sym:
+    """The fused loss's P, which its backward rule uses: its own forward, on Sym values."""
+    p: Sym = op.forward(x)
+    return p
+
+
+_ADJOINTS: dict[type, Callable[[Any, Sym], Sym]] = {
+    ops.Expand: _expand,
+    ops.SumTo: _sum_to,
+    ops.ScatterAdd: _scatter_add,
+    ops.Softmax: _softmax,
+}
+
+
+def same_bits(a: Any, b: Any) -> bool:
     a, b = np.asarray(a), np.asarray(b)
     return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
 

@@ -59,18 +59,23 @@ def build_classifier(
     dtype: type = np.float64,
     weight_scale: float = 1.0,
     backward: bool = True,
+    labels: np.ndarray | None = None,
 ) -> Classifier:
     """Z = W X + b (column) or Z = X W + b (row), then the mean cross-entropy.
 
     With N > C some class is the label of several samples. Each sample still
     picks one entry of its own column (or row), so gather's backward adds into
     each position once; repeated indices within one pick are tested in
-    ``tests/test_ops.py``.
+    ``tests/test_ops.py``. ``labels`` (N classes in [0, C)) replace the drawn ones; X and W
+    stay those of ``seed``.
     """
     if layout not in CLASS_AXIS:
         raise ValueError(f"layout must be 'column' or 'row', got {layout!r}")
     rng = np.random.default_rng(seed)
-    labels = rng.integers(0, C, size=N)
+    drawn = rng.integers(0, C, size=N)  # drawn even when given, so X and W depend on the seed alone
+    labels = drawn if labels is None else np.array(labels, dtype=np.int64)
+    if labels.shape != (N,) or labels.min() < 0 or labels.max() >= C:
+        raise ValueError(f"build_classifier: labels must be {N} classes in [0, {C}), got {labels.tolist()}")
     if layout == "column":
         X = Tensor(rng.normal(size=(D, N)).astype(dtype), name="X")
         W = Tensor((weight_scale * rng.normal(size=(C, D))).astype(dtype), requires_grad=True, name="W")

@@ -327,18 +327,22 @@ def compare(
     D: int = 4,
     N: int = 5,
     C: int = 3,
+    labels: np.ndarray | None = None,
 ) -> Comparison:
     """Autograd vs closed form vs finite differences for the linear softmax classifier.
 
     ``bug`` names one of :data:`bugs.BUGS`: the graph is then built with that
-    wrong backward rule, to show the check catching it.
+    wrong backward rule, to show the check catching it. ``labels`` replace the
+    classes drawn from ``seed`` (``build_classifier``).
     """
     if dtype not in DTYPES:
         raise ValueError(f"compare: dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     if bug is not None:
         bugs.get(bug)  # an unknown name fails here, before any work
     axis = CLASS_AXIS[layout]
-    data = build_classifier(layout, D=D, N=N, C=C, seed=seed, dtype=DTYPES[dtype], backward=False)
+    data = build_classifier(
+        layout, D=D, N=N, C=C, seed=seed, dtype=DTYPES[dtype], backward=False, labels=labels
+    )
     w, b, x, labels = data.W.data, data.b.data, data.X.data, data.labels
 
     # Autograd: fresh leaves, so X can require grad for dX.

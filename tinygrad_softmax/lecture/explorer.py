@@ -32,6 +32,7 @@ from ..functional import check_labels
 from ..tensor import Tensor
 from . import outputs
 from .classifier import Classifier
+from .dot import pipe as run_dot
 from .graph import (
     broadcast_note,
     graph_order,
@@ -429,6 +430,18 @@ def page(
     return _build(root, Path("explorer.html"), reference, clusters, compact, rankdir, title)
 
 
+# Inside <script>, "</script" ends the element and "<!--" then "<script" changes where it ends; a line
+# break U+2028/U+2029 ends a line of older JavaScript. JSON has < > & only inside strings, where \u
+# escapes mean the same, so these never appear raw whatever a tensor is named.
+_SCRIPT_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def script_json(data: Any) -> str:
+    """``data`` as JSON that can stand inside an HTML ``<script>`` element as it is."""
+    text = json.dumps(data, ensure_ascii=False, allow_nan=False)
+    return re.sub("[<>&\u2028\u2029]", lambda m: _SCRIPT_ESCAPES[m.group()], text)
+
+
 def _build(
     root: Tensor,
     path: Path,
@@ -463,12 +476,11 @@ def _build(
         if shutil.which("dot") is None:
             raise missing_dot(dot.source, path)
         try:
-            svg = dot.pipe(format="svg", encoding="utf-8")
+            svg = run_dot(dot.source, "svg", what=f"a graph of {len(order)} tensors").decode("utf-8")
         except graphviz.ExecutableNotFound:
             raise missing_dot(dot.source, path) from None
         svgs.append(_clean_svg(svg, variant))
-    # Inside <script>, "</" would end the element early.
-    text = json.dumps(data, ensure_ascii=False, allow_nan=False).replace("</", "<\\/")
+    text = script_json(data)
     parts = {
         "TITLE": html.escape(data["title"]),
         "CSS": _asset("explorer.css"),

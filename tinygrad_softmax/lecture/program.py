@@ -37,9 +37,18 @@ class MarkedProgram:
 
     @classmethod
     def for_classifier(
-        cls, layout: Layout = "column", D: int = 4, N: int = 5, C: int = 3, seed: int = 0
+        cls,
+        layout: Layout = "column",
+        D: int = 4,
+        N: int = 5,
+        C: int = 3,
+        seed: int = 0,
+        optimized: bool = False,
     ) -> MarkedProgram:
-        """Compile one step of the classifier (the one the graph and the ledger show) and read it."""
+        """Compile one step of the classifier (the one the graph and the ledger show) and read it.
+
+        The plain listing, one line per rule; ``optimized``: the program that runs.
+        """
         if layout not in CLASS_AXIS:
             raise ValueError(f"compile: layout must be 'column' or 'row', got {layout!r}")
         axis = CLASS_AXIS[layout]
@@ -55,7 +64,7 @@ class MarkedProgram:
         compiled = compile(step)
         args = (model.W, model.b, model.X, model.labels)
         compiled(*args)
-        source = compiled.source()
+        source = compiled.source(optimized=optimized)
         dz = compiled.value("dZ", *args)
         closed_form = analytic.logits_grad(model.Z.data, model.labels, axis=axis)
         return cls(layout, source, lines_computing(source, "dZ"), float(np.max(np.abs(dz - closed_form))))

@@ -30,6 +30,7 @@ from ..derivatives import grad, hessian, jacobian
 from ..gradcheck import rel_error
 from ..tensor import Tensor
 from .datasets import load, standardise
+from .lab import MAX_JACOBIAN_BYTES as MAX_BYTES
 from .outputs import atomic_path
 from .train import SLIDE_DPI, SLIDE_FIGSIZE
 
@@ -112,6 +113,25 @@ class HessianCheck:
         )
 
 
+def hessian_check_bytes(samples: int, features: int, classes: int) -> int:
+    """Memory :func:`hessian_check` needs, in bytes, known before any work.
+
+    With k = C·D entries in W: about four k×k float64 matrices (the engine's H, the
+    closed form, eigvalsh's copy and its workspace), the data X (D×N), the closed
+    form's N blocks of C×C, and a dozen C×N arrays in the recorded graph.
+    """
+    k = classes * features
+    return 8 * (4 * k * k + features * samples + samples * classes * classes + 12 * classes * samples)
+
+
+def _refuse_too_large(who: str, need: int, sizes: str) -> None:
+    if need > MAX_BYTES:
+        raise ValueError(
+            f"{who}: {sizes} need about {need / 2**30:.3g} GiB, more than {MAX_BYTES / 2**30:.0f} GiB; "
+            "take smaller sizes"
+        )
+
+
 def hessian_check(
     layout: Layout = "column", samples: int = 40, features: int = 4, classes: int = 3, seed: int = 0
 ) -> HessianCheck:
@@ -122,6 +142,9 @@ def hessian_check(
     for name, value, smallest in sizes:
         if value < smallest:
             raise ValueError(f"hessian: {name} must be at least {smallest}, got {value}")
+    need = hessian_check_bytes(samples, features, classes)
+    asked = f"N = {samples} samples, D = {features} features and C = {classes} classes"
+    _refuse_too_large("hessian", need, asked)
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, classes, size=samples)
     if layout == "column":  # X D×N, W C×D, b C×1
@@ -439,12 +462,21 @@ class ModesRow:
     max_difference: float
 
 
+def modes_bytes(features: int, classes: int, samples: int) -> int:
+    """Memory :func:`modes` needs for its largest D, in bytes: X (D×N), and W, its
+    gradients and the Jacobian row (C×D each, a dozen of them in the recorded passes)."""
+    return 8 * (features * samples + 12 * classes * features + 12 * classes * samples)
+
+
 def modes(
     features: Sequence[int] = (2, 4, 8, 16, 32, 64), classes: int = 3, samples: int = 16, seed: int = 0
 ) -> list[ModesRow]:
     """``jacobian(loss, W, mode=...)`` for each D: forward needs C·D passes, reverse one."""
     if not features or min(features) < 1 or classes < 2 or samples < 1:
         raise ValueError("modes: features must be ≥ 1, classes ≥ 2 and samples ≥ 1")
+    d = max(features)
+    need = modes_bytes(d, classes, samples)
+    _refuse_too_large("modes", need, f"D = {d} features, C = {classes} classes and N = {samples} samples")
     rng = np.random.default_rng(seed)
     rows = []
     for d in features:
@@ -545,7 +577,7 @@ class SecondOrderSection:
     @property
     def passed(self) -> bool:
         return (
-            self.check.passed and self.newton.converged and max(r.max_difference for r in self.modes) < 1e-12
+            self.check.passed and self.newton.converged and all(r.max_difference < 1e-12 for r in self.modes)
         )
 
     def values(self, out: Path) -> dict[str, object]:

@@ -30,7 +30,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import graphviz
+from . import dot
 
 __all__ = [
     "SLIDE",
@@ -210,7 +210,7 @@ def _rows_source(
 
 def _rows_in_order(source: str, firsts: list[str]) -> bool:
     """Whether ``dot`` puts the rows' first nodes in row order: top to bottom (LR), left to right (TB)."""
-    layout = json.loads(graphviz.Source(source).pipe(format="json"))
+    layout = json.loads(dot.pipe(source, "json"))
     pos = {
         obj["name"]: obj["pos"] for obj in layout.get("objects", []) if "pos" in obj and "nodes" not in obj
     }
@@ -241,7 +241,7 @@ def _part_of(source: str, parsed: _Parsed, parts: int) -> dict[str, int]:
 
 def _node_areas(source: str) -> dict[str, float]:
     """Each node's width × height as ``dot`` draws it (square inches)."""
-    layout = json.loads(graphviz.Source(source).pipe(format="json"))
+    layout = json.loads(dot.pipe(source, "json"))
     return {
         obj["name"]: float(obj["width"]) * float(obj["height"])
         for obj in layout.get("objects", [])
@@ -313,7 +313,7 @@ def _continued(label: str) -> str:
 
 def _bounding_box(source: str) -> tuple[float, float]:
     """Width and height of the laid-out drawing, in points."""
-    layout = json.loads(graphviz.Source(source).pipe(format="json"))
+    layout = json.loads(dot.pipe(source, "json"))
     _, _, width, height = (float(v) for v in layout["bb"].split(","))
     return width, height
 

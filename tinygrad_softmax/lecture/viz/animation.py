@@ -14,11 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import graphviz
-
 from ... import engine
 from ...tensor import Tensor
-from .. import extras, outputs, slides
+from .. import dot, extras, outputs, slides
 from ..graph import graph_order, loss_steps, tensor_labels
 from .drawing import Cluster, find_clusters
 from .frames import CAPTION_PT, Frame, Layout, frame_captions, frame_dot
@@ -113,7 +111,7 @@ def backward_frames(
             )
             frame.attr(**plan.canvases[plan.part_of[k]])
             made.append(private / name)
-            made[-1].write_bytes(frame.pipe(format="png", engine="neato", neato_no_op=2))  # private folder
+            made[-1].write_bytes(dot.pipe(frame.source, "png", "neato", neato_no_op=2))  # private folder
         _same_size(made)
         if gif:
             delays = [delay_ms] * len(made) if delay_ms else caption_delays(captions)
@@ -245,7 +243,7 @@ def _plan_frames(
         # unless wide; the number of rows chosen with the caption strip counted, as the frame shows it.
         for rows in range(1, slides.MAX_ROWS + 1) if slide is not None else [1]:
             wrapped, in_order = slides.wrapped_rows(source, rows)
-            layout = Layout.from_json(graphviz.Source(wrapped).pipe(format="json"))
+            layout = Layout.from_json(dot.pipe(wrapped, "json"))
             tall = layout.width / layout.height < slides.RATIOS.get(slide or "", 0)
             part_captions = [list(captions[k]) for k in ks]
             place_caption(layout, part_captions)
@@ -295,7 +293,7 @@ def _drawn_size(
         compact=compact,
         collapsed=collapsed,
     )
-    drawn = json.loads(frame.pipe(format="json", engine="neato", neato_no_op=2))
+    drawn = json.loads(dot.pipe(frame.source, "json", "neato", neato_no_op=2))
     _, _, width, height = (float(v) for v in drawn["bb"].split(","))
     layout.width, layout.height = max(layout.width, width), max(layout.height, height)
     return _frame_points(layout, slide)

@@ -17,6 +17,7 @@ import graphviz
 
 from ...tensor import Tensor
 from .. import extras, outputs, slides
+from ..dot import pipe as dot_pipe
 from ..graph import graph_order
 from .drawing import Drawing, find_clusters, to_dot
 
@@ -135,7 +136,7 @@ def _render(
             sources = slide_sources(root, options, slide, dpi)
         else:
             sources = [slide_source(root, options, slide, dpi)]
-        pictures = [graphviz.Source(source).pipe(format=fmt) for source in sources]
+        pictures = [dot_pipe(source, fmt) for source in sources]
     except graphviz.ExecutableNotFound:
         raise missing_dot(dot.source, path) from None
     # Each file whole or not at all: a temporary file renamed into place.
