@@ -32,10 +32,8 @@ later inside the process is seen after :func:`forget`.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -186,6 +184,8 @@ def _fastest_runs(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
 
 def _load() -> dict[str, Choice]:
+    import json  # here, not at the top: the core's import loads no more than it needs
+
     path = cache_path()
     if path is None:
         return {}
@@ -208,6 +208,9 @@ def _load() -> dict[str, Choice]:
 
 
 def _store(name: str, choice: Choice) -> None:
+    import json
+    import tempfile
+
     path = cache_path()
     if path is None:
         return

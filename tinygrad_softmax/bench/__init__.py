@@ -116,8 +116,22 @@ __all__ = [
     "explanations",
     "unexplained",
     "THREADS",
+    "clear_choices",
     "main",
 ]
+
+
+def clear_choices() -> str:
+    """Delete the cached way round of matrix products measured on this machine: what was done, one line."""
+    from .. import orientation
+
+    path = orientation.cache_path()
+    deleted = orientation.clear()
+    if deleted is not None:
+        return f"bench: deleted the measured matmul choices, {deleted}"
+    if path is None:
+        return f"bench: no cache of matmul choices ({orientation.ENV}=off)"
+    return f"bench: no measured matmul choices to delete at {path}"
 
 
 def _write(path: Path, text: str) -> None:

@@ -35,16 +35,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     PyTorch, HIPS autograd, micrograd and JAX's jit (those installed), with 1 and with 2 BLAS threads;
     plus long chains and memory. Prints a Markdown report; --write also saves it."""
     if args.clear_choices:
-        from .. import orientation
+        from ..bench import clear_choices
 
-        path = orientation.cache_path()
-        deleted = orientation.clear()
-        if deleted is not None:
-            print(f"bench: deleted the measured matmul choices, {deleted}")
-        elif path is None:
-            print(f"bench: no cache of matmul choices ({orientation.ENV}=off)")
-        else:
-            print(f"bench: no measured matmul choices to delete at {path}")
+        print(clear_choices())
         return 0
     from ..bench import main as run_bench
 
