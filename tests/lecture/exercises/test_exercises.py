@@ -874,7 +874,8 @@ def test_partial_credit_names_the_reason_of_each_failed_case(tmp_path, capsys):
 
 
 def test_the_picture_marks_a_passed_rule_apart_from_the_wrong_gradient_it_carries(tmp_path):
-    from tinygrad_softmax.lecture import extras, viz
+    from tinygrad_softmax.lecture import extras
+    from tinygrad_softmax.lecture.views import viz
 
     if not extras.have("dot"):
         pytest.skip("Graphviz's dot is not installed")
