@@ -216,7 +216,7 @@ def test_the_derive_command_loads_no_sympy_without_the_element_view():
         "import contextlib, io\nfrom tinygrad_softmax.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n    assert main(['derive']) == 0"
     )
-    assert f"{NAME}.lecture.derive.simplify" in loaded
+    assert f"{NAME}.compiler.simplify" in loaded
     assert "sympy" not in loaded and "matplotlib" not in loaded
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import ops
+from .. import matmul, ops
 
 _UNSIGNED = {np.dtype(f"i{n}"): np.dtype(f"u{n}") for n in (1, 2, 4, 8)}
 
@@ -53,10 +53,34 @@ def softmax_cross_entropy(z: np.ndarray, labels: np.ndarray, axis: int) -> Any:
     return ops.SoftmaxCrossEntropy(axis, labels).forward(z)
 
 
+def minus_onehot(a: np.ndarray, positions: tuple[Any, ...]) -> Any:
+    """``a − onehot(y)`` in ``a``'s own array (the derived program passes a new one): 1 off at the labels."""
+    a[positions] -= 1
+    return a
+
+
+def onehot(positions: tuple[Any, ...], shape: tuple[int, ...]) -> Any:
+    """onehot(y): 1 at each line's label (``positions``, as ``picks`` gives them), 0 elsewhere."""
+    out = np.zeros(shape)
+    out[positions] = 1.0
+    return out
+
+
+def softmax(a: np.ndarray, axis: int) -> Any:
+    """softmax(a) along ``axis``, shifted by the maximum."""
+    e = np.exp(a - a.max(axis=axis, keepdims=True))
+    e /= e.sum(axis=axis, keepdims=True)
+    return e
+
+
 RUNTIME: dict[str, Any] = {
     "np": np,
     "spread": ops.spread,
     "picks": picks,
     "scatter_add": scatter_add,
     "softmax_cross_entropy": softmax_cross_entropy,
+    "product": matmul.product,
+    "minus_onehot": minus_onehot,
+    "onehot": onehot,
+    "softmax": softmax,
 }

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from .expr import Expr
+from ...compiler.expr import Expr
 
 ADD, MUL, UNARY, POW, ATOM = 1, 2, 3, 4, 5
 _SUB_DIGITS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
