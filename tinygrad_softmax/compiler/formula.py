@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .. import ops
+from ..functional import STEP_NAMES
 from ..tensor import Tensor
 from .expr import (
     Expr,
@@ -221,12 +222,17 @@ def derive_trace(
             return f"∂L/∂{leaves.get(t, 'x')} keeps {left} after the identities"
         out[position] = simple
     intermediate: dict[Any, str] = {}
-    for t, g in done.items():
+    named_by_fn: set[Any] = set()
+    for t, g in done.items():  # the latest tensor first
         name = name_of(t)
         if t.grad_fn is not None and name is not None and t is not root:
             simple = simplifier.simplify(g)
-            if not closed_form(simple):
-                intermediate[simple.key] = "d" + name  # the earliest tensor of the graph names it
+            if closed_form(simple) or simple.key in named_by_fn:
+                continue
+            # A tensor fn named (Z) names its gradient (dZ); else the earliest of the graph.
+            intermediate[simple.key] = "d" + name
+            if t.name and t.name not in STEP_NAMES:
+                named_by_fn.add(simple.key)
     derived = Derived(out, forward_names, intermediate, simplifier.by_name)
     for t, e in exprs.items():
         name = name_of(t)
@@ -379,7 +385,7 @@ class _Coder:
         raise _NoCode(f"no code for {kind}")
 
     def softmax(self, a: Expr, axis: int) -> str:
-        """softmax(a) as the forward's E / S where it has E = exp(a − m) and S = Σ E (m constant along axis)."""
+        """softmax(a) as the forward's E / S if it has E = exp(a − m), S = Σ E (m constant along axis)."""
         for e, name in self.derived.exps:
             shifted = e.args[0]
             m = shifted.args[1]

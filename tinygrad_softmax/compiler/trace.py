@@ -24,10 +24,9 @@ from .. import engine, grad_mode, ops
 from ..tensor import Tensor
 from .abstract import AbstractArray, TracedTensor
 from .backward import array, own, walk
+from .derived import simplify_program
 from .optimize import optimize
-from .expr import Picks
-from .formula import Labels, derive_trace, derived_lines
-from .program import ONCE_HEADING, REUSE_NOTE, Line, Program, identifier, names_read
+from .program import Program, identifier
 from .runtime import RUNTIME
 from .symbolic import CompileError, Sym, literal
 
@@ -41,13 +40,12 @@ class Generated:
     function: Callable[..., Any]
     constants: dict[str, Any]
     ops: list[str]  # the recorded ops, in order
-    simplified: str = ""  # the derived program's listing, if the identities reached a closed form
+    simplified: str = ""  # the derived program's listing, if the identities reached a closed form;
     why: str = ""  # else why there is none (one line)
     derived_function: Callable[..., Any] | None = None
 
     @property
-    def runs(self) -> Callable[..., Any]:
-        """The function a call runs: the derived program if there is one, else the step program."""
+    def runs(self) -> Callable[..., Any]:  # the derived program if there is one, else the step program
         return self.derived_function or self.function
 
 
@@ -101,12 +99,8 @@ def trace(
     check: bool = True,
     simplify: bool = True,
 ) -> Generated:
-    """Run ``fn`` on stand-ins for ``args``, watch its ops, and write the program.
-
-    With ``simplify``, the gradient is also derived as formulas (:mod:`.formula`)
-    and, where they are closed forms, written as a program of its own that the
-    function runs once it agrees with the step program (:func:`proven_equal`).
-    """
+    """Run ``fn`` on stand-ins for ``args``, watch its ops, and write the program (and, with
+    ``simplify``, the derived program of :mod:`.derived`, run once it agrees with the step program)."""
     writer = _Writer(fn, args)
     root, aux = writer.run(has_aux)
     writer.forward()
@@ -127,160 +121,8 @@ def trace(
     if check:
         check_against_engine(generated, root, writer.traced_args, writer.arguments())
     if simplify:
-        _simplify(generated, writer, root, plain_lines, loss_name, aux_name, function_name)
+        simplify_program(generated, writer, root, plain_lines, loss_name, aux_name, function_name)
     return generated
-
-
-def _simplify(
-    generated: Generated,
-    writer: _Writer,
-    root: Tensor,
-    plain_lines: list[Line],
-    loss_name: str | None,
-    aux_name: str | None,
-    function_name: str,
-) -> None:
-    """The derived program, proven equal to the step program, or why there is none."""
-    written = _derived_source(writer, root, plain_lines, loss_name, aux_name, function_name)
-    if isinstance(written, str):
-        generated.why = f"no simpler program was derived: {written}; the step-by-step program runs"
-        return
-    text, _ = written
-    try:
-        function = writer.program.function(text, function_name)
-        disagree = proven_equal(function, generated.function, writer.arguments(), writer.arg_names)
-    except Exception as error:  # a formula written as code that NumPy refuses: the step program runs
-        disagree = f"the derived program fails to run ({type(error).__name__}: {error})"
-    if disagree:
-        generated.why = f"no simpler program was derived: {disagree}; the step-by-step program runs"
-        return
-    generated.simplified = text
-    generated.derived_function = function
-
-
-def _derived_source(
-    writer: _Writer,
-    root: Tensor,
-    plain_lines: list[Line],
-    loss_name: str | None,
-    aux_name: str | None,
-    function_name: str,
-) -> tuple[str, list[str]] | str:
-    """The derived program's text: the step program's forward, then the gradients as derived."""
-    if aux_name is not None:
-        return "fn returns an aux value, which the derived program does not hand back"
-    wanted = {
-        a: i for i, a in enumerate(writer.traced_args) if isinstance(a, Tensor) and a.requires_grad
-    }
-    if not (root.requires_grad and wanted):
-        return "the loss has no gradient to derive"
-    program = writer.program
-    leaves = {a: name for a, name in zip(writer.traced_args, writer.arg_names) if isinstance(a, Tensor)}
-    labels: dict[Any, Labels] = {}
-    for op, _, _ in writer.recorder.events:
-        gathered = op.picks if isinstance(op, ops.SoftmaxCrossEntropy) else op
-        if isinstance(gathered, ops.Gather) and id(gathered.positions) in program.positions:
-            index = writer.index_source(gathered.index)
-            labels[Picks(gathered).token] = Labels(
-                index, gathered.axis, program.positions[id(gathered.positions)]
-            )
-
-    def name_of(t: Tensor) -> str | None:
-        sym = writer.syms.get(t)
-        if sym is None and t.grad_fn is None:
-            try:
-                sym = writer.sym_of(t)
-            except CompileError:
-                return None
-        return None if sym is None else sym.name
-
-    derived = derive_trace(root, leaves, wanted, name_of, labels)
-    if isinstance(derived, str):
-        return derived
-    shapes = {i: array(a).shape for a, i in wanted.items()}
-    forward = [line for line in program.lines if line.section in ("once", "forward", "setup")]
-    taken = {*RUNTIME, *program.constants, *program.arguments, *(line.target for line in plain_lines)}
-    taken -= {line.target for line in plain_lines if line.section == "backward"}
-    written = derived_lines(derived, writer.arg_names, shapes, taken)
-    if isinstance(written, str):
-        return written
-    lines, grad_names = written
-    reads = set().union(*(names_read(line.split(" = ", 1)[1]) for line in lines)) if lines else set()
-    clobbered = {line.out for line in forward if line.out}
-    targets = {line.target for line in forward}
-    plain_targets = {line.target for line in plain_lines if line.section in ("once", "forward", "setup")}
-    if clobbered & reads or (reads & plain_targets) - targets:  # the optimised forward lost what they read
-        forward = [line for line in plain_lines if line.section in ("once", "forward", "setup")]
-    for i, a in enumerate(writer.traced_args):
-        if i in grad_names and array(a).dtype != np.float64:
-            lines.append(f"{grad_names[i]} = {grad_names[i]}.astype(np.{array(a).dtype.name}, copy=False)")
-    # Only the forward lines the loss and the derived lines read.
-    needed = {loss_name, *reads}
-    kept: list[Line] = []
-    for line in reversed(forward):
-        if line.target in needed:
-            kept.append(line)
-            needed |= line.reads | ({line.out} if line.out else set())
-    kept.reverse()
-    once = [_line_text(line) for line in kept if line.section == "once"]
-    body = ["    " + _line_text(line) for line in kept if line.section != "once"]
-    grads = ", ".join(grad_names.get(i, "None") for i in range(len(writer.arg_names)))
-    grads += "," if len(writer.arg_names) == 1 else ""
-    text = "\n".join(
-        [
-            *([ONCE_HEADING, *once, "", ""] if once else []),
-            f"def {function_name}({', '.join(writer.arg_names)}):",
-            *([REUSE_NOTE] if any(line.out for line in kept) else []),
-            "    # forward (the step program's)",
-            *body,
-            "    # backward: the gradients as derived",
-            *["    " + line for line in lines],
-            f"    return float({loss_name}), ({grads})",
-            "",
-        ]
-    )
-    return text, lines
-
-
-def _line_text(line: Line) -> str:
-    text = f"{line.target} = {line.code}"
-    return f"{text}  # {line.comment}" if line.comment else text
-
-
-def proven_equal(
-    derived: Callable[..., Any], step: Callable[..., Any], arguments: dict[str, Any], names: list[str]
-) -> str:
-    """Empty if the derived program gives the step program's loss and gradients, else how they differ.
-
-    Run twice: on the traced call's arguments and on random ones of the same
-    shapes and dtypes (labels and other integer arrays as called). Float64
-    results must agree to 1e-12 relative to the largest entry; a coarser float
-    to a thousand roundings of its own.
-    """
-    rng = np.random.default_rng(0)
-    randomised = {
-        name: (
-            rng.standard_normal(np.shape(a)).astype(np.asarray(a).dtype)
-            if isinstance(a, np.ndarray) and a.dtype.kind == "f"
-            else a
-        )
-        for name, a in arguments.items()
-    }
-    for inputs in (arguments, randomised):
-        values = list(inputs.values())
-        got_loss, got, *_ = derived(*values)
-        want_loss, want, *_ = step(*values)
-        pairs = [(np.asarray(got_loss), np.asarray(want_loss), "the loss")]
-        pairs += [(g, w, "d" + n) for g, w, n in zip(got, want, names) if w is not None]
-        for g, w, what in pairs:
-            if g is None or np.shape(g) != np.shape(w) or np.asarray(g).dtype != np.asarray(w).dtype:
-                return f"{what} has another shape or dtype than the step program's"
-            tolerance = 1e-12 if w.dtype == np.float64 else 1e3 * float(np.finfo(w.dtype).eps)
-            scale = float(np.max(np.abs(w), initial=0.0)) or 1.0
-            error = float(np.max(np.abs(g - w), initial=0.0)) / scale
-            if not error <= tolerance:
-                return f"{what} differs from the step program's by {error:.3g} (more than {tolerance:g})"
-    return ""
 
 
 class _Writer:
