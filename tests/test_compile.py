@@ -1067,3 +1067,169 @@ def test_linecache_holds_a_bounded_number_of_programs() -> None:
         compiled(Tensor(np.ones(n + 1), requires_grad=True))
     shown = {name for name in cache.cache if name.startswith("<compiled")}
     assert len(shown) <= program.SHOWN_IN_TRACEBACKS and len(shown - before) > 0
+
+
+# ---------------------------------------------------------------- the derived program (simplify=True)
+
+
+def _tolerance(dtype: Any) -> float:
+    """What the derived program must agree to: 1e-12 relative in float64, a thousand roundings in float32."""
+    return 1e-12 if np.dtype(dtype) == np.float64 else 1e3 * float(np.finfo(dtype).eps)
+
+
+def _agree(got: Any, want: Any, dtype: Any) -> float:
+    assert got.dtype == want.dtype and got.shape == want.shape
+    scale = float(np.max(np.abs(want))) or 1.0
+    error = float(np.max(np.abs(got - want))) / scale
+    assert error <= _tolerance(dtype), f"the derived program differs from the eager engine by {error:.3g}"
+    return error
+
+
+@pytest.mark.numerics
+@pytest.mark.parametrize("layout", ["column", "row"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("fused", [False, True])
+def test_the_classifier_runs_the_derived_program_p_minus_y(layout: str, dtype: Any, fused: bool) -> None:
+    step = classifier_step(layout, fused)
+    compiled = compile_derived(step)
+    for seed in range(3):
+        args = classifier_inputs(layout, D=4, N=7, C=3, dtype=dtype, seed=seed)
+        loss, grads = compiled(*args)
+        expected_loss, expected = eager(step, *args)
+        assert abs(loss - expected_loss) <= _tolerance(dtype) * max(1.0, abs(expected_loss))
+        assert grads[2] is None and grads[3] is None
+        for got, want, arg in zip(grads[:2], expected[:2], args[:2]):
+            _agree(got, want, dtype)
+            assert not np.shares_memory(got, arg.data)
+    assert compiled.runs_simplified()
+    derived = compiled.source(simplified=True)
+    # The derivation's program, written from the formulas: P, P − Y, /N, then dW and db from dZ.
+    assert "minus_onehot(P, picked)" in derived
+    assert "dZ = np.divide(P_minus_Y, 7, out=P_minus_Y)" in derived
+    assert ("product(dZ, X.T)" if layout == "column" else "product(X.T, dZ)") in derived
+    assert "db = dZ.sum(axis=" in derived
+    assert "exp backward" not in derived.split("# backward")[1]  # no chain of rules after the forward
+    # The plain listing is still what source() gives first, and it is the step program's.
+    assert compiled.source().startswith("# Read no input") and "scatter_add" in compiled.source()
+
+
+def test_the_step_program_is_kept_with_simplify_false() -> None:
+    step = classifier_step("column")
+    compiled = compile_derived(step, simplify=False)
+    args = classifier_inputs("column", D=4, N=5, C=3, dtype=np.float64)
+    compiled(*args)
+    assert not compiled.runs_simplified()
+    assert "simplify=False" in compiled.source(simplified=True)
+    with pytest.raises(ValueError, match="optimized or simplified"):
+        compiled.source(optimized=True, simplified=True)
+
+
+def _loss_inputs(seed: int = 0, N: int = 6, C: int = 3) -> tuple[Any, ...]:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, C, size=N).astype(np.int32)
+    q = 0.9 * np.eye(C)[y].T + 0.1 / C
+    W = Tensor(rng.normal(size=(C, 4)), requires_grad=True)
+    b = Tensor(rng.normal(size=(C, 1)), requires_grad=True)
+    return W, b, Tensor(rng.normal(size=(4, N))), y, q
+
+
+def _label_smoothing(W: Tensor, b: Tensor, X: Tensor, y: np.ndarray, q: np.ndarray) -> Tensor:
+    return -(Tensor(q) * F.log_softmax(W @ X + b, 0)).sum() / y.size
+
+
+def _squared_error(W: Tensor, b: Tensor, X: Tensor, y: np.ndarray, q: np.ndarray) -> Tensor:
+    return ((F.softmax(W @ X + b, 0) - Tensor(q)) ** 2).sum() / y.size
+
+
+def _log_of_sum(W: Tensor, b: Tensor, X: Tensor, y: np.ndarray, q: np.ndarray) -> Tensor:
+    return ((W @ X + b).exp().sum() + 1.0).log()
+
+
+@pytest.mark.numerics
+def test_label_smoothing_gets_its_own_program_not_p_minus_y() -> None:
+    # q is an argument, read on every call: that this call's q sums to 1 is no identity for the next.
+    compiled = compile_derived(_label_smoothing)
+    for seed in range(3):
+        args = _loss_inputs(seed)
+        if seed == 2:
+            args = (*args[:4], args[4] * 2.0)  # q no longer sums to 1 along the classes
+        _, grads = compiled(*args)
+        _, expected = eager(_label_smoothing, *args)
+        for got, want in zip(grads[:2], expected[:2]):
+            _agree(got, want, np.float64)
+    assert compiled.runs_simplified()
+    derived = compiled.source(simplified=True)
+    assert "minus_onehot" not in derived  # not the cross-entropy's P − Y
+    assert "q.sum(axis=(0,), keepdims=True)" in derived  # (P Σ_c q − q)/N
+
+
+@pytest.mark.numerics
+@pytest.mark.parametrize("fn", [_squared_error, _log_of_sum], ids=["squared-error", "log-of-sum"])
+def test_other_losses_get_their_own_program_or_the_step_program(fn: Any) -> None:
+    compiled = compile_derived(fn)
+    args = _loss_inputs()
+    _, grads = compiled(*args)
+    _, expected = eager(fn, *args)
+    for got, want in zip(grads[:2], expected[:2]):
+        _agree(got, want, np.float64)
+    derived = compiled.source(simplified=True)
+    if compiled.runs_simplified():
+        assert "minus_onehot" not in derived and "# backward: the gradients as derived" in derived
+    else:  # one line: why, and that the step program runs
+        assert derived.count("\n") == 1 and derived.startswith("# no simpler program was derived: ")
+        assert derived.rstrip().endswith("the step-by-step program runs")
+        loss, step_grads = compile(fn)(*args)
+        assert all(np.array_equal(a, b) for a, b in zip(grads[:2], step_grads[:2]))
+
+
+def test_a_loss_the_identities_leave_unsimplified_says_why() -> None:
+    compiled = compile_derived(_log_of_sum)
+    compiled(*_loss_inputs())
+    assert not compiled.runs_simplified()
+    assert compiled.source(simplified=True) == (
+        "# no simpler program was derived: ∂L/∂W keeps exp after the identities; "
+        "the step-by-step program runs\n"
+    )
+
+
+def test_a_derived_program_that_disagrees_is_not_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Break the lowering of P − onehot(y) on purpose: the check at compile time must catch it.
+    from tinygrad_softmax.compiler import runtime
+
+    monkeypatch.setitem(runtime.RUNTIME, "minus_onehot", lambda a, positions: a)
+    step = classifier_step("column")
+    compiled = compile_derived(step)
+    args = classifier_inputs("column", D=4, N=5, C=3, dtype=np.float64)
+    _, grads = compiled(*args)
+    _, expected = eager(step, *args)
+    assert not compiled.runs_simplified()
+    assert "differs from the step program's" in compiled.source(simplified=True)
+    assert np.array_equal(grads[0], expected[0])
+
+
+def test_the_derived_program_per_shape_in_the_cache_and_across_threads() -> None:
+    step = classifier_step("row")
+    compiled = compile_derived(step)
+    calls = [classifier_inputs("row", D=4, N=n, C=3, dtype=np.float64, seed=n) for n in (2, 5, 2, 9, 5)]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda args: compiled(*args), calls * 4))
+    for args, (_, grads) in zip(calls * 4, results):
+        _, expected = eager(step, *args)
+        _agree(grads[0], expected[0], np.float64)
+    info = compiled.cache_info()
+    assert info.size == 3 and compiled.runs_simplified(*calls[1])
+
+
+def test_the_compiled_function_keeps_the_lecture_out() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\nimport tinygrad_softmax as tg\nfrom tinygrad_softmax import functional as F\n"
+        "W = tg.Tensor(np.ones((3, 2)), requires_grad=True)\n"
+        "c = tg.compile(lambda W, X, y: F.cross_entropy(W @ X, y, axis=0))\n"
+        "c(W, np.ones((2, 4)), np.array([0, 1, 2, 0]))\nassert c.runs_simplified()\n"
+        "print(any(m.startswith('tinygrad_softmax.lecture') or m == 'sympy' for m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

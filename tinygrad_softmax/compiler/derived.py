@@ -88,7 +88,7 @@ def _derived_source(
                 return None
         return None if sym is None else sym.name
 
-    derived = derive_trace(root, leaves, wanted, name_of, labels)
+    derived = derive_trace(root, leaves, wanted, name_of, labels, set(program.constants))
     if isinstance(derived, str):
         return derived
     shapes = {i: array(a).shape for a, i in wanted.items()}
@@ -147,19 +147,13 @@ def proven_equal(
     """Empty if the derived program gives the step program's loss and gradients, else how they differ.
 
     Run twice: on the traced call's arguments and on random ones of the same
-    shapes and dtypes (labels and other integer arrays as called). Float64
+    shapes and dtypes (labels and other integer arrays shuffled, so that no
+    coincidence of this call's values is taken for a rule). Float64
     results must agree to 1e-12 relative to the largest entry; a coarser float
     to a thousand roundings of its own.
     """
     rng = np.random.default_rng(0)
-    randomised = {
-        name: (
-            rng.standard_normal(np.shape(a)).astype(np.asarray(a).dtype)
-            if isinstance(a, np.ndarray) and a.dtype.kind == "f"
-            else a
-        )
-        for name, a in arguments.items()
-    }
+    randomised = {name: _another(a, rng) for name, a in arguments.items()}
     for inputs in (arguments, randomised):
         values = list(inputs.values())
         got_loss, got, *_ = derived(*values)
@@ -175,3 +169,14 @@ def proven_equal(
             if not error <= tolerance:
                 return f"{what} differs from the step program's by {error:.3g} (more than {tolerance:g})"
     return ""
+
+
+def _another(a: Any, rng: np.random.Generator) -> Any:
+    """Another argument of ``a``'s kind: random normal floats, or ``a``'s own integers shuffled."""
+    if not isinstance(a, np.ndarray) or a.size == 0:
+        return a
+    if a.dtype.kind == "f":
+        return rng.standard_normal(a.shape).astype(a.dtype)
+    if a.dtype.kind in "iu":
+        return rng.permutation(a.reshape(-1)).reshape(a.shape)
+    return a

@@ -155,11 +155,13 @@ def derive_trace(
     wanted: dict[Tensor, int],
     name_of: Callable[[Tensor], str | None],
     labels: dict[Any, Labels],
+    constants: set[str],
 ) -> Derived | str:
     """∂root/∂t for each t in ``wanted`` as simplified formulas, or why there are none.
 
     ``leaves``: the tensors the program reads by name (arguments, constants);
-    ``name_of``: the forward variable of a recorded op's output.
+    ``name_of``: the forward variable of a recorded op's output; ``constants``: the
+    names whose values are the same on every call (the program's constants).
     """
     exprs: dict[Tensor, Expr] = {}
     forward_names: dict[Any, str] = {}
@@ -173,8 +175,8 @@ def derive_trace(
             data = np.asarray(t._data)
             if data.ndim == 0 and name == repr(data[()]):
                 exprs[t] = num(data[()].item())
-            else:
-                exprs[t] = var(name, data, constant=not t.requires_grad)
+            else:  # what is read on every call is no constant: no fact about this call's numbers holds
+                exprs[t] = var(name, data, constant=name in constants and not t.requires_grad)
             continue
         missing = [p for p in t.parents if p not in exprs]
         if missing:
@@ -317,7 +319,8 @@ class _Coder:
         if known is not None:
             return known
         if self.uses.get(e.key, 0) > 1 or e.kind in ("softmax", "onehot", "sub", "matmul"):
-            return self.name(e, _BASES.get(e.kind, "t"))
+            minus_y = e.kind == "sub" and e.args[1].kind == "onehot"
+            return self.name(e, "P_minus_Y" if minus_y else _BASES.get(e.kind, "t"))
         code = self.code(e)
         return code if e.kind in ("transpose", "sum", "exp", "log") else f"({code})"
 
@@ -400,7 +403,7 @@ class _NoCode(Exception):
     pass
 
 
-_BASES = {"softmax": "P", "onehot": "Y", "sub": "P_minus_Y"}
+_BASES = {"softmax": "P", "onehot": "Y"}
 
 
 def _scale_inside(e: Expr, uses: dict[Any, int]) -> Expr:
