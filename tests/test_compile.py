@@ -1178,7 +1178,7 @@ def test_other_losses_get_their_own_program_or_the_step_program(fn: Any) -> None
     else:  # one line: why, and that the step program runs
         assert derived.count("\n") == 1 and derived.startswith("# no simpler program was derived: ")
         assert derived.rstrip().endswith("the step-by-step program runs")
-        loss, step_grads = compile(fn)(*args)
+        _, step_grads = compile(fn)(*args)
         assert all(np.array_equal(a, b) for a, b in zip(grads[:2], step_grads[:2]))
 
 
@@ -1225,7 +1225,8 @@ def test_the_compiled_function_keeps_the_lecture_out() -> None:
     import sys
 
     code = (
-        "import sys, numpy as np\nimport tinygrad_softmax as tg\nfrom tinygrad_softmax import functional as F\n"
+        "import sys, numpy as np\nimport tinygrad_softmax as tg\n"
+        "from tinygrad_softmax import functional as F\n"
         "W = tg.Tensor(np.ones((3, 2)), requires_grad=True)\n"
         "c = tg.compile(lambda W, X, y: F.cross_entropy(W @ X, y, axis=0))\n"
         "c(W, np.ones((2, 4)), np.array([0, 1, 2, 0]))\nassert c.runs_simplified()\n"

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 
 from tinygrad_softmax import ops
+from tinygrad_softmax.compiler.expr import Expr, evaluate, num, onehot, var
+from tinygrad_softmax.compiler.simplify import IDENTITIES, Simplifier
 from tinygrad_softmax.lecture.derive import LOSSES, DerivationError, Problem, derive, derive_model
 from tinygrad_softmax.lecture.derive.derivation import TOLERANCE
-from tinygrad_softmax.compiler.expr import Expr, evaluate, num, onehot, var
 from tinygrad_softmax.lecture.derive.render import Sizes, latex, unicode
 from tinygrad_softmax.lecture.derive.report import to_latex, to_text
-from tinygrad_softmax.compiler.simplify import IDENTITIES, Simplifier
 from tinygrad_softmax.tensor import Tensor
 
 P_MINUS_Y = "(softmax(Z) − onehot(y))/N"

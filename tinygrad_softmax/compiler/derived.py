@@ -176,7 +176,7 @@ def _another(a: Any, rng: np.random.Generator) -> Any:
     if not isinstance(a, np.ndarray) or a.size == 0:
         return a
     if a.dtype.kind == "f":
-        return rng.standard_normal(a.shape).astype(a.dtype)
+        return np.asarray(rng.standard_normal(a.shape), dtype=a.dtype)
     if a.dtype.kind in "iu":
         return rng.permutation(a.reshape(-1)).reshape(a.shape)
     return a

@@ -18,32 +18,27 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from ... import engine, ops
-from ...derivatives import grad as engine_grad
-from ...functional import STEP_NAMES
-from ...tensor import Tensor
 from ...compiler.expr import (
     Expr,
     as_shape,
-    binary,
     evaluate,
-    gather,
     lift,
-    matmul,
     num,
     onehot,
-    reduction,
-    sum_to,
     var,
     walk,
 )
-from ...compiler.formula import forward_expr, rule_of as _rule_of
-from .render import Sizes, index_form, latex, unicode
+from ...compiler.formula import forward_expr
+from ...compiler.formula import rule_of as _rule_of
 from ...compiler.simplify import Simplifier
+from ...derivatives import grad as engine_grad
+from ...functional import STEP_NAMES
+from ...tensor import Tensor
+from .render import Sizes, index_form, latex, unicode
 
 TOLERANCE = 1e-12  # float64: the formula and the engine's gradient agree to this, entry by entry
 # Atoms that mean the identities stopped before a closed form: the formula is shown, and said so.

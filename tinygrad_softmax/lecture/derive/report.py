@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from ...compiler.simplify import IDENTITIES
 from .derivation import TOLERANCE, Derivation, Formula
 from .render import latex, unicode
-from ...compiler.simplify import IDENTITIES
 
 NOT_SIMPLIFIED = "(not simplified further: the identities stop here; this is what the rules computed)"
 
