@@ -87,12 +87,13 @@ def _step_time(result: SizeResult) -> Target:
     )
 
 
-# How many times the closed form's step the compiled step may take, by size.
-COMPILED_LIMITS = {"tiny": 1.6, "small": 1.3, "mnist-like": 1.03, "cifar-like": 1.03}
+# How many times the fastest closed form's step the compiled step (the derived program) may take, by size:
+# 1.05 at every size and in both layouts.
+COMPILED_LIMITS = {"tiny": 1.05, "small": 1.05, "mnist-like": 1.05, "cifar-like": 1.05}
 
 
 def _compiled_step_time(result: SizeResult) -> Target:
-    limit = COMPILED_LIMITS.get(result.size, 1.03)
+    limit = COMPILED_LIMITS.get(result.size, 1.05)
     claim = f"{where(result)}: {COMPILED} ≤ {limit:g} × closed form"
     ratio = result.ratio(COMPILED)
     return Target(

@@ -18,7 +18,8 @@ from .. import ops
 from ..tensor import Tensor
 from .backward import array
 from .expr import Picks
-from .formula import Labels, derive_trace, derived_lines
+from .formula import Derived, Labels, derive_trace
+from .lowering import derived_lines
 from .program import ONCE_HEADING, REUSE_NOTE, Line, names_read
 from .runtime import RUNTIME
 from .symbolic import CompileError
@@ -37,7 +38,10 @@ def simplify_program(
     function_name: str,
 ) -> None:
     """The derived program, proven equal to the step program, or why there is none."""
-    written = _derived_source(writer, root, plain_lines, loss_name, aux_name, function_name)
+    try:
+        written = _derived_source(writer, root, plain_lines, loss_name, aux_name, function_name)
+    except (TypeError, ValueError, KeyError, IndexError) as error:  # a graph the formulas cannot follow
+        written = f"the derivation stopped ({type(error).__name__}: {error})"
     if isinstance(written, str):
         generated.why = f"no simpler program was derived: {written}; the step-by-step program runs"
         return
@@ -51,7 +55,7 @@ def simplify_program(
         generated.why = f"no simpler program was derived: {disagree}; the step-by-step program runs"
         return
     generated.simplified = text
-    generated.derived_function = function
+    generated.derived_function = generated.runs = function
 
 
 def _derived_source(
@@ -70,14 +74,7 @@ def _derived_source(
         return "the loss has no gradient to derive"
     program = writer.program
     leaves = {a: name for a, name in zip(writer.traced_args, writer.arg_names) if isinstance(a, Tensor)}
-    labels: dict[Any, Labels] = {}
-    for op, _, _ in writer.recorder.events:
-        gathered = op.picks if isinstance(op, ops.SoftmaxCrossEntropy) else op
-        if isinstance(gathered, ops.Gather) and id(gathered.positions) in program.positions:
-            index = writer.index_source(gathered.index)
-            labels[Picks(gathered).token] = Labels(
-                index, gathered.axis, program.positions[id(gathered.positions)]
-            )
+    labels = _labels(writer)
 
     def name_of(t: Tensor) -> str | None:
         sym = writer.syms.get(t)
@@ -89,8 +86,37 @@ def _derived_source(
         return None if sym is None else sym.name
 
     derived = derive_trace(root, leaves, wanted, name_of, labels, set(program.constants))
-    if isinstance(derived, str):
-        return derived
+    return (
+        derived
+        if isinstance(derived, str)
+        else _written(writer, derived, wanted, plain_lines, loss_name, function_name)
+    )
+
+
+def _labels(writer: _Writer) -> dict[Any, Labels]:
+    """Each gather's labels (the fused loss's too): the code that reads them, the positions' variable."""
+    program = writer.program
+    labels: dict[Any, Labels] = {}
+    for op, _, _ in writer.recorder.events:
+        gathered = op.picks if isinstance(op, ops.SoftmaxCrossEntropy) else op
+        if isinstance(gathered, ops.Gather) and id(gathered.positions) in program.positions:
+            index = writer.index_source(gathered.index)
+            labels[Picks(gathered).token] = Labels(
+                index, gathered.axis, program.positions[id(gathered.positions)]
+            )
+    return labels
+
+
+def _written(
+    writer: _Writer,
+    derived: Derived,
+    wanted: dict[Tensor, int],
+    plain_lines: list[Line],
+    loss_name: str | None,
+    function_name: str,
+) -> tuple[str, list[str]] | str:
+    """The derived lines after the forward lines the loss and they read (the optimised ones if intact)."""
+    program = writer.program
     shapes = {i: array(a).shape for a, i in wanted.items()}
     forward = [line for line in program.lines if line.section in ("once", "forward", "setup")]
     taken = {*RUNTIME, *program.constants, *program.arguments, *(line.target for line in plain_lines)}
@@ -99,7 +125,7 @@ def _derived_source(
     if isinstance(written, str):
         return written
     lines, grad_names = written
-    reads = set().union(*(names_read(line.split(" = ", 1)[1]) for line in lines)) if lines else set()
+    reads = set().union(*(names_read(line.split("  # ", 1)[0]) for line in lines)) if lines else set()
     clobbered = {line.out for line in forward if line.out}
     targets = {line.target for line in forward}
     plain_targets = {line.target for line in plain_lines if line.section in ("once", "forward", "setup")}
@@ -108,8 +134,19 @@ def _derived_source(
     for i, a in enumerate(writer.traced_args):
         if i in grad_names and array(a).dtype != np.float64:
             lines.append(f"{grad_names[i]} = {grad_names[i]}.astype(np.{array(a).dtype.name}, copy=False)")
-    # Only the forward lines the loss and the derived lines read.
-    needed = {loss_name, *reads}
+    return _text(writer, forward, lines, grad_names, {loss_name, *reads}, loss_name, function_name), lines
+
+
+def _text(
+    writer: _Writer,
+    forward: list[Line],
+    lines: list[str],
+    grad_names: dict[int, str],
+    needed: set[str | None],
+    loss_name: str | None,
+    function_name: str,
+) -> str:
+    """The program's text, with only the forward lines the loss and the derived lines read."""
     kept: list[Line] = []
     for line in reversed(forward):
         if line.target in needed:
@@ -120,7 +157,7 @@ def _derived_source(
     body = ["    " + _line_text(line) for line in kept if line.section != "once"]
     grads = ", ".join(grad_names.get(i, "None") for i in range(len(writer.arg_names)))
     grads += "," if len(writer.arg_names) == 1 else ""
-    text = "\n".join(
+    return "\n".join(
         [
             *([ONCE_HEADING, *once, "", ""] if once else []),
             f"def {function_name}({', '.join(writer.arg_names)}):",
@@ -133,7 +170,6 @@ def _derived_source(
             "",
         ]
     )
-    return text, lines
 
 
 def _line_text(line: Line) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import matmul, ops
+from .. import ops
 
 _UNSIGNED = {np.dtype(f"i{n}"): np.dtype(f"u{n}") for n in (1, 2, 4, 8)}
 
@@ -53,12 +53,6 @@ def softmax_cross_entropy(z: np.ndarray, labels: np.ndarray, axis: int) -> Any:
     return ops.SoftmaxCrossEntropy(axis, labels).forward(z)
 
 
-def minus_onehot(a: np.ndarray, positions: tuple[Any, ...]) -> Any:
-    """``a − onehot(y)`` in ``a``'s own array (the derived program passes a new one): 1 off at the labels."""
-    a[positions] -= 1
-    return a
-
-
 def onehot(positions: tuple[Any, ...], shape: tuple[int, ...]) -> Any:
     """onehot(y): 1 at each line's label (``positions``, as ``picks`` gives them), 0 elsewhere."""
     out = np.zeros(shape)
@@ -79,8 +73,6 @@ RUNTIME: dict[str, Any] = {
     "picks": picks,
     "scatter_add": scatter_add,
     "softmax_cross_entropy": softmax_cross_entropy,
-    "product": matmul.product,
-    "minus_onehot": minus_onehot,
     "onehot": onehot,
     "softmax": softmax,
 }

@@ -44,9 +44,7 @@ class Generated:
     why: str = ""  # else why there is none (one line)
     derived_function: Callable[..., Any] | None = None
 
-    @property
-    def runs(self) -> Callable[..., Any]:  # the derived program if there is one, else the step program
-        return self.derived_function or self.function
+    runs: Callable[..., Any] | None = None  # what a call runs: the derived program, else ``function``
 
 
 class _Recorder:
@@ -115,9 +113,8 @@ def trace(
     plain_lines = [copy.copy(line) for line in program.lines]
     optimize(program, writer.arguments(), set(returned))
     source = program.source(function_name, writer.arg_names, return_text)
-    generated = Generated(
-        source, plain, program.function(source, function_name), program.constants, writer.op_names
-    )
+    function = program.function(source, function_name)
+    generated = Generated(source, plain, function, program.constants, writer.op_names, runs=function)
     if check:
         check_against_engine(generated, root, writer.traced_args, writer.arguments())
     if simplify:
