@@ -1260,3 +1260,27 @@ def test_the_derived_program_turns_a_product_as_the_engine_does() -> None:
     small = compile_derived(step)
     small(*classifier_inputs("column", D=4, N=5, C=3, dtype=np.float64))
     assert "dW = dZ @ X.T" in small.source(simplified=True)
+
+
+def test_docs_show_the_derived_program_the_cli_prints(capsys: Any) -> None:
+    from pathlib import Path
+
+    from tinygrad_softmax import cli
+
+    assert cli.main(["compile", "--simplified"]) == 0
+    printed = capsys.readouterr().out.rstrip("\n")
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "compile.md").read_text(encoding="utf-8")
+    assert f"```text\n{printed}\n```" in docs, "docs/compile.md shows an older derived program"
+    compiled = compile_derived(_log_of_sum)
+    compiled(*_loss_inputs())
+    assert f"```text\n{compiled.source(simplified=True)}```" in docs
+    assert "P[picked] -= 1" in printed and "dZ = np.divide(P, 5, out=P)" in printed
+
+
+def test_compile_simplified_and_optimized_are_one_or_the_other(capsys: Any) -> None:
+    from tinygrad_softmax import cli
+
+    with pytest.raises(SystemExit, match="--simplified and --optimized"):
+        cli.main(["compile", "--simplified", "--optimized"])
+    assert cli.main(["compile", "--simplified", "--layout", "row"]) == 0
+    assert "dW = X.T @ dZ" in capsys.readouterr().out
