@@ -1082,7 +1082,7 @@ def _agree(got: Any, want: Any, dtype: Any) -> float:
     assert got.dtype == want.dtype and got.shape == want.shape
     scale = float(np.max(np.abs(want))) or 1.0
     error = float(np.max(np.abs(got - want))) / scale
-    assert error <= _derived_tolerance(dtype), f"the derived program differs from the eager engine by {error:.3g}"
+    assert error <= _derived_tolerance(dtype), f"the derived program differs from the engine by {error:.3g}"
     return error
 
 
