@@ -40,11 +40,11 @@ class Generated:
     function: Callable[..., Any]
     constants: dict[str, Any]
     ops: list[str]  # the recorded ops, in order
+    runs: Callable[..., Any]  # what a call runs: the derived program if there is one, else ``function``
     simplified: str = ""  # the derived program's listing, if the identities reached a closed form;
     why: str = ""  # else why there is none (one line)
     derived_function: Callable[..., Any] | None = None
 
-    runs: Callable[..., Any] | None = None  # what a call runs: the derived program, else ``function``
 
 
 class _Recorder:
@@ -114,7 +114,7 @@ def trace(
     optimize(program, writer.arguments(), set(returned))
     source = program.source(function_name, writer.arg_names, return_text)
     function = program.function(source, function_name)
-    generated = Generated(source, plain, function, program.constants, writer.op_names, runs=function)
+    generated = Generated(source, plain, function, program.constants, writer.op_names, function)
     if check:
         check_against_engine(generated, root, writer.traced_args, writer.arguments())
     if simplify:
