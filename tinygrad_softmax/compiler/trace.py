@@ -46,7 +46,6 @@ class Generated:
     derived_function: Callable[..., Any] | None = None
 
 
-
 class _Recorder:
     """What ``fn`` did while traced: its ops, the tensors it made of traced values, the arrays handed out."""
 
