@@ -121,7 +121,10 @@ def _written(
     forward = [line for line in program.lines if line.section in ("once", "forward", "setup")]
     taken = {*RUNTIME, *program.constants, *program.arguments, *(line.target for line in plain_lines)}
     taken -= {line.target for line in plain_lines if line.section == "backward"}
-    written = derived_lines(derived, writer.arg_names, shapes, taken)
+    arrays = {sym.name: sym.value for sym in writer.syms.values() if sym.name is not None}
+    arrays.update(writer.arguments())
+    dtype = np.result_type(*[array(a).dtype for a in wanted])
+    written = derived_lines(derived, writer.arg_names, shapes, taken, arrays, dtype)
     if isinstance(written, str):
         return written
     lines, grad_names = written

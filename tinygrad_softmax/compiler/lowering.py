@@ -6,7 +6,7 @@ already computed is read by its name (``Z``, and ``softmax(Z)`` as the
 forward's ``exp / S``), ``A − onehot(y)`` is ``A[picked] -= 1`` in A's own
 array, a number that scales several gradients scales their shared factor once
 (``dZ = (P − Y)/N``), and a matrix product is turned the way
-:func:`~tinygrad_softmax.matmul.rows_first_is_slow` picks for its shapes.
+:func:`matmul.product <tinygrad_softmax.matmul.product>` computes it for its operands.
 """
 
 from __future__ import annotations
@@ -14,7 +14,10 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
-from .. import matmul as matmul_helper
+import numpy as np
+
+from .. import orientation
+from ..orientation import SMALL
 from .expr import Expr, binary, matmul, num, reduction
 from .formula import Derived
 
@@ -25,9 +28,11 @@ _MAKES_A_FRESH_FLOAT = ("add", "sub", "mul", "div", "neg", "softmax", "matmul", 
 class _Coder:
     """Writes formulas as lines: each node shared by several formulas, or worth a name, once."""
 
-    def __init__(self, derived: Derived, taken: set[str]) -> None:
+    def __init__(self, derived: Derived, taken: set[str], arrays: dict[str, Any], dtype: Any) -> None:
         self.derived = derived
         self.taken = taken
+        self.arrays = arrays  # the traced call's array of each name the program has (for their layouts)
+        self.dtype = dtype  # the float dtype of the gradients
         self.lines: list[str] = []
         self.names: dict[Any, str] = {}  # an Expr's key -> the variable holding it
         self.uses: dict[Any, int] = {}
@@ -156,12 +161,22 @@ class _Coder:
         raise _NoCode(f"no code for {kind}")
 
     def product(self, a: Expr, b: Expr) -> str:
-        """``a @ b`` the way round :func:`~tinygrad_softmax.matmul.rows_first_is_slow` picks for these
-        shapes, as the engine's matmul does (decided here, once: the shapes are the program's)."""
+        """``a @ b`` the way round :func:`matmul.product <tinygrad_softmax.matmul.product>` computes it
+        for these operands (:func:`orientation.turned <tinygrad_softmax.orientation.turned>`, on
+        arrays of their shapes, dtypes and memory layouts), decided once, here, as the engine's
+        matmul rule decides it when the step program is traced."""
         (m, k), n = a.shape, b.shape[1]
-        if not matmul_helper.rows_first_is_slow(m, k, n):
+        if m * k * n < SMALL or not orientation.turned(self.sample(a), self.sample(b)):
             return f"{self.operand(a)} @ {self.operand(b)}"
         return f"({self.transposed(b)} @ {self.transposed(a)}).T"
+
+    def sample(self, e: Expr) -> Any:
+        """An array like the one ``e`` is at run time: the traced call's, or a new C-ordered one."""
+        if e.kind == "transpose" and e.ndim == 2:
+            return self.sample(e.args[0]).T
+        name = str(e.attrs[0]) if e.kind == "var" else self.derived.forward_names.get(e.key)
+        found = self.arrays.get(name) if name is not None else None
+        return found if isinstance(found, np.ndarray) else np.empty(e.shape, dtype=self.dtype)
 
     def transposed(self, e: Expr) -> str:
         if e.kind == "transpose" and e.ndim == 2:
@@ -227,10 +242,20 @@ def _number(c: Any) -> str:
 
 
 def derived_lines(
-    derived: Derived, arg_names: list[str], shapes: dict[int, tuple[int, ...]], taken: set[str]
+    derived: Derived,
+    arg_names: list[str],
+    shapes: dict[int, tuple[int, ...]],
+    taken: set[str],
+    arrays: dict[str, Any],
+    dtype: Any,
 ) -> tuple[list[str], dict[int, str]] | str:
-    """The backward as lines from the formulas, and the variable of each argument's gradient."""
-    coder = _Coder(derived, taken)
+    """The backward as lines from the formulas, and the variable of each argument's gradient.
+
+    ``arrays``: the traced call's array of each variable (arguments, forward lines), whose
+    dtypes and memory layouts decide which way round a product is computed; ``dtype``: the
+    gradients' float dtype, the dtype of every array the lines make.
+    """
+    coder = _Coder(derived, taken, arrays, dtype)
     for e in derived.grads.values():
         coder.count(e)
     derived.grads = {i: _scale_inside(e, coder.uses) for i, e in derived.grads.items()}
