@@ -1125,7 +1125,8 @@ def test_the_classifier_runs_the_derived_program_p_minus_y(layout: str, dtype: A
     assert compiled.runs_simplified()
     derived = compiled.source(simplified=True)
     # The derivation's program, written from the formulas: P, P − Y, /N, then dW and db from dZ.
-    assert "P[picked] -= 1" in derived
+    # P − Y at the labels' flat positions where P = exp / S is C-ordered; the fused loss's P is softmax's
+    assert ("P[picked] -= 1" if fused else "P.reshape(-1)[at] -= 1") in derived
     assert "dZ = np.divide(P, 7, out=P)" in derived
     assert ("dW = dZ @ X.T" if layout == "column" else "dW = X.T @ dZ") in derived
     assert "db = dZ.sum(axis=" in derived
@@ -1223,6 +1224,7 @@ def test_a_derived_program_that_disagrees_is_not_run(monkeypatch: pytest.MonkeyP
         name = right(self, e)
         if name is not None:
             self.lines[-1] = self.lines[-1].replace("-= 1", "-= 2")  # P − 2·onehot(y)
+            assert "-= 2" in self.lines[-1]
         return name
 
     monkeypatch.setattr(lowering._Coder, "minus_onehot", wrong)
@@ -1296,7 +1298,7 @@ def test_docs_show_the_derived_program_the_cli_prints(capsys: Any) -> None:
     compiled = compile_derived(_log_of_sum)
     compiled(*_loss_inputs())
     assert f"```text\n{compiled.source(simplified=True)}```" in docs
-    assert "P[picked] -= 1" in printed and "dZ = np.divide(P, 5, out=P)" in printed
+    assert "P.reshape(-1)[at] -= 1" in printed and "dZ = np.divide(P, 5, out=P)" in printed
 
 
 def test_compile_simplified_and_optimized_are_one_or_the_other(capsys: Any) -> None:
@@ -1306,3 +1308,19 @@ def test_compile_simplified_and_optimized_are_one_or_the_other(capsys: Any) -> N
         cli.main(["compile", "--simplified", "--optimized"])
     assert cli.main(["compile", "--simplified", "--layout", "row"]) == 0
     assert "dW = X.T @ dZ" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("fused", [False, True])
+@pytest.mark.parametrize("layout", ["column", "row"])
+def test_the_derived_program_refuses_labels_out_of_range_as_the_step_program_does(
+    layout: str, fused: bool
+) -> None:
+    compiled = compile_derived(classifier_step(layout, fused))
+    W, b, X, y = classifier_inputs(layout, D=4, N=5, C=3, dtype=np.float64)
+    compiled(W, b, X, y)
+    assert compiled.runs_simplified()
+    for wrong in (-1, 3):
+        bad = y.copy()
+        bad[2] = wrong
+        with pytest.raises(IndexError, match="index values must be in \\[0, 3\\)"):
+            compiled(W, b, X, bad)

@@ -127,8 +127,11 @@ def _written(
     written = derived_lines(derived, writer.arg_names, shapes, taken, arrays, dtype)
     if isinstance(written, str):
         return written
-    lines, grad_names = written
+    lines, grad_names, constants = written
+    program.constants.update(constants)
+    program.fixed.update(constants)
     reads = set().union(*(names_read(line.split("  # ", 1)[0]) for line in lines)) if lines else set()
+    reads |= {labels.positions for labels in derived.labels.values()}  # picks checks the labels
     clobbered = {line.out for line in forward if line.out}
     targets = {line.target for line in forward}
     plain_targets = {line.target for line in plain_lines if line.section in ("once", "forward", "setup")}
