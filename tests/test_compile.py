@@ -1125,8 +1125,7 @@ def test_the_classifier_runs_the_derived_program_p_minus_y(layout: str, dtype: A
     assert compiled.runs_simplified()
     derived = compiled.source(simplified=True)
     # The derivation's program, written from the formulas: P, P − Y, /N, then dW and db from dZ.
-    # P − Y at the labels' flat positions where P = exp / S is C-ordered; the fused loss's P is softmax's
-    assert ("P[picked] -= 1" if fused else "P.reshape(-1)[at] -= 1") in derived
+    assert "Y[picked] = 1" in derived and "P = np.subtract(P, Y, out=P)" in derived
     assert "dZ = np.divide(P, 7, out=P)" in derived
     assert ("dW = dZ @ X.T" if layout == "column" else "dW = X.T @ dZ") in derived
     assert "db = dZ.sum(axis=" in derived
@@ -1181,7 +1180,7 @@ def test_label_smoothing_gets_its_own_program_not_p_minus_y() -> None:
             _agree(got, want, np.float64)
     assert compiled.runs_simplified()
     derived = compiled.source(simplified=True)
-    assert "-= 1" not in derived  # not the cross-entropy's P − Y
+    assert "onehot" not in derived  # not the cross-entropy's P − Y
     assert "q.sum(axis=(0,), keepdims=True)" in derived  # (P Σ_c q − q)/N
 
 
@@ -1196,7 +1195,7 @@ def test_other_losses_get_their_own_program_or_the_step_program(fn: Any) -> None
         _agree(got, want, np.float64)
     derived = compiled.source(simplified=True)
     if compiled.runs_simplified():
-        assert "-= 1" not in derived and "# backward: the gradients as derived" in derived
+        assert "onehot" not in derived and "# backward: the gradients as derived" in derived
     else:  # one line: why, and that the step program runs
         assert derived.count("\n") == 1 and derived.startswith("# no simpler program was derived: ")
         assert derived.rstrip().endswith("the step-by-step program runs")
@@ -1223,8 +1222,8 @@ def test_a_derived_program_that_disagrees_is_not_run(monkeypatch: pytest.MonkeyP
     def wrong(self: Any, e: Any) -> Any:
         name = right(self, e)
         if name is not None:
-            self.lines[-1] = self.lines[-1].replace("-= 1", "-= 2")  # P − 2·onehot(y)
-            assert "-= 2" in self.lines[-1]
+            self.lines[-2] = self.lines[-2].replace("] = 1", "] = 2")  # P − 2·onehot(y)
+            assert self.lines[-2].endswith("] = 2")
         return name
 
     monkeypatch.setattr(lowering._Coder, "minus_onehot", wrong)
@@ -1298,7 +1297,7 @@ def test_docs_show_the_derived_program_the_cli_prints(capsys: Any) -> None:
     compiled = compile_derived(_log_of_sum)
     compiled(*_loss_inputs())
     assert f"```text\n{compiled.source(simplified=True)}```" in docs
-    assert "P.reshape(-1)[at] -= 1" in printed and "dZ = np.divide(P, 5, out=P)" in printed
+    assert "P = np.subtract(P, Y, out=P)" in printed and "dZ = np.divide(P, 5, out=P)" in printed
 
 
 def test_compile_simplified_and_optimized_are_one_or_the_other(capsys: Any) -> None:

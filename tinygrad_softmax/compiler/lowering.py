@@ -86,34 +86,16 @@ class _Coder:
             copied = self.fresh("P_minus_Y")
             self.lines.append(f"{copied} = {left}.copy()")
             left = copied
-        if self.c_ordered(e.args[0]):
-            # The labels' flat positions: one integer index, half the cost of the positions tuple.
-            at, base = self.fresh("at"), self.fresh("label_base")
-            stride, self.constants[base] = _flat_positions(e.shape, where.axis)
-            scaled = where.index if stride == 1 else f"{where.index} * {stride}"
-            self.lines.append(
-                f"{at} = {scaled} + {base}  # where onehot(y) is 1, counted along {left}'s rows"
-            )
-            self.lines.append(f"{left}.reshape(-1)[{at}] -= 1  # − onehot(y), in {left}'s own array")
-        else:
-            self.lines.append(f"{left}[{where.positions}] -= 1  # − onehot(y), in {left}'s own array")
+        hot = self.fresh("Y")
+        dtype = np.dtype(self.dtype).name
+        self.lines.append(f"{hot} = np.zeros({e.shape}, dtype=np.{dtype})  # onehot(y): 1 at the labels")
+        self.lines.append(f"{hot}[{where.positions}] = 1")
+        self.lines.append(
+            f"{left} = np.subtract({left}, {hot}, out={left})  # − onehot(y), in {left}'s own array"
+        )
         self.names[e.key] = left
         self.fresh_floats.add(left)
         return left
-
-    def c_ordered(self, e: Expr) -> bool:
-        """Whether ``e``'s new array is C-ordered (so ``reshape(-1)`` is a view of it): softmax(Z) as
-        the forward's E / S, whose layout follows E's, on the traced call's arrays (the layouts are
-        part of the cache's key)."""
-        if e.kind != "softmax":
-            return False
-        code = self.softmax(e.args[0], e.attrs[0])
-        if " / " not in code:
-            return False
-        exp, total = (self.arrays.get(name) for name in code.split(" / "))
-        return (
-            isinstance(exp, np.ndarray) and isinstance(total, np.ndarray) and (exp / total).flags.c_contiguous
-        )
 
     def operand(self, e: Expr) -> str:
         """``e`` as an operand: a name or a number, a line of its own if it is used more than once."""
@@ -225,24 +207,6 @@ class _NoCode(Exception):
 
 
 _BASES = {"softmax": "P", "onehot": "Y"}
-
-
-def _flat_positions(shape: tuple[int, ...], axis: int) -> tuple[int, np.ndarray]:
-    """The stride of ``axis`` and the flat position of each line's entry 0 in a C-ordered ``shape``.
-
-    ``labels * stride + base`` is then where onehot(labels) is 1 (``labels`` with ``axis`` kept, size 1).
-    """
-    strides = [int(np.prod(shape[d + 1 :], dtype=np.int64)) for d in range(len(shape))]
-    lines = tuple(1 if d == axis else n for d, n in enumerate(shape))
-    base = np.zeros(lines, dtype=np.intp)
-    for d, n in enumerate(shape):
-        if d != axis:
-            base = (
-                base
-                + np.arange(n, dtype=np.intp).reshape(tuple(-1 if k == d else 1 for k in range(len(shape))))
-                * strides[d]
-            )
-    return strides[axis], base
 
 
 def _scale_inside(e: Expr, uses: dict[Any, int]) -> Expr:
