@@ -44,7 +44,12 @@ if TYPE_CHECKING:
 
 
 def compile(
-    fn: Callable[..., Any], *, cache_size: int = 8, check: bool = True, has_aux: bool = False
+    fn: Callable[..., Any],
+    *,
+    cache_size: int = 8,
+    check: bool = True,
+    has_aux: bool = False,
+    simplify: bool = True,
 ) -> Compiled:
     """``fn(*tensors) -> scalar loss``, compiled to straight-line NumPy (:func:`.compiler.compile`).
 
@@ -59,7 +64,7 @@ def compile(
     """
     from .compiler import compile as compile_now
 
-    return compile_now(fn, cache_size=cache_size, check=check, has_aux=has_aux)
+    return compile_now(fn, cache_size=cache_size, check=check, has_aux=has_aux, simplify=simplify)
 
 
 def __getattr__(name: str) -> Any:

@@ -13,10 +13,19 @@ import numpy as np
 import pytest
 
 import tinygrad_softmax as tg
-from tinygrad_softmax import CompileError, Tensor, compile
+from tinygrad_softmax import CompileError, Tensor
+from tinygrad_softmax import compile as compile_derived
 from tinygrad_softmax import functional as F
 from tinygrad_softmax.analytic import CLASS_AXIS
 from tinygrad_softmax.lecture.training.classifier import logits
+
+
+def compile(fn: Any, **settings: Any) -> Any:
+    """The step program (the engine's rules line by line): bit for bit the eager engine's numbers.
+
+    The derived program (``simplify=True``, the default) is tested below against its own tolerance.
+    """
+    return compile_derived(fn, simplify=False, **settings)
 
 
 def classifier_step(layout: str, fused: bool = False) -> Any:
@@ -629,6 +638,7 @@ def test_the_compiler_is_a_module_and_compile_the_function() -> None:
     assert compiler.__name__ == "tinygrad_softmax.compiler" and compiler.__file__.endswith("__init__.py")
     assert tg.CompileError is compiler.CompileError
     rooms = ("symbolic", "abstract", "program", "trace", "backward", "optimize", "runtime", "cache")
+    rooms += ("expr", "formula", "lowering", "derived")  # the derived program (simplify: moved whole)
     for room in rooms:
         module = importlib.import_module(f"tinygrad_softmax.compiler.{room}")
         text = Path(module.__file__ or "").read_text(encoding="utf-8")
@@ -1078,3 +1088,238 @@ def test_linecache_holds_a_bounded_number_of_programs() -> None:
         compiled(Tensor(np.ones(n + 1), requires_grad=True))
     shown = {name for name in cache.cache if name.startswith("<compiled")}
     assert len(shown) <= program.SHOWN_IN_TRACEBACKS and len(shown - before) > 0
+
+
+# ---------------------------------------------------------------- the derived program (simplify=True)
+
+
+def _derived_tolerance(dtype: Any) -> float:
+    """What the derived program must agree to: 1e-12 relative in float64, a thousand roundings in float32."""
+    return 1e-12 if np.dtype(dtype) == np.float64 else 1e3 * float(np.finfo(dtype).eps)
+
+
+def _agree(got: Any, want: Any, dtype: Any) -> float:
+    assert got.dtype == want.dtype and got.shape == want.shape
+    scale = float(np.max(np.abs(want))) or 1.0
+    error = float(np.max(np.abs(got - want))) / scale
+    assert error <= _derived_tolerance(dtype), f"the derived program differs from the engine by {error:.3g}"
+    return error
+
+
+@pytest.mark.numerics
+@pytest.mark.parametrize("layout", ["column", "row"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("fused", [False, True])
+def test_the_classifier_runs_the_derived_program_p_minus_y(layout: str, dtype: Any, fused: bool) -> None:
+    step = classifier_step(layout, fused)
+    compiled = compile_derived(step)
+    for seed in range(3):
+        args = classifier_inputs(layout, D=4, N=7, C=3, dtype=dtype, seed=seed)
+        loss, grads = compiled(*args)
+        expected_loss, expected = eager(step, *args)
+        assert abs(loss - expected_loss) <= _derived_tolerance(dtype) * max(1.0, abs(expected_loss))
+        assert grads[2] is None and grads[3] is None
+        for got, want, arg in zip(grads[:2], expected[:2], args[:2]):
+            _agree(got, want, dtype)
+            assert not np.shares_memory(got, arg.data)
+    assert compiled.runs_simplified()
+    derived = compiled.source(simplified=True)
+    # The derivation's program, written from the formulas: P, P − Y, /N, then dW and db from dZ.
+    assert "Y[picked] = 1" in derived and "P = np.subtract(P, Y, out=P)" in derived
+    assert "dZ = np.divide(P, 7, out=P)" in derived
+    assert ("dW = dZ @ X.T" if layout == "column" else "dW = X.T @ dZ") in derived
+    assert "db = dZ.sum(axis=" in derived
+    assert "exp backward" not in derived.split("# backward")[1]  # no chain of rules after the forward
+    # The plain listing is still what source() gives first, and it is the step program's.
+    assert compiled.source().startswith("# Read no input") and "scatter_add" in compiled.source()
+
+
+def test_the_step_program_is_kept_with_simplify_false() -> None:
+    step = classifier_step("column")
+    compiled = compile_derived(step, simplify=False)
+    args = classifier_inputs("column", D=4, N=5, C=3, dtype=np.float64)
+    compiled(*args)
+    assert not compiled.runs_simplified()
+    assert "simplify=False" in compiled.source(simplified=True)
+    with pytest.raises(ValueError, match="optimized or simplified"):
+        compiled.source(optimized=True, simplified=True)
+
+
+def _loss_inputs(seed: int = 0, N: int = 6, C: int = 3) -> tuple[Any, ...]:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, C, size=N).astype(np.int32)
+    q = 0.9 * np.eye(C)[y].T + 0.1 / C
+    W = Tensor(rng.normal(size=(C, 4)), requires_grad=True)
+    b = Tensor(rng.normal(size=(C, 1)), requires_grad=True)
+    return W, b, Tensor(rng.normal(size=(4, N))), y, q
+
+
+def _label_smoothing(W: Tensor, b: Tensor, X: Tensor, y: np.ndarray, q: np.ndarray) -> Tensor:
+    return -(Tensor(q) * F.log_softmax(W @ X + b, 0)).sum() / y.size
+
+
+def _squared_error(W: Tensor, b: Tensor, X: Tensor, y: np.ndarray, q: np.ndarray) -> Tensor:
+    return ((F.softmax(W @ X + b, 0) - Tensor(q)) ** 2).sum() / y.size
+
+
+def _log_of_sum(W: Tensor, b: Tensor, X: Tensor, y: np.ndarray, q: np.ndarray) -> Tensor:
+    return ((W @ X + b).exp().sum() + 1.0).log()
+
+
+@pytest.mark.numerics
+def test_label_smoothing_gets_its_own_program_not_p_minus_y() -> None:
+    # q is an argument, read on every call: that this call's q sums to 1 is no identity for the next.
+    compiled = compile_derived(_label_smoothing)
+    for seed in range(3):
+        args = _loss_inputs(seed)
+        if seed == 2:
+            args = (*args[:4], args[4] * 2.0)  # q no longer sums to 1 along the classes
+        _, grads = compiled(*args)
+        _, expected = eager(_label_smoothing, *args)
+        for got, want in zip(grads[:2], expected[:2]):
+            _agree(got, want, np.float64)
+    assert compiled.runs_simplified()
+    derived = compiled.source(simplified=True)
+    assert "onehot" not in derived  # not the cross-entropy's P − Y
+    assert "q.sum(axis=(0,), keepdims=True)" in derived  # (P Σ_c q − q)/N
+
+
+@pytest.mark.numerics
+@pytest.mark.parametrize("fn", [_squared_error, _log_of_sum], ids=["squared-error", "log-of-sum"])
+def test_other_losses_get_their_own_program_or_the_step_program(fn: Any) -> None:
+    compiled = compile_derived(fn)
+    args = _loss_inputs()
+    _, grads = compiled(*args)
+    _, expected = eager(fn, *args)
+    for got, want in zip(grads[:2], expected[:2]):
+        _agree(got, want, np.float64)
+    derived = compiled.source(simplified=True)
+    if compiled.runs_simplified():
+        assert "onehot" not in derived and "# backward: the gradients as derived" in derived
+    else:  # one line: why, and that the step program runs
+        assert derived.count("\n") == 1 and derived.startswith("# no simpler program was derived: ")
+        assert derived.rstrip().endswith("the step-by-step program runs")
+        _, step_grads = compile(fn)(*args)
+        assert all(np.array_equal(a, b) for a, b in zip(grads[:2], step_grads[:2]))
+
+
+def test_a_loss_the_identities_leave_unsimplified_says_why() -> None:
+    compiled = compile_derived(_log_of_sum)
+    compiled(*_loss_inputs())
+    assert not compiled.runs_simplified()
+    assert compiled.source(simplified=True) == (
+        "# no simpler program was derived: ∂L/∂W keeps exp after the identities; "
+        "the step-by-step program runs\n"
+    )
+
+
+def test_a_derived_program_that_disagrees_is_not_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Break the lowering of P − onehot(y) on purpose: the check at compile time must catch it.
+    from tinygrad_softmax.compiler import lowering
+
+    right = lowering._Coder.minus_onehot
+
+    def wrong(self: Any, e: Any) -> Any:
+        name = right(self, e)
+        if name is not None:
+            self.lines[-2] = self.lines[-2].replace("] = 1", "] = 2")  # P − 2·onehot(y)
+            assert self.lines[-2].endswith("] = 2")
+        return name
+
+    monkeypatch.setattr(lowering._Coder, "minus_onehot", wrong)
+    step = classifier_step("column")
+    compiled = compile_derived(step)
+    args = classifier_inputs("column", D=4, N=5, C=3, dtype=np.float64)
+    _, grads = compiled(*args)
+    _, expected = eager(step, *args)
+    assert not compiled.runs_simplified()
+    assert "differs from the step program's" in compiled.source(simplified=True)
+    assert np.array_equal(grads[0], expected[0])
+
+
+def test_the_derived_program_per_shape_in_the_cache_and_across_threads() -> None:
+    step = classifier_step("row")
+    compiled = compile_derived(step)
+    calls = [classifier_inputs("row", D=4, N=n, C=3, dtype=np.float64, seed=n) for n in (2, 5, 2, 9, 5)]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda args: compiled(*args), calls * 4))
+    for args, (_, grads) in zip(calls * 4, results):
+        _, expected = eager(step, *args)
+        _agree(grads[0], expected[0], np.float64)
+    info = compiled.cache_info()
+    assert info.size == 3 and compiled.runs_simplified(*calls[1])
+
+
+def test_the_compiled_function_keeps_the_lecture_out() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\nimport tinygrad_softmax as tg\n"
+        "from tinygrad_softmax import functional as F\n"
+        "W = tg.Tensor(np.ones((3, 2)), requires_grad=True)\n"
+        "c = tg.compile(lambda W, X, y: F.cross_entropy(W @ X, y, axis=0))\n"
+        "c(W, np.ones((2, 4)), np.array([0, 1, 2, 0]))\nassert c.runs_simplified()\n"
+        "print(any(m.startswith('tinygrad_softmax.lecture') or m == 'sympy' for m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+
+
+def test_the_derived_program_turns_a_product_as_the_engine_does() -> None:
+    # dW = dZ Xᵀ at 10×256 by 256×784: the way round orientation.turned picks, as for the engine's rule.
+    from tinygrad_softmax import orientation
+
+    step = classifier_step("column")
+    args = classifier_inputs("column", D=784, N=256, C=10, dtype=np.float64)
+    _, expected = eager(step, *args)
+    for turned, dW in [(True, "dW = (X @ dZ.T).T"), (False, "dW = dZ @ X.T")]:
+        with orientation.forced(turned):
+            compiled = compile_derived(step)
+            _, grads = compiled(*args)
+        _agree(grads[0], expected[0], np.float64)
+        assert dW in compiled.source(simplified=True)
+    small = compile_derived(step)
+    with orientation.forced(True):  # under a million multiply-adds: as written, never measured
+        small(*classifier_inputs("column", D=4, N=5, C=3, dtype=np.float64))
+    assert "dW = dZ @ X.T" in small.source(simplified=True)
+
+
+def test_docs_show_the_derived_program_the_cli_prints(capsys: Any) -> None:
+    from pathlib import Path
+
+    from tinygrad_softmax import cli
+
+    assert cli.main(["compile", "--simplified"]) == 0
+    printed = capsys.readouterr().out.rstrip("\n")
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "compile.md").read_text(encoding="utf-8")
+    assert f"```text\n{printed}\n```" in docs, "docs/compile.md shows an older derived program"
+    compiled = compile_derived(_log_of_sum)
+    compiled(*_loss_inputs())
+    assert f"```text\n{compiled.source(simplified=True)}```" in docs
+    assert "P = np.subtract(P, Y, out=P)" in printed and "dZ = np.divide(P, 5, out=P)" in printed
+
+
+def test_compile_simplified_and_optimized_are_one_or_the_other(capsys: Any) -> None:
+    from tinygrad_softmax import cli
+
+    with pytest.raises(SystemExit, match="--simplified and --optimized"):
+        cli.main(["compile", "--simplified", "--optimized"])
+    assert cli.main(["compile", "--simplified", "--layout", "row"]) == 0
+    assert "dW = X.T @ dZ" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("fused", [False, True])
+@pytest.mark.parametrize("layout", ["column", "row"])
+def test_the_derived_program_refuses_labels_out_of_range_as_the_step_program_does(
+    layout: str, fused: bool
+) -> None:
+    compiled = compile_derived(classifier_step(layout, fused))
+    W, b, X, y = classifier_inputs(layout, D=4, N=5, C=3, dtype=np.float64)
+    compiled(W, b, X, y)
+    assert compiled.runs_simplified()
+    for wrong in (-1, 3):
+        bad = y.copy()
+        bad[2] = wrong
+        with pytest.raises(IndexError, match="index values must be in \\[0, 3\\)"):
+            compiled(W, b, X, bad)

@@ -104,6 +104,20 @@ def test_every_number_is_computed_at_the_chosen_sizes_and_random_seed(monkeypatc
     assert [(s.part, s.title) for s in small.slides] == TITLES  # the same plan without dot
 
 
+def test_the_p_minus_y_slide_shows_the_formula_derive_derives(monkeypatch):
+    from tinygrad_softmax.lecture.derive import report
+
+    monkeypatch.setattr(extras, "have", lambda part: part != "dot" and part != "browser")  # numbers only
+    slide = next(s for s in deck.build_deck().slides if s.title == "∂L/∂Z = (P − Y)/N")
+    assert (
+        "derived from the graph (tinygrad-softmax derive): ∂L/∂Z = (softmax(Z) − onehot(y))/N" in slide.body
+    )
+    # Written by derive at build time: a formula the tool prints differently is what the slide shows.
+    monkeypatch.setattr(report, "unicode_line", lambda d, f: f"∂L/∂{f.name} = from derive")
+    slide = next(s for s in deck.build_deck().slides if s.title == "∂L/∂Z = (P − Y)/N")
+    assert "(tinygrad-softmax derive): ∂L/∂Z = from derive" in slide.body
+
+
 def test_bad_sizes_and_labels_are_refused_in_one_line_and_nothing_is_written(tmp_path, capsys):
     out = tmp_path / "deck"
     for argv, words in (

@@ -28,6 +28,7 @@ ENGINE = "engine (primitives)"
 ENGINE_FUSED = "engine (fused op)"
 COMPILED = "engine compiled (primitives)"
 COMPILED_FUSED = "engine compiled (fused op)"
+COMPILED_STEPS = "engine compiled (step-by-step, simplify=False)"
 JAX_JIT = "JAX jit"
 TORCH = "PyTorch (primitives)"
 TORCH_FUSED = "PyTorch F.cross_entropy"
@@ -75,8 +76,12 @@ def _engine(loss_fn: Callable[..., Tensor]) -> Callable[[Problem], StepFn]:
     return make
 
 
-def _compiled(loss_fn: Callable[..., Tensor]) -> Callable[[Problem], StepFn]:
-    """The same step through ``compile``: traced on the first call, then the generated NumPy program."""
+def _compiled(loss_fn: Callable[..., Tensor], simplify: bool = True) -> Callable[[Problem], StepFn]:
+    """The same step through ``compile``: traced on the first call, then the generated NumPy program.
+
+    By default the derived program (P = softmax(Z), dZ = (P − Y)/N, ...); ``simplify=False``
+    the step program, the engine's backward rules line by line.
+    """
 
     def make(p: Problem) -> StepFn:
         from ..compiler import compile
@@ -87,7 +92,7 @@ def _compiled(loss_fn: Callable[..., Tensor]) -> Callable[[Problem], StepFn]:
         def loss(W: Tensor, b: Tensor, X: Tensor, y: np.ndarray) -> Tensor:
             return loss_fn(logits(W, b, X, layout), y, axis=axis)
 
-        compiled = compile(loss)
+        compiled = compile(loss, simplify=simplify)
         compiled(W, b, X, labels)  # traced: not part of a step
 
         def step() -> tuple[Any, Any]:
@@ -339,6 +344,7 @@ def implementations() -> list[Implementation]:
         Implementation(ENGINE_FUSED, "engine", _engine(F.softmax_cross_entropy)),
         Implementation(COMPILED, "compiled", _compiled(F.cross_entropy)),
         Implementation(COMPILED_FUSED, "compiled", _compiled(F.softmax_cross_entropy)),
+        Implementation(COMPILED_STEPS, "compiled", _compiled(F.cross_entropy, simplify=False)),
         Implementation(f"{NUMPY_PREFIX}: one-hot (P − Y)/N", "numpy", _numpy_one_hot),
         Implementation(f"{NUMPY_PREFIX}: in place", "numpy", _numpy_in_place),
         Implementation(f"{NUMPY_PREFIX}: in place, transposed", "numpy", _numpy_in_place_transposed),

@@ -12,8 +12,15 @@ def cmd_compile(args: argparse.Namespace) -> int:
     """The program the engine writes for one step of the classifier: straight-line NumPy, forward and
     backward, from compile(), one line per rule (--optimized: the program that runs, lines simplified
     and arrays reused). The lines that make dZ = (P − Y)/N are marked ▶, found by reading the
-    program; run, they give the derivation's closed form (checked)."""
-    from ..lecture.views.program import MarkedProgram
+    program; run, they give the derivation's closed form (checked). --simplified: the derived program
+    the compiled step runs, dZ = (P − Y)/N written as the identities simplify it."""
+    from ..lecture.views.program import MarkedProgram, simplified_listing
+
+    if args.simplified:
+        if args.optimized:
+            raise SystemExit("compile: --simplified and --optimized show two different programs; pick one")
+        print(simplified_listing(args.layout))
+        return 0
 
     program = MarkedProgram.for_classifier(args.layout, optimized=args.optimized)
     print(program.render())
@@ -27,6 +34,12 @@ def compile_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="show the program that runs: lines simplified, dead arrays reused (out=); "
         "the default is the plain listing, one line per rule",
+    )
+    parser.add_argument(
+        "--simplified",
+        action="store_true",
+        help="show the derived program the compiled step runs: the gradients as the identities "
+        "simplify them (P = softmax(Z); dZ = (P − Y)/N; ...), checked against the step program",
     )
 
 

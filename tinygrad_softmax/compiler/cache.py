@@ -21,8 +21,9 @@ import numpy as np
 from ..tensor import Tensor
 from .abstract import AbstractArray, TracedTensor, refuse
 from .backward import array
+from .program import Generated
 from .runtime import RUNTIME
-from .trace import Generated, trace
+from .trace import trace
 
 __all__ = ["compile", "Compiled", "CacheInfo"]
 
@@ -73,7 +74,12 @@ class Compiled:
     """
 
     def __init__(
-        self, fn: Callable[..., Any], cache_size: int = 8, check: bool = True, has_aux: bool = False
+        self,
+        fn: Callable[..., Any],
+        cache_size: int = 8,
+        check: bool = True,
+        has_aux: bool = False,
+        simplify: bool = True,
     ) -> None:
         if not callable(fn):
             raise TypeError(f"compile: fn must be callable, got {type(fn).__name__}")
@@ -83,6 +89,7 @@ class Compiled:
         self.cache_size = cache_size
         self.check = check
         self.has_aux = has_aux
+        self.simplify = simplify
         self._programs: OrderedDict[tuple[Any, ...], Generated] = OrderedDict()
         self._lock = threading.Lock()
         self._last: Generated | None = None
@@ -122,7 +129,7 @@ class Compiled:
                     pass
             self._hits += 1
         self._last = program
-        return program.function(*arrays)
+        return program.runs(*arrays)
 
     def _program(self, key: tuple[Any, ...], args: Sequence[Any]) -> Generated:
         """The program for ``key``, traced if no program is kept for it (least recently used last out)."""
@@ -132,7 +139,8 @@ class Compiled:
                 self._programs.move_to_end(key)
                 self._hits += 1
                 return program
-        program = trace(self.fn, args, self._name, self.has_aux, self.check)  # outside the lock: slow
+        # outside the lock: slow
+        program = trace(self.fn, args, self._name, self.has_aux, self.check, self.simplify)
         with self._lock:
             self._traces += 1
             self._programs[key] = program
@@ -148,18 +156,30 @@ class Compiled:
             raise RuntimeError("nothing compiled yet; call the compiled function first or pass arguments")
         return self._last
 
-    def source(self, *args: Any, optimized: bool = False) -> str:
+    def source(self, *args: Any, optimized: bool = False, simplified: bool = False) -> str:
         """The program for these arguments (traced if needed), else the last one run.
 
         By default the plain listing: one line per rule, each name a value of
-        its own. ``optimized=True``: the program that runs, with its lines
-        simplified and arrays reused (``out=``).
+        its own. ``optimized=True``: the step program as it runs, with its lines
+        simplified and arrays reused (``out=``). ``simplified=True``: the derived
+        program (the gradients as the identities simplify them, checked equal to
+        the step program), or one line saying why there is none.
         """
+        if optimized and simplified:
+            raise ValueError("source: ask for optimized or simplified, not both")
         try:
             program = self._for(args)
         except RuntimeError as error:
             raise RuntimeError(f"source: {error}") from None
+        if simplified:
+            if not self.simplify:
+                return "# no simpler program: compiled with simplify=False; the step-by-step program runs\n"
+            return program.simplified or f"# {program.why}\n"
         return program.source if optimized else program.plain
+
+    def runs_simplified(self, *args: Any) -> bool:
+        """Whether the program for these arguments (else the last one run) is the derived one."""
+        return self.simplify and self._for(args).derived_function is not None
 
     def ops(self) -> list[str]:
         """The ops the last program run recorded, in order (it has one forward line for each)."""
@@ -207,7 +227,12 @@ def _assigns(statement: ast.stmt, name: str) -> bool:
 
 
 def compile(
-    fn: Callable[..., Any], *, cache_size: int = 8, check: bool = True, has_aux: bool = False
+    fn: Callable[..., Any],
+    *,
+    cache_size: int = 8,
+    check: bool = True,
+    has_aux: bool = False,
+    simplify: bool = True,
 ) -> Compiled:
     """``fn(*tensors) -> scalar loss``, compiled to straight-line NumPy for the forward and backward.
 
@@ -234,5 +259,13 @@ def compile(
     ``fn`` returns ``(loss, T)`` for a Tensor ``T`` it computed on the way
     (the logits, say), and each call returns ``(loss, grads, T's array)``.
     Returned arrays are the caller's own: never an argument's memory.
+
+    With ``simplify`` (the default), the gradients are also derived as formulas
+    from the trace, by the backward rules run on symbolic values and the named
+    identities (``(softmax(Z) − onehot(y))/N`` for the linear softmax
+    classifier); where every gradient reaches a closed form, that program is
+    checked once against the step program (float64: 1e-12 relative; float32:
+    a thousand roundings) and then runs instead. ``simplify=False`` runs the
+    step program, the eager engine's own rules line by line.
     """
-    return Compiled(fn, cache_size=cache_size, check=check, has_aux=has_aux)
+    return Compiled(fn, cache_size=cache_size, check=check, has_aux=has_aux, simplify=simplify)

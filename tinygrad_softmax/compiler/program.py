@@ -258,3 +258,18 @@ def _shared_subexpressions(root: Sym) -> list[Sym]:
             if isinstance(child, Sym) and child.name is None:
                 stack.append((child, False))
     return [node for node in order if uses.get(node, 0) > 1]
+
+
+@dataclass
+class Generated:
+    """One traced program: the plain listing, the optimised one and the function that runs it."""
+
+    source: str  # the optimised listing: what ``function`` runs
+    plain: str  # one line per rule, no buffer reuse
+    function: Callable[..., Any]
+    constants: dict[str, Any]
+    ops: list[str]  # the recorded ops, in order
+    runs: Callable[..., Any]  # what a call runs: the derived program if there is one, else ``function``
+    simplified: str = ""  # the derived program's listing, if the identities reached a closed form;
+    why: str = ""  # else why there is none (one line)
+    derived_function: Callable[..., Any] | None = None

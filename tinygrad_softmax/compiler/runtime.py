@@ -53,10 +53,26 @@ def softmax_cross_entropy(z: np.ndarray, labels: np.ndarray, axis: int) -> Any:
     return ops.SoftmaxCrossEntropy(axis, labels).forward(z)
 
 
+def onehot(positions: tuple[Any, ...], shape: tuple[int, ...]) -> Any:
+    """onehot(y): 1 at each line's label (``positions``, as ``picks`` gives them), 0 elsewhere."""
+    out = np.zeros(shape)
+    out[positions] = 1.0
+    return out
+
+
+def softmax(a: np.ndarray, axis: int) -> Any:
+    """softmax(a) along ``axis``, shifted by the maximum."""
+    e = np.exp(a - a.max(axis=axis, keepdims=True))
+    e /= e.sum(axis=axis, keepdims=True)
+    return e
+
+
 RUNTIME: dict[str, Any] = {
     "np": np,
     "spread": ops.spread,
     "picks": picks,
     "scatter_add": scatter_add,
     "softmax_cross_entropy": softmax_cross_entropy,
+    "onehot": onehot,
+    "softmax": softmax,
 }

@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 import inspect
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,21 +23,11 @@ from .. import engine, grad_mode, ops
 from ..tensor import Tensor
 from .abstract import AbstractArray, TracedTensor
 from .backward import array, own, walk
+from .derived import simplify_program
 from .optimize import optimize
-from .program import Program, identifier
+from .program import Generated, Program, identifier
 from .runtime import RUNTIME
 from .symbolic import CompileError, Sym, literal
-
-
-@dataclass
-class Generated:
-    """One traced program: the plain listing, the optimised one and the function that runs it."""
-
-    source: str  # the optimised listing: what ``function`` runs
-    plain: str  # one line per rule, no buffer reuse
-    function: Callable[..., Any]
-    constants: dict[str, Any]
-    ops: list[str]  # the recorded ops, in order
 
 
 class _Recorder:
@@ -84,9 +73,15 @@ class _Recorder:
 
 
 def trace(
-    fn: Callable[..., Any], args: Sequence[Any], function_name: str, has_aux: bool = False, check: bool = True
+    fn: Callable[..., Any],
+    args: Sequence[Any],
+    function_name: str,
+    has_aux: bool = False,
+    check: bool = True,
+    simplify: bool = True,
 ) -> Generated:
-    """Run ``fn`` on stand-ins for ``args``, watch its ops, and write the program."""
+    """Run ``fn`` on stand-ins for ``args``, watch its ops, and write the program (and, with
+    ``simplify``, the derived program of :mod:`.derived`, run once it agrees with the step program)."""
     writer = _Writer(fn, args)
     root, aux = writer.run(has_aux)
     writer.forward()
@@ -98,13 +93,15 @@ def trace(
     return_text = f"float({loss_name}), ({grads_text})" + (f", {aux_name}" if aux_name else "")
     program = writer.program
     plain = program.source(function_name, writer.arg_names, return_text)
+    plain_lines = [copy.copy(line) for line in program.lines]
     optimize(program, writer.arguments(), set(returned))
     source = program.source(function_name, writer.arg_names, return_text)
-    generated = Generated(
-        source, plain, program.function(source, function_name), program.constants, writer.op_names
-    )
+    function = program.function(source, function_name)
+    generated = Generated(source, plain, function, program.constants, writer.op_names, function)
     if check:
         check_against_engine(generated, root, writer.traced_args, writer.arguments())
+    if simplify:
+        simplify_program(generated, writer, root, plain_lines, loss_name, aux_name, function_name)
     return generated
 
 

@@ -462,12 +462,22 @@ def _part3(b: _Built) -> list[Slide]:
     return [steps, one]
 
 
+def _derived_dz() -> str:
+    """∂L/∂Z as ``tinygrad-softmax derive`` prints it for the classifier: derived, never typed here."""
+    from .derive import Problem, derive_model
+    from .derive import report as derive_report
+
+    derivation = derive_model(Problem())
+    return derive_report.unicode_line(derivation, derivation.formula("Z"))
+
+
 def _part4(b: _Built) -> list[Slide]:
     from .views import explorer
 
     o, m = b.options, b.model
     assert m.Z.grad is not None
     gap = float(np.abs(m.Z.grad - b.closed).max())
+    derived = _derived_dz()
     pmy = Slide(
         4,
         PLAN[3].slides[0],
@@ -476,10 +486,13 @@ def _part4(b: _Built) -> list[Slide]:
         + _frag(_matrix(m.Z.grad, "Z.grad from backward()", columns=PAIRED_SAMPLES, css="paired"))
         + _frag(_matrix(b.closed, "(P − Y)/N, the closed form", columns=PAIRED_SAMPLES, css="paired"))
         + "</div>"
-        + _frag(f"<p>largest difference: {_g(gap)}</p>", css="good"),
+        + _frag(f"<p>largest difference: {_g(gap)}</p>", css="good")
+        + _frag(f"<p>derived from the graph (tinygrad-softmax derive): {_e(derived)}</p>", css="good"),
         _notes(
             "Left: what backward() left in Z.grad. Right: the derivation's closed form (P − Y)/N, "
             "computed by analytic.py, which never imports the engine.",
+            f"Last: the formula itself, {derived}, as the engine derives it from the recorded graph "
+            "(its backward rules run on symbols, then named identities); compile runs it.",
             f"The largest difference over all {o.classes}×{o.samples} entries is {_g(gap)}: "
             "the same numbers up to rounding.",
             f"Each column sums to 0: Σ_c (p_c − y_c) = 1 − 1. The label's entry is negative "

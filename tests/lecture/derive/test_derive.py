@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 
 from tinygrad_softmax import ops
+from tinygrad_softmax.compiler.expr import Expr, evaluate, num, onehot, var
+from tinygrad_softmax.compiler.simplify import IDENTITIES, Simplifier
 from tinygrad_softmax.lecture.derive import LOSSES, DerivationError, Problem, derive, derive_model
 from tinygrad_softmax.lecture.derive.derivation import TOLERANCE
-from tinygrad_softmax.lecture.derive.expr import Expr, evaluate, num, onehot, var
 from tinygrad_softmax.lecture.derive.render import Sizes, latex, unicode
 from tinygrad_softmax.lecture.derive.report import to_latex, to_text
-from tinygrad_softmax.lecture.derive.simplify import IDENTITIES, Simplifier
 from tinygrad_softmax.tensor import Tensor
 
 P_MINUS_Y = "(softmax(Z) − onehot(y))/N"
@@ -113,7 +113,7 @@ def test_the_squared_error_formula_is_the_softmax_jacobian_applied_to_2_p_minus_
 
 
 def _leaves(e):
-    from tinygrad_softmax.lecture.derive.expr import walk
+    from tinygrad_softmax.compiler.expr import walk
 
     return [n for n in walk(e) if n.kind == "var"]
 
@@ -142,7 +142,7 @@ def test_what_cannot_be_simplified_is_shown_as_computed_and_said_so():
 
 def test_a_formula_that_disagrees_with_the_engine_is_never_printed(monkeypatch):
     # Break one identity on purpose: Σ onehot = 2. The check must refuse the result.
-    from tinygrad_softmax.lecture.derive import simplify
+    from tinygrad_softmax.compiler import simplify
 
     original = simplify.Simplifier._known_sum
 

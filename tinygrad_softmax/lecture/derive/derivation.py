@@ -18,31 +18,27 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from ... import engine, ops
-from ...derivatives import grad as engine_grad
-from ...functional import STEP_NAMES
-from ...tensor import Tensor
-from .expr import (
+from ...compiler.expr import (
     Expr,
     as_shape,
-    binary,
     evaluate,
-    gather,
     lift,
-    matmul,
     num,
     onehot,
-    reduction,
-    sum_to,
     var,
     walk,
 )
+from ...compiler.formula import forward_expr
+from ...compiler.formula import rule_of as _rule_of
+from ...compiler.simplify import Simplifier
+from ...derivatives import grad as engine_grad
+from ...functional import STEP_NAMES
+from ...tensor import Tensor
 from .render import Sizes, index_form, latex, unicode
-from .simplify import Simplifier
 
 TOLERANCE = 1e-12  # float64: the formula and the engine's gradient agree to this, entry by entry
 # Atoms that mean the identities stopped before a closed form: the formula is shown, and said so.
@@ -171,59 +167,6 @@ class Forward:
             self.definitions.append((t.name, value))
             return var(t.name, data)
         return value
-
-
-def forward_expr(fn: ops.Op, args: list[Expr]) -> Expr:
-    """An op's output as a formula of its inputs' formulas (the viewer reads the op's name and settings)."""
-    name = fn.name
-    if name in ("add", "sub", "mul", "div"):
-        return binary(name, *args)
-    (x, *_) = args
-    if name == "matmul":
-        return matmul(*args)
-    if name == "neg":
-        return -x
-    if name == "pow":
-        return x**fn.exponent  # type: ignore[attr-defined]
-    if name in ("exp", "log", "relu"):
-        return Expr(name, (x,), (), x.shape)
-    if name in ("sum", "max"):
-        return reduction(name, x, fn.axes, fn.keepdims)  # type: ignore[attr-defined]
-    if name == "mean":
-        return reduction("sum", x, fn.axes, fn.keepdims) / fn.count  # type: ignore[attr-defined]
-    if isinstance(fn, ops.Gather):
-        return gather(x, fn)
-    if isinstance(fn, ops.Transpose):
-        return x.transpose(fn.order)
-    if isinstance(fn, ops.Reshape):
-        return x.reshape(fn.shape)
-    if isinstance(fn, ops.Expand):
-        return Expr("expand", (x,), (fn.shape,), fn.shape)
-    if isinstance(fn, ops.SumTo):
-        return sum_to(x, fn.shape)
-    if isinstance(fn, ops.ScatterAdd):
-        return Expr._apply(fn, x)
-    return Expr("sce", (x,), (name,), ())
-
-
-class _SymbolicOneHot(ops.SoftmaxCrossEntropy):
-    """The fused op with Y as the formula onehot(y) (its own ``one_hot`` builds an array)."""
-
-    __slots__ = ("hot",)
-    hot: Expr
-
-    def one_hot(self) -> Any:
-        return self.hot
-
-
-def _rule_of(fn: ops.Op, z: Expr) -> ops.Op:
-    if not isinstance(fn, ops.SoftmaxCrossEntropy):
-        return fn
-    shadow = _SymbolicOneHot(fn.axis, fn.labels)
-    shadow.needs_grad = fn.needs_grad
-    shadow.count = fn.count
-    shadow.hot = onehot(var("y", fn.labels), fn.axis, z.shape)
-    return shadow
 
 
 # ---------------------------------------------------------------- the backward walk on formulas

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from ...compiler.simplify import IDENTITIES
 from .derivation import TOLERANCE, Derivation, Formula
 from .render import latex, unicode
-from .simplify import IDENTITIES
 
 NOT_SIMPLIFIED = "(not simplified further: the identities stop here; this is what the rules computed)"
 
@@ -60,7 +60,7 @@ def to_text(d: Derivation) -> str:
 
 
 def _named(name: str):  # type: ignore[no-untyped-def]
-    from .expr import var
+    from ...compiler.expr import var
 
     return var(name, 0.0)
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ... import adjoints, ops
+from .. import adjoints, ops
 
 Number = Fraction | float
 
@@ -90,9 +90,7 @@ class Expr:
         raise TypeError("derive: a backward rule branched on a symbolic value (if/while/bool)")
 
     def __repr__(self) -> str:
-        from .render import unicode
-
-        return f"Expr({unicode(self)}, shape={self.shape})"
+        return f"Expr({self.kind}, {self.attrs!r}, args={len(self.args)}, shape={self.shape})"
 
     # ------------------------------------------------------------ arithmetic
 
