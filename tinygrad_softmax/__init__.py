@@ -49,7 +49,7 @@ def compile(
     cache_size: int = 8,
     check: bool = True,
     has_aux: bool = False,
-    simplify: bool = True,
+    simplify: bool | str = "fastest",
 ) -> Compiled:
     """``fn(*tensors) -> scalar loss``, compiled to straight-line NumPy (:func:`.compiler.compile`).
 

@@ -79,10 +79,12 @@ class Compiled:
         cache_size: int = 8,
         check: bool = True,
         has_aux: bool = False,
-        simplify: bool = True,
+        simplify: bool | str = "fastest",
     ) -> None:
         if not callable(fn):
             raise TypeError(f"compile: fn must be callable, got {type(fn).__name__}")
+        if simplify not in (True, False, "fastest"):
+            raise ValueError(f"compile: simplify must be True, False or 'fastest', got {simplify!r}")
         if cache_size < 1:
             raise ValueError(f"compile: cache_size must be at least 1, got {cache_size}")
         self.fn = fn
@@ -179,7 +181,16 @@ class Compiled:
 
     def runs_simplified(self, *args: Any) -> bool:
         """Whether the program for these arguments (else the last one run) is the derived one."""
-        return self.simplify and self._for(args).derived_function is not None
+        program = self._for(args)
+        return (
+            bool(self.simplify)
+            and program.derived_function is not None
+            and program.runs is program.derived_function
+        )
+
+    def chosen(self, *args: Any) -> str:
+        """With ``simplify="fastest"``: which program runs for these arguments, and the times behind it."""
+        return self._for(args).chosen
 
     def ops(self) -> list[str]:
         """The ops the last program run recorded, in order (it has one forward line for each)."""
@@ -232,7 +243,7 @@ def compile(
     cache_size: int = 8,
     check: bool = True,
     has_aux: bool = False,
-    simplify: bool = True,
+    simplify: bool | str = "fastest",
 ) -> Compiled:
     """``fn(*tensors) -> scalar loss``, compiled to straight-line NumPy for the forward and backward.
 
@@ -260,12 +271,14 @@ def compile(
     (the logits, say), and each call returns ``(loss, grads, T's array)``.
     Returned arrays are the caller's own: never an argument's memory.
 
-    With ``simplify`` (the default), the gradients are also derived as formulas
-    from the trace, by the backward rules run on symbolic values and the named
-    identities (``(softmax(Z) − onehot(y))/N`` for the linear softmax
-    classifier); where every gradient reaches a closed form, that program is
-    checked once against the step program (float64: 1e-12 relative; float32:
-    a thousand roundings) and then runs instead. ``simplify=False`` runs the
-    step program, the eager engine's own rules line by line.
+    With ``simplify`` (``"fastest"``, the default, or ``True``), the gradients
+    are also derived as formulas from the trace, by the backward rules run on
+    symbolic values and the named identities (``(softmax(Z) − onehot(y))/N``
+    for the linear softmax classifier); where every gradient reaches a closed
+    form, that program is checked once against the step program (float64:
+    1e-12 relative; float32: a thousand roundings). ``"fastest"`` then times
+    the two side by side once and runs the faster (``chosen()`` says which,
+    with the times); ``True`` runs the derived program; ``False`` runs the step
+    program, the eager engine's own rules line by line, bit for bit eager's.
     """
     return Compiled(fn, cache_size=cache_size, check=check, has_aux=has_aux, simplify=simplify)

@@ -273,3 +273,4 @@ class Generated:
     simplified: str = ""  # the derived program's listing, if the identities reached a closed form;
     why: str = ""  # else why there is none (one line)
     derived_function: Callable[..., Any] | None = None
+    chosen: str = ""  # with simplify="fastest": the two programs' times, and which runs

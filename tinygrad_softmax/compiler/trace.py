@@ -78,7 +78,7 @@ def trace(
     function_name: str,
     has_aux: bool = False,
     check: bool = True,
-    simplify: bool = True,
+    simplify: bool | str = "fastest",
 ) -> Generated:
     """Run ``fn`` on stand-ins for ``args``, watch its ops, and write the program (and, with
     ``simplify``, the derived program of :mod:`.derived`, run once it agrees with the step program)."""
@@ -101,7 +101,9 @@ def trace(
     if check:
         check_against_engine(generated, root, writer.traced_args, writer.arguments())
     if simplify:
-        simplify_program(generated, writer, root, plain_lines, loss_name, aux_name, function_name)
+        simplify_program(
+            generated, writer, root, plain_lines, loss_name, aux_name, function_name, simplify == "fastest"
+        )
     return generated
 
 
