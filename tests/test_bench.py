@@ -14,7 +14,6 @@ from tinygrad_softmax import analytic, bench, ops
 from tinygrad_softmax.bench import contenders, judging, machine, runner, timing
 from tinygrad_softmax.cli import main
 
-
 # The memory runs of the report the tests read take 200 tiny steps, not quick mode's 2,000: the tests
 # read which parts and rows the report has, not the growth it measured (nine processes of 2 × 2,000
 # steps, under tracemalloc, were most of its time).
