@@ -79,7 +79,7 @@ format: install
 # The benchmark's peers (PyTorch, HIPS autograd, micrograd, JAX) are the bench extra.
 bench:
 	@$(MAKE) --no-print-directory install EXTRAS=bench
-	$(PY) -m tinygrad_softmax bench --write docs/benchmarks.md
+	$(PY) -m tinygrad_softmax bench --write docs/benchmarks.md --readme README.md $(BENCH_ARGS)
 
 docs-images: install
 	$(PY) -m tinygrad_softmax graph --out docs/images/softmax_graph.png --wide

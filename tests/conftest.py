@@ -22,6 +22,9 @@ import pytest
 from filelock import FileLock
 from hypothesis import HealthCheck, settings
 
+# The measured way round of a product (orientation.py): never the user's cache file from a test.
+os.environ.setdefault("TINYGRAD_SOFTMAX_CHOICES", "off")
+
 # Hypothesis: enough examples to find shape bugs, with no deadline on a shared machine.
 settings.register_profile(
     "default", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]

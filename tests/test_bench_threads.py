@@ -74,12 +74,12 @@ def test_the_targets_are_judged_per_thread_count_against_that_thread_counts_clos
         ]
     )
     got = {t.claim: t for t in bench.targets(report)}
-    one = got[f"mnist-like, row, 1 thread: {bench.ENGINE} ≤ 1.05 × closed form"]
-    two = got[f"mnist-like, row, 2 threads: {bench.ENGINE} ≤ 1.05 × closed form"]
+    one = got[f"mnist-like, row, 1 thread: {bench.ENGINE} ≤ 1.1 × closed form"]
+    two = got[f"mnist-like, row, 2 threads: {bench.ENGINE} ≤ 1.1 × closed form"]
     assert (one.met, one.measured, one.threads) == (True, "1.04×", 1)
     assert (two.met, two.measured, two.threads) == (False, "1.73×", 2)
-    assert got[f"mnist-like, row, 2 threads: {bench.COMPILED} ≤ 1.03 × closed form"].met is True
-    assert got[f"mnist-like, row, 1 thread: {bench.COMPILED} ≤ 1.03 × closed form"].met is True
+    assert got[f"mnist-like, row, 2 threads: {bench.COMPILED} ≤ 1.02 × closed form"].met is True
+    assert got[f"mnist-like, row, 1 thread: {bench.COMPILED} ≤ 1.02 × closed form"].met is True
 
 
 def everything_missed():
@@ -244,7 +244,9 @@ def test_the_longest_steps_get_fewer_rounds_and_the_report_says_so(monkeypatch):
     assert bench.Settings.for_mode(quick=True).repeats_for("small") == 5
     calls = []
     monkeypatch.setattr(
-        machine, "in_subprocess", lambda *args, **kwargs: calls.append(args) or {"sizes": [], "facts": {}}
+        machine,
+        "in_subprocess",
+        lambda *args, **kwargs: calls.append(args) or {"sizes": [], "facts": {}, "choices": []},
     )
     from tinygrad_softmax.bench import runner
 

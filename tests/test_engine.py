@@ -5,7 +5,11 @@ adding (x·x at x = 3 gave 3) and a visited-set that broke diamond graphs.
 """
 
 import gc
+import subprocess
+import sys
 import weakref
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -229,3 +233,69 @@ def test_a_training_loop_leaves_nothing_for_the_cycle_collector(rng):
         assert gc.collect() == 0  # everything was already freed by reference counting
     finally:
         gc.enable()
+
+
+class _Cycle:
+    """A user's object in a reference cycle: only the cycle collector frees it."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+def _long_chain(n: int, during: Callable[[int], None] = lambda i: None) -> tuple[Tensor, Tensor]:
+    x = Tensor(np.ones(3), requires_grad=True)
+    y = x
+    for i in range(n):
+        y = y * 1.0001 if i % 2 == 0 else y + 0.001
+        during(i)
+    return x, y
+
+
+def _engine_of_tensor() -> Any:
+    """The engine module this file's Tensor records into (another test may have re-imported the package)."""
+    return sys.modules[Tensor.__module__].engine
+
+
+def test_a_long_graph_is_frozen_while_built_and_thawed_by_backward() -> None:
+    """In a fresh interpreter, whose collector no earlier test has touched."""
+    code = """
+import gc
+import numpy as np
+from tinygrad_softmax import Tensor, engine
+engine.FREEZE_EVERY = 500
+assert gc.get_freeze_count() == 0
+x = y = Tensor(np.ones(3), requires_grad=True)
+for i in range(2_000):
+    y = y * 1.0001 if i % 2 == 0 else y + 0.001
+assert gc.get_freeze_count() > 0, "the graph is out of the full passes' way"
+y.backward(np.ones(3))
+assert gc.get_freeze_count() == 0, "backward gave it back"
+np.testing.assert_allclose(x.grad, 1.0001**1_000)
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_the_users_cycles_are_still_collected_around_a_long_graph(monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = _engine_of_tensor()
+    monkeypatch.setattr(engine, "FREEZE_EVERY", 500)
+    dropped: list[weakref.ref[_Cycle]] = []
+    _, y = _long_chain(2_000, lambda i: dropped.append(weakref.ref(_Cycle())) if i % 100 == 0 else None)
+    y.backward(np.ones(3))
+    gc.collect()
+    assert [r for r in dropped if r() is not None] == []
+
+
+def test_a_program_that_freezes_objects_itself_keeps_them_frozen(monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = _engine_of_tensor()
+    monkeypatch.setattr(engine, "FREEZE_EVERY", 500)
+    gc.unfreeze()
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        _, y = _long_chain(1_000)
+        y.backward(np.ones(3))
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()

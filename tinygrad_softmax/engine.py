@@ -143,6 +143,32 @@ def _pause_collector() -> bool:
     return collecting
 
 
+# A graph being built is a growing heap of objects the cycle collector keeps rescanning in its full
+# passes, though the graph holds no cycles (a node refers to its inputs only; refcounts free it).
+# So every FREEZE_EVERY tensors recorded (tensor._record calls graph_grew), the young generations are
+# collected and everything then alive is moved out of the collector's sight (gc.freeze); the next
+# backward() or gradients() puts it back (gc.unfreeze), where the next full pass looks at it again.
+FREEZE_EVERY = 10_000
+_froze: list[bool] = [False]  # whether the frozen objects are this module's doing
+
+
+def graph_grew() -> None:
+    """A graph grew by FREEZE_EVERY tensors: freeze what is alive, unless the collector is off or the
+    program freezes objects itself (its own frozen objects are never unfrozen from here)."""
+    if not gc.isenabled() or (not _froze[0] and gc.get_freeze_count()):
+        return
+    gc.collect(1)  # the young garbage (cycles the user's code just dropped) is freed, not frozen
+    gc.freeze()
+    _froze[0] = True
+
+
+def _thaw() -> None:
+    """Give what graph_grew froze back to the collector (its oldest generation)."""
+    if _froze[0]:
+        _froze[0] = False
+        gc.unfreeze()
+
+
 def backward(root: Node, grad: np.ndarray, retain_intermediate_grads: bool = True) -> None:
     """Propagate ``grad`` (∂L/∂root) through root's graph and add it into every ``.grad``, once the
     walk is done. ``retain_intermediate_grads=False``: only the leaves' (and ``retain_grad()``'s)."""
@@ -156,6 +182,7 @@ def backward(root: Node, grad: np.ndarray, retain_intermediate_grads: bool = Tru
     finally:
         if collecting:
             gc.enable()
+        _thaw()
     _store(results)
 
 
@@ -203,4 +230,5 @@ def gradients(root: Node, grad: Any, sources: Sequence[Node], create_graph: bool
     finally:
         if collecting:
             gc.enable()
+        _thaw()
     return [found.get(source) for source in sources]

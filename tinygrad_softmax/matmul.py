@@ -3,18 +3,13 @@
 The rule is ``dA = dZ Bᵀ`` and ``dB = Aᵀ dZ``; this module only decides how
 each product is computed, never what it is.
 
-Which way round (:func:`rows_first_is_slow`). NumPy hands ``A B`` and
-``(Bᵀ Aᵀ)ᵀ`` to the same BLAS routine (gemm), but ``A B`` fills a row-major
-m×n result and ``(Bᵀ Aᵀ)ᵀ`` a column-major one, which OpenBLAS computes with
-its blocking turned around. Measured (OpenBLAS, 1 thread, float64, every mix
-of C-ordered operands and ``.T`` views): for a wide, short result (m ≤ 32
-rows, m < n) the turned product takes 0.55–0.94 of the time, e.g. the
-derivation's ``W X`` at 10×784 by 784×256: 0.12 ms instead of 0.20 ms, and
-``dZ Xᵀ`` at 10×256 by 256×784: 0.13 ms instead of 0.24 ms; for a tall,
-narrow result (784×10) it takes 1.1–1.8 times as long, and at 100×3072×1024
-the two differ by less than the noise (±10%). Below about a million
-multiply-adds the call overhead dominates, so small products keep ``A B``
-(and their bits).
+Which way round (:func:`orientation.turned <tinygrad_softmax.orientation.turned>`).
+NumPy hands ``A B`` and ``(Bᵀ Aᵀ)ᵀ`` to the same BLAS routine (gemm), but
+``A B`` fills a row-major m×n result and ``(Bᵀ Aᵀ)ᵀ`` a column-major one, which
+the BLAS computes with its blocking turned around. Which is faster depends on
+the machine (the BLAS kernel, its threads, the shapes and layouts), so it is
+measured there, once, by :mod:`tinygrad_softmax.orientation`; small products
+keep ``A B`` (and their bits) without measuring.
 
 Vectors (:func:`as_matrices`): NumPy multiplies a vector as a 1-row (on the
 left) or 1-column (on the right) matrix, so the rule runs on those matrices
@@ -25,18 +20,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import orientation
 from .contracts import Value
-
-
-def rows_first_is_slow(m: int, k: int, n: int) -> bool:
-    """Whether ``(Bᵀ Aᵀ)ᵀ`` beats ``A B`` for an m×k by k×n product (see the module's docstring)."""
-    return m <= 32 and m < n and m * k * n >= 1 << 20
+from .orientation import SMALL
 
 
 def product(a: Value, b: Value) -> Any:
-    """``a @ b``, computed the faster way round for matrices (:func:`rows_first_is_slow`)."""
-    a_shape, b_shape = a.shape, b.shape
-    if len(a_shape) == 2 == len(b_shape) and rows_first_is_slow(a_shape[0], a_shape[1], b_shape[1]):
+    """``a @ b``, computed the faster way round on this machine for matrices (:func:`orientation.turned`)."""
+    if a.ndim == 2 == b.ndim and a.shape[0] * a.shape[1] * b.shape[1] >= SMALL and orientation.turned(a, b):
         return (b.T @ a.T).T
     return a @ b
 

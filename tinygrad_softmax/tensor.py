@@ -430,6 +430,8 @@ def _record(fn: ops.Op, inputs: tuple[Tensor, ...]) -> Tensor:
     out.name, out._held_outside, out._read_by_graph = None, False, True
     out.requires_grad, out.op, out.parents = True, fn.name, inputs
     out.grad_fn = fn
+    if out.serial % engine.FREEZE_EVERY == 0:  # a long graph: out of the cycle collector's way
+        engine.graph_grew()
     return out
 
 

@@ -63,7 +63,7 @@ from .contenders import (
 from .judging import Target, explanations, targets, unexplained
 from .memory import measure_memory, memory_child
 from .problem import LAYOUTS, SIZES, BenchmarkError, Problem, StepFn, make_problem
-from .report import render
+from .report import render, with_readme_table
 from .runner import THREADS, Report, Settings, run
 from .timing import (
     ChainResult,
@@ -116,8 +116,22 @@ __all__ = [
     "explanations",
     "unexplained",
     "THREADS",
+    "clear_choices",
     "main",
 ]
+
+
+def clear_choices() -> str:
+    """Delete the cached way round of matrix products measured on this machine: what was done, one line."""
+    from .. import orientation
+
+    path = orientation.cache_path()
+    deleted = orientation.clear()
+    if deleted is not None:
+        return f"bench: deleted the measured matmul choices, {deleted}"
+    if path is None:
+        return f"bench: no cache of matmul choices ({orientation.ENV}=off)"
+    return f"bench: no measured matmul choices to delete at {path}"
 
 
 def _write(path: Path, text: str) -> None:
@@ -130,13 +144,21 @@ def _write(path: Path, text: str) -> None:
     os.replace(out.name, path)
 
 
-def main(quick: bool = False, write: str | None = None, threads: int | Sequence[int] = THREADS) -> int:
+def main(
+    quick: bool = False,
+    write: str | None = None,
+    threads: int | Sequence[int] = THREADS,
+    rounds: int | None = None,
+    readme: str | None = None,
+) -> int:
     """Run the benchmark, print the Markdown report, and write it to ``write`` if given.
 
     ``threads``: the BLAS thread counts to measure the step with (1 and 2 by default).
     """
     counts = (threads,) if isinstance(threads, int) else tuple(dict.fromkeys(threads))
     settings = Settings.for_mode(quick, counts)
+    if rounds is not None:
+        settings.repeats = min(settings.repeats, rounds)  # (the report states the rounds run)
     start = time.monotonic()
     try:
         report = run(settings, log=lambda line: print(line, file=sys.stderr, flush=True))
@@ -150,4 +172,13 @@ def main(quick: bool = False, write: str | None = None, threads: int | Sequence[
     if write:
         _write(Path(write), text)
         print(f"bench: wrote {write}", file=sys.stderr)
+    if readme:
+        path = Path(readme)
+        try:
+            updated = with_readme_table(path.read_text(encoding="utf-8"), report)
+        except (OSError, ValueError) as error:
+            print(f"bench: {readme}: {error}", file=sys.stderr)
+            return 1
+        _write(path, updated)
+        print(f"bench: wrote the cost table into {readme}", file=sys.stderr)
     return 0

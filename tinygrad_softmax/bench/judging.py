@@ -68,7 +68,7 @@ def where(result: SizeResult) -> str:
 
 def _step_limit(size: str) -> float:
     """How many times the closed form's step the engine may take at ``size``."""
-    return 1.05 if size in LARGE else 3.0
+    return 1.10 if size in LARGE else 3.0
 
 
 def _step_time(result: SizeResult) -> Target:
@@ -88,11 +88,11 @@ def _step_time(result: SizeResult) -> Target:
 
 
 # How many times the closed form's step the compiled step may take, by size.
-COMPILED_LIMITS = {"tiny": 1.6, "small": 1.3, "mnist-like": 1.03, "cifar-like": 1.03}
+COMPILED_LIMITS = {"tiny": 1.02, "small": 1.02, "mnist-like": 1.02, "cifar-like": 1.02}
 
 
 def _compiled_step_time(result: SizeResult) -> Target:
-    limit = COMPILED_LIMITS.get(result.size, 1.03)
+    limit = COMPILED_LIMITS.get(result.size, 1.02)
     claim = f"{where(result)}: {COMPILED} ≤ {limit:g} × closed form"
     ratio = result.ratio(COMPILED)
     return Target(
@@ -138,7 +138,12 @@ def _faster(result: SizeResult, ours: str, theirs: str) -> Target:
 
 
 def _step_targets(result: SizeResult) -> list[Target]:
-    found = [_step_time(result), _faster(result, ENGINE, TORCH), _faster(result, ENGINE, AUTOGRAD)]
+    found = [
+        _step_time(result),
+        _faster(result, ENGINE, TORCH),
+        _faster(result, ENGINE, TORCH_FUSED),
+        _faster(result, ENGINE, AUTOGRAD),
+    ]
     if result.size not in LARGE:
         if result.size == "tiny":
             found.append(_faster(result, ENGINE, MICROGRAD))
@@ -152,6 +157,8 @@ def _step_targets(result: SizeResult) -> list[Target]:
 
 
 def _chain_targets(report: Report) -> list[Target]:
+    if not report.chains:  # a run of the steps only (an older kernel forced): chains measured once
+        return []
     chains = {(c.name, c.length): c for c in report.chains}
     short, long = report.settings.chain_lengths
     ours_long, ours_short = chains[("engine", long)], chains[("engine", short)]
@@ -174,6 +181,8 @@ def _smallest_closed_form(report: Report) -> dict[str, Any]:
 
 
 def _memory_targets(report: Report) -> list[Target]:
+    if not report.memory:  # a run of the steps only: memory measured once, with the native kernel
+        return []
     memory = {m["name"]: m for m in report.memory}
     closed = _smallest_closed_form(report)
     counted = report.settings.memory_steps
@@ -320,7 +329,8 @@ def _why_step_time(report: Report, missed: list[Target]) -> list[str]:
                     f"multiplies Xᵀ Wᵀ instead of W X: the same numbers, but OpenBLAS is faster in that "
                     f"orientation ({us(result.timings[result.baseline].median)} µs against "
                     f"{us(result.timings[plain].median)} µs for the same code computing W X). The engine "
-                    "turns a product that way only where it measured faster (matmul.rows_first_is_slow)."
+                    "turns a product that way where it measured faster on this machine (orientation.py; "
+                    "the chosen way and its times are in the table above)."
                 )
                 break
     return notes
@@ -425,8 +435,8 @@ def _why_time_per_node(report: Report, missed: list[Target]) -> list[str]:
         "collector tracks; as the graph grows, the collector's full passes rescan all of it. With "
         f"the collector paused (the diagnostic row), a node of the {long:,}-op chain costs "
         f"{(paused_long / long) / (paused_short / short):.2f} × a node of the {short:,}-op chain. "
-        "The backward walk already pauses the collector (it makes no cycles); the graph is built by "
-        "the user's own code, where the engine does not switch it off."
+        "The backward walk pauses the collector (it makes no cycles), and every 10,000 tensors the "
+        "engine freezes the graph out of the full passes' way; the young-generation passes remain."
     ]
 
 

@@ -115,8 +115,8 @@ def machine_facts() -> dict[str, str]:
 JAX_HINT = "`make bench` installs it: the bench extra, pip install -e '.[bench]'"
 
 
-def _blas() -> tuple[str, str]:
-    """NumPy's BLAS library and the threads each of its pools uses now (as threadpoolctl reports them)."""
+def _blas() -> tuple[str, str, str]:
+    """NumPy's BLAS library, the threads each of its pools uses now and its kernel (threadpoolctl)."""
     if installed("threadpoolctl"):
         from threadpoolctl import threadpool_info
 
@@ -124,12 +124,12 @@ def _blas() -> tuple[str, str]:
         if infos:
             i = infos[0]
             name = f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture')})"
-            return name, ", ".join(str(i["num_threads"]) for i in infos)
+            return name, ", ".join(str(i["num_threads"]) for i in infos), str(i.get("architecture") or "")
     try:
         config = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        return f"{config['name']} {config['version']}", "unknown (threadpoolctl is not installed)"
+        return f"{config['name']} {config['version']}", "unknown (threadpoolctl is not installed)", ""
     except (TypeError, KeyError):
-        return "unknown", "unknown"
+        return "unknown", "unknown", ""
 
 
 def thread_facts(threads: int, how: str) -> dict[str, str]:
@@ -140,6 +140,7 @@ def thread_facts(threads: int, how: str) -> dict[str, str]:
         if cpus is None
         else ", ".join(map(str, cpus)),
         "NumPy's BLAS threads": f"{_blas()[1]} (set via {how})",
+        "OpenBLAS kernel": _blas()[2],
     }
     if "torch" in sys.modules:
         facts["PyTorch threads"] = str(sys.modules["torch"].get_num_threads())
@@ -152,15 +153,53 @@ def thread_facts(threads: int, how: str) -> dict[str, str]:
     return facts
 
 
-def in_subprocess(module: str, function: str, threads: int, *args: Any, show_progress: bool = False) -> Any:
+# What makes OpenBLAS use a kernel other than the one it picks for the CPU: unset for the native run.
+KERNEL_SETTINGS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def kernel_env(kernel: str | None) -> dict[str, str]:
+    """The environment of a measuring process: OpenBLAS's own kernel (None), or ``kernel`` forced."""
+    env = {name: value for name, value in os.environ.items() if name not in KERNEL_SETTINGS}
+    if kernel is not None:
+        env["OPENBLAS_CORETYPE"] = kernel
+    return env
+
+
+def blas_kernel(kernel: str | None = None) -> str:
+    """The OpenBLAS kernel a fresh interpreter runs with (``kernel`` forced, or its own); "" if unknown."""
+    code = (
+        "import numpy; from threadpoolctl import threadpool_info; "
+        "print(next((i.get('architecture') or '' for i in threadpool_info() if i['user_api'] == 'blas'), ''))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=kernel_env(kernel), check=False
+    )
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def older_kernel(native: str) -> str:
+    """The older kernel the step is measured with as well: Haswell, or Sandybridge where Haswell is native."""
+    return "Sandybridge" if native == "Haswell" else "Haswell"
+
+
+def in_subprocess(
+    module: str,
+    function: str,
+    threads: int,
+    *args: Any,
+    show_progress: bool = False,
+    kernel: str | None = None,
+) -> Any:
     """``function(*args)`` from ``module`` in a fresh interpreter on ``threads`` CPUs; the result as JSON.
 
     The interpreter pins itself to the first ``threads`` CPUs before importing
     anything, so every thread it starts (BLAS, PyTorch, XLA) inherits the set.
+    It runs with OpenBLAS's own kernel for the CPU (OPENBLAS_CORETYPE and
+    OPENBLAS_L2_SIZE unset), or with ``kernel`` forced.
     With ``show_progress`` its standard error (the progress lines) goes straight
     to ours; otherwise it is kept for the error message.
     """
-    env = {**os.environ, **_thread_env(threads)}
+    env = {**kernel_env(kernel), **_thread_env(threads)}
     cpus = cpus_for(threads)
     pin = "" if cpus is None else f"import os; os.sched_setaffinity(0, {cpus!r}); "
     code = f"{pin}import json; from {module} import {function}; print(json.dumps({function}(*{args!r})))"

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import orientation
 from ..analytic import Layout
 from ..tensor import Tensor
 from .contenders import COLLECTOR_PAUSED, Implementation, check_gradients, implementations
@@ -128,6 +129,7 @@ def step_child(threads: int, repeats: dict[str, int], sample_seconds: float) -> 
     and JAX threads), or the error of an implementation that failed its gradient check.
     """
     how = limit_threads(threads)
+    orientation.measure_afresh()  # this process's BLAS and threads, measured now (and cached)
     impls = implementations()
     results = []
     try:
@@ -141,7 +143,10 @@ def step_child(threads: int, repeats: dict[str, int], sample_seconds: float) -> 
                 results.append(time_size(size, layout, impls, rounds, sample_seconds, threads).to_json())
     except BenchmarkError as error:
         return {"error": str(error)}
-    return {"threads": threads, "facts": thread_facts(threads, how), "sizes": results}
+    choices = [{"key": key, "why": choice.why()} for key, choice in orientation.chosen().items()]
+    for choice in choices:
+        print(f"bench: matmul {choice['key']}: {choice['why']}", file=sys.stderr, flush=True)
+    return {"threads": threads, "facts": thread_facts(threads, how), "sizes": results, "choices": choices}
 
 
 def _threads(threads: int) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from .options import add_layout, integers, output_file
+from .options import add_layout, integer, integers, output_file
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
@@ -34,13 +34,37 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """One training step of the softmax classifier, timed against the hand-written NumPy closed form,
     PyTorch, HIPS autograd, micrograd and JAX's jit (those installed), with 1 and with 2 BLAS threads;
     plus long chains and memory. Prints a Markdown report; --write also saves it."""
+    if args.clear_choices:
+        from ..bench import clear_choices
+
+        print(clear_choices())
+        return 0
     from ..bench import main as run_bench
 
-    return run_bench(quick=args.quick, write=args.write, threads=args.threads)
+    return run_bench(
+        quick=args.quick, write=args.write, threads=args.threads, rounds=args.rounds, readme=args.readme
+    )
 
 
 def bench_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--clear-choices",
+        action="store_true",
+        help="delete the cached way round of matrix products measured on this machine, and stop",
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes, few repeats: only proves it runs")
+    parser.add_argument(
+        "--readme",
+        metavar="FILE",
+        help="also rewrite the cost table between the markers in FILE (the README) from this run",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=integer(1, 1000),
+        metavar="N",
+        help="at most N rounds of interleaved timing per size (default: 41, 21 at cifar-like); "
+        "the report says how many ran",
+    )
     parser.add_argument(
         "--write", metavar="FILE", type=output_file(), help="also write the Markdown report to FILE"
     )
