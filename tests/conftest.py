@@ -157,6 +157,41 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "xdist_group(name): run on the same xdist worker as its group")
 
 
+# The fixtures made once per run (make_once), the longest to make first.
+MADE_ONCE = ("quick_report", "demo_run", "executed", "default_deck")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist: the first test that reads each of MADE_ONCE runs first, the others that
+    read one after half of the rest.
+
+    The workers take the tests in this order, one or two at a time. So the long fixtures are made at
+    the start, side by side on different workers, while the other workers go on with other tests;
+    by the time the tests that read them come up, they are made, and no worker waits for another.
+    The order within a module is kept; a run without xdist keeps the order of the files.
+    """
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    first: list[pytest.Item] = []
+    readers: list[pytest.Item] = []
+    rest: list[pytest.Item] = []
+    made: set[str] = set()
+    for item in items:
+        reads = {name for name in MADE_ONCE if name in getattr(item, "fixturenames", ())}
+        if reads - made:
+            first.append(item)
+            made |= reads
+        elif reads:
+            readers.append(item)
+        else:
+            rest.append(item)
+    first.sort(key=lambda item: min(MADE_ONCE.index(n) for n in MADE_ONCE if n in item.fixturenames))
+    half = len(rest) // 2
+    while 0 < half < len(rest) and rest[half].path == rest[half - 1].path:  # not in the middle of a file
+        half += 1
+    items[:] = [*first, *rest[:half], *readers, *rest[half:]]
+
+
 # ---------------------------------------------------------------- NumPy's BLAS kernel
 
 # OpenBLAS picks a kernel for the CPU it runs on (Haswell, SkylakeX, Zen, ...) and each sums a matrix
