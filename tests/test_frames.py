@@ -202,7 +202,8 @@ def test_every_node_a_caption_names_is_drawn_in_its_frame(model_name):
     for k, (step, source) in enumerate(zip(steps, sources)):
         named = {labels[step.node], *(labels[p] for p in step.node.parents)}
         caption = " ".join(plan.captions[k])
-        assert all(name in caption for name in named)
+        # A caption names a node by the symbol its name defines: S for the node drawn as "S = Σ exp".
+        assert all(viz.frames.symbol(name) in caption for name in named), (caption, named)
         missing = named - _drawn_names(_outside_caption(source))
         assert not missing, f"frame {k + 1} ({caption[:60]}...) does not draw {missing}"
         if model_name != "mlp":  # the classifier's frames also draw the loss the caption's ∂loss/∂ names

@@ -98,7 +98,7 @@ def test_the_demo_frames_keep_their_smallest_text_24_px_on_the_slide(demo):
     for k, frame in enumerate(frames):
         dpi = float(plan.canvases[plan.part_of[k]]["dpi"])
         size = viz.png_size(frame)
-        assert size[0] <= 1920 and size[1] <= 1080, (frame.name, size)
+        assert size == slides.SLIDE, (frame.name, size)  # exactly the slide, not a few rows short
         assert slides.fits(size, plan.font_pt, dpi), (
             frame.name,
             size,
@@ -239,7 +239,7 @@ def test_the_two_layer_net_frames_keep_their_smallest_text_24_px_on_the_slide(tm
     for k, frame in enumerate(frames):
         dpi = float(plan.canvases[plan.part_of[k]]["dpi"])
         size = viz.png_size(frame)
-        assert size[0] <= 1920 and size[1] <= 1080, (frame.name, size)
+        assert size == slides.SLIDE, (frame.name, size)
         assert slides.fits(size, plan.font_pt, dpi), (
             frame.name,
             size,

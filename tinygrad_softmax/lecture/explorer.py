@@ -43,6 +43,7 @@ from .graph import (
     shape_text,
     summarize,
     tensor_labels,
+    wrt,
 )
 from .viz.drawing import find_clusters
 from .viz.look import FILL as TENSOR_FILL
@@ -169,7 +170,7 @@ def _dot(
         if grads and t.requires_grad:
             k = g.step_of.get(t)
             lines = summarize(g.steps[k].grad) if k is not None else ["unreachable"]
-            out.append(Section(f"∂{g.top}/∂{g.labels[t]}", lines, _GRADS_MARK))
+            out.append(Section(f"∂{g.top}/∂{wrt(g.labels[t])}", lines, _GRADS_MARK))
         return out
 
     for t in g.order:

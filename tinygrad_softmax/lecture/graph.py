@@ -19,6 +19,8 @@ __all__ = [
     "BROADCASTING_OPS",
     "graph_order",
     "tensor_labels",
+    "symbol",
+    "wrt",
     "own_name",
     "shape_text",
     "summarize",
@@ -152,3 +154,17 @@ def loss_steps(root: Tensor, who: str) -> list[engine.Step]:
     if root.data.size != 1:
         raise ValueError(f"{who}: the root must be a scalar loss, got shape {root.shape}")
     return list(engine.walk(root, np.ones_like(root.data)))
+
+
+def symbol(name: str) -> str:
+    """The symbol a node's name defines: ``S = Σ exp`` draws the node of ``S``, whose gradient is ∂L/∂S."""
+    return name.split(" = ")[0]
+
+
+def wrt(name: str) -> str:
+    """The node as the denominator of ∂L/∂…: its symbol, in brackets when it is more than one word.
+
+    ``∂loss/∂(Z − max)`` cannot be read as ``∂loss/∂Z`` minus something.
+    """
+    name = symbol(name)
+    return f"({name})" if any(c in name for c in " −+·") else name

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import outputs
+from ..graph import wrt
 from .catalogue import EXERCISES
 from .files import RULES_FILE
 from .grading import Runner, SandboxRunner, grade_classifier, grade_rule
@@ -148,7 +149,7 @@ def describe_first_wrong(first: dict[str, Any]) -> str:
     reason = {"wrong": "wrong", "not implemented": "not implemented", "failed": "its rule failed"}
     shape = f" ({first['shape']})" if first.get("shape") else ""
     why = reason.get(first["reason"], first["reason"])
-    return f"∂L/∂{first['tensor']}{shape}, sent back by {first['op']}: {why}"
+    return f"∂L/∂{wrt(first['tensor'])}{shape}, sent back by {first['op']}: {why}"
 
 
 @dataclass

@@ -105,7 +105,7 @@ def backward_frames(
             frame.attr(**plan.canvases[plan.part_of[k]])
             made.append(private / name)
             made[-1].write_bytes(dot.pipe(frame.source, "png", "neato", neato_no_op=2))  # private folder
-        _same_size(made)
+        _same_size(made, slides.SLIDE if slide is not None and dpi is None else None)
         if gif:
             delays = [delay_ms] * len(made) if delay_ms else caption_delays(captions)
             _write_gif(made, private / "frames.gif", delays)
@@ -561,15 +561,19 @@ def png_size(path: Path) -> tuple[int, int]:
     return int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
 
 
-def _same_size(paths: list[Path]) -> None:
-    """Pad every frame onto a white canvas of the largest frame's size.
+def _same_size(paths: list[Path], slide: tuple[int, int] | None = None) -> None:
+    """Pad every frame, centred, onto a white canvas: the slide's size, or the largest frame's.
 
-    The pinned layout already makes them agree; this guarantees it for the
-    animation, and needs Pillow only in the case it has work to do (without
-    it, the GIF is skipped anyway and the frames are left as drawn).
+    The pinned layout already makes the frames agree, and ``fit`` sizes them to
+    the slide to within Graphviz's rounding of the canvas to whole points (a
+    frame drawn 1920×1074); this makes each exactly the slide (or, without a
+    slide, the largest frame), and needs Pillow only in the case it has work to
+    do (without it, the GIF is skipped anyway and the frames are left as drawn).
     """
     sizes = [png_size(path) for path in paths]
     width, height = max(w for w, _ in sizes), max(h for _, h in sizes)
+    if slide is not None:
+        width, height = max(width, slide[0]), max(height, slide[1])
     if all(size == (width, height) for size in sizes):
         return
     try:
@@ -577,11 +581,11 @@ def _same_size(paths: list[Path]) -> None:
     except ImportError:  # without Pillow there is no GIF to make; each frame stays as drawn
         return
 
-    for path, size in zip(paths, sizes):
-        if size != (width, height):
+    for path, (w, h) in zip(paths, sizes):
+        if (w, h) != (width, height):
             with Image.open(path) as image:
                 canvas = Image.new("RGB", (width, height), "white")
-                canvas.paste(image.convert("RGB"), (0, 0))
+                canvas.paste(image.convert("RGB"), ((width - w) // 2, (height - h) // 2))
             canvas.save(path)  # in backward_frames' private folder
 
 

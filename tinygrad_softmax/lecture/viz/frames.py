@@ -26,7 +26,9 @@ from ..graph import (
     own_name,
     shape_text,
     summarize,
+    symbol,
     tensor_labels,
+    wrt,
 )
 from ..numbers import number
 from .drawing import Cluster
@@ -108,15 +110,14 @@ def frame_captions(root: Tensor, steps: list[engine.Step], labels: dict[Tensor, 
     logits = _one_sample_logits(root)  # drawn with its blackboard of numbers, if one sample
     for k, step in enumerate(steps):
         node, name = step.node, labels[step.node]
-        head = (
-            f"Step {k + 1} of {len(steps)}: ∂{top}/∂{name} has arrived, shape {shape_text(step.grad.shape)}."
-        )
+        shape = shape_text(step.grad.shape)
+        head = f"Step {k + 1} of {len(steps)}: ∂{top}/∂{wrt(name)} has arrived, shape {shape}."
         if node.grad_fn is None:
             lines = [head, f"{name} is a leaf: its gradient is complete and is added into {name}.grad."]
         else:
-            args = ", ".join(labels[p] for p in node.parents)
+            args = ", ".join(symbol(labels[p]) for p in node.parents)
             sent = ", ".join(
-                f"∂{top}/∂{labels[p]} {shape_text(g.shape)}"
+                f"∂{top}/∂{wrt(labels[p])} {shape_text(g.shape)}"
                 + (
                     " (summed over the broadcast axes)"
                     if g.shape != node.shape and node.op in BROADCASTING_OPS
@@ -251,7 +252,7 @@ class Frame:
             # keeps its size from frame to frame, and the number is not given away.
             shown = self.state(at) != "waiting" or self.current is None
             top = self.labels[self.root]
-            sections.append(Section(f"∂{top}/∂{self.labels[t]}", lines, INK if shown else look.fill))
+            sections.append(Section(f"∂{top}/∂{wrt(self.labels[t])}", lines, INK if shown else look.fill))
         return sections
 
     def add_tensor(self, dot: graphviz.Digraph, t: Tensor, pinned: dict[str, str]) -> None:

@@ -26,6 +26,13 @@
     return String(text).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
   }
 
+  // The symbol a name defines: "S = Σ exp" is the node of S, and its gradient is ∂L/∂S, never ∂L/∂S = Σ exp.
+  // In brackets when it is more than one word: ∂L/∂(Z − max) cannot be read as ∂L/∂Z minus something.
+  function sym(name) {
+    const symbol = String(name).split(" = ")[0];
+    return /[ −+·]/.test(symbol) ? `(${symbol})` : symbol;
+  }
+
   // One format for a whole array, so its columns line up: four decimals, or
   // scientific notation when an entry is too small or too large for that.
   function formatter(values) {
@@ -250,7 +257,7 @@
   function stepCaption(k) {
     const s = D.steps[k];
     const where = `<span class="where">Step ${k + 1} of ${S}</span>`;
-    const arrived = figure(`∂${TOP}/∂${s.name} has arrived · ${s.grad.text}`, s.grad, "arrived");
+    const arrived = figure(`∂${TOP}/∂${sym(s.name)} has arrived · ${s.grad.text}`, s.grad, "arrived");
     if (s.leaf) {
       return `<div class="words"><p class="head">${where} · ${esc(s.name)} is a leaf</p>
         <p>Its gradient is complete: it is added into <span class="math">${esc(s.name)}.grad</span>.</p>
@@ -261,7 +268,7 @@
     const settings = s.settings ? ` <span class="label">(${esc(s.settings)})</span>` : "";
     const sent = s.sent.map((p) => p.none
       ? `${esc(p.name)}: needs no gradient`
-      : `<span class="math">∂${esc(TOP)}/∂${esc(p.name)}</span> ${esc(p.shape)}` +
+      : `<span class="math">∂${esc(TOP)}/∂${esc(sym(p.name))}</span> ${esc(p.shape)}` +
         (p.note ? ` <span class="label">(${esc(p.note)})</span>` : "")).join("; ");
     return `<div class="words"><p class="head">${where} · <span class="math">${esc(s.expr)}</span>${settings}</p>
       <p><span class="label">local rule</span> <span class="math">${esc(s.rule)}</span></p>
@@ -281,7 +288,7 @@
     const where = `<span class="where">End</span> · all ${S} steps done`;
     const c = D.comparison;
     if (!c) {
-      const leaves = D.leaves.map((l) => figure(`∂${TOP}/∂${l.name} · ${l.grad.text}`, l.grad, "leaf")).join("");
+      const leaves = D.leaves.map((l) => figure(`∂${TOP}/∂${sym(l.name)} · ${l.grad.text}`, l.grad, "leaf")).join("");
       return `<div class="words"><p class="head">${where}</p>
         <p>Every leaf that needs a gradient now has it: ${D.leaves.map((l) => esc(l.name)).join(", ")}.</p></div>
         <div class="arrays">${leaves}</div>`;
@@ -311,8 +318,8 @@
     }
     let grad;
     if (!info.requiresGrad) grad = `<p class="pending">needs no gradient</p>`;
-    else if (gradKnown(info.step)) grad = figure(`∂${TOP}/∂${info.name}`, info.grad, "tip-grad");
-    else grad = `<p class="pending">∂${esc(TOP)}/∂${esc(info.name)} arrives in step ${info.step + 1} of ${S}</p>`;
+    else if (gradKnown(info.step)) grad = figure(`∂${TOP}/∂${sym(info.name)}`, info.grad, "tip-grad");
+    else grad = `<p class="pending">∂${esc(TOP)}/∂${esc(sym(info.name))} arrives in step ${info.step + 1} of ${S}</p>`;
     const made = info.expr ? `<p class="math">${esc(info.expr)}</p>` : "";
     const rule = info.folded ? `<p><span class="label">local rule</span> <span class="math">${esc(info.rule)}</span></p>` : "";
     return `<h2>${esc(info.name)} <span class="label">${esc(info.kind)}</span></h2>
@@ -385,7 +392,7 @@
     const s = D.steps[pos - 1];
     const what = s.leaf ? `${s.name}, a leaf: its gradient is complete` : s.expr;
     return `The computation graph at step ${pos} of ${S}: ${what}. The node being processed has a thick ` +
-      `orange border and shows ∂${TOP}/∂${s.name} (${s.grad.text}); nodes already done are drawn in black, ` +
+      `orange border and shows ∂${TOP}/∂${sym(s.name)} (${s.grad.text}); nodes already done are drawn in black, ` +
       `nodes still waiting in grey.`;
   }
 
