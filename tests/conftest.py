@@ -280,7 +280,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 @pytest.fixture
 def small_disk(tmp_path):
     """A 64 KiB tmpfs (needs root and a kernel that lets this process mount): skipped where impossible;
-    tests/test_outputs.py covers the same code everywhere by monkeypatching."""
+    tests/lecture/test_outputs.py covers the same code everywhere by monkeypatching."""
     mount_point = tmp_path / "disk"
     mount_point.mkdir()
     if getattr(os, "geteuid", lambda: 1)() != 0 or shutil.which("mount") is None:

@@ -26,13 +26,13 @@ __version__ = "0.1.0"
 # Names that live outside the core, imported only when first used, so that the
 # engine never loads Graphviz or matplotlib on its own.
 _LAZY = {
-    "viz": ".lecture.viz",
-    "ledger": ".lecture.ledger",
-    "compare": ".lecture.compare",
-    "bugs": ".lecture.bugs",
-    "lab": ".lecture.lab",
-    "train": ".lecture.train",
-    "datasets": ".lecture.datasets",
+    "viz": ".lecture.views.viz",
+    "ledger": ".lecture.views.ledger",
+    "compare": ".lecture.lessons.compare",
+    "bugs": ".lecture.lessons.bugs",
+    "lab": ".lecture.lessons.lab",
+    "train": ".lecture.training.train",
+    "datasets": ".lecture.training.datasets",
     "demo": ".lecture.demo",
     "lecture": ".lecture",
     "bench": ".bench",
@@ -66,7 +66,7 @@ def __getattr__(name: str) -> Any:
     if name == "CompileError":
         return importlib.import_module(".compiler", __name__).CompileError
     if name == "explain":
-        return importlib.import_module(".lecture.ledger", __name__).explain
+        return importlib.import_module(".lecture.views.ledger", __name__).explain
     if name in _LAZY:
         return importlib.import_module(_LAZY[name], __name__)
     raise AttributeError(f"module 'tinygrad_softmax' has no attribute {name!r}")

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import analytic
 from .. import functional as F
-from ..lecture.classifier import logits
+from ..lecture.training.classifier import logits
 from ..tensor import Tensor
 from .machine import installed
 from .problem import SIZES, BenchmarkError, Problem, StepFn

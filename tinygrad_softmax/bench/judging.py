@@ -236,7 +236,7 @@ def us(seconds: float) -> str:
 def _graph_nodes() -> int:
     """How many nodes the backward walk visits for one step of the composed loss."""
     from ..engine import topological_order
-    from ..lecture.classifier import build_classifier
+    from ..lecture.training.classifier import build_classifier
 
     return len(topological_order(build_classifier("row", backward=False).loss))
 
@@ -470,7 +470,7 @@ def _why_growth(report: Report, missed: list[Target]) -> list[str]:
 def _classifier_program() -> str:
     """The program compile writes for one step of the classifier (column layout, the lecture's sizes)."""
     from ..compiler import compile
-    from ..lecture.classifier import build_classifier, logits
+    from ..lecture.training.classifier import build_classifier, logits
 
     model = build_classifier("column", backward=False)
 

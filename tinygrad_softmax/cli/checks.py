@@ -49,11 +49,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     no closed form), and Z2.grad next to the closed form (P − Y)/N at its logits.
     Exit status 1 when a check fails, as it must with --inject-bug.
     """
-    from ..lecture.compare import compare
+    from ..lecture.lessons.compare import compare
     from ..lecture.outputs import write_text
 
     if args.model == "mlp":
-        from ..lecture.hidden_layer import compare_mlp
+        from ..lecture.lessons.hidden_layer import compare_mlp
 
         if args.inject_bug:
             raise ValueError("--inject-bug works on the linear softmax classifier only (--model linear)")
@@ -80,7 +80,7 @@ COMPARE_SIZES = {"samples": 5, "classes": 3, "features": 4, "random_seed": 0, "l
 
 
 def compare_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..lecture.bugs import BUGS
+    from ..lecture.lessons.bugs import BUGS
 
     parser.epilog = "bugs for --inject-bug:\n" + "\n".join(
         f"  {b.name:18} {b.summary}" for b in BUGS.values()
@@ -106,7 +106,7 @@ def compare_arguments(parser: argparse.ArgumentParser) -> None:
 
 def cmd_jacobian(args: argparse.Namespace) -> int:
     """The engine's Jacobian of softmax(z) equals diag(p) − p pᵀ, and times ∂L/∂p = −y/p it gives p − y."""
-    from ..lecture import lab
+    from ..lecture.lessons import lab
 
     demo = lab.softmax_jacobian_demo(args.classes, args.random_seed)
     print(lab.format_softmax_jacobian(demo))
@@ -127,7 +127,7 @@ def jacobian_arguments(parser: argparse.ArgumentParser) -> None:
 
 def cmd_anomaly(args: argparse.Namespace) -> int:
     """Why softmax subtracts the max: a naive softmax at logits of 1000, caught by detect_anomaly()."""
-    from ..lecture import lab
+    from ..lecture.lessons import lab
 
     demo = lab.anomaly_demo(args.out, **classifier_sizes(args))
     print(lab.format_anomaly_demo(demo))
@@ -146,7 +146,8 @@ def anomaly_arguments(parser: argparse.ArgumentParser) -> None:
 
 def cmd_epsilon(args: argparse.Namespace) -> int:
     """The float32 lesson: numerical-gradient error vs step eps (1e-1 … 1e-10) in float32 and float64."""
-    from ..lecture import extras, lab
+    from ..lecture import extras
+    from ..lecture.lessons import lab
 
     rows = lab.epsilon_sweep()
     print(lab.format_epsilon_sweep(rows))

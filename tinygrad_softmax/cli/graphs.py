@@ -34,7 +34,7 @@ def small_model(args: argparse.Namespace) -> SmallModel:
             raise ValueError(
                 f"{' '.join(asked)}: the size options set the linear softmax classifier, not --model mlp"
             )
-        from ..lecture.hidden_layer import build_two_layer_net
+        from ..lecture.lessons.hidden_layer import build_two_layer_net
 
         net = build_two_layer_net(args.layout)
         return SmallModel(net.loss, net.Z2, net.labels, net.class_axis, f"{args.layout}-layout two-layer net")
@@ -44,7 +44,7 @@ def small_model(args: argparse.Namespace) -> SmallModel:
 
 def sized_classifier(args: argparse.Namespace) -> Any:
     """The linear softmax classifier of --samples, --classes, --features, --random-seed and --labels."""
-    from ..lecture.classifier import build_classifier
+    from ..lecture.training.classifier import build_classifier
 
     N, C = args.samples, args.classes
     if args.labels is not None:
@@ -72,7 +72,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
     --show-rules: collapsing would hide the rules) is cut into slides, OUT-1.png, OUT-2.png, ...
     --wide draws it at its natural width, exactly as asked.
     """
-    from ..lecture import viz
+    from ..lecture.views import viz
 
     out = Path(args.out).with_suffix("." + args.format) if args.format else Path(args.out)
     if out.suffix.lower() not in (".png", ".svg", ".pdf"):
@@ -148,7 +148,8 @@ def cmd_animate(args: argparse.Namespace) -> int:
     showing the part of its step. --wide draws every frame whole, at its natural width, exactly as
     asked (--compact, --collapse). On a slide, --collapse cannot take effect (cross_entropy is open
     while the walk is in it) and is refused, as is --compact when the frames are compact anyway."""
-    from ..lecture import extras, viz
+    from ..lecture import extras
+    from ..lecture.views import viz
 
     model = small_model(args)
     skipped = []
@@ -209,7 +210,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
     """Backprop in the browser: one self-contained HTML page (no network, opens from disk) that steps
     through the classifier's backward walk with the arrow keys, and ends with ∂loss/∂Z next to the
     closed form (P − Y)/N. Hover or Tab to any node to read its values and gradient."""
-    from ..lecture import explorer, viz
+    from ..lecture.views import explorer, viz
 
     model = sized_classifier(args)
     try:
@@ -242,7 +243,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     """The chain-rule ledger of the classifier's backward walk: node, op, local rule and
     gradient shapes at every step, ending in ∂loss/∂Z next to the closed form (P − Y)/N
     (with --model mlp: the two-layer net's walk, ending in Z2.grad next to (P − Y)/N)."""
-    from ..lecture.ledger import explain
+    from ..lecture.views.ledger import explain
 
     model = small_model(args)
     reference = (model.logits, model.labels, model.class_axis)

@@ -98,7 +98,7 @@ def non_negative_float(text: str) -> float:
 
 def jacobian_classes(text: str) -> int:
     """C ≥ 2, and small enough that the demo's C×C float64 matrices fit the memory limit."""
-    from ..lecture.lab import JACOBIAN_MATRICES, MAX_JACOBIAN_BYTES, jacobian_demo_bytes
+    from ..lecture.lessons.lab import JACOBIAN_MATRICES, MAX_JACOBIAN_BYTES, jacobian_demo_bytes
 
     classes = integer(2)(text)
     need = jacobian_demo_bytes(classes)

@@ -59,8 +59,8 @@ def cmd_slides(args: argparse.Namespace) -> int:
 
 
 def slides_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..lecture.bugs import BUGS
     from ..lecture.deck import LIMITS
+    from ..lecture.lessons.bugs import BUGS
 
     parser.add_argument(
         "--out",

@@ -21,7 +21,7 @@ def save_figures(figures: list[tuple[str, Callable[[], Any]]], out: str | None) 
 
     if not have("matplotlib"):
         return [skipped(", ".join(str(Path(out) / name) for name, _ in figures), "matplotlib")]
-    from ..lecture.second_order import save_figure
+    from ..lecture.lessons.second_order import save_figure
 
     for name, make in figures:
         print(f"picture written to {save_figure(make(), Path(out) / name)}")
@@ -31,7 +31,7 @@ def save_figures(figures: list[tuple[str, Callable[[], Any]]], out: str | None) 
 def cmd_hessian(args: argparse.Namespace) -> int:
     """The engine's Hessian of the linear softmax classifier with respect to W next to the closed form,
     its eigenvalues (convex; D of them zero) and, with --out, a heat map of H with its block structure."""
-    from ..lecture import second_order as so
+    from ..lecture.lessons import second_order as so
 
     check = so.hessian_check(args.layout, args.samples, args.features, args.classes, args.random_seed)
     print(so.format_hessian_check(check))
@@ -56,7 +56,7 @@ def hessian_arguments(parser: argparse.ArgumentParser) -> None:
 def cmd_newton(args: argparse.Namespace) -> int:
     """Newton's method (the engine's Hessian) against gradient descent on the same data from the same start;
     with --out, loss and gradient norm per step on log scales. Exit 1 if Newton does not converge."""
-    from ..lecture import second_order as so
+    from ..lecture.lessons import second_order as so
 
     run = so.newton_vs_gd(
         args.dataset,
@@ -102,7 +102,7 @@ def newton_arguments(parser: argparse.ArgumentParser) -> None:
 def cmd_modes(args: argparse.Namespace) -> int:
     """Forward vs reverse mode for ∂L/∂W: C·D Jacobian-vector products against one vector-Jacobian
     product, timed for growing D; with --out, time against D."""
-    from ..lecture import second_order as so
+    from ..lecture.lessons import second_order as so
 
     rows = so.modes(args.features, classes=args.classes, samples=args.samples, seed=args.random_seed)
     print(so.format_modes(rows))

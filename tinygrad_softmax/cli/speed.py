@@ -13,7 +13,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     backward, from compile(), one line per rule (--optimized: the program that runs, lines simplified
     and arrays reused). The lines that make dZ = (P − Y)/N are marked ▶, found by reading the
     program; run, they give the derivation's closed form (checked)."""
-    from ..lecture.program import MarkedProgram
+    from ..lecture.views.program import MarkedProgram
 
     program = MarkedProgram.for_classifier(args.layout, optimized=args.optimized)
     print(program.render())

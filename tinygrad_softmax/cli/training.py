@@ -14,7 +14,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     through the engine, on data shipped in the package or generated (fixed seed, standardised
     features, 25% of each class held out for testing)."""
     from ..lecture import extras
-    from ..lecture.train import save_pictures, settings, train
+    from ..lecture.training.train import save_pictures, settings, train
 
     epochs, lr = settings(args.dataset, args.optimizer, args.epochs, args.lr)
     what = (
@@ -94,7 +94,7 @@ def cmd_boundaries(args: argparse.Namespace) -> int:
     split, seed and optimiser) and draw the plane coloured by each one's predicted class, side by side.
     The linear model can only cut the plane with straight lines; the hidden layer bends them."""
     from ..lecture.extras import have, skipped
-    from ..lecture.hidden_layer import run_hidden_layer
+    from ..lecture.lessons.hidden_layer import run_hidden_layer
     from ..lecture.outputs import check_folder
 
     drawing = have("matplotlib")

@@ -11,16 +11,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from .. import ops
 from .runtime import scatter_add
-
-if TYPE_CHECKING:
-    from .program import Program
-
 
 # Precedence of the Python operators the generated lines use (higher binds tighter).
 ATOM, POW, UNARY, MUL, ADD, CMP = 100, 90, 80, 70, 60, 50
@@ -35,6 +31,16 @@ BINARY = {
     "==": (CMP, np.equal),
 }
 UFUNC_SYMBOL = {ufunc: symbol for symbol, (_, ufunc) in BINARY.items()}
+
+
+class Program(Protocol):
+    """What a ``Sym`` asks of the program it is written into (``program.Program`` is one): a
+    constant, a call of a NumPy function, the variable of a positions tuple. Named here, so this
+    module needs nothing of ``program``, which imports it."""
+
+    def constant(self, value: Any) -> Sym: ...
+    def call(self, function: str, ufunc: Callable[..., Any], *args: Any) -> Sym: ...
+    def positions_name(self, positions: Any) -> str: ...
 
 
 class CompileError(RuntimeError):

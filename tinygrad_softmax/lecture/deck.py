@@ -11,7 +11,7 @@ sizes and random seed: the graph and the backward frames drawn by Graphviz, the
 explorer page, the comparison tables, the injected bug, the two-layer net, the
 Hessian and Newton's method. Nothing is a stored picture.
 
-The slide engine is reveal.js (MIT licence, vendored in ``web/reveal/`` with its
+The slide engine is reveal.js (MIT licence, vendored in ``views/web/reveal/`` with its
 licence): arrow keys and clicks, fragments, and its speaker view (key S) with
 the notes, a clock, a timer and the pacing of each slide (``data-timing``,
 from the plan's minutes). Its files are inlined into the page, so the deck is
@@ -37,12 +37,12 @@ import numpy as np
 
 from .. import analytic
 from . import extras, outputs
-from .classifier import Classifier, build_classifier
-from .graph import graph_order
 from .numbers import number
+from .training.classifier import Classifier, build_classifier
+from .views.graph import graph_order
 
 if TYPE_CHECKING:
-    from .second_order import NewtonRun
+    from .lessons.second_order import NewtonRun
 
 __all__ = [
     "PLAN",
@@ -162,7 +162,7 @@ class DeckOptions:
                     f"slides: --labels {wrong[0]} is not a class of --classes {self.classes} "
                     f"(classes are 0 to {self.classes - 1})"
                 )
-        from .bugs import get
+        from .lessons.bugs import get
 
         get(self.bug)
 
@@ -251,7 +251,8 @@ def _png(path: Path) -> str:
 
 
 def _asset(*parts: str) -> str:
-    return (resources.files(__package__).joinpath("web", *parts)).read_text(encoding="utf-8")
+    web = resources.files(__package__).joinpath("views").joinpath("web", *parts)
+    return web.read_text(encoding="utf-8")
 
 
 def _inline_script(text: str) -> str:
@@ -330,7 +331,7 @@ def _part1(b: _Built) -> list[Slide]:
 
 def _graph_picture(b: _Built) -> tuple[str, str]:
     """The forward graph as slide pictures (``img`` tags), or a line saying what is missing."""
-    from . import viz
+    from .views import viz
 
     if not extras.have("dot"):
         b.skipped.append(extras.skipped("the forward graph and the backward frames", "dot"))
@@ -395,7 +396,7 @@ def _part2(b: _Built) -> list[Slide]:
 
 def _frames(b: _Built) -> tuple[str, int]:
     """The backward frames as a stack of images, one fragment each: (HTML, number of frames)."""
-    from . import viz
+    from .views import viz
 
     if not extras.have("dot"):
         return f'<p class="missing">{_e(extras.skipped("the backward frames", "dot"))}</p>', 0
@@ -462,7 +463,7 @@ def _part3(b: _Built) -> list[Slide]:
 
 
 def _part4(b: _Built) -> list[Slide]:
-    from . import explorer
+    from .views import explorer
 
     o, m = b.options, b.model
     assert m.Z.grad is not None
@@ -544,7 +545,7 @@ def _part5(b: _Built) -> list[Slide]:
 
 
 def _part6(b: _Built) -> list[Slide]:
-    from .compare import compare
+    from .lessons.compare import compare
 
     o = b.options
     result = compare("column", seed=o.seed, D=o.features, N=o.samples, C=o.classes, labels=b.model.labels)
@@ -571,7 +572,7 @@ def _part6(b: _Built) -> list[Slide]:
 
 
 def _comparison_table(result: object, caption: str) -> str:
-    from .compare import PAIRS, Comparison
+    from .lessons.compare import PAIRS, Comparison
 
     assert isinstance(result, Comparison)
     heads = "".join(f"<th>{_e(a)} vs {_e(b_)}</th>" for a, b_ in PAIRS)
@@ -588,8 +589,8 @@ def _comparison_table(result: object, caption: str) -> str:
 
 
 def _part7(b: _Built) -> list[Slide]:
-    from .bugs import get
-    from .compare import compare
+    from .lessons.bugs import get
+    from .lessons.compare import compare
 
     o = b.options
     bug = get(o.bug)
@@ -624,7 +625,7 @@ def _part7(b: _Built) -> list[Slide]:
 
 
 def _part8(b: _Built) -> list[Slide]:
-    from .hidden_layer import compare_mlp
+    from .lessons.hidden_layer import compare_mlp
 
     o = b.options
     result = compare_mlp("column", seed=o.seed, D=o.features, N=o.samples, C=o.classes)
@@ -664,13 +665,13 @@ def _part8(b: _Built) -> list[Slide]:
 @functools.lru_cache(maxsize=1)
 def _newton_on_iris() -> NewtonRun:
     """Newton's method against gradient descent on Iris: the same at every size, so run once a process."""
-    from .second_order import newton_vs_gd
+    from .lessons.second_order import newton_vs_gd
 
     return newton_vs_gd("iris")
 
 
 def _part9(b: _Built) -> list[Slide]:
-    from .second_order import hessian_check
+    from .lessons.second_order import hessian_check
 
     o = b.options
     check = hessian_check("column", samples=o.samples, features=o.features, classes=o.classes, seed=o.seed)

@@ -29,19 +29,20 @@ import numpy as np
 from .. import analytic
 from ..analytic import Layout
 from ..engine import topological_order
-from . import bugs, extras, outputs
-from .broadcast import bias_adjoint
-from .classifier import Classifier, build_classifier
-from .compare import Comparison, compare
+from . import extras, outputs
 from .derive import Derivation, Problem, derive_model
 from .derive import report as derive_report
 from .derive.slide import write_formula_png
-from .hidden_layer import HiddenLayerSection, demo_section
-from .ledger import explain
+from .lessons import bugs
+from .lessons.broadcast import bias_adjoint
+from .lessons.compare import Comparison, compare
+from .lessons.hidden_layer import HiddenLayerSection, demo_section
+from .lessons.second_order import SecondOrderSection
+from .lessons.second_order import demo_section as second_order_section
 from .numbers import array_text
-from .second_order import SecondOrderSection
-from .second_order import demo_section as second_order_section
-from .train import TrainResult, save_pictures, train
+from .training.classifier import Classifier, build_classifier
+from .training.train import TrainResult, save_pictures, train
+from .views.ledger import explain
 
 __all__ = ["DemoResult", "run_demo", "COMPARISONS"]
 
@@ -90,7 +91,7 @@ def _write(result: DemoResult, name: str, text: str) -> None:
 def _draw_graphs(model: Classifier, out: Path, result: DemoResult) -> None:
     """The graph pictures, the backward frames and the explorer page; without Graphviz or Pillow,
     say so and go on."""
-    from . import explorer, viz
+    from .views import explorer, viz
 
     gif = extras.have("Pillow")
     if not gif:
@@ -174,7 +175,7 @@ def run_demo(out: str | Path = "demo-output", log: Callable[[str], None] = print
     log(f"derived from the graph: {dz}; every formula equals the engine's gradient to {tolerance:g}")
 
     if have_matplotlib:  # the adjoint of broadcasting: the sum that makes db, next to the usual mistakes
-        from .broadcast import plot_bias_adjoint
+        from .lessons.broadcast import plot_bias_adjoint
 
         assert model.Z.grad is not None
         result.files.append(plot_bias_adjoint(model.Z.grad, out / BIAS_PICTURE))

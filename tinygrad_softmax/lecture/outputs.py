@@ -32,6 +32,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 __all__ = [
+    "SLIDE_FIGSIZE",
+    "SLIDE_DPI",
     "OutputPathError",
     "atomic_path",
     "write_text",
@@ -41,6 +43,11 @@ __all__ = [
     "private_folder",
     "TEMP_PREFIX",
 ]
+
+# The size every lecture picture drawn with matplotlib is saved at: 16:9, and at 10-point text on a
+# 9.6-inch figure the smallest label is 28 px tall on a 1920 px slide.
+SLIDE_FIGSIZE = (9.6, 5.4)
+SLIDE_DPI = 200  # 9.6 in × 200 dpi = 1920 px: drawn at a slide's own size, not blown up from a smaller one
 
 TEMP_PREFIX = ".tmp-"  # temporary files and folders start with this (hidden, easy to recognise)
 

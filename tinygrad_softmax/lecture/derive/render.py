@@ -8,10 +8,27 @@ names, and the sizes must differ for that to be unambiguous.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Any, Protocol
 
-from .expr import Expr
+
+class ExprLike(Protocol):
+    """What a writer reads of an expression (``expr.Expr`` is one): this module needs nothing else of
+    ``expr``, whose ``repr`` is written here, so the two do not import each other."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def args(self) -> Sequence[ExprLike]: ...
+    @property
+    def attrs(self) -> Any: ...
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+    @property
+    def ndim(self) -> int: ...
+
 
 ADD, MUL, UNARY, POW, ATOM = 1, 2, 3, 4, 5
 _SUB_DIGITS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
@@ -74,7 +91,7 @@ class Writer:
         self.sizes = sizes
         self.latex = latex
 
-    def write(self, e: Expr) -> str:
+    def write(self, e: ExprLike) -> str:
         return self._write(e, 0)
 
     def _wrap(self, text: str, precedence: int, outer: int) -> str:
@@ -82,11 +99,11 @@ class Writer:
             return text
         return f"\\left({text}\\right)" if self.latex else f"({text})"
 
-    def _write(self, e: Expr, outer: int, denominator: bool = False) -> str:
+    def _write(self, e: ExprLike, outer: int, denominator: bool = False) -> str:
         text, precedence = self._node(e, denominator)
         return self._wrap(text, precedence, outer)
 
-    def _node(self, e: Expr, denominator: bool = False) -> tuple[str, int]:
+    def _node(self, e: ExprLike, denominator: bool = False) -> tuple[str, int]:
         kind, latex = e.kind, self.latex
         if kind == "num":
             value = e.attrs[0]
@@ -146,7 +163,7 @@ class Writer:
             return self._node(e.args[0], denominator)
         return self._call(e), ATOM
 
-    def _product(self, e: Expr) -> str:
+    def _product(self, e: ExprLike) -> str:
         a, b = e.args
         # A sum on the left is bracketed: Σ_c a ⊙ m would read as Σ_c (a ⊙ m).
         left = self._write(a, MUL + 1 if a.kind == "sum" else MUL)
@@ -156,7 +173,7 @@ class Writer:
             return f"{left} \\, {right}" if scalar else f"{left} \\odot {right}"
         return f"{left}·{right}" if scalar else f"{left} ⊙ {right}"
 
-    def _call(self, e: Expr) -> str:
+    def _call(self, e: ExprLike) -> str:
         latex = self.latex
         kind = e.kind
         args = [self._write(a, 0) for a in e.args]
@@ -190,17 +207,17 @@ class Writer:
         return fn(kind) + paren(", ".join(args))
 
 
-def _leftmost(e: Expr) -> Expr:
+def _leftmost(e: ExprLike) -> ExprLike:
     while e.kind == "mul":
         e = e.args[0]
     return e
 
 
-def unicode(e: Expr, sizes: Sizes | None = None) -> str:
+def unicode(e: ExprLike, sizes: Sizes | None = None) -> str:
     return Writer(sizes or Sizes()).write(e)
 
 
-def latex(e: Expr, sizes: Sizes | None = None) -> str:
+def latex(e: ExprLike, sizes: Sizes | None = None) -> str:
     return Writer(sizes or Sizes(), latex=True).write(e)
 
 
@@ -221,20 +238,20 @@ class IndexWriter:
         self.used.add(letter)
         return letter
 
-    def entry(self, e: Expr, letters: tuple[str, ...]) -> str:
+    def entry(self, e: ExprLike, letters: tuple[str, ...]) -> str:
         self.used |= set(letters)
         return self._entry(e, letters, 0)
 
-    def _entry(self, e: Expr, letters: tuple[str, ...], outer: int) -> str:
+    def _entry(self, e: ExprLike, letters: tuple[str, ...], outer: int) -> str:
         text, precedence = self._node(e, letters)
         return text if precedence >= outer else f"({text})"
 
-    def _mine(self, e: Expr, letters: tuple[str, ...]) -> tuple[str, ...]:
+    def _mine(self, e: ExprLike, letters: tuple[str, ...]) -> tuple[str, ...]:
         """The letters of the axes ``e`` has (broadcasting: size-1 and missing leading axes drop out)."""
         pad = len(letters) - e.ndim
         return tuple(letter for letter, n in zip(letters[pad:], e.shape) if n != 1)
 
-    def _node(self, e: Expr, letters: tuple[str, ...]) -> tuple[str, int]:
+    def _node(self, e: ExprLike, letters: tuple[str, ...]) -> tuple[str, int]:
         kind = e.kind
         mine = self._mine(e, letters) if kind not in ("matmul", "transpose", "sum") else letters
         if kind == "num":
@@ -301,5 +318,5 @@ class IndexWriter:
         return Writer(self.sizes).write(e) + ("_" + "".join(mine) if mine else ""), ATOM
 
 
-def index_form(e: Expr, letters: tuple[str, ...], sizes: Sizes) -> str:
+def index_form(e: ExprLike, letters: tuple[str, ...], sizes: Sizes) -> str:
     return IndexWriter(sizes).entry(e, letters)

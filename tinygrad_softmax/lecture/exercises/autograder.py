@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import outputs
-from ..graph import wrt
+from ..views.graph import wrt
 from .catalogue import EXERCISES
 from .files import RULES_FILE
 from .grading import Runner, SandboxRunner, grade_classifier, grade_rule

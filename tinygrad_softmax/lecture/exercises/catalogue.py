@@ -6,7 +6,7 @@ hint, the cases the rule is graded on (float64, small, with broadcasting where
 the op broadcasts, repeated indices for ``gather``, a row and a column layout
 for ``matmul``), and the typical mistakes (:class:`Mistake`) whose one-line
 hints the report gives when a wrong answer matches one. The injected bugs of
-``lecture/bugs.py`` are in this catalogue, each as the mistake it makes.
+``lecture/lessons/bugs.py`` are in this catalogue, each as the mistake it makes.
 
 The adjoints ``expand``, ``sum_to`` and ``scatter_add`` are not exercises: they
 are the helpers the student's rules call, as the package's own rules do.
@@ -56,7 +56,7 @@ class Reference:
 class Mistake:
     """A typical wrong rule: what it gives in a case (``wrong``), and the hint that fixes it.
 
-    ``bug`` names the injected bug of ``lecture/bugs.py`` that makes this mistake.
+    ``bug`` names the injected bug of ``lecture/lessons/bugs.py`` that makes this mistake.
     """
 
     name: str

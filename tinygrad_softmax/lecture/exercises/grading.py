@@ -26,8 +26,8 @@ import numpy as np
 from ... import analytic, engine, ops
 from ...analytic import CLASS_AXIS
 from ...tensor import Tensor
-from ..classifier import build_classifier
-from ..graph import graph_order, tensor_labels
+from ..training.classifier import build_classifier
+from ..views.graph import graph_order, tensor_labels
 from . import backward_helpers, worker
 from .catalogue import EXERCISES, GENERIC, Case, Exercise, Mistake, Reference, argument_names, build_cases
 from .sandbox import Sandbox, WorkerLost

@@ -63,12 +63,12 @@ def draw(report: Report, path: str | Path, dpi: int | None = None) -> list[Path]
     """Write the picture (PNG, SVG or PDF by the extension), fitted to a 16:9 slide: the paths written.
 
     One picture when the graph fits one slide with every op and its red mark
-    readable (smallest text 24 px, :mod:`lecture.slides`), else the graph cut
+    readable (smallest text 24 px, :mod:`lecture.views.slides`), else the graph cut
     into slides, ``wrong-1.png``, ``wrong-2.png`` (``viz.render_slides``); it
     is never collapsed, which would hide a red op inside cross_entropy. None
     when ``dot`` is not installed.
     """
-    from .. import viz
+    from ..views import viz
 
     path = check_path(path)
     if not extras.have("dot"):
@@ -79,7 +79,7 @@ def draw(report: Report, path: str | Path, dpi: int | None = None) -> list[Path]
 
 def to_dot(report: Report) -> graphviz.Digraph:
     """The picture as DOT (``graphviz.Digraph``): the wrong rules' ops and the first wrong gradient in red."""
-    from .. import viz
+    from ..views import viz
 
     root, options = _drawing(report)
     return viz.to_dot(root, **options)
@@ -87,8 +87,8 @@ def to_dot(report: Report) -> graphviz.Digraph:
 
 def _drawing(report: Report) -> tuple[Tensor, dict[str, Any]]:
     """The classifier's loss and the options of ``viz.to_dot`` that draw the report on it."""
-    from ..classifier import build_classifier
-    from ..graph import graph_order, tensor_labels
+    from ..training.classifier import build_classifier
+    from ..views.graph import graph_order, tensor_labels
 
     model = build_classifier("column")
     order = graph_order(model.loss)
