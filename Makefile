@@ -61,8 +61,9 @@ browser:
 demo: install
 	$(PY) -m tinygrad_softmax demo --out $(OUT)
 
-# On every core (pytest-xdist); the tests that read the shared demo run form one xdist group. The
-# summary at the end says which optional tests were skipped and how to run them, failed or not.
+# On every core (pytest-xdist); the long runs the tests read (the demo, the quick benchmark) are made
+# once for all the workers (tests/conftest.py: make_once). The summary at the end says which optional
+# tests were skipped and how to run them, failed or not.
 test: install browser
 	$(PY) -m pytest -n auto --dist loadgroup
 

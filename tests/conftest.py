@@ -1,20 +1,25 @@
-"""Shared test settings: hypothesis, the PyTorch oracle, NumPy's BLAS kernel, the skipped-tests summary."""
+"""Shared test settings: hypothesis, the PyTorch oracle, fixtures made once per run, NumPy's BLAS kernel,
+the skipped-tests summary."""
 
 import contextlib
+import functools
 import importlib
 import io
 import os
+import pickle
 import shutil
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 from unittest import mock
 
 import numpy as np
 import pytest
+from filelock import FileLock
 from hypothesis import HealthCheck, settings
 
 # The measured way round of a product (orientation.py): never the user's cache file from a test.
@@ -70,6 +75,41 @@ def wheel(tmp_path_factory) -> Path:
     return where / "dist" / done.stdout.strip().splitlines()[-1]
 
 
+# ---------------------------------------------------------------- made once per test run
+
+T = TypeVar("T")
+
+
+def make_once(tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], T]) -> T:
+    """``make(folder)``, run once per test run however many pytest-xdist workers ask for it.
+
+    Some fixtures take tens of seconds (the demo, the quick benchmark, the executed notebook); each
+    xdist worker is a process of its own, so a session fixture alone runs once per worker. The
+    workers of one run share the parent of their temporary folders: the first to ask makes the
+    value there, in ``folder``, under a file lock, and pickles it; the others wait for the lock and
+    read it. Which worker runs which test stays up to the scheduler. If ``make`` raises, nothing is
+    kept and the next worker to ask tries again (and fails the same way).
+    """
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    kept = root / f"made-once-{name}.pickle"
+    with FileLock(str(root / f"made-once-{name}.lock")):
+        if kept.is_file():
+            return cast(T, pickle.loads(kept.read_bytes()))
+        folder = root / f"made-once-{name}"
+        shutil.rmtree(folder, ignore_errors=True)  # what a failed attempt left
+        folder.mkdir()
+        value = make(folder)
+        kept.write_bytes(pickle.dumps(value))
+        return value
+
+
+@pytest.fixture(scope="session")
+def made_once(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, Callable[[Path], T]], T]:
+    """:func:`make_once` for a test module's own fixtures: ``made_once(name, make)``."""
+    return functools.partial(make_once, tmp_path_factory)
+
+
 # ---------------------------------------------------------------- the lecture demo, run once
 
 
@@ -87,15 +127,17 @@ class DemoRun:
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     """The whole demo through the command line, once for every test that reads its output.
 
-    It takes a good part of a minute, so the tests that read it share one run: one per xdist worker
-    that runs such a test. They are put in one xdist group (see pytest_collection_modifyitems), which
-    makes it one run in all where pytest-xdist can honour groups (pytest-xdist 3.8 cannot under
-    pytest 9, whose node ids no longer take the group's suffix).
+    It takes a good part of a minute, so the tests that read it share one run, across every
+    pytest-xdist worker (see :func:`make_once`).
     """
+    return make_once(tmp_path_factory, "demo", _run_the_demo)
+
+
+def _run_the_demo(folder: Path) -> DemoRun:
     from tinygrad_softmax.cli import main
     from tinygrad_softmax.lecture import demo
 
-    out = tmp_path_factory.mktemp("demo") / "demo-output"
+    out = folder / "demo-output"
     returned = []
     run_demo = demo.run_demo
 
@@ -115,17 +157,39 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "xdist_group(name): run on the same xdist worker as its group")
 
 
-# Fixtures that take long to make: the tests that share one are put in one xdist group (--dist loadgroup).
-SHARED_ONCE = {"demo_run": "demo", "quick_report": "bench-quick"}
+# The fixtures made once per run (make_once), the longest to make first.
+MADE_ONCE = ("quick_report", "demo_run", "executed", "default_deck")
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook, which reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The tests that share a long-to-make fixture are put in one xdist group (--dist loadgroup)."""
+    """Under pytest-xdist: the first test that reads each of MADE_ONCE runs first, the others that
+    read one after half of the rest.
+
+    The workers take the tests in this order, one or two at a time. So the long fixtures are made at
+    the start, side by side on different workers, while the other workers go on with other tests;
+    by the time the tests that read them come up, they are made, and no worker waits for another.
+    The order within a module is kept; a run without xdist keeps the order of the files.
+    """
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    first: list[pytest.Item] = []
+    readers: list[pytest.Item] = []
+    rest: list[pytest.Item] = []
+    made: set[str] = set()
     for item in items:
-        for fixture, group in SHARED_ONCE.items():
-            if fixture in getattr(item, "fixturenames", ()):
-                item.add_marker(pytest.mark.xdist_group(group))
+        reads = {name for name in MADE_ONCE if name in getattr(item, "fixturenames", ())}
+        if reads - made:
+            first.append(item)
+            made |= reads
+        elif reads:
+            readers.append(item)
+        else:
+            rest.append(item)
+    first.sort(key=lambda item: min(MADE_ONCE.index(n) for n in MADE_ONCE if n in item.fixturenames))
+    half = len(rest) // 2
+    while 0 < half < len(rest) and rest[half].path == rest[half - 1].path:  # not in the middle of a file
+        half += 1
+    items[:] = [*first, *rest[:half], *readers, *rest[half:]]
 
 
 # ---------------------------------------------------------------- NumPy's BLAS kernel

@@ -198,9 +198,13 @@ def _temporaries(folder: Path) -> list[Path]:
 
 # A slow disk, for the subprocesses below: every Path.write_bytes/write_text writes half its data,
 # notes the file in $SLOW_WRITES, waits, then writes the rest. An interrupt in the wait is an
-# interrupt in the middle of a write, every time, and two runs overlap for certain.
+# interrupt in the middle of a write, every time, and two runs overlap for certain. With
+# $SLOW_WRITE = n only the nth write waits (the one a test interrupts; the others go at full speed).
 SLOW_DISK = """
-import os, pathlib, time
+import itertools, os, pathlib, time
+
+_writes = itertools.count(1)
+_slow_one = int(os.environ.get("SLOW_WRITE", "0"))  # 0: every write waits
 
 def _slow(write_half):
     def write(self, data, *args, **kwargs):
@@ -210,7 +214,9 @@ def _slow(write_half):
             file.flush()
             with open(os.environ["SLOW_WRITES"], "a") as log:
                 log.write(str(self) + "\\n")
-            time.sleep(float(os.environ["SLOW_SECONDS"]))
+            nth = next(_writes)
+            if _slow_one in (0, nth):
+                time.sleep(float(os.environ["SLOW_SECONDS"]))
             file.write(raw[len(raw) // 2 :])
         return len(data)
     return write
@@ -220,13 +226,16 @@ pathlib.Path.write_text = _slow(False)
 """
 
 
-def _run(argv: list[str], cwd: Path, slow: float = 0.0) -> subprocess.Popen:
+def _run(argv: list[str], cwd: Path, slow: float = 0.0, only: int = 0) -> subprocess.Popen:
+    """``argv`` in a subprocess; with ``slow``, on the slow disk: every write waits ``slow`` seconds
+    half-way, or only the ``only``-th write."""
     env = dict(os.environ)
     if slow:
         (cwd / "slow-disk").mkdir(exist_ok=True)
         (cwd / "slow-disk" / "sitecustomize.py").write_text(SLOW_DISK)
         env["PYTHONPATH"] = os.pathsep.join([str(cwd / "slow-disk"), env.get("PYTHONPATH", "")])
         env["SLOW_WRITES"], env["SLOW_SECONDS"] = str(cwd / "slow-writes.log"), str(slow)
+        env["SLOW_WRITE"] = str(only)
     return subprocess.Popen(
         [sys.executable, "-m", "tinygrad_softmax", *argv],
         cwd=cwd,
@@ -252,7 +261,8 @@ def test_ctrl_c_in_the_middle_of_a_write_leaves_every_file_whole(tmp_path, demo_
 
     for nth in (1, 4, 9, 16):  # interrupt during the nth write of the run: frames, tables, report
         (tmp_path / "slow-writes.log").unlink(missing_ok=True)
-        run = _run(["demo", "--out", str(out)], tmp_path, slow=1.0)
+        # The nth write waits a minute half-way (the interrupt ends the wait); the others do not wait.
+        run = _run(["demo", "--out", str(out)], tmp_path, slow=60.0, only=nth)
         while run.poll() is None and _writes_started(tmp_path) < nth:
             time.sleep(0.01)
         run.send_signal(signal.SIGINT)  # half of the nth file is on disk right now
@@ -362,7 +372,7 @@ def test_a_255_byte_output_name_is_written(tmp_path, capsys):
 def test_sigterm_in_the_middle_of_a_write_leaves_no_temporary(tmp_path):
     """SIGTERM, as a scheduler or `timeout` sends it, unwinds like Ctrl-C: exit 143, nothing left behind."""
     out = tmp_path / "frames"
-    run = _run(["animate", "--out", str(out), "--gif", "--dpi", "30"], tmp_path, slow=5.0)
+    run = _run(["animate", "--out", str(out), "--gif", "--dpi", "30"], tmp_path, slow=60.0, only=2)
     while run.poll() is None and _writes_started(tmp_path) < 2:  # a frame half-written in the private folder
         time.sleep(0.01)
     assert _temporaries(out) != []

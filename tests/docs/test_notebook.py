@@ -23,15 +23,19 @@ def test_committed_without_outputs():
         assert cell.execution_count is None
 
 
-@pytest.fixture(scope="module")
-def executed(tmp_path_factory):
-    """The notebook executed in a fresh kernel, in an empty folder; any cell error fails here."""
+def _execute(folder):
     notebook = nbformat.read(NOTEBOOK, as_version=4)
-    folder = tmp_path_factory.mktemp("lecture")
     NotebookClient(
         notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": folder}}
     ).execute()
     return notebook
+
+
+@pytest.fixture(scope="session")
+def executed(made_once):
+    """The notebook executed in a fresh kernel, in an empty folder, once per test run; any cell error
+    fails here."""
+    return made_once("notebook", _execute)
 
 
 def outputs_of(notebook, mime):

@@ -37,12 +37,15 @@ def sections(text: str) -> list[tuple[int, str]]:
     return [(int(part), title.replace("&#x27;", "'")) for part, title in found]
 
 
-@pytest.fixture(scope="module")
-def default_deck(tmp_path_factory) -> Path:
-    """The deck at the default sizes, written once by the command line."""
-    out = tmp_path_factory.mktemp("deck")
+def _write_deck(out: Path) -> Path:
     assert main(["slides", "--out", str(out)]) == (0 if extras.have("dot") else 1)
     return out / "index.html"
+
+
+@pytest.fixture(scope="session")
+def default_deck(made_once) -> Path:
+    """The deck at the default sizes, written once per test run by the command line."""
+    return made_once("deck", _write_deck)
 
 
 # ---------------------------------------------------------------- the plan
