@@ -1,6 +1,7 @@
 """Shared test settings: hypothesis, the PyTorch oracle, fixtures made once per run, NumPy's BLAS kernel,
 the skipped-tests summary."""
 
+import atexit
 import contextlib
 import functools
 import importlib
@@ -10,6 +11,7 @@ import pickle
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,8 +24,14 @@ import pytest
 from filelock import FileLock
 from hypothesis import HealthCheck, settings
 
-# The measured way round of a product (orientation.py): never the user's cache file from a test.
-os.environ.setdefault("TINYGRAD_SOFTMAX_CHOICES", "off")
+# The measured way round of a product (orientation.py): never the user's cache file from a test, but
+# one file for the whole run, which the xdist workers and every command a test starts inherit (set
+# here, before the workers start): each product is measured once per run, not once per process, and
+# every process of the run computes it the same way round.
+if "TINYGRAD_SOFTMAX_CHOICES" not in os.environ:
+    _choices_dir = tempfile.mkdtemp(prefix="tinygrad-softmax-test-choices-")
+    os.environ["TINYGRAD_SOFTMAX_CHOICES"] = os.path.join(_choices_dir, "matmul-choices.json")
+    atexit.register(shutil.rmtree, _choices_dir, ignore_errors=True)
 
 # Hypothesis: enough examples to find shape bugs, with no deadline on a shared machine.
 settings.register_profile(

@@ -1151,7 +1151,9 @@ def test_by_default_the_faster_of_the_two_proven_programs_runs(monkeypatch, deri
     from tinygrad_softmax.compiler import derived
 
     times = (1e-5, 2e-5) if derived_faster else (2e-5, 1e-5)
-    monkeypatch.setattr(derived, "time_both", lambda *_: times)
+    timed = []
+    monkeypatch.setattr(derived, "_TIMED", {})
+    monkeypatch.setattr(derived, "time_both", lambda *_: timed.append(1) or times)
     compiled = compile_derived(classifier_step("column"))  # simplify="fastest", the default
     args = classifier_inputs("column", D=4, N=5, C=3, dtype=np.float64)
     loss, grads = compiled(*args)
@@ -1163,6 +1165,10 @@ def test_by_default_the_faster_of_the_two_proven_programs_runs(monkeypatch, deri
     if not derived_faster:  # the step program runs: eager's bits
         assert loss == eager[0]
         assert all(np.array_equal(g, e) for g, e in zip(grads, eager[1]) if e is not None)
+    # The same step compiled again in this process makes the same choice without timing again,
+    # so it repeats its bits.
+    again = compile_derived(classifier_step("column"))
+    assert again(*args)[0] == loss and again.runs_simplified() is derived_faster and timed == [1]
 
 
 def test_time_both_measures_each_program_on_the_arguments() -> None:
