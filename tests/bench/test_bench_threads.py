@@ -4,6 +4,7 @@ No timing is asserted here: the figures depend on the machine.
 """
 
 import os
+import re
 import subprocess
 import sys
 
@@ -134,6 +135,10 @@ def test_every_missed_target_is_explained_with_either_thread_count():
     assert "With 2 threads the closed form's step there takes" in notes
     for heading in ("**Step time.**", "**Compiled step.**", "**Memory growth, ", "**Peak memory.**"):
         assert heading in notes
+    # The compiled step's note names the two programs compile chooses between, counted from the listings.
+    compiled_note = notes.split("**Compiled step.**")[1].split("\n")[0]
+    assert bench.COMPILED_STEPS in compiled_note and "dZ = (P − onehot(y))/N" in compiled_note
+    assert re.search(r"\(\d+ statements in all", compiled_note) and "bit for bit, so it cannot" not in notes
     assert f"**{bench.ENGINE} against {bench.AUTOGRAD}, mnist-like, row, 2 threads.**" in notes
 
 

@@ -17,6 +17,7 @@ from .contenders import (
     AUTOGRAD,
     COLLECTOR_PAUSED,
     COMPILED,
+    COMPILED_STEPS,
     ENGINE,
     ENGINE_FUSED,
     JAX_JIT,
@@ -468,8 +469,8 @@ def _why_growth(report: Report, missed: list[Target]) -> list[str]:
     ]
 
 
-def _classifier_program() -> str:
-    """The program compile writes for one step of the classifier (column layout, the lecture's sizes)."""
+def _classifier_programs() -> tuple[str, str]:
+    """The step program and the derived program compile writes for one step of the classifier."""
     from ..compiler import compile
     from ..lecture.training.classifier import build_classifier, logits
 
@@ -480,25 +481,31 @@ def _classifier_program() -> str:
         Z.name = "Z"
         return F.cross_entropy(Z, y, axis=0)
 
-    return compile(step).source(model.W, model.b, model.X, model.labels)
+    compiled = compile(step, simplify=True)
+    args = (model.W, model.b, model.X, model.labels)
+    return compiled.source(*args, optimized=True), compiled.source(*args, simplified=True)
+
+
+def _statements(source: str) -> int:
+    """The assignments run at every call (some lines run once, above the function)."""
+    body = source.split("\ndef ", 1)[-1]
+    return sum(" = " in line.split("#")[0] for line in body.splitlines())
 
 
 def _why_compiled_step(report: Report, missed: list[Target]) -> list[str]:
     """What the compiled program still does that the closed form does not."""
-    source = _classifier_program()
-    body = source.split("\ndef ", 1)[-1]  # the lines run at every call (some run once, above the function)
-    statements = [line for line in body.splitlines() if " = " in line.split("#")[0]]
+    steps, derived = _classifier_programs()
     text = (
-        f"**Compiled step.** The program the engine writes keeps every op of the composed loss and the "
-        f"lines its backward rules write: {len(statements)} NumPy statements per step"
-    )
-    if "# backward" in body and "    dZ = " in body:
-        backward = body.split("# backward")[1].split("    dZ = ")[0]
-        text += f", {sum(' = ' in line.split('#')[0] for line in backward.splitlines()) + 1} of them for dZ"
-    text += (
-        ", where the closed form computes (P − Y)/N in three (it knows the answer; the chain rule does "
-        "not simplify it). It computes exactly the eager engine's numbers, bit for bit, so it cannot "
-        "merge lines the way the closed form does."
+        f"**Compiled step.** `compile` runs the faster of two programs proven equal, timed once when it "
+        f"compiles: the step program ({COMPILED_STEPS} in the tables, {_statements(steps)} NumPy "
+        "statements per step, the composed loss's ops and the lines its backward rules write, bit for "
+        "bit the eager engine) or the program derived from it, where the backward is "
+        f"P = softmax(Z), dZ = (P − onehot(y))/N, dW, db ({_statements(derived)} statements in all, the "
+        "forward included). The closed form does less per call: it computes no separate loss "
+        "terms it does not return, writes P − Y into the one N×C array it reuses, and takes the "
+        "labels' positions as given, where every compiled call checks them and builds the one-hot; "
+        "and each compiled call reads its arguments into the cache key and hands back arrays of its "
+        "own."
     )
     small_costs, fused, large_notes = [], "", ""
     for threads, lost in _by_threads(missed).items():
@@ -519,7 +526,7 @@ def _why_compiled_step(report: Report, missed: list[Target]) -> list[str]:
                 f" At {result.size} ({result.layout}, {threads_label(threads)}) it takes "
                 f"{us(_beyond(result, COMPILED))} µs more than the closed form's "
                 f"{us(result.timings[result.baseline].median)} µs: it makes more passes over the N×C arrays "
-                "(the log-softmax and its gradient step by step, where the closed form writes P − Y at once)."
+                "(the log-softmax for the loss, then P and P − Y; the closed form writes P − Y at once)."
             ) + _second_thread(report, result, COMPILED)
     if small_costs:
         text += (
