@@ -242,16 +242,21 @@ def _backward(
             sent = rule_of(fn, inputs[0], hot).backward(g, *inputs, exprs[node])
         except (TypeError, ValueError) as error:
             return f"the rule of {fn.name} has no symbolic form here ({error})"
-        for parent, parent_grad in zip(node.parents, sent):
-            if parent_grad is None or not parent.requires_grad:
-                continue
-            if not isinstance(parent_grad, Expr):
-                parent_grad = lift(parent_grad)
-            if parent_grad.shape != parent._data.shape:
-                parent_grad = ops.sum_to(parent_grad, parent._data.shape)
-            earlier = grads.get(parent)
-            grads[parent] = parent_grad if earlier is None else earlier + parent_grad
+        add_parent_grads(grads, node, sent)
     return done
+
+
+def add_parent_grads(grads: dict[Tensor, Expr], node: Tensor, sent: Any) -> None:
+    """Add what a rule sent back into ``grads``, each as an expression of its parent's shape."""
+    for parent, parent_grad in zip(node.parents, sent):
+        if parent_grad is None or not parent.requires_grad:
+            continue
+        if not isinstance(parent_grad, Expr):
+            parent_grad = lift(parent_grad)
+        if parent_grad.shape != parent._data.shape:
+            parent_grad = ops.sum_to(parent_grad, parent._data.shape)
+        earlier = grads.get(parent)
+        grads[parent] = parent_grad if earlier is None else earlier + parent_grad
 
 
 def _gradient_names(

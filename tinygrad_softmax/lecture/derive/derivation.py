@@ -32,7 +32,7 @@ from ...compiler.expr import (
     var,
     walk,
 )
-from ...compiler.formula import forward_expr
+from ...compiler.formula import add_parent_grads, forward_expr
 from ...compiler.formula import rule_of as _rule_of
 from ...compiler.simplify import Simplifier
 from ...derivatives import grad as engine_grad
@@ -201,15 +201,7 @@ def backward_formulas(
         inputs = [forward.of(p) for p in node.parents]
         out = forward.of(node)
         rule = _rule_of(fn, inputs[0])
-        for parent, parent_grad in zip(node.parents, rule.backward(g, *inputs, out)):
-            if parent_grad is None or not parent.requires_grad:
-                continue
-            if not isinstance(parent_grad, Expr):
-                parent_grad = lift(parent_grad)
-            if parent_grad.shape != parent._data.shape:
-                parent_grad = ops.sum_to(parent_grad, parent._data.shape)
-            earlier = grads.get(parent)
-            grads[parent] = parent_grad if earlier is None else earlier + parent_grad
+        add_parent_grads(grads, node, rule.backward(g, *inputs, out))
     return done, named
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,9 +22,28 @@ from ... import functional as F
 from ...analytic import CLASS_AXIS, Layout
 from ...compiler import compile
 from ...tensor import Tensor
-from ..training.classifier import build_classifier, logits
+from ..training.classifier import Classifier, build_classifier, logits
 
 MARK = "▶"
+
+
+def classifier_step(
+    layout: Layout, D: int, N: int, C: int, seed: int
+) -> tuple[Callable[..., Tensor], Classifier, int]:
+    """One training step of the classifier the graph and the ledger show, its model, and its class axis."""
+    if layout not in CLASS_AXIS:
+        raise ValueError(f"compile: layout must be 'column' or 'row', got {layout!r}")
+    axis = CLASS_AXIS[layout]
+    model = build_classifier(layout, D=D, N=N, C=C, seed=seed, backward=False)
+
+    def step(W: Tensor, b: Tensor, X: Tensor, y: np.ndarray) -> Tensor:
+        Z = logits(W, b, X, layout)
+        Z.name = "Z"
+        loss = F.cross_entropy(Z, y, axis=axis)
+        loss.name = "loss"
+        return loss
+
+    return step, model, axis
 
 
 @dataclass(frozen=True)
@@ -49,18 +69,7 @@ class MarkedProgram:
 
         The plain listing, one line per rule; ``optimized``: the program that runs.
         """
-        if layout not in CLASS_AXIS:
-            raise ValueError(f"compile: layout must be 'column' or 'row', got {layout!r}")
-        axis = CLASS_AXIS[layout]
-        model = build_classifier(layout, D=D, N=N, C=C, seed=seed, backward=False)
-
-        def step(W: Tensor, b: Tensor, X: Tensor, y: np.ndarray) -> Tensor:
-            Z = logits(W, b, X, layout)
-            Z.name = "Z"
-            loss = F.cross_entropy(Z, y, axis=axis)
-            loss.name = "loss"
-            return loss
-
+        step, model, axis = classifier_step(layout, D, N, C, seed)
         compiled = compile(step)
         args = (model.W, model.b, model.X, model.labels)
         compiled(*args)
@@ -103,18 +112,7 @@ class MarkedProgram:
 
 def simplified_listing(layout: Layout = "column", D: int = 4, N: int = 5, C: int = 3, seed: int = 0) -> str:
     """The derived program compile runs for the classifier's step, and what it was checked against."""
-    if layout not in CLASS_AXIS:
-        raise ValueError(f"compile: layout must be 'column' or 'row', got {layout!r}")
-    axis = CLASS_AXIS[layout]
-    model = build_classifier(layout, D=D, N=N, C=C, seed=seed, backward=False)
-
-    def step(W: Tensor, b: Tensor, X: Tensor, y: np.ndarray) -> Tensor:
-        Z = logits(W, b, X, layout)
-        Z.name = "Z"
-        loss = F.cross_entropy(Z, y, axis=axis)
-        loss.name = "loss"
-        return loss
-
+    step, model, _ = classifier_step(layout, D, N, C, seed)
     compiled = compile(step, simplify=True)  # the listing, whichever of the two is faster here
     compiled(model.W, model.b, model.X, model.labels)
     source = compiled.source(simplified=True).rstrip()
