@@ -126,6 +126,8 @@ def turned(a: Any, b: Any) -> bool:
     if _forced:
         return _forced[-1]
     a, b = _values(a), _values(b)
+    if a.ndim != 2 or b.ndim != 2:  # a value with no array behind it (a formula of derive): as written
+        return False
     m, k = a.shape
     n = b.shape[1]
     if m * k * n < SMALL or np.result_type(a.dtype, b.dtype).kind not in "fc":  # not BLAS: as written

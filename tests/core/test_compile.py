@@ -1134,6 +1134,18 @@ def test_the_classifier_runs_the_derived_program_p_minus_y(layout: str, dtype: A
     assert compiled.source().startswith("# Read no input") and "scatter_add" in compiled.source()
 
 
+@pytest.mark.parametrize("layout", ["column", "row"])
+def test_the_derived_program_is_derived_at_sizes_whose_products_are_measured(layout) -> None:
+    # Above orientation.SMALL the engine's matmul asks which way round to compute a product; on the
+    # derivation's formulas (no array behind them) the answer is "as written", not a failed derivation.
+    compiled = compile_derived(classifier_step(layout), simplify=True)
+    args = classifier_inputs(layout, D=784, N=256, C=10, dtype=np.float64)
+    _, grads = compiled(*args)
+    assert compiled.runs_simplified(), compiled.source(simplified=True).splitlines()[0]
+    eager = compile_derived(classifier_step(layout), simplify=False)(*args)
+    np.testing.assert_allclose(grads[0], eager[1][0], rtol=1e-12, atol=1e-15)
+
+
 def test_the_step_program_is_kept_with_simplify_false() -> None:
     step = classifier_step("column")
     compiled = compile_derived(step, simplify=False)
