@@ -302,3 +302,26 @@ def small_disk(tmp_path):
         yield mount_point
     finally:
         subprocess.run(["umount", str(mount_point)], check=False)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Chromium with a fresh profile, for the explorer's and the deck's pages: skipped where
+    none is installed, required in CI (``.ci/run`` sets TINYGRAD_SOFTMAX_REQUIRE_BROWSER=1, so there a
+    missing browser or Playwright fails these tests instead of skipping them)."""
+    from browser import chromium, chromium_executable
+
+    required = bool(os.environ.get("TINYGRAD_SOFTMAX_REQUIRE_BROWSER"))
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        if required:
+            raise
+        pytest.skip("Playwright is not installed: pip install 'tinygrad_softmax[dev]'")
+    executable = chromium_executable()
+    if executable is None:
+        if required:
+            pytest.fail("TINYGRAD_SOFTMAX_REQUIRE_BROWSER is set but no Chromium is on PATH")
+        pytest.skip("no Chromium on PATH (apt-get install chromium, or set TINYGRAD_SOFTMAX_CHROMIUM)")
+    with chromium(executable) as context:
+        yield context

@@ -10,13 +10,11 @@ tests skip where no Chromium or Playwright is installed; CI requires them.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
-from browser import chromium, chromium_executable
 
 from tinygrad_softmax.cli import main
 from tinygrad_softmax.lecture import deck, extras
@@ -171,25 +169,6 @@ BOXES = """() => [...Reveal.getCurrentSlide().querySelectorAll('*')]
   .map(el => { const r = el.getBoundingClientRect();
                return {tag: el.tagName, cls: el.className, left: r.left, top: r.top,
                        right: r.right, bottom: r.bottom}; })"""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """A headless Chromium with a fresh profile: skipped where none is installed, required in CI."""
-    required = bool(os.environ.get("TINYGRAD_SOFTMAX_REQUIRE_BROWSER"))
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        if required:
-            raise
-        pytest.skip("Playwright is not installed: pip install 'tinygrad_softmax[dev]'")
-    executable = chromium_executable()
-    if executable is None:
-        if required:
-            pytest.fail("TINYGRAD_SOFTMAX_REQUIRE_BROWSER is set but no Chromium is on PATH")
-        pytest.skip("no Chromium on PATH (apt-get install chromium, or set TINYGRAD_SOFTMAX_CHROMIUM)")
-    with chromium(executable) as context:
-        yield context
 
 
 class Presented:

@@ -12,14 +12,12 @@ from __future__ import annotations
 import html
 import io
 import json
-import os
 import re
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-from browser import chromium, chromium_executable
 
 from tinygrad_softmax import Tensor, analytic, engine, viz
 from tinygrad_softmax import functional as F
@@ -171,29 +169,6 @@ def test_the_command_writes_the_page(tmp_path, capsys):
 ATOL = 6e-5  # the page prints four decimals
 NAMES = "gs => gs.map(g => g.dataset.name)"
 HIDDEN = "ts => ts.filter(t => getComputedStyle(t).visibility === 'hidden').length"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """A headless Chromium with a fresh profile: skipped where none is installed, required in CI.
-
-    ``.ci/run`` sets TINYGRAD_SOFTMAX_REQUIRE_BROWSER=1, so there a missing browser
-    or Playwright fails these tests instead of skipping them.
-    """
-    required = bool(os.environ.get("TINYGRAD_SOFTMAX_REQUIRE_BROWSER"))
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        if required:
-            raise
-        pytest.skip("Playwright is not installed: pip install 'tinygrad_softmax[dev]'")
-    executable = chromium_executable()
-    if executable is None:
-        if required:
-            pytest.fail("TINYGRAD_SOFTMAX_REQUIRE_BROWSER is set but no Chromium is on PATH")
-        pytest.skip("no Chromium on PATH (apt-get install chromium, or set TINYGRAD_SOFTMAX_CHROMIUM)")
-    with chromium(executable) as context:
-        yield context
 
 
 class Opened:

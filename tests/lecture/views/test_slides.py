@@ -89,12 +89,10 @@ def _classifier_clusters(model):
     return {"cross_entropy": (model.loss, [model.Z])}
 
 
-def test_the_demo_frames_keep_their_smallest_text_24_px_on_the_slide(demo):
-    model = build_classifier("column")
-    plan = viz.frames_plan(model.loss, clusters=_classifier_clusters(model))  # what the demo drew
-    frames = sorted((demo / "frames").glob("frame_*.png"))
-    assert len(frames) == len(plan.captions) == 12
-    steps = viz.loss_steps(model.loss, "t")
+def _fitted_frame_sources(root, plan, frames):
+    """Each frame's DOT source, once its PNG is checked: exactly the slide, its text readable on it."""
+    steps = viz.loss_steps(root, "t")
+    sources = []
     for k, frame in enumerate(frames):
         dpi = float(plan.canvases[plan.part_of[k]]["dpi"])
         size = viz.png_size(frame)
@@ -104,16 +102,20 @@ def test_the_demo_frames_keep_their_smallest_text_24_px_on_the_slide(demo):
             size,
             slides.text_px(plan.font_pt, dpi, size),
         )
-        source = viz.frames.frame_dot(
-            model.loss,
-            plan.order,
-            steps,
-            k,
-            "LR",
-            plan.layouts[plan.part_of[k]],
-            plan.captions[k],
-            view=plan.view_of(k),
-        ).source
+        layout, view = plan.layouts[plan.part_of[k]], plan.view_of(k)
+        frame_dot = viz.frames.frame_dot(
+            root, plan.order, steps, k, "LR", layout, plan.captions[k], view=view
+        )
+        sources.append(frame_dot.source)
+    return sources
+
+
+def test_the_demo_frames_keep_their_smallest_text_24_px_on_the_slide(demo):
+    model = build_classifier("column")
+    plan = viz.frames_plan(model.loss, clusters=_classifier_clusters(model))  # what the demo drew
+    frames = sorted((demo / "frames").glob("frame_*.png"))
+    assert len(frames) == len(plan.captions) == 12
+    for source in _fitted_frame_sources(model.loss, plan, frames):
         assert slides.min_font_pt(source) >= plan.font_pt == viz.FRAME_TEXT_PT
     # Focus and context: two views, each on one layout, with values and gradients.
     boxes = [view.collapsed.name for view in plan.views]
@@ -236,25 +238,7 @@ def test_the_two_layer_net_frames_keep_their_smallest_text_24_px_on_the_slide(tm
     frames = viz.backward_frames(net.loss, tmp_path, clusters=clusters)
     steps = viz.loss_steps(net.loss, "t")
     assert len(frames) == len(steps) == len(plan.part_of) == 17
-    for k, frame in enumerate(frames):
-        dpi = float(plan.canvases[plan.part_of[k]]["dpi"])
-        size = viz.png_size(frame)
-        assert size == slides.SLIDE, (frame.name, size)
-        assert slides.fits(size, plan.font_pt, dpi), (
-            frame.name,
-            size,
-            slides.text_px(plan.font_pt, dpi, size),
-        )
-        source = viz.frames.frame_dot(
-            net.loss,
-            plan.order,
-            steps,
-            k,
-            "LR",
-            plan.layouts[plan.part_of[k]],
-            plan.captions[k],
-            view=plan.view_of(k),
-        ).source
+    for k, source in enumerate(_fitted_frame_sources(net.loss, plan, frames)):
         assert slides.min_font_pt(source) >= plan.font_pt
         assert viz.CURRENT_FILL in source, f"frame {k + 1} does not show the node of its step"
     # Inside the cross-entropy, the net before it is one box named by its formula.
