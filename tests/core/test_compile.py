@@ -217,6 +217,40 @@ def test_cache_is_bounded() -> None:
         compile(classifier_step("row"), cache_size=0)
 
 
+def test_a_call_like_the_last_takes_the_guard_and_anything_else_the_key() -> None:
+    """The last program's guard tests what the key holds; an argument changed in place is traced again."""
+    compiled = compile(classifier_step("column"))
+    W, b, X, y = classifier_inputs("column", 4, 6, 3, np.float64)
+    compiled(W, b, X, y)
+    compiled(W, b, X, y)
+    assert compiled.cache_info().traces == 1 and compiled.cache_info().hits == 1
+    y.shape = (2, 3)  # the same array object, another shape: the program traced for (6,) must not run
+    with pytest.raises(ValueError, match="cross_entropy"):
+        compiled(W, b, X, y)
+    y.shape = (6,)
+    W.requires_grad = False  # the same Tensor, no longer a parameter: no dW
+    _, grads = compiled(W, b, X, y)
+    assert grads[0] is None and grads[1] is not None and compiled.cache_info().traces == 2
+    W.requires_grad = True
+    X._data = np.asfortranarray(X._data)  # other strides: traced for them
+    compiled(W, b, X, y)
+    assert compiled.cache_info().traces == 3
+    compiled(W, b, X, y.astype(np.int32))  # another dtype
+    assert compiled.cache_info().traces == 4
+    with pytest.raises(TypeError):  # too few arguments: fn's own error, as without a guard
+        compiled(W, b, X)
+    assert compiled.cache_info().traces == 4
+
+
+def test_the_guard_is_dropped_with_the_cache() -> None:
+    compiled = compile(classifier_step("row"))
+    args = classifier_inputs("row", 4, 5, 3, np.float64)
+    compiled(*args)
+    compiled.cache_clear()
+    compiled(*args)
+    assert compiled.cache_info().traces == 2 and compiled.cache_info().size == 1
+
+
 def test_returned_gradients_are_never_reused() -> None:
     """Mutating a returned gradient changes nothing in the next call, and no two are the same array."""
 

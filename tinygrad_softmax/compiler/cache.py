@@ -95,6 +95,8 @@ class Compiled:
         self._programs: OrderedDict[tuple[Any, ...], Generated] = OrderedDict()
         self._lock = threading.Lock()
         self._last: Generated | None = None
+        self._guard: Callable[..., Any] | None = None  # the last program run, behind its guard
+        self._guards: dict[tuple[Any, ...], Callable[..., Any]] = {}
         self._hits = 0
         self._traces = 0
         name = getattr(fn, "__name__", "step")
@@ -103,6 +105,14 @@ class Compiled:
         self.__wrapped__ = fn
 
     def __call__(self, *args: Any) -> Any:
+        # A call like the last one (most are) is checked by that program's guard: the same tests as
+        # the key below, written out for its arguments, so no key is built (see _guard).
+        guard = self._guard
+        if guard is not None:
+            result = guard(*args)
+            if result is not _MISS:
+                self._hits += 1
+                return result
         # The key and the arrays in one pass: at lecture sizes this loop is a good part of a call.
         key: list[Any] = []
         arrays: list[Any] = []
@@ -131,6 +141,9 @@ class Compiled:
                     pass
             self._hits += 1
         self._last = program
+        self._guard = self._guards.get(found)
+        if self._guard is None and found in self._programs:
+            self._guard = self._guards[found] = _guard(found, args, program)
         return program.runs(*arrays)
 
     def _program(self, key: tuple[Any, ...], args: Sequence[Any]) -> Generated:
@@ -148,7 +161,8 @@ class Compiled:
             self._programs[key] = program
             self._programs.move_to_end(key)
             while len(self._programs) > self.cache_size:
-                self._programs.popitem(last=False)
+                dropped, _ = self._programs.popitem(last=False)
+                self._guards.pop(dropped, None)
         return program
 
     def _for(self, args: Sequence[Any]) -> Generated:
@@ -231,6 +245,62 @@ class Compiled:
     def cache_clear(self) -> None:
         with self._lock:
             self._programs.clear()
+            self._guards.clear()
+            self._guard = None
+
+
+_MISS = object()  # what a guard returns for arguments its program was not traced for
+
+
+def _guard(key: tuple[Any, ...], args: Sequence[Any], program: Generated) -> Callable[..., Any] | None:
+    """``program`` behind a guard: run it if a call's arguments match ``key``, else return ``_MISS``.
+
+    The guard is written as code for these arguments, like the program: for a Tensor,
+    ``type(a) is Tensor`` and its array's shape, strides and dtype and its requires_grad;
+    for an array, the same without requires_grad. These are exactly what the key holds, so the
+    guard lets through just the calls the key would find this program for. Arguments of any
+    other kind (a Python number, a Tensor subclass) get no guard: their calls build the key.
+    """
+    names = [f"a{i}" for i in range(len(args))]
+    tests: list[str] = []
+    passed: list[str] = []
+    constants: dict[str, Any] = {"Tensor": Tensor, "ndarray": np.ndarray, "MISS": _MISS, "program": program}
+    for i, (a, described) in enumerate(zip(args, key)):
+        if type(a) is Tensor:
+            shape, strides, dtype, requires_grad = described
+            tests += [
+                f"type(a{i}) is Tensor",
+                f"(d{i} := a{i}._data).shape == shape{i}",
+                f"d{i}.strides == strides{i}",
+                f"d{i}.dtype == dtype{i}",
+                f"a{i}.requires_grad is {requires_grad}",
+            ]
+            passed.append(f"d{i}")
+        elif type(a) is np.ndarray:
+            shape, strides, dtype = described
+            tests += [
+                f"type(a{i}) is ndarray",
+                f"a{i}.shape == shape{i}",
+                f"a{i}.strides == strides{i}",
+                f"a{i}.dtype == dtype{i}",
+            ]
+            passed.append(f"a{i}")
+        else:
+            return None
+        constants.update({f"shape{i}": shape, f"strides{i}": strides, f"dtype{i}": dtype})
+    unpack = f"    {', '.join(names)}, = args\n" if names else ""
+    source = (
+        "def guard(*args):\n"
+        f"    if len(args) != {len(args)}:\n"
+        "        return MISS\n"
+        f"{unpack}"
+        f"    if {' and '.join(tests) or 'True'}:\n"
+        f"        return program.runs({', '.join(passed)})\n"
+        "    return MISS\n"
+    )
+    exec(builtins.compile(source, "<compiled guard>", "exec"), constants)
+    guard: Callable[..., Any] = constants["guard"]
+    return guard
 
 
 def _assigns(statement: ast.stmt, name: str) -> bool:
