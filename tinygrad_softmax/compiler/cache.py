@@ -96,7 +96,7 @@ class Compiled:
         self._lock = threading.Lock()
         self._last: Generated | None = None
         self._guard: Callable[..., Any] | None = None  # the last program run, behind its guard
-        self._guards: dict[tuple[Any, ...], Callable[..., Any]] = {}
+        self._guards: dict[tuple[Any, ...], Callable[..., Any] | None] = {}
         self._hits = 0
         self._traces = 0
         name = getattr(fn, "__name__", "step")
@@ -141,9 +141,9 @@ class Compiled:
                     pass
             self._hits += 1
         self._last = program
+        if found not in self._guards and found in self._programs:
+            self._guards[found] = _guard(found, args, program)  # None for arguments it cannot test
         self._guard = self._guards.get(found)
-        if self._guard is None and found in self._programs:
-            self._guard = self._guards[found] = _guard(found, args, program)
         return program.runs(*arrays)
 
     def _program(self, key: tuple[Any, ...], args: Sequence[Any]) -> Generated:
