@@ -3,7 +3,7 @@
 :func:`derived_lines` turns the gradients :func:`.formula.derive_trace` derived
 into the lines that follow the step program's forward: a formula the forward
 already computed is read by its name (``Z``, and ``softmax(Z)`` as the
-forward's ``exp / S``), ``A − onehot(y)`` is ``A[picked] -= 1`` in A's own
+forward's ``exp / S``), ``A − onehot(y)`` subtracts ``classes == y`` in A's own
 array, a number that scales several gradients scales their shared factor once
 (``dZ = (P − Y)/N``), and a matrix product is turned the way
 :func:`matmul.product <tinygrad_softmax.matmul.product>` computes it for its operands.
@@ -19,7 +19,7 @@ import numpy as np
 from .. import orientation
 from ..orientation import SMALL
 from .expr import Expr, binary, matmul, num, reduction
-from .formula import Derived
+from .formula import Derived, Labels
 
 ELEMENTWISE_CODE = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
 _MAKES_A_FRESH_FLOAT = ("add", "sub", "mul", "div", "neg", "softmax", "matmul", "pow", "relu")
@@ -87,15 +87,28 @@ class _Coder:
             self.lines.append(f"{copied} = {left}.copy()")
             left = copied
         hot = self.fresh("Y")
-        dtype = np.dtype(self.dtype).name
-        self.lines.append(f"{hot} = np.zeros({e.shape}, dtype=np.{dtype})  # onehot(y): 1 at the labels")
-        self.lines.append(f"{hot}[{where.positions}] = 1")
+        classes = e.shape[where.axis]
+        self.lines.append(
+            f"{hot} = {self.labels_equal(where, e.shape)}  # onehot(y): True where classes 0..{classes - 1} "
+            "equal the label"
+        )
         self.lines.append(
             f"{left} = np.subtract({left}, {hot}, out={left})  # − onehot(y), in {left}'s own array"
         )
         self.names[e.key] = left
         self.fresh_floats.add(left)
         return left
+
+    def labels_equal(self, where: Labels, shape: tuple[int, ...]) -> str:
+        """onehot(y) as one comparison, ``classes == y``: ``classes`` holds 0, 1, ..., C − 1 along the
+        labels' axis (a constant), and ``y`` is read with that axis kept, so the two broadcast to the
+        one-hot's shape. Subtracted from a float array, True and False count as 1 and 0. The labels
+        are checked where the forward picks them (``picks``)."""
+        classes = self.fresh("classes")
+        along = [1] * len(shape)
+        along[where.axis] = shape[where.axis]
+        self.constants[classes] = np.arange(shape[where.axis]).reshape(along)
+        return f"np.equal({classes}, {where.index})"
 
     def operand(self, e: Expr) -> str:
         """``e`` as an operand: a name or a number, a line of its own if it is used more than once."""
