@@ -381,6 +381,10 @@ def test_source_compiles_with_one_line_per_recorded_op() -> None:
     gather_line = "log_P_y = np.subtract(Z_max[picked], log_S, out=log_S)  # gather (log_P's picked entries"
     assert gather_line in optimized
     assert "    Z = np.add(WX, b, out=WX)  # add" in optimized and "dW = dZ @ X.T" in optimized
+    # Sums and maxima call the reductions the methods call; the plain listing keeps the methods.
+    assert "    S = np.add.reduce(exp, axis=(0,), keepdims=True)  # sum" in optimized
+    assert "np.maximum.reduce(Z, axis=(0,), keepdims=True)  # max (no gradient)" in optimized
+    assert "A.sum(...)" in optimized and ".reduce(" not in plain and "A.sum(...)" not in plain
 
 
 def test_plain_listing_names_come_from_the_tensors() -> None:
@@ -1159,13 +1163,33 @@ def test_the_classifier_runs_the_derived_program_p_minus_y(layout: str, dtype: A
     assert compiled.runs_simplified()
     derived = compiled.source(simplified=True)
     # The derivation's program, written from the formulas: P, P − Y, /N, then dW and db from dZ.
-    assert "Y = np.equal(classes, y" in derived and "P = np.subtract(P, Y, out=P)" in derived
+    assert "Y = onehot_labels(y" in derived and "P = np.subtract(P, Y, out=P)" in derived
     assert "dZ = np.divide(P, 7, out=P)" in derived
-    assert ("dW = dZ @ X.T" if layout == "column" else "dW = X.T @ dZ") in derived
-    assert "db = dZ.sum(axis=" in derived
+    assert ("dW = np.dot(dZ, X.T)" if layout == "column" else "dW = np.dot(X.T, dZ)") in derived
+    assert "db = np.add.reduce(dZ, axis=" in derived
     assert "exp backward" not in derived.split("# backward")[1]  # no chain of rules after the forward
     # The plain listing is still what source() gives first, and it is the step program's.
     assert compiled.source().startswith("# Read no input") and "scatter_add" in compiled.source()
+
+
+@pytest.mark.parametrize("layout", ["column", "row"])
+def test_the_derived_program_reads_the_labels_through_its_one_hot(layout: str) -> None:
+    """One comparison makes onehot(y), checks the labels and picks the loss's entries, in the step's order."""
+    step = classifier_step(layout)
+    derived = compile_derived(step, simplify=True)
+    steps = compile_derived(step, simplify=False)
+    for seed in range(4):  # 64 samples: another order of the picked entries would round otherwise
+        args = classifier_inputs(layout, D=4, N=64, C=10, dtype=np.float64, seed=seed)
+        loss, _ = derived(*args)
+        assert loss == steps(*args)[0]  # the same entries subtracted and summed in the same order
+    assert derived.runs_simplified() and "picks(" not in derived.source(simplified=True)
+    W, b, X, y = classifier_inputs(layout, D=4, N=64, C=10, dtype=np.float64)
+    for bad in (10, -1):  # past the last class, and one NumPy would wrap around
+        labels = y.copy()
+        labels[4] = bad
+        with pytest.raises(IndexError, match="gather: index values must be in \\[0, 10\\)"):
+            derived(W, b, X, labels)
+        assert W.grad is None
 
 
 @pytest.mark.parametrize("layout", ["column", "row"])
@@ -1206,7 +1230,7 @@ def test_by_default_the_faster_of_the_two_proven_programs_runs(monkeypatch, deri
     assert compiled.runs_simplified() is derived_faster
     winner = "the derived program runs" if derived_faster else "the step-by-step program runs"
     assert compiled.chosen().startswith(winner) and "10.0 µs" in compiled.chosen()
-    assert compiled.source(simplified=True).count("Y = np.equal(classes, ") == 1  # shown either way
+    assert compiled.source(simplified=True).count("Y = onehot_labels(") == 1  # shown either way
     eager = compile_derived(classifier_step("column"), simplify=False)(*args)
     if not derived_faster:  # the step program runs: eager's bits
         assert loss == eager[0]
@@ -1275,7 +1299,7 @@ def test_label_smoothing_gets_its_own_program_not_p_minus_y() -> None:
     assert compiled.runs_simplified()
     derived = compiled.source(simplified=True)
     assert "onehot" not in derived  # not the cross-entropy's P − Y
-    assert "q.sum(axis=(0,), keepdims=True)" in derived  # (P Σ_c q − q)/N
+    assert "np.add.reduce(q, axis=(0,), keepdims=True)" in derived  # (P Σ_c q − q)/N
 
 
 @pytest.mark.numerics
@@ -1367,7 +1391,7 @@ def test_the_derived_program_turns_a_product_as_the_engine_does() -> None:
     step = classifier_step("column")
     args = classifier_inputs("column", D=784, N=256, C=10, dtype=np.float64)
     _, expected = eager(step, *args)
-    for turned, dW in [(True, "dW = (X @ dZ.T).T"), (False, "dW = dZ @ X.T")]:
+    for turned, dW in [(True, "dW = np.dot(X, dZ.T).T"), (False, "dW = np.dot(dZ, X.T)")]:
         with orientation.forced(turned):
             compiled = compile_derived(step, simplify=True)
             _, grads = compiled(*args)
@@ -1376,7 +1400,7 @@ def test_the_derived_program_turns_a_product_as_the_engine_does() -> None:
     small = compile_derived(step, simplify=True)
     with orientation.forced(True):  # under a million multiply-adds: as written, never measured
         small(*classifier_inputs("column", D=4, N=5, C=3, dtype=np.float64))
-    assert "dW = dZ @ X.T" in small.source(simplified=True)
+    assert "dW = np.dot(dZ, X.T)" in small.source(simplified=True)
 
 
 def test_docs_show_the_derived_program_the_cli_prints(capsys: Any) -> None:
@@ -1400,7 +1424,7 @@ def test_compile_simplified_and_optimized_are_one_or_the_other(capsys: Any) -> N
     with pytest.raises(SystemExit, match="--simplified and --optimized"):
         cli.main(["compile", "--simplified", "--optimized"])
     assert cli.main(["compile", "--simplified", "--layout", "row"]) == 0
-    assert "dW = X.T @ dZ" in capsys.readouterr().out
+    assert "dW = np.dot(X.T, dZ)" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("fused", [False, True])

@@ -95,7 +95,7 @@ class Compiled:
         self._programs: OrderedDict[tuple[Any, ...], Generated] = OrderedDict()
         self._lock = threading.Lock()
         self._last: Generated | None = None
-        self._guard: Callable[..., Any] | None = None  # the last program run, behind its guard
+        self._call: Callable[..., Any] = self._keyed  # the last program run behind its guard, if any
         self._guards: dict[tuple[Any, ...], Callable[..., Any] | None] = {}
         self._hits = 0
         self._traces = 0
@@ -106,13 +106,12 @@ class Compiled:
 
     def __call__(self, *args: Any) -> Any:
         # A call like the last one (most are) is checked by that program's guard: the same tests as
-        # the key below, written out for its arguments, so no key is built (see _guard).
-        guard = self._guard
-        if guard is not None:
-            result = guard(*args)
-            if result is not _MISS:
-                self._hits += 1
-                return result
+        # the key, written out for its arguments, so no key is built (see _guard). Any other call, and
+        # every call before the first program, builds the key.
+        return self._call(*args)
+
+    def _keyed(self, *args: Any) -> Any:
+        """A call that builds the key: the program for it (traced if none is kept), then its guard."""
         # The key and the arrays in one pass: at lecture sizes this loop is a good part of a call.
         key: list[Any] = []
         arrays: list[Any] = []
@@ -142,8 +141,8 @@ class Compiled:
             self._hits += 1
         self._last = program
         if found not in self._guards and found in self._programs:
-            self._guards[found] = _guard(found, args, program)  # None for arguments it cannot test
-        self._guard = self._guards.get(found)
+            self._guards[found] = _guard(found, args, program, self)  # None for arguments it cannot test
+        self._call = self._guards.get(found) or self._keyed
         return program.runs(*arrays)
 
     def _program(self, key: tuple[Any, ...], args: Sequence[Any]) -> Generated:
@@ -246,25 +245,31 @@ class Compiled:
         with self._lock:
             self._programs.clear()
             self._guards.clear()
-            self._guard = None
+            self._call = self._keyed
 
 
-_MISS = object()  # what a guard returns for arguments its program was not traced for
-
-
-def _guard(key: tuple[Any, ...], args: Sequence[Any], program: Generated) -> Callable[..., Any] | None:
-    """``program`` behind a guard: run it if a call's arguments match ``key``, else return ``_MISS``.
+def _guard(
+    key: tuple[Any, ...], args: Sequence[Any], program: Generated, compiled: Compiled
+) -> Callable[..., Any] | None:
+    """``program`` behind a guard: run it if a call's arguments match ``key``, else build the key.
 
     The guard is written as code for these arguments, like the program: for a Tensor,
     ``type(a) is Tensor`` and its array's shape, strides and dtype and its requires_grad;
     for an array, the same without requires_grad. These are exactly what the key holds, so the
-    guard lets through just the calls the key would find this program for. Arguments of any
-    other kind (a Python number, a Tensor subclass) get no guard: their calls build the key.
+    guard lets through just the calls the key would find this program for; the others go to
+    ``compiled._keyed``. Arguments of any other kind (a Python number, a Tensor subclass) get no
+    guard: their calls build the key.
     """
     names = [f"a{i}" for i in range(len(args))]
     tests: list[str] = []
     passed: list[str] = []
-    constants: dict[str, Any] = {"Tensor": Tensor, "ndarray": np.ndarray, "MISS": _MISS, "program": program}
+    constants: dict[str, Any] = {
+        "Tensor": Tensor,
+        "ndarray": np.ndarray,
+        "program": program,
+        "compiled": compiled,
+        "keyed": compiled._keyed,
+    }
     for i, (a, described) in enumerate(zip(args, key)):
         if type(a) is Tensor:
             shape, strides, dtype, requires_grad = described
@@ -288,15 +293,15 @@ def _guard(key: tuple[Any, ...], args: Sequence[Any], program: Generated) -> Cal
         else:
             return None
         constants.update({f"shape{i}": shape, f"strides{i}": strides, f"dtype{i}": dtype})
-    unpack = f"    {', '.join(names)}, = args\n" if names else ""
+    unpack = f"        {', '.join(names)}, = args\n" if names else ""
     source = (
         "def guard(*args):\n"
-        f"    if len(args) != {len(args)}:\n"
-        "        return MISS\n"
+        f"    if len(args) == {len(args)}:\n"
         f"{unpack}"
-        f"    if {' and '.join(tests) or 'True'}:\n"
-        f"        return program.runs({', '.join(passed)})\n"
-        "    return MISS\n"
+        f"        if {' and '.join(tests) or 'True'}:\n"
+        "            compiled._hits += 1\n"
+        f"            return program.runs({', '.join(passed)})\n"
+        "    return keyed(*args)\n"
     )
     exec(builtins.compile(source, "<compiled guard>", "exec"), constants)
     guard: Callable[..., Any] = constants["guard"]

@@ -9,8 +9,11 @@ before a call may run it. Where there is no closed form, or the two disagree,
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
+from dataclasses import replace
+from functools import partial
 from typing import Any, Protocol
 
 import numpy as np
@@ -20,8 +23,8 @@ from ..tensor import Tensor
 from .backward import array
 from .expr import Picks
 from .formula import Derived, Labels, derive_trace
-from .lowering import derived_lines
-from .program import ONCE_HEADING, REUSE_NOTE, Generated, Line, Program, names_read
+from .lowering import Hot, derived_lines
+from .program import ONCE_HEADING, REDUCE_NOTE, REUSE_NOTE, Generated, Line, Program, names_read
 from .runtime import RUNTIME
 from .symbolic import CompileError, Sym
 
@@ -186,7 +189,7 @@ def _written(
     written = derived_lines(derived, writer.arg_names, shapes, taken, arrays, dtype)
     if isinstance(written, str):
         return written
-    lines, grad_names, constants = written
+    lines, grad_names, constants, hots = written
     program.constants.update(constants)
     program.fixed.update(constants)
     reads = set().union(*(names_read(line.split("  # ", 1)[0]) for line in lines)) if lines else set()
@@ -196,10 +199,86 @@ def _written(
     plain_targets = {line.target for line in plain_lines if line.section in ("once", "forward", "setup")}
     if clobbered & reads or (reads & plain_targets) - targets:  # the optimised forward lost what they read
         forward = [line for line in plain_lines if line.section in ("once", "forward", "setup")]
+    forward = _picked_with_onehot(forward, lines, hots)
+    _softmax_in_place(forward, lines, set(writer.arg_names))
     for i, a in enumerate(writer.traced_args):
         if i in grad_names and array(a).dtype != np.float64:
             lines.append(f"{grad_names[i]} = {grad_names[i]}.astype(np.{array(a).dtype.name}, copy=False)")
     return _text(writer, forward, lines, grad_names, {loss_name, *reads}, loss_name, function_name), lines
+
+
+def _picked_with_onehot(forward: list[Line], lines: list[str], hots: dict[str, Hot]) -> list[Line]:
+    """The one-hot of the labels made where the forward picks them, and the picks read through it.
+
+    ``picked = picks(y, ...)`` checks the labels and makes their positions; the derived lines
+    compare the labels with the classes for onehot(y). One comparison does both: its count of
+    True (one per line, if and only if every label is in range) is the check, and the forward's
+    ``A[picked]`` reads the same entries through it, in the same order (``A[Y]``, one entry per
+    line, the lines in order; ``A.T[Y.T]`` for the class axis first), so the loss is the
+    step program's to the bit. ``lines`` loses the comparison; the forward is a new list, its
+    lines the step program's but these.
+    """
+    changed = list(forward)
+    for i, line in enumerate(forward):
+        hot = hots.get(line.target)
+        if hot is None or not (line.code.startswith("picks(") and line.code.endswith(")")):
+            continue
+        lines.remove(hot.line)
+        index = list(hot.shape)
+        index[hot.axis] = 1
+        ndim = len(hot.shape)
+        if hot.axis == ndim - 1:
+            masked = f"{{}}[{hot.name}].reshape({tuple(index)})"
+        elif ndim == 2:
+            masked = f"{{}}.T[{hot.name}.T].reshape({tuple(index)})"
+        else:
+            masked = ""
+        gather = re.compile(r"(?<![.\w])([^\W\d]\w*)\[" + re.escape(line.target) + r"\]")
+        for j in range(i + 1, len(changed)) if masked else ():
+            later = changed[j]
+            code = gather.sub(partial(_through, masked), later.code)
+            if code != later.code:
+                changed[j] = replace(later, code=code, reads=names_read(code))
+        args = line.code[len("picks(") : -1]
+        if any(line.target in other.reads for other in changed[i + 1 :]) or any(
+            line.target in names_read(text.split("  # ", 1)[0]) for text in lines
+        ):  # the positions are still read: made as well
+            target, code = f"{line.target}, {hot.name}", f"picks_onehot({args}, {hot.classes})"
+        else:
+            labels, axis, size, _ = (part.strip() for part in args.rsplit(",", 3))
+            target, code = hot.name, f"onehot_labels({labels}, {axis}, {size}, {hot.classes})"
+        changed[i] = replace(
+            line,
+            target=target,
+            code=code,
+            comment="onehot(y): True where the class is the label (its count checks the labels)",
+            reads=names_read(code),
+        )
+    return changed
+
+
+def _through(masked: str, match: re.Match[str]) -> str:
+    """``A[picked]`` read through the one-hot: ``masked`` with A's name in it."""
+    return masked.format(match.group(1))
+
+
+def _softmax_in_place(forward: list[Line], lines: list[str], arguments: set[str]) -> None:
+    """``P = exp / S`` as ``np.divide(exp, S, out=exp)`` when no other line reads ``exp`` after it.
+
+    ``exp`` is then a new array the forward made (``np.exp``) that only this line still reads,
+    so P can take its memory: the same division, no new array.
+    """
+    made_by_exp = {line.target for line in forward if line.code.startswith("np.exp(")} - arguments
+    for i, text in enumerate(lines):
+        target, _, code = text.partition(" = ")
+        numerator, slash, total = code.partition(" / ")
+        if not slash or numerator not in made_by_exp or not total.isidentifier():
+            continue
+        if any(numerator in names_read(other.split("  # ", 1)[0]) for other in lines[i + 1 :]):
+            continue
+        lines[i] = (
+            f"{target} = np.divide({numerator}, {total}, out={numerator})  # softmax, in {numerator}'s array"
+        )
 
 
 def _text(
@@ -214,7 +293,7 @@ def _text(
     """The program's text, with only the forward lines the loss and the derived lines read."""
     kept: list[Line] = []
     for line in reversed(forward):
-        if line.target in needed:
+        if any(target in needed for target in line.target.split(", ")):
             kept.append(line)
             needed |= line.reads | ({line.out} if line.out else set())
     kept.reverse()
@@ -227,6 +306,7 @@ def _text(
             *([ONCE_HEADING, *once, "", ""] if once else []),
             f"def {function_name}({', '.join(writer.arg_names)}):",
             *([REUSE_NOTE] if any(line.out for line in kept) else []),
+            *([REDUCE_NOTE] if any(".reduce(" in text for text in [*body, *lines]) else []),
             "    # forward (the step program's)",
             *body,
             "    # backward: the gradients as derived",

@@ -12,17 +12,27 @@ array, a number that scales several gradients scales their shared factor once
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .. import orientation
 from ..orientation import SMALL
 from .expr import Expr, binary, matmul, num, reduction
-from .formula import Derived, Labels
+from .formula import Derived
 
 ELEMENTWISE_CODE = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
 _MAKES_A_FRESH_FLOAT = ("add", "sub", "mul", "div", "neg", "softmax", "matmul", "pow", "relu")
+
+
+class Hot(NamedTuple):
+    """A one-hot of labels the lines read: its variable, the classes constant, the line that makes it."""
+
+    name: str
+    classes: str
+    line: str
+    axis: int  # the class axis
+    shape: tuple[int, ...]  # the one-hot's shape
 
 
 class _Coder:
@@ -38,6 +48,7 @@ class _Coder:
         self.uses: dict[Any, int] = {}
         self.fresh_floats: set[str] = set()  # variables holding a new float array only this code made
         self.constants: dict[str, Any] = {}  # the arrays the lines read that no call changes
+        self.hots: dict[str, Hot] = {}  # the labels' positions variable -> the one-hot made of them
 
     def count(self, e: Expr) -> None:
         stack = [e]
@@ -86,29 +97,24 @@ class _Coder:
             copied = self.fresh("P_minus_Y")
             self.lines.append(f"{copied} = {left}.copy()")
             left = copied
-        hot = self.fresh("Y")
-        classes = e.shape[where.axis]
-        self.lines.append(
-            f"{hot} = {self.labels_equal(where, e.shape)}  # onehot(y): True where classes 0..{classes - 1} "
-            "equal the label"
-        )
+        if where.positions in self.hots:  # these labels' one-hot is made already
+            hot = self.hots[where.positions][0]
+        else:
+            hot, classes = self.fresh("Y"), self.fresh("classes")
+            along = [1] * len(e.shape)
+            along[where.axis] = e.shape[where.axis]
+            self.constants[classes] = np.arange(e.shape[where.axis]).reshape(along)
+            self.lines.append(
+                f"{hot} = np.equal({classes}, {where.index})  # onehot(y): True where classes "
+                f"0..{e.shape[where.axis] - 1} equal the label"
+            )
+            self.hots[where.positions] = Hot(hot, classes, self.lines[-1], where.axis, e.shape)
         self.lines.append(
             f"{left} = np.subtract({left}, {hot}, out={left})  # − onehot(y), in {left}'s own array"
         )
         self.names[e.key] = left
         self.fresh_floats.add(left)
         return left
-
-    def labels_equal(self, where: Labels, shape: tuple[int, ...]) -> str:
-        """onehot(y) as one comparison, ``classes == y``: ``classes`` holds 0, 1, ..., C − 1 along the
-        labels' axis (a constant), and ``y`` is read with that axis kept, so the two broadcast to the
-        one-hot's shape. Subtracted from a float array, True and False count as 1 and 0. The labels
-        are checked where the forward picks them (``picks``)."""
-        classes = self.fresh("classes")
-        along = [1] * len(shape)
-        along[where.axis] = shape[where.axis]
-        self.constants[classes] = np.arange(shape[where.axis]).reshape(along)
-        return f"np.equal({classes}, {where.index})"
 
     def operand(self, e: Expr) -> str:
         """``e`` as an operand: a name or a number, a line of its own if it is used more than once."""
@@ -168,7 +174,7 @@ class _Coder:
             return f"np.transpose({self.operand(x)}, {axes})"  # type: ignore[arg-type]
         if kind == "sum":
             axes, keepdims = e.attrs
-            return f"{self.operand(x)}.sum(axis={axes}, keepdims={keepdims})"  # type: ignore[arg-type]
+            return f"np.add.reduce({self.operand(x)}, axis={axes}, keepdims={keepdims})"  # type: ignore[arg-type]
         if kind == "expand":
             return f"np.broadcast_to({self.operand(x)}, {e.attrs[0]})"  # type: ignore[arg-type]
         if kind == "softmax":
@@ -187,8 +193,8 @@ class _Coder:
         matmul rule decides it when the step program is traced."""
         (m, k), n = a.shape, b.shape[1]
         if m * k * n < SMALL or not orientation.turned(self.sample(a), self.sample(b)):
-            return f"{self.operand(a)} @ {self.operand(b)}"
-        return f"({self.transposed(b)} @ {self.transposed(a)}).T"
+            return f"np.dot({self.operand(a)}, {self.operand(b)})"
+        return f"np.dot({self.transposed(b)}, {self.transposed(a)}).T"
 
     def sample(self, e: Expr) -> Any:
         """An array like the one ``e`` is at run time: the traced call's, or a new C-ordered one."""
@@ -261,6 +267,17 @@ def _number(c: Any) -> str:
     return repr(float(c))
 
 
+class Lowered(NamedTuple):
+    """The derived lines, the variable of each argument's gradient, the constants they read, and
+    for each labels' positions variable the one-hot made of those labels (for the program to
+    make it where the labels are picked)."""
+
+    lines: list[str]
+    grads: dict[int, str]
+    constants: dict[str, Any]
+    hots: dict[str, Hot]
+
+
 def derived_lines(
     derived: Derived,
     arg_names: list[str],
@@ -268,7 +285,7 @@ def derived_lines(
     taken: set[str],
     arrays: dict[str, Any],
     dtype: Any,
-) -> tuple[list[str], dict[int, str], dict[str, Any]] | str:
+) -> Lowered | str:
     """The backward as lines from the formulas, the variable of each argument's gradient, the constants.
 
     ``arrays``: the traced call's array of each variable (arguments, forward lines), whose
@@ -298,4 +315,4 @@ def derived_lines(
             names[position] = name
     except _NoCode as why:
         return str(why)
-    return coder.lines, names, coder.constants
+    return Lowered(coder.lines, names, coder.constants, coder.hots)

@@ -18,6 +18,9 @@ it into the program that runs:
   no later line reads (``log_P = np.subtract(Z_max, log_S, out=Z_max)``) instead
   of a new one: fewer allocations and a smaller working set, the same
   arithmetic (the same ufunc loop, only the destination differs).
+- :func:`direct_reductions`: ``A.sum(axis=...)`` is ``np.add.reduce(A, axis=...)``
+  and ``A.max(axis=...)`` is ``np.maximum.reduce(A, axis=...)``: the functions the
+  two methods call, without their layer of Python (the same loop, the same bits).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ def optimize(program: Program, arguments: dict[str, Any], returned: set[str]) ->
     broadcast_spreads(program, returned)
     drop_dead_lines(program, returned)
     reuse_buffers(program, arguments, returned)
+    direct_reductions(program)
 
 
 def _rewrite(line: Line, sym: Sym, note: str) -> None:
@@ -246,6 +250,38 @@ def reuse_buffers(program: Program, arguments: dict[str, Any], returned: set[str
                     last_read[group[donor]] = max(last_read.get(g, -1), last_read.get(mine, -1))
                     free.pop(mine, None)
                 break
+
+
+# A float array's method and the reduction it calls (NumPy's ``_methods``: ``umr_sum``, ``umr_maximum``).
+REDUCTIONS = {"{0}.sum(": "np.add.reduce(", "{0}.max(": "np.maximum.reduce("}
+
+
+def direct_reductions(program: Program) -> None:
+    """``A.sum(axis=a, keepdims=k)`` as ``np.add.reduce(A, axis=a, keepdims=k)``; ``.max`` the same.
+
+    ``ndarray.sum`` and ``ndarray.max`` are Python functions (NumPy's ``_methods``) that call
+    exactly these ufunc reductions with the same arguments; on an array of a few numbers their
+    Python layer is a good part of the time. Only float arrays of one axis or more: an integer
+    sum may be computed in a wider type, which only the method asks for.
+    """
+    for line in program.lines:
+        if line.sym is None or line.out is not None:
+            continue
+        changed = False
+        stack = [line.sym]
+        while stack:
+            node = stack.pop()
+            for method, reduction in REDUCTIONS.items():
+                operand = node.args[0] if node.args else None
+                if node.template.startswith(method) and isinstance(operand, Sym):
+                    value = operand.value
+                    if isinstance(value, np.ndarray) and value.ndim >= 1 and value.dtype.kind == "f":
+                        node.template = reduction + "{0}, " + node.template[len(method) :]
+                        changed = True
+            stack.extend(a for a in node.args if isinstance(a, Sym) and a.name is None)
+        if changed:
+            line.code = line.sym.render_line()
+            line.reads = names_read(line.code)
 
 
 def _memory(

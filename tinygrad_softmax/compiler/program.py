@@ -163,6 +163,8 @@ class Program:
         header = [f"def {function_name}({', '.join(arg_names)}):"]
         if any(line.out for line in self.lines):
             header.append(REUSE_NOTE)
+        if any(".reduce(" in line.code for line in self.lines if line.section != "once"):
+            header.append(REDUCE_NOTE)
         return "\n".join([*once, *header, *body, f"    return {returned}", ""])
 
     def function(self, source: str, function_name: str) -> Callable[..., Any]:
@@ -213,6 +215,10 @@ def identifier(name: str | None) -> str:
 ONCE_HEADING = "# Read no input, so run once, when the program is made (the function reads them):"
 REUSE_NOTE = (
     "    # out=A: the result goes into A's array, which no later line reads (the same numbers, no new array)"
+)
+
+REDUCE_NOTE = (
+    "    # np.add.reduce(A, ...) is A.sum(...), np.maximum.reduce(A, ...) A.max(...): what the methods call"
 )
 
 

@@ -29,11 +29,42 @@ def picks(index: np.ndarray, axis: int, size: int, grid: tuple[Any, ...]) -> tup
         unsigned = index.view(_UNSIGNED[index.dtype]) if index.dtype in _UNSIGNED else index
         outside = bool(unsigned.max() >= size)
     if outside:
-        raise IndexError(
-            f"gather: index values must be in [0, {size}) along axis {axis}; "
-            f"got values from {index.min()} to {index.max()}"
-        )
+        _outside(index, axis, size)
     return (*grid[:axis], index, *grid[axis + 1 :])
+
+
+def _outside(index: np.ndarray, axis: int, size: int) -> None:
+    raise IndexError(
+        f"gather: index values must be in [0, {size}) along axis {axis}; "
+        f"got values from {index.min()} to {index.max()}"
+    )
+
+
+def onehot_labels(index: np.ndarray, axis: int, size: int, classes: np.ndarray) -> np.ndarray:
+    """onehot(labels): True at each label's class, by comparing the labels with ``classes``.
+
+    ``classes`` holds 0, 1, ..., size − 1 along ``axis`` (1 elsewhere). The comparison also
+    checks the labels: each line has exactly one True if and only if its label is in [0, size).
+    """
+    hot = np.equal(classes, index)
+    if np.count_nonzero(hot) != index.size:
+        _outside(index, axis, size)
+    return hot
+
+
+def picks_onehot(
+    index: np.ndarray, axis: int, size: int, grid: tuple[Any, ...], classes: np.ndarray
+) -> tuple[tuple[Any, ...], np.ndarray]:
+    """:func:`picks` and onehot(labels) in one: the positions, and True at each label's class.
+
+    ``classes`` holds 0, 1, ..., size − 1 along ``axis`` (1 elsewhere), so comparing it with
+    the labels gives the one-hot. It also checks the labels: each line has exactly one True
+    if and only if its label is in [0, size).
+    """
+    hot = np.equal(classes, index)
+    if np.count_nonzero(hot) != index.size:
+        _outside(index, axis, size)
+    return (*grid[:axis], index, *grid[axis + 1 :]), hot
 
 
 def scatter_add(
@@ -71,6 +102,8 @@ RUNTIME: dict[str, Any] = {
     "np": np,
     "spread": ops.spread,
     "picks": picks,
+    "picks_onehot": picks_onehot,
+    "onehot_labels": onehot_labels,
     "scatter_add": scatter_add,
     "softmax_cross_entropy": softmax_cross_entropy,
     "onehot": onehot,
