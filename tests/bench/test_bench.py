@@ -282,10 +282,8 @@ def test_the_step_table_has_each_thread_count_with_its_own_closed_form(quick_rep
     targets = quick_report.split("## Targets")[1]
     label = f"{threads} thread{'' if threads == 1 else 's'}"
     for size in ("tiny", "small"):
-        claim = (
-            f"| {size}, column, {label}: {bench.COMPILED} ≤ {judging.COMPILED_LIMITS[size]:g} × closed form |"
-        )
-        assert claim in targets
+        for limit in judging.COMPILED_LIMITS:
+            assert f"| {size}, column, {label}: {bench.COMPILED} ≤ {limit:g} × closed form |" in targets
 
 
 @pytest.mark.parametrize("threads", [1, 2])

@@ -647,6 +647,8 @@ def test_the_benchmark_judges_the_compiled_step() -> None:
     assert got[f"tiny, column, 1 thread: {bench.COMPILED} ≤ 1.02 × closed form"] is True
     assert got[f"tiny, column, 1 thread: {bench.COMPILED} faster than {bench.TORCH_FUSED}"] is False
     assert got[f"small, column, 1 thread: {bench.COMPILED} ≤ 1.02 × closed form"] is False
+    assert got[f"small, column, 1 thread: {bench.COMPILED} ≤ 1.05 × closed form"] is True  # both judged
+    assert got[f"tiny, column, 1 thread: {bench.COMPILED} ≤ 1.05 × closed form"] is True
     assert got[f"small, column, 1 thread: {bench.COMPILED} faster than {bench.TORCH_FUSED}"] is True
     large = {t.claim: t.met for t in _step_targets(result("mnist-like", 1.02, 0.5))}
     assert large[f"mnist-like, column, 1 thread: {bench.COMPILED} ≤ 1.02 × closed form"] is True
