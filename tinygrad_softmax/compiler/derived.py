@@ -212,9 +212,11 @@ def _picked_with_onehot(forward: list[Line], lines: list[str], hots: dict[str, H
 
     ``picked = picks(y, ...)`` checks the labels and makes their positions; the derived lines
     compare the labels with the classes for onehot(y). One comparison does both: its count of
-    True (one per line, if and only if every label is in range) is the check, and the forward's
-    ``A[picked]`` reads the same entries through it, in the same order (``A[Y]``, one entry per
-    line, the lines in order; ``A.T[Y.T]`` for the class axis first), so the loss is the
+    True (one per line, if and only if every label is in range) is the check. With the classes
+    along the last axis of a few hundred entries or fewer, the forward's ``A[picked]`` reads
+    the same entries through it, in the same order (``A[Y]``, one entry per line, the lines
+    in order), quicker than by positions there; elsewhere the positions stay (a mask across
+    the memory's order, or over many entries, is slower than them). Either way the loss is the
     step program's to the bit. ``lines`` loses the comparison; the forward is a new list, its
     lines the step program's but these.
     """
@@ -226,13 +228,10 @@ def _picked_with_onehot(forward: list[Line], lines: list[str], hots: dict[str, H
         lines.remove(hot.line)
         index = list(hot.shape)
         index[hot.axis] = 1
-        ndim = len(hot.shape)
-        if hot.axis == ndim - 1:
+        size = int(np.prod(hot.shape))
+        masked = ""
+        if hot.axis == len(hot.shape) - 1 and size <= MASKED_PICKS:
             masked = f"{{}}[{hot.name}].reshape({tuple(index)})"
-        elif ndim == 2:
-            masked = f"{{}}.T[{hot.name}.T].reshape({tuple(index)})"
-        else:
-            masked = ""
         gather = re.compile(r"(?<![.\w])([^\W\d]\w*)\[" + re.escape(line.target) + r"\]")
         for j in range(i + 1, len(changed)) if masked else ():
             later = changed[j]
@@ -244,17 +243,25 @@ def _picked_with_onehot(forward: list[Line], lines: list[str], hots: dict[str, H
             line.target in names_read(text.split("  # ", 1)[0]) for text in lines
         ):  # the positions are still read: made as well
             target, code = f"{line.target}, {hot.name}", f"picks_onehot({args}, {hot.classes})"
+            comment = "the labels' positions, and onehot(y): True where the class is the label"
         else:
-            labels, axis, size, _ = (part.strip() for part in args.rsplit(",", 3))
-            target, code = hot.name, f"onehot_labels({labels}, {axis}, {size}, {hot.classes})"
+            labels, axis, classes, _ = (part.strip() for part in args.rsplit(",", 3))
+            target, code = hot.name, f"onehot_labels({labels}, {axis}, {classes}, {hot.classes})"
+            comment = "onehot(y): True where the class is the label"
         changed[i] = replace(
             line,
             target=target,
             code=code,
-            comment="onehot(y): True where the class is the label (its count checks the labels)",
+            comment=f"{comment} (its count checks the labels)",
             reads=names_read(code),
         )
     return changed
+
+
+# The most entries a one-hot may have for the picks to be read through it (``A[Y]``): measured
+# with NumPy 2 on x86-64, a mask is quicker than positions at a few hundred entries, slower at a
+# few thousand.
+MASKED_PICKS = 1024
 
 
 def _through(masked: str, match: re.Match[str]) -> str:
