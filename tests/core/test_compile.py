@@ -1165,9 +1165,7 @@ def test_the_classifier_runs_the_derived_program_p_minus_y(layout: str, dtype: A
     assert compiled.runs_simplified()
     derived = compiled.source(simplified=True)
     # The derivation's program, written from the formulas: P, P − Y, /N, then dW and db from dZ.
-    # onehot(y) where the labels are read; the composed loss's gather also reads their positions in
-    # the column layout (see the next test), the fused op reads the labels itself.
-    made = "Y = onehot_labels(y" if layout == "row" or fused else "picked, Y = picks_onehot(y"
+    made = "Y = onehot_labels(y"  # where the labels are read, the gather reading through it here (next test)
     assert made in derived and "P = np.subtract(P, Y, out=P)" in derived
     assert "dZ = np.divide(P, 7, out=P)" in derived
     assert ("dW = np.dot(dZ, X.T)" if layout == "column" else "dW = np.dot(X.T, dZ)") in derived
@@ -1189,17 +1187,21 @@ def test_the_derived_program_reads_the_labels_through_its_one_hot(layout: str) -
         assert loss == steps(*args)[0]  # the same entries subtracted and summed in the same order
     listing = derived.source(simplified=True)
     assert derived.runs_simplified() and "picks(" not in listing
-    # The classes along the last axis (row layout) and few entries: the picks are read through Y.
-    assert ("Z_max[Y]" in listing) is (layout == "row") and ("Z_max[picked]" in listing) is (
-        layout == "column"
-    )
-    W, b, X, y = classifier_inputs(layout, D=4, N=64, C=10, dtype=np.float64)
-    for bad in (10, -1):  # past the last class, and one NumPy would wrap around
-        labels = y.copy()
-        labels[4] = bad
-        with pytest.raises(IndexError, match="gather: index values must be in \\[0, 10\\)"):
-            derived(W, b, X, labels)
-        assert W.grad is None
+    # 640 entries: read through Y with the classes along the last axis (row layout); by position with
+    # them down the columns, where the mask, read across the memory's order, is the slower there.
+    assert ("Z_max[Y]" in listing) is (layout == "row")
+    assert ("Z_max[picked]" in listing) is (layout == "column")
+    small = compile_derived(step, simplify=True)
+    small_args = classifier_inputs(layout, D=4, N=5, C=3, dtype=np.float64)
+    assert small(*small_args)[0] == steps(*small_args)[0]
+    assert ("Z_max[Y]" if layout == "row" else "Z_max.T[Y.T]") in small.source(simplified=True)
+    for compiled, (W, b, X, y), classes in ((derived, args, 10), (small, small_args, 3)):
+        for bad in (classes, -1):  # past the last class, and one NumPy would wrap around
+            labels = y.copy()
+            labels[3] = bad
+            with pytest.raises(IndexError, match=f"gather: index values must be in \\[0, {classes}\\)"):
+                compiled(W, b, X, labels)
+            assert W.grad is None
 
 
 @pytest.mark.parametrize("layout", ["column", "row"])
@@ -1240,7 +1242,7 @@ def test_by_default_the_faster_of_the_two_proven_programs_runs(monkeypatch, deri
     assert compiled.runs_simplified() is derived_faster
     winner = "the derived program runs" if derived_faster else "the step-by-step program runs"
     assert compiled.chosen().startswith(winner) and "10.0 µs" in compiled.chosen()
-    assert compiled.source(simplified=True).count(", Y = picks_onehot(") == 1  # shown either way
+    assert compiled.source(simplified=True).count("Y = onehot_labels(") == 1  # shown either way
     eager = compile_derived(classifier_step("column"), simplify=False)(*args)
     if not derived_faster:  # the step program runs: eager's bits
         assert loss == eager[0]

@@ -212,11 +212,11 @@ def _picked_with_onehot(forward: list[Line], lines: list[str], hots: dict[str, H
 
     ``picked = picks(y, ...)`` checks the labels and makes their positions; the derived lines
     compare the labels with the classes for onehot(y). One comparison does both: its count of
-    True (one per line, if and only if every label is in range) is the check. With the classes
-    along the last axis of a few hundred entries or fewer, the forward's ``A[picked]`` reads
-    the same entries through it, in the same order (``A[Y]``, one entry per line, the lines
-    in order), quicker than by positions there; elsewhere the positions stay (a mask across
-    the memory's order, or over many entries, is slower than them). Either way the loss is the
+    True (one per line, if and only if every label is in range) is the check. Where it is
+    quicker than by positions (a few hundred entries with the classes along the last axis, a
+    hundred or so with them down the columns), the forward's ``A[picked]`` reads the same
+    entries through it, in the same order (``A[Y]``, or ``A.T[Y.T]``: one entry per line, the
+    lines in order); elsewhere the positions stay. Either way the loss is the
     step program's to the bit. ``lines`` loses the comparison; the forward is a new list, its
     lines the step program's but these.
     """
@@ -232,6 +232,8 @@ def _picked_with_onehot(forward: list[Line], lines: list[str], hots: dict[str, H
         masked = ""
         if hot.axis == len(hot.shape) - 1 and size <= MASKED_PICKS:
             masked = f"{{}}[{hot.name}].reshape({tuple(index)})"
+        elif hot.axis == 0 and len(hot.shape) == 2 and size <= MASKED_PICKS_ACROSS:
+            masked = f"{{}}.T[{hot.name}.T].reshape({tuple(index)})"  # the lines in order
         gather = re.compile(r"(?<![.\w])([^\W\d]\w*)\[" + re.escape(line.target) + r"\]")
         for j in range(i + 1, len(changed)) if masked else ():
             later = changed[j]
@@ -262,6 +264,7 @@ def _picked_with_onehot(forward: list[Line], lines: list[str], hots: dict[str, H
 # with NumPy 2 on x86-64, a mask is quicker than positions at a few hundred entries, slower at a
 # few thousand.
 MASKED_PICKS = 1024
+MASKED_PICKS_ACROSS = 128  # the classes down the columns: the mask read across the memory's order
 
 
 def _through(masked: str, match: re.Match[str]) -> str:
