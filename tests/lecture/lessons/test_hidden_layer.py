@@ -17,6 +17,9 @@ from tinygrad_softmax.lecture.training.boundaries import plot_decision_boundarie
 from tinygrad_softmax.lecture.training.train import save_pictures, train
 from tinygrad_softmax.lecture.views import viz
 
+# The four trainings and two pictures are made once per worker: their tests share one worker.
+PLANAR = pytest.mark.xdist_group("planar")
+
 
 @pytest.fixture(scope="module")
 def planar(tmp_path_factory):
@@ -25,6 +28,7 @@ def planar(tmp_path_factory):
     return run_hidden_layer(out, log=None), out
 
 
+@PLANAR
 def test_a_hidden_layer_separates_the_spiral_that_a_linear_softmax_cannot(planar):
     runs = planar[0].runs
     linear, mlp = runs[("spiral", "linear")], runs[("spiral", "mlp")]
@@ -64,6 +68,7 @@ def test_bad_model_settings_are_refused():
         train("spiral", optimizer="adam", momentum=0.9, log=None)
 
 
+@PLANAR
 def test_decision_boundary_pictures_are_real_slide_sized_images(planar):
     result, out = planar
     assert set(result.pictures) == {"spiral", "moons"}
@@ -79,6 +84,7 @@ def test_decision_boundary_pictures_are_real_slide_sized_images(planar):
     assert not any(out.glob(".tmp-*"))  # written whole, then renamed into place
 
 
+@PLANAR
 def test_the_pictures_colour_the_plane_by_the_predicted_class(planar, tmp_path):
     """Every class's region appears in both spiral panels: tinted pixels of each class colour."""
     from tinygrad_softmax.lecture.training.boundaries import CLASS_COLOURS, _tint
@@ -93,6 +99,7 @@ def test_the_pictures_colour_the_plane_by_the_predicted_class(planar, tmp_path):
             assert share > 0.03, (colour, share)
 
 
+@PLANAR
 def test_predict_is_the_trained_network_on_standardised_points(planar):
     run = planar[0].runs[("spiral", "mlp")]
     predicted = run.predict(run.dataset.X[run.train_rows])
@@ -100,6 +107,7 @@ def test_predict_is_the_trained_network_on_standardised_points(planar):
     assert predicted.shape == (run.train_size,)
 
 
+@PLANAR
 def test_decision_boundaries_refuse_what_they_cannot_draw(planar, tmp_path):
     runs = planar[0].runs
     with pytest.raises(ValueError, match="same data"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import itertools
+import os
 import re
 
 import numpy as np
@@ -21,6 +22,10 @@ def walk_steps(root: Tensor) -> list[engine.Step]:
     return list(engine.walk(root, np.ones_like(root.data)))
 
 
+# The frames and the GIF are drawn once per worker: their tests share one worker.
+COLUMN_FRAMES = pytest.mark.xdist_group("column-frames")
+
+
 @pytest.fixture(scope="module")
 def column_frames(tmp_path_factory):
     model = build_classifier()
@@ -30,6 +35,15 @@ def column_frames(tmp_path_factory):
     return model, out, frames, grads
 
 
+@COLUMN_FRAMES
+def test_the_tests_of_a_group_share_one_worker(request):
+    """pytest-xdist's --dist loadgroup marks a grouped test's id with its group (where it does not, as
+    under pytest 9.2, the group's tests are spread over the workers and each makes the fixture)."""
+    if os.environ.get("PYTEST_XDIST_WORKER") and request.config.getvalue("loadgroup"):
+        assert request.node.nodeid.endswith("@column-frames"), request.node.nodeid
+
+
+@COLUMN_FRAMES
 def test_one_frame_per_backward_step(column_frames):
     model, out, frames, _ = column_frames
     assert len(frames) == len(walk_steps(model.loss)) == 12
@@ -37,6 +51,7 @@ def test_one_frame_per_backward_step(column_frames):
     assert sorted(out.glob("frame_*.png")) == frames
 
 
+@COLUMN_FRAMES
 def test_frames_are_real_images_of_identical_size(column_frames):
     _, _, frames, _ = column_frames
     sizes = set()
@@ -51,6 +66,7 @@ def test_frames_are_real_images_of_identical_size(column_frames):
     assert width > 500 and 1.5 <= width / height <= 2.1  # a slide's shape, at 60 dpi
 
 
+@COLUMN_FRAMES
 def test_consecutive_frames_differ(column_frames):
     _, _, frames, _ = column_frames
     pixels = [np.asarray(Image.open(path).convert("RGB")) for path in frames]
@@ -58,6 +74,7 @@ def test_consecutive_frames_differ(column_frames):
         assert np.any(a != b)
 
 
+@COLUMN_FRAMES
 def test_the_gif_has_one_frame_per_step_with_the_delay(column_frames):
     _, out, frames, _ = column_frames
     with Image.open(out / "frames.gif") as gif:
@@ -69,6 +86,7 @@ def test_the_gif_has_one_frame_per_step_with_the_delay(column_frames):
         assert gif.info["duration"] == 1200  # the last frame is held longer
 
 
+@COLUMN_FRAMES
 def test_frames_change_no_grad(column_frames):
     model, _, _, grads = column_frames
     for name, grad in grads.items():

@@ -26,6 +26,7 @@ import numpy as np
 from ... import analytic
 from ... import functional as F
 from ...analytic import Layout
+from ...compiler import compile
 from ...derivatives import grad, hessian, jacobian
 from ...gradcheck import rel_error
 from ...tensor import Tensor
@@ -303,7 +304,10 @@ def newton_vs_gd(
     Gradient descent takes a fixed step. The curvature lies between μ = λ (the
     L2 term) and L = ½ λ_max(X Xᵀ/N) + λ (‖diag(p) − p pᵀ‖ ≤ ½ bounds it
     everywhere), so every step below 2/L decreases the loss; among those, 2/(L + μ)
-    has the best guaranteed rate, and that is the step taken.
+    has the best guaranteed rate, and that is the step taken. Its thousands of
+    steps run the step program :func:`~tinygrad_softmax.compile` writes from the
+    same loss (``simplify=False``: the engine's rules line by line, eager's
+    numbers bit for bit), which builds no graph per step.
 
     ``log``, when given, is called with each line of :func:`format_newton`'s
     table as its step is taken, then with a line of gradient descent's progress
@@ -355,9 +359,10 @@ def newton_vs_gd(
     say(f"Gradient descent with {gd_step_words(run.gd_lr)}, same start: at most {gd_budget} steps ...")
     every = max(gd_budget // 10, 1)
     start = time.perf_counter()
+    step_program = compile(loss_fn, simplify=False)
     W = np.zeros(shape)
     for k in range(gd_budget + 1):
-        value, g = value_and_grad(W)
+        value, (g,) = step_program(Tensor(W, requires_grad=True))
         run.gd_loss.append(value)
         run.gd_grad_norm.append(float(np.linalg.norm(g)))
         if k % every == 0 and k:
