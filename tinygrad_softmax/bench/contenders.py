@@ -76,11 +76,14 @@ def _engine(loss_fn: Callable[..., Tensor]) -> Callable[[Problem], StepFn]:
     return make
 
 
-def _compiled(loss_fn: Callable[..., Tensor], simplify: bool = True) -> Callable[[Problem], StepFn]:
+def _compiled(
+    loss_fn: Callable[..., Tensor], simplify: bool | str = "fastest"
+) -> Callable[[Problem], StepFn]:
     """The same step through ``compile``: traced on the first call, then the generated NumPy program.
 
-    By default the derived program (P = softmax(Z), dZ = (P − Y)/N, ...); ``simplify=False``
-    the step program, the engine's backward rules line by line.
+    By default as ``compile`` runs it (``simplify="fastest"``: the faster of the derived program,
+    P = softmax(Z), dZ = (P − Y)/N, ..., and the step program, timed once when it compiles);
+    ``simplify=False`` the step program, the engine's backward rules line by line.
     """
 
     def make(p: Problem) -> StepFn:
