@@ -271,13 +271,11 @@ def direct_reductions(program: Program) -> None:
         stack = [line.sym]
         while stack:
             node = stack.pop()
-            for method, reduction in REDUCTIONS.items():
-                operand = node.args[0] if node.args else None
-                if node.template.startswith(method) and isinstance(operand, Sym):
-                    value = operand.value
-                    if isinstance(value, np.ndarray) and value.ndim >= 1 and value.dtype.kind == "f":
-                        node.template = reduction + "{0}, " + node.template[len(method) :]
-                        changed = True
+            method = node.template[: len("{0}.sum(")]  # "{0}.sum(" and "{0}.max(" are as long
+            value = node.args[0].value if method in REDUCTIONS and isinstance(node.args[0], Sym) else None
+            if isinstance(value, np.ndarray) and value.ndim >= 1 and value.dtype.kind == "f":
+                node.template = REDUCTIONS[method] + "{0}, " + node.template[len(method) :]
+                changed = True
             stack.extend(a for a in node.args if isinstance(a, Sym) and a.name is None)
         if changed:
             line.code = line.sym.render_line()

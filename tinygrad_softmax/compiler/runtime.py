@@ -55,16 +55,8 @@ def onehot_labels(index: np.ndarray, axis: int, size: int, classes: np.ndarray) 
 def picks_onehot(
     index: np.ndarray, axis: int, size: int, grid: tuple[Any, ...], classes: np.ndarray
 ) -> tuple[tuple[Any, ...], np.ndarray]:
-    """:func:`picks` and onehot(labels) in one: the positions, and True at each label's class.
-
-    ``classes`` holds 0, 1, ..., size − 1 along ``axis`` (1 elsewhere), so comparing it with
-    the labels gives the one-hot. It also checks the labels: each line has exactly one True
-    if and only if its label is in [0, size).
-    """
-    hot = np.equal(classes, index)
-    if np.count_nonzero(hot) != index.size:
-        _outside(index, axis, size)
-    return (*grid[:axis], index, *grid[axis + 1 :]), hot
+    """:func:`picks` and :func:`onehot_labels` in one: the positions, and the one-hot that checks them."""
+    return (*grid[:axis], index, *grid[axis + 1 :]), onehot_labels(index, axis, size, classes)
 
 
 def scatter_add(
